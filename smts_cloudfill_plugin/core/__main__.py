@@ -1,0 +1,84 @@
+"""Command line: ``python -m smts_cloudfill_plugin.core {reconstruct,info} ...``.
+
+Prints a clear message and exits 2 for bad input; never a traceback for the user's mistakes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import Cancelled, CloudFillError
+
+
+def _sort_by_date(msi: list[str], masks: list[str] | None) -> tuple[list[str], list[str] | None]:
+    """Put MSI (and their masks) in date order when every file name carries a date."""
+    from .dates import parse_date
+    import os
+    dates = [parse_date(os.path.basename(p)) for p in msi]
+    if any(d is None for d in dates):
+        return msi, masks
+    order = sorted(range(len(msi)), key=lambda i: dates[i])
+    return [msi[i] for i in order], None if masks is None else [masks[i] for i in order]
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    from .progress import PrintFeedback
+    from .reconstruct import reconstruct
+    msi, masks = _sort_by_date(args.msi, args.masks)
+    classes = tuple(int(c) for c in args.scl_classes.split(",")) if args.scl_classes else None
+    kw = {"scl_classes": classes} if classes else {}
+    results = reconstruct(msi, args.out, masks=masks, sar=args.sar or None, weights=args.weights,
+                          device=args.device, batch_size=args.batch_size,
+                          feedback=PrintFeedback(quiet=args.quiet), **kw)
+    for r in results:
+        print(r.path)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .weights import read_weights_info
+    info, _ = read_weights_info(args.weights)
+    print(json.dumps(info.to_dict(), indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m smts_cloudfill_plugin.core",
+                                description="Fill clouds in Sentinel-2 time series with SMTS-ViT.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("reconstruct", help="fill every cloudy date of a stack")
+    r.add_argument("--msi", nargs="+", required=True,
+                   help="one multiband MSI raster per date (sorted by the date in the name)")
+    r.add_argument("--masks", nargs="+", help="one cloud mask per MSI date (SCL or 0/1)")
+    r.add_argument("--sar", nargs="+", help="SAR rasters (VV, VH), dates in the names")
+    r.add_argument("--weights", help="weights file (default: bundled SMTS-ViT, MTS-ViT without SAR)")
+    r.add_argument("--out", required=True, help="output folder")
+    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    r.add_argument("--batch-size", type=int, default=8, help="windows per model call")
+    r.add_argument("--scl-classes", help="SCL classes that count as cloudy (default 0,3,8,9,10)")
+    r.add_argument("--quiet", action="store_true", help="print only the written paths")
+    r.set_defaults(run=_reconstruct)
+    i = sub.add_parser("info", help="print a weights file's metadata")
+    i.add_argument("weights")
+    i.set_defaults(run=_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except Cancelled as e:
+        print(f"Cancelled: {e}", file=sys.stderr)
+        return 130
+    except CloudFillError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Cancelled: no output was written.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

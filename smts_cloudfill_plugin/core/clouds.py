@@ -1,0 +1,78 @@
+"""Cloud masks: from Sentinel-2 scene classification, from 0/1 rasters, and synthetic.
+
+A mask is a boolean array, True where the pixel is *missing* (cloud, shadow, cirrus or no
+data) and must be filled.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: SCL classes treated as missing by default: no data 0, cloud shadow 3, cloud medium 8,
+#: cloud high 9, thin cirrus 10.
+DEFAULT_SCL_MISSING: tuple[int, ...] = (0, 3, 8, 9, 10)
+
+
+def scl_to_mask(scl: np.ndarray, classes: tuple[int, ...] = DEFAULT_SCL_MISSING) -> np.ndarray:
+    """True where the scene classification is one of ``classes``."""
+    return np.isin(scl, np.asarray(classes, dtype=scl.dtype if scl.dtype.kind in "iu" else None))
+
+
+def binary_to_mask(values: np.ndarray) -> np.ndarray:
+    """A 0/1 cloud raster: 1 (any non-zero) is cloud."""
+    return np.nan_to_num(values) != 0
+
+
+def looks_like_scl(values: np.ndarray, description: str = "") -> bool:
+    """SCL when the band says so, or when it holds classes beyond 0 and 1."""
+    if "scl" in description.lower() or "scene" in description.lower():
+        return True
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    return finite.size > 0 and float(finite.max()) > 1
+
+
+def _gaussian_kernel(sigma: float) -> np.ndarray:
+    radius = int(np.ceil(3 * sigma))
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def gaussian_smooth(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur with reflected borders (numpy only, small images)."""
+    k = _gaussian_kernel(sigma)
+    r = len(k) // 2
+    out = image.astype(np.float64)
+    for axis in (0, 1):
+        padded = np.pad(out, [(r, r) if a == axis else (0, 0) for a in (0, 1)], mode="reflect")
+        n = out.shape[axis]
+        out = sum(k[i] * np.take(padded, np.arange(i, i + n), axis=axis) for i in range(len(k)))
+    return out
+
+
+def synthetic_cloud_mask(height: int, width: int, cloud_count: int, rng: np.random.Generator,
+                         cloud_size: float = 0.3, sigma: float = 2.0,
+                         threshold: float = 0.5) -> np.ndarray:
+    """One date's synthetic cloud mask, as in the authors' code (PAPER.md, Training).
+
+    For each of ``cloud_count`` clouds: a random centre; a box of side ``cloud_size`` x image
+    side filled with uniform noise, Gaussian-smoothed (``sigma``) and thresholded; the mask is
+    the union of all clouds.
+    """
+    mask = np.zeros((height, width), dtype=bool)
+    bh = max(1, int(round(cloud_size * height)))
+    bw = max(1, int(round(cloud_size * width)))
+    for _ in range(cloud_count):
+        cy, cx = rng.integers(0, height), rng.integers(0, width)
+        blob = gaussian_smooth(rng.random((bh, bw)), sigma) > threshold
+        y0, x0 = cy - bh // 2, cx - bw // 2
+        ys, xs = slice(max(y0, 0), min(y0 + bh, height)), slice(max(x0, 0), min(x0 + bw, width))
+        mask[ys, xs] |= blob[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
+    return mask
+
+
+def synthetic_cloud_masks(dates: int, height: int, width: int, cloud_count: int,
+                          seed: int | np.random.Generator, **kw) -> np.ndarray:
+    """Independent synthetic masks for each date: (dates, height, width), seeded."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return np.stack([synthetic_cloud_mask(height, width, cloud_count, rng, **kw)
+                     for _ in range(dates)])

@@ -1,0 +1,134 @@
+"""The model's configuration: what travels with the weights.
+
+One frozen dataclass describes SMTS-ViT and its two ablations (PAPER.md, Table I):
+MTS-ViT is SMTS-ViT with ``sar_dates=0`` and S-ViT is one MSI date with one SAR date.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+#: The ten Sentinel-2 L2A bands at 10 m and 20 m, in the order the bundled models use.
+S2_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
+#: Sentinel-1 GRD polarisations.
+S1_BANDS: tuple[str, ...] = ("VV", "VH")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture and input layout of one SMTS-ViT model.
+
+    Args:
+        msi_bands: names of the MSI bands, in channel order.
+        msi_dates: number of MSI dates in one input stack (6 in the paper, 1 for S-ViT).
+        sar_bands: names of the SAR bands.
+        sar_dates: number of SAR dates (5 in the paper; 0 means no SAR: MTS-ViT).
+        width: token width D (the paper leaves it open; chosen by measurement).
+        depth: number of transformer blocks (6 in the paper).
+        heads: attention heads (8 in the paper).
+        patch: side p of the square patch cut by the convolutional projection (5).
+        mlp_ratio: hidden width of each block's MLP relative to ``width`` (4).
+        mask_channels: also feed the per-date missing-pixel masks as input channels
+            (our addition: with zero-filled clouds alone, a dark clear pixel and a hidden one
+            look alike).
+        pos_grid: side of the learned position-embedding grid, resized to the token grid.
+        window: side in pixels of the windows the model was trained on; the tiler uses it.
+    """
+
+    msi_bands: tuple[str, ...] = S2_BANDS
+    msi_dates: int = 6
+    sar_bands: tuple[str, ...] = S1_BANDS
+    sar_dates: int = 5
+    width: int = 128
+    depth: int = 6
+    heads: int = 8
+    patch: int = 5
+    mlp_ratio: float = 4.0
+    mask_channels: bool = True
+    pos_grid: int = 12
+    window: int = 60
+
+    def __post_init__(self) -> None:
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not a multiple of heads {self.heads}")
+        if self.window % self.patch:
+            raise ValueError(f"window {self.window} is not a multiple of patch {self.patch}")
+        object.__setattr__(self, "msi_bands", tuple(self.msi_bands))
+        object.__setattr__(self, "sar_bands", tuple(self.sar_bands))
+
+    @property
+    def uses_sar(self) -> bool:
+        return self.sar_dates > 0 and len(self.sar_bands) > 0
+
+    @property
+    def variant(self) -> str:
+        """The paper's name for this configuration."""
+        if self.msi_dates == 1:
+            return "S-ViT"
+        return "SMTS-ViT" if self.uses_sar else "MTS-ViT"
+
+    @property
+    def in_channels(self) -> int:
+        n = self.msi_dates * len(self.msi_bands)
+        if self.mask_channels:
+            n += self.msi_dates
+        if self.uses_sar:
+            n += self.sar_dates * len(self.sar_bands)
+        return n
+
+    @property
+    def out_channels(self) -> int:
+        return self.msi_dates * len(self.msi_bands)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["msi_bands"] = list(self.msi_bands)
+        d["sar_bands"] = list(self.sar_bands)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def replace(self, **changes) -> "ModelConfig":
+        return ModelConfig.from_dict({**self.to_dict(), **changes})
+
+
+def smts_vit(**kw) -> ModelConfig:
+    """SMTS-ViT: 6 MSI dates + 5 SAR dates."""
+    return ModelConfig(**kw)
+
+
+def mts_vit(**kw) -> ModelConfig:
+    """MTS-ViT: 6 MSI dates, no SAR."""
+    return ModelConfig(**{"sar_dates": 0, "sar_bands": (), **kw})
+
+
+def s_vit(**kw) -> ModelConfig:
+    """S-ViT: one MSI date with the SAR of that date."""
+    return ModelConfig(**{"msi_dates": 1, "sar_dates": 1, **kw})
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-band mean and standard deviation used to standardise the model's inputs.
+
+    MSI in reflectance (DN x 1e-4), SAR in dB. Stored with the weights.
+    """
+
+    msi_mean: tuple[float, ...]
+    msi_std: tuple[float, ...]
+    sar_mean: tuple[float, ...] = field(default=())
+    sar_std: tuple[float, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        return {k: list(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Normalisation":
+        return cls(**{k: tuple(float(x) for x in v) for k, v in d.items()})
+
+    @classmethod
+    def identity(cls, config: ModelConfig) -> "Normalisation":
+        nb, ns = len(config.msi_bands), len(config.sar_bands) if config.uses_sar else 0
+        return cls((0.0,) * nb, (1.0,) * nb, (0.0,) * ns, (1.0,) * ns)

@@ -1,0 +1,64 @@
+"""Acquisition dates: parsing them, and choosing which dates form one model input.
+
+The model knows a date only by its channel position (PAPER.md), so the engine must hand it
+6 MSI dates about 10 days apart and 5 SAR dates spread over the same span.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from typing import Sequence
+
+_DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})-?(\d{2})-?(\d{2})(?!\d)")
+
+
+def parse_date(text: str) -> dt.date | None:
+    """First plausible date (YYYYMMDD, YYYY-MM-DD or YYYY:MM:DD...) in ``text``, else None."""
+    for m in _DATE_IN_NAME.finditer(text.replace(":", "-")):
+        try:
+            return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            continue
+    return None
+
+
+def date_from_file(path: str, metadata: dict[str, str] | None = None) -> dt.date | None:
+    """The date in the file name, else in ACQUISITION_DATE / TIFFTAG_DATETIME metadata."""
+    found = parse_date(os.path.basename(path))
+    if found or not metadata:
+        return found
+    for key in ("ACQUISITION_DATE", "DATE_ACQUIRED", "SENSING_TIME", "TIFFTAG_DATETIME"):
+        if key in metadata and (found := parse_date(metadata[key])):
+            return found
+    return None
+
+
+def day_numbers(dates: Sequence[dt.date | None]) -> list[float] | None:
+    """Days since the first date, or None when any date is unknown."""
+    if not dates or any(d is None for d in dates):
+        return None
+    return [float((d - dates[0]).days) for d in dates]
+
+
+def centred_group(target: int, count: int, group: int) -> list[int]:
+    """Indices of ``group`` consecutive dates out of ``count`` that best centre ``target``."""
+    start = min(max(target - (group - 1) // 2, 0), max(count - group, 0))
+    return list(range(start, start + min(group, count)))
+
+
+def pick_sar_dates(msi_days: Sequence[float], sar_days: Sequence[float], count: int) -> list[int]:
+    """Indices of ``count`` distinct SAR dates nearest to evenly spaced times over the MSI span.
+
+    With one SAR date per MSI date (S-ViT), it is the SAR date nearest to that MSI date.
+    """
+    if len(sar_days) < count:
+        raise ValueError(f"{count} SAR dates are needed, {len(sar_days)} given")
+    first, last = msi_days[0], msi_days[-1]
+    wanted = [first + (last - first) * i / max(count - 1, 1) for i in range(count)] \
+        if count > 1 else [(first + last) / 2]
+    chosen: list[int] = []
+    for w in wanted:
+        order = sorted(range(len(sar_days)), key=lambda i: (abs(sar_days[i] - w), i))
+        chosen.append(next(i for i in order if i not in chosen))
+    return sorted(chosen)

@@ -1,0 +1,73 @@
+"""Image-quality metrics on reflectance (data range 1), on filled pixels or on all pixels.
+
+MSE, SAM (spectral angle, radians), PSNR and SSIM as in the paper; each can be restricted to a
+pixel mask (the filled pixels), which is what the model card reports.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-8
+
+
+def _as_tensor(a) -> torch.Tensor:
+    return a if isinstance(a, torch.Tensor) else torch.from_numpy(np.asarray(a, dtype=np.float64))
+
+
+def spectral_angle(pred: torch.Tensor, target: torch.Tensor, dim: int = -3) -> torch.Tensor:
+    """Per-pixel angle (radians) between spectra along ``dim`` (the band axis)."""
+    dot = (pred * target).sum(dim)
+    norm = pred.norm(dim=dim) * target.norm(dim=dim)
+    return torch.acos(torch.clamp(dot / (norm + EPS), -1 + 1e-7, 1 - 1e-7))
+
+
+def ssim_map(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Per-pixel SSIM (Gaussian window 11, sigma 1.5) for (N, C, H, W) images, mean over C."""
+    size, sigma = 11, 1.5
+    x = torch.arange(size, dtype=pred.dtype) - size // 2
+    g = torch.exp(-0.5 * (x / sigma) ** 2)
+    g = (g / g.sum())
+    c = pred.shape[1]
+    kx = g.view(1, 1, 1, size).repeat(c, 1, 1, 1)
+    ky = g.view(1, 1, size, 1).repeat(c, 1, 1, 1)
+
+    def blur(z: torch.Tensor) -> torch.Tensor:
+        z = F.pad(z, (size // 2,) * 4, mode="reflect") if min(z.shape[-2:]) > size // 2 else \
+            F.pad(z, (size // 2,) * 4, mode="replicate")
+        return F.conv2d(F.conv2d(z, kx, groups=c), ky, groups=c)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_x, mu_y = blur(pred), blur(target)
+    sxx = blur(pred * pred) - mu_x ** 2
+    syy = blur(target * target) - mu_y ** 2
+    sxy = blur(pred * target) - mu_x * mu_y
+    s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
+    return s.mean(1)
+
+
+def image_metrics(pred, target, mask=None) -> dict[str, float]:
+    """MSE, SAM, PSNR and SSIM between two (T, C, H, W) reflectance stacks.
+
+    Args:
+        pred, target: arrays or tensors of the same shape, reflectance.
+        mask: optional (T, H, W) bool; the metrics average over True pixels only.
+    """
+    p, t = _as_tensor(pred).double(), _as_tensor(target).double()
+    if p.dim() == 3:
+        p, t = p.unsqueeze(0), t.unsqueeze(0)
+    m = torch.ones(p.shape[0], *p.shape[-2:], dtype=torch.bool) if mask is None else \
+        _as_tensor(mask).bool().reshape(p.shape[0], *p.shape[-2:])
+    n = int(m.sum())
+    if n == 0:
+        return {"mse": float("nan"), "sam": float("nan"), "psnr": float("nan"),
+                "ssim": float("nan"), "pixels": 0}
+    sq = ((p - t) ** 2).mean(1)
+    mse = float(sq[m].mean())
+    sam = float(spectral_angle(p, t, dim=1)[m].mean())
+    ssim = float(ssim_map(p, t)[m].mean())
+    psnr = 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")
+    return {"mse": mse, "sam": sam, "psnr": psnr, "ssim": ssim, "pixels": n}
