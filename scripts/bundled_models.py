@@ -1,0 +1,219 @@
+"""Train and evaluate the bundled models on the shared WorldCereal data (Flanders cropland).
+
+    python scripts/bundled_models.py train --variant smts --width 128 --minutes 20 --out model_weights/smts_vit.pt
+    python scripts/bundled_models.py eval                # table + model_weights/MODEL_CARD.md
+    python scripts/bundled_models.py sweep --widths 64 128 256 --minutes 6
+
+Split (fixed, by site and time, so no held-out date is ever seen in training):
+- train:      site 00002806639B424A (31UDS) before 2018-09-20, site 0000280849BAC91C (31UES)
+              before 2019-02-01;
+- validation: site 31UDS from 2018-10-01 (picks the best step, never the test);
+- test:       site 31UES from 2019-03-01 (its 2019 growing season; the shipped sample and the
+              demo come from it).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import glob
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from smts_cloudfill_plugin.core import config as cfg  # noqa: E402
+from smts_cloudfill_plugin.core.evaluate import (CLOUD_COUNTS, fill_interpolation, fill_model,  # noqa: E402
+                                                 fill_single_date_model, pooled_scores,
+                                                 real_cloud_samples)
+from smts_cloudfill_plugin.core.progress import PrintFeedback  # noqa: E402
+from smts_cloudfill_plugin.core.train import TrainSettings, make_model, train  # noqa: E402
+from smts_cloudfill_plugin.core.training_data import (Season, fixed_samples, form_windows,  # noqa: E402
+                                                      load_season)
+from smts_cloudfill_plugin.core.weights import load_model  # noqa: E402
+
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data", "worldcereal")
+CACHE = os.path.join(ROOT, ".cache", "worldcereal")
+SITE_A, SITE_B = "00002806639B424A", "0000280849BAC91C"
+D = dt.date
+SPLIT = {
+    "train": [(SITE_A, None, D(2018, 9, 20)), (SITE_B, None, D(2019, 2, 1))],
+    "validation": [(SITE_A, D(2018, 10, 1), None)],
+    "test": [(SITE_B, D(2019, 3, 1), None)],
+}
+EVAL_SIZE = 60
+EVAL_SEED = 2025
+VARIANTS = {"smts": cfg.smts_vit, "mts": cfg.mts_vit, "svit": cfg.s_vit}
+WEIGHT_FILES = {"smts": "smts_vit.pt", "mts": "mts_vit.pt", "svit": "s_vit.pt"}
+
+
+def converted_site(site: str) -> str:
+    """Per-date GeoTIFFs of a site, converted from ../shared once and cached."""
+    out = os.path.join(CACHE, site)
+    if not glob.glob(os.path.join(out, "msi", "*.tif")):
+        if not os.path.isdir(os.path.join(SHARED, site)):
+            sys.exit(f"Error: the shared data ({SHARED}) is needed to train or evaluate.")
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "convert_worldcereal.py"),
+                        os.path.join(SHARED, site), out], check=True)
+    return out
+
+
+_SEASONS: dict[str, Season] = {}
+
+
+def site_season(site: str) -> Season:
+    if site not in _SEASONS:
+        d = converted_site(site)
+        msi = sorted(glob.glob(os.path.join(d, "msi", "*.tif")))
+        scl = sorted(glob.glob(os.path.join(d, "scl", "*.tif")))
+        sar = sorted(glob.glob(os.path.join(d, "sar", "*.tif")))
+        _SEASONS[site] = load_season(msi, scl, sar, cfg.S2_BANDS, name=site)
+    return _SEASONS[site]
+
+
+def slice_season(s: Season, start: dt.date | None, end: dt.date | None) -> Season:
+    keep = [i for i, d in enumerate(s.dates) if (start is None or d >= start) and (end is None or d < end)]
+    skeep = [i for i, d in enumerate(s.sar_dates)
+             if (start is None or d >= start - dt.timedelta(days=7)) and (end is None or d < end + dt.timedelta(days=7))]
+    return Season(s.msi[keep], s.missing[keep], None if s.sar is None else s.sar[skeep],
+                  [s.dates[i] for i in keep], [s.sar_dates[i] for i in skeep],
+                  f"{s.name} {s.dates[keep[0]]}..{s.dates[keep[-1]]}")
+
+
+def split(part: str, config: cfg.ModelConfig):
+    seasons = [slice_season(site_season(site), a, b) for site, a, b in SPLIT[part]]
+    windows = [w for i, s in enumerate(seasons) for w in form_windows(s, config, i)]
+    return seasons, windows
+
+
+def data_summary(config: cfg.ModelConfig) -> dict:
+    out = {}
+    for part in SPLIT:
+        seasons, windows = split(part, config)
+        out[part] = {"seasons": [s.name for s in seasons], "msi_dates": sum(len(s.dates) for s in seasons),
+                     "windows": len(windows)}
+    return out
+
+
+def cmd_train(args) -> None:
+    config = VARIANTS[args.variant](width=args.width, depth=args.depth, heads=args.heads)
+    seasons, windows = split("train", config)
+    vseasons, vwindows = split("validation", config)
+    all_seasons = seasons + vseasons
+    vwindows = [type(w)(w.season + len(seasons), w.msi, w.sar) for w in vwindows]
+    print(f"{config.variant} width {config.width}: {len(windows)} training windows, "
+          f"{len(vwindows)} validation windows", flush=True)
+    model = make_model(config, seasons, args.seed)
+    settings = TrainSettings(max_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch,
+                             lr=args.lr, seed=args.seed, validate_every=args.validate_every,
+                             threads=args.threads)
+    meta = {"training_data": {"source": "WorldCereal public training extractions, Flanders "
+                              "(contains modified Copernicus Sentinel data 2017-2019)",
+                              "split": {k: [f"{s} {a or 'start'}..{b or 'end'}" for s, a, b in v]
+                                        for k, v in SPLIT.items()},
+                              **data_summary(config)},
+            "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, CPU"}
+    res = train(model, all_seasons, windows, vwindows, settings, args.out, extra_metadata=meta,
+                feedback=PrintFeedback())
+    print(f"done: {res.steps} steps in {res.seconds:.0f} s, best validation masked MSE "
+          f"{res.best_val:.5f} at step {res.best_step}", flush=True)
+
+
+def test_sets(config: cfg.ModelConfig):
+    """The fixed held-out sets: synthetic clouds per count, and real cloud shapes."""
+    seasons, windows = split("test", config)
+    sets = {n: fixed_samples(seasons, windows, EVAL_SIZE, n, EVAL_SEED + n) for n in CLOUD_COUNTS}
+    sets["real"] = real_cloud_samples(seasons, windows, EVAL_SIZE, EVAL_SEED)
+    return seasons, windows, sets
+
+
+def evaluate_all(weights: dict[str, str]) -> dict:
+    base = cfg.smts_vit()
+    seasons, windows, sets = test_sets(base)
+    table = {"interpolation": {str(k): vars(pooled_scores(fill_interpolation(v), v)) for k, v in sets.items()}}
+    for name, path in weights.items():
+        if not os.path.exists(path):
+            continue
+        model, info = load_model(path)
+        t0 = time.monotonic()
+        rows = {}
+        for k, v in sets.items():
+            preds = fill_single_date_model(model, seasons, windows, v) if info.config.msi_dates == 1 \
+                else fill_model(model, v)
+            rows[str(k)] = vars(pooled_scores(preds, v))
+        table[info.config.variant] = rows
+        print(f"  {info.config.variant}: evaluated in {time.monotonic() - t0:.1f} s", flush=True)
+    return {"windows": len(windows), "table": table,
+            "test_dates": sorted({str(seasons[w.season].dates[i]) for w in windows for i in w.msi})}
+
+
+def cmd_eval(args) -> None:
+    weights = {k: os.path.join(ROOT, "model_weights", f) for k, f in WEIGHT_FILES.items()}
+    result = evaluate_all(weights)
+    with open(os.path.join(ROOT, "model_weights", "evaluation.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps(result["table"], indent=1)[:3000])
+
+
+def cmd_sweep(args) -> None:
+    rows = []
+    for width in args.widths:
+        out = f"/tmp/sweep_w{width}.pt"
+        a = argparse.Namespace(**{**vars(args), "width": width, "out": out, "variant": "smts"})
+        cmd_train(a)
+        model, _ = load_model(out)
+        seasons, windows, sets = test_sets(model.config)
+        mse = np.mean([pooled_scores(fill_model(model, sets[n]), sets[n]).mse for n in CLOUD_COUNTS])
+        x = (torch.rand(1, 6, 10, 64, 64), torch.rand(1, 6, 64, 64) > 0.5, torch.randn(1, 5, 2, 64, 64))
+        with torch.inference_mode():
+            model(*x)
+            t0 = time.perf_counter()
+            for _ in range(5):
+                model(*x)
+        sec = (time.perf_counter() - t0) / 5
+        rows.append((width, sum(p.numel() for p in model.parameters()), mse, sec))
+        print(f"sweep: width {width}: masked MSE {mse:.5f}, {sec:.3f} s per 64x64 stack", flush=True)
+    print("| width | parameters | held-out masked MSE (mean of 10..50 clouds) | CPU s per 64x64 stack |")
+    print("|---|---|---|---|")
+    for w, n, m, s in rows:
+        print(f"| {w} | {n / 1e6:.2f} M | {m:.5f} | {s:.3f} |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("train", "sweep"):
+        t = sub.add_parser(name)
+        t.add_argument("--variant", default="smts", choices=list(VARIANTS))
+        t.add_argument("--width", type=int, default=128)
+        t.add_argument("--widths", type=int, nargs="+", default=[64, 128, 256])
+        t.add_argument("--depth", type=int, default=6)
+        t.add_argument("--heads", type=int, default=8)
+        t.add_argument("--minutes", type=float, default=20)
+        t.add_argument("--steps", type=int, default=3000)
+        t.add_argument("--batch", type=int, default=8)
+        t.add_argument("--lr", type=float, default=1e-3)
+        t.add_argument("--seed", type=int, default=0)
+        t.add_argument("--validate-every", type=int, default=100)
+        t.add_argument("--threads", type=int, default=None)
+        t.add_argument("--out", default=None)
+    sub.add_parser("eval")
+    args = p.parse_args()
+    if args.cmd == "train":
+        args.out = args.out or os.path.join(ROOT, "model_weights", WEIGHT_FILES[args.variant])
+        cmd_train(args)
+    elif args.cmd == "sweep":
+        cmd_sweep(args)
+    else:
+        cmd_eval(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Training entry point: the same code for `make train`, the evaluation and QGIS's
+"Train on local stacks".
+
+Deterministic for a seed on CPU (each step draws its batch from ``seed + step``, so a resumed
+run continues exactly), stops at ``max_steps`` or ``max_minutes`` (whichever first), writes a
+checkpoint regularly, keeps the best model on the validation set, and honours cancel by keeping
+that best model. Every file is written atomically.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from .config import ModelConfig, Normalisation
+from .errors import Cancelled, CloudFillError
+from .losses import multiscale_loss
+from .model import SmtsVit
+from .progress import Feedback
+from .training_data import DateWindow, Sample, Season, band_statistics, fixed_samples, random_sample
+from .weights import load_model, save_weights
+
+
+@dataclass
+class TrainSettings:
+    """How long and how to train.
+
+    Args:
+        max_steps: optimiser steps (one batch each).
+        max_minutes: wall-clock limit; whichever of the two comes first ends training.
+        batch_size: samples per step.
+        lr: peak AdamW learning rate (linear warm-up, cosine decay over ``max_steps``).
+        weight_decay: AdamW weight decay.
+        seed: seeds the model's initialisation and every batch.
+        cloud_counts: range of synthetic cloud counts drawn per sample.
+        validate_every: steps between validations (and checkpoints).
+        threads: torch CPU threads (None: torch's default, all cores).
+    """
+
+    max_steps: int = 2000
+    max_minutes: float = 30.0
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    seed: int = 0
+    cloud_counts: tuple[int, int] = (5, 50)
+    validate_every: int = 100
+    validation_clouds: int = 30
+    threads: int | None = None
+
+
+@dataclass
+class TrainResult:
+    model: SmtsVit
+    history: list[dict] = field(default_factory=list)
+    best_val: float = math.inf
+    best_step: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    stopped_by: str = "steps"
+
+
+def to_batch(samples: list[Sample], device: torch.device):
+    """Stack samples into tensors: truth, input missing mask, SAR, loss weight."""
+    msi = torch.from_numpy(np.stack([s.msi for s in samples])).to(device)
+    missing = torch.from_numpy(np.stack([s.input_missing for s in samples])).to(device)
+    weight = torch.from_numpy(np.stack([s.scored for s in samples]).astype(np.float32)).to(device)
+    sar = None
+    if samples[0].sar is not None:
+        sar = torch.from_numpy(np.stack([s.sar for s in samples])).to(device)
+    return msi, missing, sar, weight
+
+
+def masked_mse(model: SmtsVit, samples: list[Sample], device: torch.device,
+               batch_size: int = 16) -> float:
+    """Mean squared error over the hidden clear pixels of a fixed sample set."""
+    total, count = 0.0, 0.0
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, len(samples), batch_size):
+            msi, missing, sar, weight = to_batch(samples[i:i + batch_size], device)
+            pred = model(msi, missing, sar)
+            total += float((((pred - msi) ** 2).mean(2) * weight).sum())
+            count += float(weight.sum())
+    model.train()
+    return total / max(count, 1.0)
+
+
+def _lr_at(step: int, settings: TrainSettings) -> float:
+    warm = max(1, min(100, settings.max_steps // 10))
+    if step < warm:
+        return settings.lr * (step + 1) / warm
+    progress = (step - warm) / max(1, settings.max_steps - warm)
+    return settings.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def make_model(config: ModelConfig, seasons: list[Season], seed: int,
+               init_weights: str | None = None) -> SmtsVit:
+    """A new model normalised on the training seasons, or one loaded to fine-tune."""
+    if init_weights:
+        model, info = load_model(init_weights)
+        if info.config.msi_bands != config.msi_bands:
+            raise CloudFillError(
+                f"The starting model '{os.path.basename(init_weights)}' has bands "
+                f"{', '.join(info.config.msi_bands)} but the stack has "
+                f"{', '.join(config.msi_bands)}: train from scratch or pick matching weights.")
+        return model.train()
+    torch.manual_seed(seed)
+    mean, std, sar_mean, sar_std = band_statistics(seasons)
+    norm = Normalisation(tuple(map(float, mean)), tuple(map(float, std)),
+                         tuple(map(float, sar_mean)) if config.uses_sar else (),
+                         tuple(map(float, sar_std)) if config.uses_sar else ())
+    return SmtsVit(config, norm).train()
+
+
+def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow],
+          val_windows: list[DateWindow], settings: TrainSettings, output: str,
+          checkpoint: str | None = None, extra_metadata: dict | None = None,
+          feedback: Feedback | None = None, device: str | torch.device = "cpu") -> TrainResult:
+    """Train ``model`` and write the best one (by validation masked MSE) to ``output``.
+
+    A checkpoint at ``checkpoint`` (default ``output + '.ckpt'``) is resumed when present and
+    removed after a complete run. On cancel, the best model so far is written and
+    :class:`Cancelled` is raised.
+    """
+    feedback = feedback or Feedback()
+    if not train_windows:
+        raise CloudFillError("No training window could be formed from the stacks.")
+    device = torch.device(device)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    checkpoint = checkpoint or output + ".ckpt"
+    config = model.config
+    size = config.window
+    model.to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    val = fixed_samples(seasons, val_windows or train_windows[:8], size,
+                        settings.validation_clouds, seed=settings.seed + 1)
+    result = TrainResult(model=model)
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    start_step, elapsed0 = 0, 0.0
+    if os.path.exists(checkpoint):
+        ck = torch.load(checkpoint, map_location=device, weights_only=True)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        best_state = ck["best_state"]
+        start_step, elapsed0 = int(ck["step"]), float(ck["seconds"])
+        result.history = [dict(zip(ck["history_keys"], row)) for row in ck["history"].tolist()]
+        result.best_val, result.best_step = float(ck["best_val"]), int(ck["best_step"])
+        feedback.info(f"Resumed from {checkpoint} at step {start_step}.")
+
+    def save_best(stopped_by: str) -> None:
+        model.load_state_dict(best_state)
+        meta = dict(extra_metadata or {})
+        meta["training"] = {**meta.get("training", {}), **asdict(settings),
+                            "steps": result.steps, "seconds": round(result.seconds, 1),
+                            "best_step": result.best_step, "stopped_by": stopped_by,
+                            "val_masked_mse": result.best_val,
+                            "train_windows": len(train_windows), "val_windows": len(val_windows)}
+        save_weights(output, model, meta)
+
+    t0 = time.monotonic() - elapsed0
+    step = start_step
+    loss_sum, loss_n = 0.0, 0
+    stopped_by = "steps"
+    try:
+        while step < settings.max_steps:
+            if (time.monotonic() - t0) / 60 > settings.max_minutes:
+                stopped_by = "time"
+                break
+            feedback.check()
+            rng = np.random.default_rng([settings.seed, step])
+            batch = [random_sample(seasons, train_windows, size, rng, settings.cloud_counts)
+                     for _ in range(settings.batch_size)]
+            msi, missing, sar, weight = to_batch(batch, device)
+            for g in opt.param_groups:
+                g["lr"] = _lr_at(step, settings)
+            loss = multiscale_loss(model(msi, missing, sar), msi, weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+            step += 1
+            result.steps, result.seconds = step, time.monotonic() - t0
+            feedback.progress(step / settings.max_steps)
+            if step % settings.validate_every == 0 or step == settings.max_steps:
+                v = masked_mse(model, val, device)
+                row = {"step": step, "loss": loss_sum / loss_n, "val_mse": v,
+                       "seconds": result.seconds}
+                result.history.append(row)
+                loss_sum, loss_n = 0.0, 0
+                if v < result.best_val:
+                    result.best_val, result.best_step = v, step
+                    best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
+                feedback.info(f"step {step}: loss {row['loss']:.4f}, validation masked MSE "
+                              f"{v:.5f} (best {result.best_val:.5f} at {result.best_step}), "
+                              f"{result.seconds:.0f} s")
+                _save_checkpoint(checkpoint, model, opt, step, result, best_state)
+    except Cancelled:
+        if result.best_step == 0 and step > start_step:
+            result.best_val = masked_mse(model, val, device)
+            result.best_step = step
+            best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
+        save_best("cancel")
+        feedback.warn(f"Cancelled at step {step}; the best model so far (step "
+                      f"{result.best_step}) was written to {output}.")
+        raise
+    if result.best_step == 0 or (result.history and result.history[-1]["step"] != step):
+        v = masked_mse(model, val, device)
+        if v < result.best_val:
+            result.best_val, result.best_step = v, step
+            best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
+    result.stopped_by = stopped_by
+    save_best(stopped_by)
+    if os.path.exists(checkpoint):
+        os.remove(checkpoint)
+    return result
+
+
+def _save_checkpoint(path: str, model: SmtsVit, opt: torch.optim.Optimizer, step: int,
+                     result: TrainResult, best_state: dict) -> None:
+    keys = ["step", "loss", "val_mse", "seconds"]
+    payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+               "seconds": result.seconds, "best_state": best_state, "best_val": result.best_val,
+               "best_step": result.best_step, "history_keys": keys,
+               "history": torch.tensor([[r[k] for k in keys] for r in result.history],
+                                       dtype=torch.float64)}
+    tmp = path + ".part"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
