@@ -19,10 +19,15 @@ def _as_tensor(a) -> torch.Tensor:
 
 
 def spectral_angle(pred: torch.Tensor, target: torch.Tensor, dim: int = -3) -> torch.Tensor:
-    """Per-pixel angle (radians) between spectra along ``dim`` (the band axis)."""
+    """Per-pixel angle (radians) between spectra along ``dim`` (the band axis).
+
+    Identical spectra give 0. When a gradient is needed (the loss), the cosine is kept just
+    inside (-1, 1), where ``acos`` has a finite derivative.
+    """
     dot = (pred * target).sum(dim)
     norm = pred.norm(dim=dim) * target.norm(dim=dim)
-    return torch.acos(torch.clamp(dot / (norm + EPS), -1 + 1e-7, 1 - 1e-7))
+    limit = 1 - 1e-7 if (pred.requires_grad or target.requires_grad) else 1.0
+    return torch.acos(torch.clamp(dot / norm.clamp_min(EPS), -limit, limit))
 
 
 def ssim_map(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:

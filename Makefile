@@ -1,0 +1,44 @@
+# SMTS CloudFill: set-up, tests, demo, evaluation, benchmarks, packaging.
+# Every target installs what it needs first (idempotently) through `setup`.
+
+SHELL := /bin/bash
+PY := .venv/bin/python
+APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal gdal-bin xvfb python3-venv python3-matplotlib
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+WHEELS := $(shell [ -d /opt/wheels ] && echo --find-links /opt/wheels)
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: setup system-packages test demo eval train bench clean
+
+setup: system-packages .venv/.setup-done
+
+system-packages:
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "Installing Debian packages: $(APT_PACKAGES)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); }
+
+.venv/.setup-done: requirements-dev.txt
+	@[ -x $(PY) ] || /usr/bin/python3 -m venv --system-site-packages .venv
+	$(PY) -m pip install -q --disable-pip-version-check $(WHEELS) -r requirements-dev.txt
+	@touch $@
+
+test: setup
+	@tmp=$$(mktemp -d) && HOME=$$tmp $(PY) -m pytest -q tests; rc=$$?; rm -rf $$tmp; exit $$rc
+
+demo: setup
+	$(PY) scripts/demo.py --out out/demo
+
+train: setup
+	$(PY) scripts/bundled_models.py train --variant smts
+	$(PY) scripts/bundled_models.py train --variant mts
+	$(PY) scripts/bundled_models.py train --variant svit
+
+eval: setup
+	$(PY) scripts/bundled_models.py eval
+
+bench: setup
+	$(PY) scripts/bench.py
+
+clean:
+	rm -rf out dist .pytest_cache .qgis-settings

@@ -1,0 +1,55 @@
+"""The QGIS plugin object: registers the Processing provider and the toolbar.
+
+qgis_process calls ``initProcessing`` only; the desktop calls ``initGui``, which calls it too.
+"""
+from __future__ import annotations
+
+import os
+
+from qgis.core import QgsApplication
+
+from .dependencies import add_dependency_folder
+
+PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def resource_path(*parts: str) -> str:
+    """A file under the plugin's resources (inside the installed plugin or the source tree)."""
+    inside = os.path.join(PLUGIN_DIR, "resources", *parts)
+    return inside if os.path.exists(inside) else os.path.join(os.path.dirname(PLUGIN_DIR),
+                                                              "resources", *parts)
+
+
+class SmtsCloudFillPlugin:
+    def __init__(self, iface) -> None:
+        self.iface = iface
+        self.provider = None
+        self.toolbar = None
+        self.actions: list = []
+        self.swipe_tool = None
+        add_dependency_folder()
+
+    def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
+        if self.provider is None:
+            from .algorithms.provider import SmtsProvider
+            self.provider = SmtsProvider()
+            QgsApplication.processingRegistry().addProvider(self.provider)
+
+    def initGui(self) -> None:  # noqa: N802
+        self.initProcessing()
+        if self.iface is None:
+            return
+        from .gui.toolbar import build_toolbar
+        build_toolbar(self)
+
+    def unload(self) -> None:
+        if self.provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.provider)
+            self.provider = None
+        for action in self.actions:
+            if self.iface is not None:
+                self.iface.removePluginRasterMenu("SMTS CloudFill", action)
+        self.actions = []
+        if self.toolbar is not None:
+            self.toolbar.deleteLater()
+            self.toolbar = None
