@@ -1,0 +1,1 @@
+"""QGIS Processing glue: thin algorithms over ``core``."""

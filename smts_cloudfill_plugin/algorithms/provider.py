@@ -1,0 +1,25 @@
+"""The "SMTS CloudFill" Processing provider."""
+from __future__ import annotations
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from ..plugin import resource_path
+
+
+class SmtsProvider(QgsProcessingProvider):
+    def id(self) -> str:
+        return "smts_cloudfill"
+
+    def name(self) -> str:
+        return "SMTS CloudFill"
+
+    def longName(self) -> str:  # noqa: N802
+        return "SMTS CloudFill: cloud filling for Sentinel-2 time series"
+
+    def icon(self) -> QIcon:
+        return QIcon(resource_path("icon.svg"))
+
+    def loadAlgorithms(self) -> None:  # noqa: N802
+        from .reconstruct_msi import ReconstructMsiAlgorithm
+        self.addAlgorithm(ReconstructMsiAlgorithm())

@@ -1,0 +1,155 @@
+"""Processing algorithm "Reconstruct cloudy MSI": thin glue around ``core.reconstruct``."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
+                       QgsProcessingOutputMultipleLayers, QgsProcessingParameterEnum,
+                       QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
+                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
+                       QgsProcessingParameterString)
+from qgis.PyQt.QtGui import QIcon
+
+from ..dependencies import missing_message, torch_available
+from ..plugin import resource_path
+from .feedback import QgisFeedback
+from .layers import display_name, layer_source_path, load_on_completion
+
+DEVICES = ["Auto", "CPU", "CUDA"]
+CREDITS = ("Method: Li, Wang, State, \"Vision Transformer-Based Time-Series Image Reconstruction "
+           "for Cloud-Filling Applications\", IGARSS 2025, arXiv:2506.19591. Bundled model trained "
+           "on Copernicus Sentinel data (contains modified Copernicus Sentinel data 2017-2019, "
+           "WorldCereal training extractions, Flanders).")
+
+
+class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
+    MSI, MASKS, SAR, MODEL, DEVICE = "MSI", "MASKS", "SAR", "MODEL", "DEVICE"
+    SCL_CLASSES, BATCH_SIZE = "SCL_CLASSES", "BATCH_SIZE"
+    OUTPUT_FOLDER, FILLED, FILLED_MASKS = "OUTPUT_FOLDER", "FILLED", "FILLED_MASKS"
+
+    HELP = {
+        MSI: "Sentinel-2 rasters, one multiband raster per date, in date order (at least 6 dates, "
+             "about 10 days apart). Bands are matched by name (B02 ... B12) or by position. "
+             "UInt16 DN or float reflectance.",
+        MASKS: "Optional cloud masks, one per MSI date in the same order: Sentinel-2 scene "
+               "classification (SCL) or a 0/1 raster (1 = cloud). Without masks only no-data "
+               "and NaN pixels are filled.",
+        SAR: "Optional Sentinel-1 rasters (VV, VH in dB or linear power), in date order, dates in "
+             "the file names. With SAR the SMTS-ViT model is used, without it MTS-ViT. SAR on "
+             "another grid is resampled (bilinear) onto the MSI grid.",
+        MODEL: "Optional weights file (.pt). Empty: the bundled SMTS-ViT, or MTS-ViT when no SAR "
+               "is given. Models trained with 'Train on local stacks' work here.",
+        DEVICE: "Where the model runs. Auto takes a CUDA GPU when PyTorch sees one, else the CPU.",
+        SCL_CLASSES: "SCL classes counted as cloudy (comma separated). Default: 0 no data, "
+                     "3 cloud shadow, 8 and 9 cloud, 10 thin cirrus.",
+        BATCH_SIZE: "Windows per model call; lower it if the GPU runs out of memory.",
+        OUTPUT_FOLDER: "Folder for <input name>_filled.tif (clear pixels unchanged, cloudy pixels "
+                       "filled) and <input name>_filled_mask.tif (1 = filled) of every cloudy date.",
+    }
+
+    def name(self) -> str:
+        return "reconstruct"
+
+    def displayName(self) -> str:  # noqa: N802
+        return "Reconstruct cloudy MSI"
+
+    def group(self) -> str:
+        return ""
+
+    def groupId(self) -> str:  # noqa: N802
+        return ""
+
+    def icon(self) -> QIcon:
+        return QIcon(resource_path("icon.svg"))
+
+    def createInstance(self):  # noqa: N802
+        return type(self)()
+
+    def flags(self):
+        return super().flags() | QgsProcessingAlgorithm.FlagSupportsBatch | \
+            QgsProcessingAlgorithm.FlagCanCancel
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return ("Fills the cloudy pixels of every cloudy date of a Sentinel-2 time series with "
+                "the SMTS-ViT vision transformer, using the clear dates and, when given, "
+                "Sentinel-1 SAR (which sees through clouds). Clear pixels are copied unchanged; "
+                "each cloudy date gets a filled raster and a filled-pixel mask, on the input's "
+                "grid, CRS, no data, band names and data type.\n\n"
+                "Inputs: 6 or more Sentinel-2 dates about 10 days apart (10 bands B02, B03, B04, "
+                "B05, B06, B07, B08, B8A, B11, B12), optional per-date cloud masks (SCL or 0/1), "
+                "optional Sentinel-1 VV/VH dates over the same weeks.\n\n" + CREDITS)
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        from ..gui.date_table import date_table_metadata
+        params = [
+            QgsProcessingParameterMultipleLayers(self.MSI, "Sentinel-2 dates (MSI)",
+                                                 QgsProcessing.TypeRaster),
+            QgsProcessingParameterMultipleLayers(self.MASKS, "Cloud masks (SCL or 0/1), one per date",
+                                                 QgsProcessing.TypeRaster, optional=True),
+            QgsProcessingParameterMultipleLayers(self.SAR, "Sentinel-1 dates (VV, VH)",
+                                                 QgsProcessing.TypeRaster, optional=True),
+            QgsProcessingParameterFile(self.MODEL, "Model weights (empty: bundled)",
+                                       extension="pt", optional=True),
+            QgsProcessingParameterEnum(self.DEVICE, "Device", DEVICES, defaultValue=0),
+            QgsProcessingParameterString(self.SCL_CLASSES, "SCL classes counted as cloudy",
+                                         defaultValue="0,3,8,9,10"),
+            QgsProcessingParameterNumber(self.BATCH_SIZE, "Windows per batch",
+                                         QgsProcessingParameterNumber.Integer, 8, minValue=1,
+                                         maxValue=1024),
+            QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Output folder"),
+        ]
+        for p in params:
+            p.setHelp(self.HELP[p.name()])
+            if p.name() in (self.SCL_CLASSES, self.BATCH_SIZE):
+                p.setFlags(p.flags() | p.FlagAdvanced)
+            if p.name() == self.MSI:
+                p.setMetadata(date_table_metadata())
+            self.addParameter(p)
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED, "Filled rasters"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_MASKS, "Filled-pixel masks"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        if not torch_available():
+            raise QgsProcessingException(missing_message())
+        from ..core.errors import Cancelled, CloudFillError
+        from ..core.reconstruct import reconstruct
+
+        msi_layers = self.parameterAsLayerList(parameters, self.MSI, context)
+        mask_layers = self.parameterAsLayerList(parameters, self.MASKS, context)
+        sar_layers = self.parameterAsLayerList(parameters, self.SAR, context)
+        if not msi_layers:
+            raise QgsProcessingException("No Sentinel-2 (MSI) layers were given.")
+        try:
+            classes = tuple(int(c) for c in
+                            self.parameterAsString(parameters, self.SCL_CLASSES, context).split(",")
+                            if c.strip())
+        except ValueError:
+            raise QgsProcessingException("SCL classes must be whole numbers separated by commas, "
+                                         "for example 0,3,8,9,10.") from None
+        folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
+        weights = self.parameterAsFile(parameters, self.MODEL, context) or None
+        device = DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)].lower()
+        try:
+            results = reconstruct(
+                [layer_source_path(l) for l in msi_layers], folder,
+                masks=[layer_source_path(l) for l in mask_layers] or None,
+                sar=[layer_source_path(l) for l in sar_layers] or None,
+                weights=weights, device=device,
+                batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+                scl_classes=classes or (0, 3, 8, 9, 10), feedback=QgisFeedback(feedback))
+        except Cancelled as e:
+            raise QgsProcessingException(str(e)) from None
+        except CloudFillError as e:
+            raise QgsProcessingException(str(e)) from None
+        self._loads = [(r.path, r.mask_path, msi_layers[r.date_index].id()) for r in results]
+        return {self.OUTPUT_FOLDER: folder, self.FILLED: [r.path for r in results],
+                self.FILLED_MASKS: [r.mask_path for r in results]}
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802
+        group = f"SMTS CloudFill {dt.datetime.now():%Y-%m-%d %H:%M:%S}"
+        for path, mask_path, source_id in getattr(self, "_loads", []):
+            load_on_completion(context, path, display_name(path), group, source_id, self.FILLED)
+            load_on_completion(context, mask_path, display_name(mask_path), group, None,
+                               self.FILLED_MASKS)
+        return {}

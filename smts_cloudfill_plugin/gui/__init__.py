@@ -1,0 +1,1 @@
+"""Qt widgets: the per-date table, the swipe tool, the dependency installer, the toolbar."""
