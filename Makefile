@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 WHEELS := $(shell [ -d /opt/wheels ] && echo --find-links /opt/wheels)
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: setup system-packages test demo eval train bench clean
+.PHONY: setup system-packages test demo eval train bench clean install package
 
 setup: system-packages .venv/.setup-done
 
@@ -39,6 +39,15 @@ eval: setup
 
 bench: setup
 	$(PY) scripts/bench.py
+
+# Copy the plugin into $HOME's QGIS profile, pip-install PyTorch (CPU) into the profile's
+# dependency folder unless it is already there, and enable the plugin.
+install: setup
+	$(PY) scripts/install_plugin.py
+
+# dist/smts_cloudfill_plugin.zip for the Plugin Manager ("Install from ZIP"); fails over 25 MB.
+package: setup
+	$(PY) scripts/package_plugin.py
 
 clean:
 	rm -rf out dist .pytest_cache .qgis-settings

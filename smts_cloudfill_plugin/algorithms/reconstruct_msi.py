@@ -26,6 +26,7 @@ CREDITS = ("Method: Li, Wang, State, \"Vision Transformer-Based Time-Series Imag
 class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
     MSI, MASKS, SAR, MODEL, DEVICE = "MSI", "MASKS", "SAR", "MODEL", "DEVICE"
     SCL_CLASSES, BATCH_SIZE = "SCL_CLASSES", "BATCH_SIZE"
+    MSI_DATES, SAR_DATES = "MSI_DATES", "SAR_DATES"
     OUTPUT_FOLDER, FILLED, FILLED_MASKS = "OUTPUT_FOLDER", "FILLED", "FILLED_MASKS"
 
     HELP = {
@@ -44,6 +45,11 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
         SCL_CLASSES: "SCL classes counted as cloudy (comma separated). Default: 0 no data, "
                      "3 cloud shadow, 8 and 9 cloud, 10 thin cirrus.",
         BATCH_SIZE: "Windows per model call; lower it if the GPU runs out of memory.",
+        MSI_DATES: "Optional acquisition dates of the MSI layers, comma separated YYYY-MM-DD in "
+                   "the same order; they replace dates read from file names or metadata. The date "
+                   "table of the dialog fills this in.",
+        SAR_DATES: "Optional acquisition dates of the SAR layers, comma separated YYYY-MM-DD in "
+                   "the same order (used to match SAR dates to MSI dates).",
         OUTPUT_FOLDER: "Folder for <input name>_filled.tif (clear pixels unchanged, cloudy pixels "
                        "filled) and <input name>_filled_mask.tif (1 = filled) of every cloudy date.",
     }
@@ -81,7 +87,7 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
                 "optional Sentinel-1 VV/VH dates over the same weeks.\n\n" + CREDITS)
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        from ..gui.date_table import date_table_metadata
+        from ..gui.widget_metadata import date_table_metadata
         params = [
             QgsProcessingParameterMultipleLayers(self.MSI, "Sentinel-2 dates (MSI)",
                                                  QgsProcessing.TypeRaster),
@@ -94,6 +100,10 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterEnum(self.DEVICE, "Device", DEVICES, defaultValue=0),
             QgsProcessingParameterString(self.SCL_CLASSES, "SCL classes counted as cloudy",
                                          defaultValue="0,3,8,9,10"),
+            QgsProcessingParameterString(self.MSI_DATES, "Sentinel-2 dates (YYYY-MM-DD, ...)",
+                                         optional=True),
+            QgsProcessingParameterString(self.SAR_DATES, "Sentinel-1 dates (YYYY-MM-DD, ...)",
+                                         optional=True),
             QgsProcessingParameterNumber(self.BATCH_SIZE, "Windows per batch",
                                          QgsProcessingParameterNumber.Integer, 8, minValue=1,
                                          maxValue=1024),
@@ -101,10 +111,11 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
         ]
         for p in params:
             p.setHelp(self.HELP[p.name()])
-            if p.name() in (self.SCL_CLASSES, self.BATCH_SIZE):
+            if p.name() in (self.SCL_CLASSES, self.BATCH_SIZE, self.MSI_DATES, self.SAR_DATES):
                 p.setFlags(p.flags() | p.FlagAdvanced)
-            if p.name() == self.MSI:
-                p.setMetadata(date_table_metadata())
+            roles = {self.MSI: "msi", self.MASKS: "masks", self.SAR: "sar"}
+            if p.name() in roles:
+                p.setMetadata(date_table_metadata(roles[p.name()]))
             self.addParameter(p)
         self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED, "Filled rasters"))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_MASKS, "Filled-pixel masks"))
@@ -127,6 +138,8 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
         except ValueError:
             raise QgsProcessingException("SCL classes must be whole numbers separated by commas, "
                                          "for example 0,3,8,9,10.") from None
+        msi_dates = self._dates(parameters, self.MSI_DATES, context, len(msi_layers))
+        sar_dates = self._dates(parameters, self.SAR_DATES, context, len(sar_layers))
         folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         weights = self.parameterAsFile(parameters, self.MODEL, context) or None
         device = DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)].lower()
@@ -137,7 +150,8 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
                 sar=[layer_source_path(l) for l in sar_layers] or None,
                 weights=weights, device=device,
                 batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-                scl_classes=classes or (0, 3, 8, 9, 10), feedback=QgisFeedback(feedback))
+                scl_classes=classes or (0, 3, 8, 9, 10), msi_dates=msi_dates, sar_dates=sar_dates,
+                feedback=QgisFeedback(feedback))
         except Cancelled as e:
             raise QgsProcessingException(str(e)) from None
         except CloudFillError as e:
@@ -145,6 +159,33 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
         self._loads = [(r.path, r.mask_path, msi_layers[r.date_index].id()) for r in results]
         return {self.OUTPUT_FOLDER: folder, self.FILLED: [r.path for r in results],
                 self.FILLED_MASKS: [r.mask_path for r in results]}
+
+    def _dates(self, parameters, name, context, count):
+        """Parse a comma-separated date list; None when the parameter is empty."""
+        from ..core.dates import parse_date
+        text = self.parameterAsString(parameters, name, context).strip()
+        if not text:
+            return None
+        parts = [p.strip() for p in text.split(",")]
+        dates = [parse_date(p) for p in parts]
+        if None in dates:
+            bad = parts[dates.index(None)]
+            raise QgsProcessingException(f"{name}: '{bad}' is not a date (use YYYY-MM-DD).")
+        if len(dates) != count:
+            raise QgsProcessingException(f"{name} lists {len(dates)} dates for {count} layers.")
+        return dates
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        """Cheap checks before the run, so the dialog can say what is wrong at once."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        n_msi = len(self.parameterAsLayerList(parameters, self.MSI, context))
+        n_masks = len(self.parameterAsLayerList(parameters, self.MASKS, context))
+        if n_masks and n_masks != n_msi:
+            return False, (f"{n_masks} cloud masks for {n_msi} Sentinel-2 dates: give one mask "
+                           "per date, in the same order, or none.")
+        return True, ""
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
         group = f"SMTS CloudFill {dt.datetime.now():%Y-%m-%d %H:%M:%S}"

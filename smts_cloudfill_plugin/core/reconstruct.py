@@ -106,6 +106,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                 sar: list[str] | None = None, weights: str | None = None, device: str = "auto",
                 batch_size: int = 8, overlap: int | None = None,
                 scl_classes: tuple[int, ...] = DEFAULT_SCL_MISSING,
+                msi_dates: list | None = None, sar_dates: list | None = None,
                 feedback: Feedback | None = None) -> list[FilledDate]:
     """Fill every cloudy date of the stack; return what was written.
 
@@ -119,6 +120,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         batch_size: windows per model call.
         overlap: pixels shared by neighbouring windows (default a third of the window).
         scl_classes: SCL classes counted as cloudy.
+        msi_dates, sar_dates: optional dates (datetime.date or None each) replacing those parsed
+            from the file names or metadata.
         feedback: progress, messages and cancel.
     """
     feedback = feedback or Feedback()
@@ -126,7 +129,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
     info, _ = read_weights_info(weights)
     config = info.config
     with Stack(list(msi), masks, list(sar or []), bands=config.msi_bands,
-               scl_classes=scl_classes) as stack:
+               scl_classes=scl_classes, msi_dates=msi_dates, sar_dates_given=sar_dates) as stack:
         check_date_order(stack)
         check_stack_fits_model(stack, config, weights)
         if sar and not config.uses_sar:

@@ -107,6 +107,16 @@ def _same_grid(a: RasterInfo, b: RasterInfo) -> bool:
         abs(x - y) <= tol for x, y in zip(a.geotransform, b.geotransform))
 
 
+def _override_dates(infos: list[RasterInfo], dates: list[dt.date | None] | None, role: str) -> None:
+    if not dates:
+        return
+    if len(dates) != len(infos):
+        raise CloudFillError(f"{len(dates)} {role} dates were given for {len(infos)} {role} rasters.")
+    for info, d in zip(infos, dates):
+        if d is not None:
+            info.date = d
+
+
 @dataclass
 class StackWindow:
     """Arrays of one window of the stack, ready for the model and for writing.
@@ -134,6 +144,8 @@ class Stack:
         sar_paths: SAR rasters (VV, VH) in date order, or None.
         bands: the band names the model needs, in its order; None keeps the file's bands.
         scl_classes: SCL classes that count as missing.
+        msi_dates, sar_dates: dates given by the user (e.g. edited in the dialog); they replace
+            the dates parsed from file names or metadata. None entries keep the parsed date.
     """
 
     msi_paths: list[str]
@@ -141,6 +153,8 @@ class Stack:
     sar_paths: list[str] | None = None
     bands: tuple[str, ...] | None = None
     scl_classes: tuple[int, ...] = DEFAULT_SCL_MISSING
+    msi_dates: list[dt.date | None] | None = None
+    sar_dates_given: list[dt.date | None] | None = None
     msi: list[RasterInfo] = field(init=False)
     masks: list[RasterInfo | None] = field(init=False)
     sar: list[RasterInfo] = field(init=False)
@@ -157,9 +171,11 @@ class Stack:
                 raise CloudFillError(
                     f"'{info.name}' has {info.band_count} bands but '{ref.name}' has "
                     f"{ref.band_count}: every MSI date needs the same bands.")
+        _override_dates(self.msi, self.msi_dates, "MSI")
         self.band_index = self._match_bands()
         self.masks = self._open_masks()
         self.sar = [self._open(p, f"SAR date {i + 1}") for i, p in enumerate(self.sar_paths or [])]
+        _override_dates(self.sar, self.sar_dates_given, "SAR")
         self._sar_vrts = [self._warp_to_grid(ds_info) for ds_info in self.sar]
         self._msi_float_dn = self._detect_float_dn()
         self._sar_linear = [self._detect_linear(i) for i in range(len(self.sar))]

@@ -1,5 +1,377 @@
-"""Per-date table for the algorithm dialog (work in progress)."""
+"""One table, a row per date, for choosing a stack in the Processing dialogs.
+
+In the standard algorithm dialog, the MSI parameter shows this table (date, Sentinel-2 layer,
+cloud mask, cloud %, check; Sentinel-1 rows below) and feeds the MASKS, SAR and date parameters
+from it. Batch mode, the modeler and qgis_process keep the plain layer-list parameters: the
+wrappers fall back to QGIS's own multiple-layer widgets there.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from osgeo import gdal
+from processing.gui.wrappers import DIALOG_STANDARD, MultipleLayerWidgetWrapper
+from qgis.core import QgsMapLayerProxyModel, QgsProcessingContext, QgsProject, QgsRasterLayer
+from qgis.gui import QgsMapLayerComboBox
+from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
+                                 QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ..core.clouds import DEFAULT_SCL_MISSING, binary_to_mask, looks_like_scl, scl_to_mask
+from ..core.dates import date_from_file, parse_date
+from ..core.stack_reader import canonical_band
+
+KIND, DATE, LAYER, MASK, CLOUD, CHECK = range(6)
+HEADERS = ["Kind", "Date", "Layer", "Cloud mask", "Cloud %", "Check"]
+MSI, SAR = "S2", "S1"
 
 
-def date_table_metadata() -> dict:
-    return {}
+def _source(layer: QgsRasterLayer) -> str:
+    return layer.source().split("|")[0]
+
+
+def layer_date(layer: QgsRasterLayer) -> dt.date | None:
+    """From the layer name, else the file name, else the file's date metadata."""
+    found = parse_date(layer.name())
+    if found:
+        return found
+    md = {}
+    try:
+        ds = gdal.Open(_source(layer))
+        md = ds.GetMetadata() or {} if ds is not None else {}
+    except RuntimeError:
+        pass
+    return date_from_file(_source(layer), md)
+
+
+def layer_kind(layer: QgsRasterLayer) -> str | None:
+    """'S2' (multiband optical), 'S1' (VV/VH), 'mask' (one band: SCL or 0/1), or None."""
+    names = {canonical_band(layer.bandName(i + 1).split(":")[-1]) for i in range(layer.bandCount())}
+    descriptions = _descriptions(layer)
+    text = (layer.name() + " " + " ".join(descriptions)).upper()
+    if layer.bandCount() == 1:
+        return "mask"
+    if {"VV", "VH"} & set(descriptions) or (layer.bandCount() == 2 and "S1" in text):
+        return SAR
+    if layer.bandCount() >= 4 or names & {"B02", "B04", "B08"}:
+        return MSI
+    return None
+
+
+def _descriptions(layer: QgsRasterLayer) -> list[str]:
+    try:
+        ds = gdal.Open(_source(layer))
+    except RuntimeError:
+        return []
+    if ds is None:
+        return []
+    return [canonical_band(ds.GetRasterBand(i + 1).GetDescription() or "")
+            for i in range(ds.RasterCount)]
+
+
+def cloud_percent(layer: QgsRasterLayer | None) -> float | None:
+    """Share of cloudy pixels of a mask layer (SCL or 0/1), from a reduced read."""
+    if layer is None:
+        return None
+    try:
+        ds = gdal.Open(_source(layer))
+        band = ds.GetRasterBand(1)
+        values = band.ReadAsArray(buf_xsize=min(ds.RasterXSize, 256),
+                                  buf_ysize=min(ds.RasterYSize, 256))
+    except (RuntimeError, AttributeError):
+        return None
+    mask = scl_to_mask(values, DEFAULT_SCL_MISSING) if looks_like_scl(values, band.GetDescription()) \
+        else binary_to_mask(values)
+    return 100.0 * float(mask.mean())
+
+
+@dataclass
+class RowCheck:
+    ok: bool
+    message: str
+
+
+def check_row(kind: str, layer: QgsRasterLayer | None, mask: QgsRasterLayer | None,
+              date: dt.date | None, reference: QgsRasterLayer | None) -> RowCheck:
+    """What is wrong with one row, compared with the first Sentinel-2 row."""
+    if layer is None:
+        return RowCheck(False, "no layer")
+    if date is None:
+        return RowCheck(False, "no date: type one (YYYY-MM-DD)")
+    if kind == MSI and reference is not None and layer is not reference:
+        if layer.crs() != reference.crs():
+            return RowCheck(False, f"CRS {layer.crs().authid()} differs from {reference.crs().authid()}")
+        if layer.bandCount() != reference.bandCount():
+            return RowCheck(False, f"{layer.bandCount()} bands, the first date has {reference.bandCount()}")
+        if (layer.width(), layer.height()) != (reference.width(), reference.height()) or \
+                not layer.extent().toRectF() == reference.extent().toRectF():
+            return RowCheck(False, "not on the grid of the first date")
+    if mask is not None and reference is not None:
+        if mask.crs() != layer.crs() or (mask.width(), mask.height()) != (layer.width(), layer.height()):
+            return RowCheck(False, "mask not on the layer's grid")
+    if kind == SAR and reference is not None and layer.crs() != reference.crs():
+        return RowCheck(True, f"ok (CRS {layer.crs().authid()}, will be resampled)")
+    return RowCheck(True, "ok")
+
+
+class DateTableWidget(QWidget):
+    """Rows of (kind, date, layer, mask, cloud %, check); Sentinel-2 rows first, by date."""
+
+    changed = pyqtSignal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.table = QTableWidget(0, len(HEADERS))
+        self.table.setHorizontalHeaderLabels(HEADERS)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        for col, mode in ((KIND, QHeaderView.ResizeToContents), (DATE, QHeaderView.ResizeToContents),
+                          (LAYER, QHeaderView.Stretch), (MASK, QHeaderView.Stretch),
+                          (CLOUD, QHeaderView.ResizeToContents), (CHECK, QHeaderView.Stretch)):
+            header.setSectionResizeMode(col, mode)
+        self.table.setMinimumHeight(220)
+        self.table.itemChanged.connect(self._item_changed)
+        buttons = QHBoxLayout()
+        for text, slot, tip in (
+                ("Fill from project", self.fill_from_project,
+                 "Put every raster layer of the project in the table, sorted by date"),
+                ("Add Sentinel-2 date", lambda: self.add_row(MSI), "Add an empty Sentinel-2 row"),
+                ("Add Sentinel-1 date", lambda: self.add_row(SAR), "Add an empty Sentinel-1 row"),
+                ("Remove row", self.remove_selected, "Remove the selected rows")):
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.clicked.connect(slot)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        self.summary = QLabel()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table)
+        layout.addLayout(buttons)
+        layout.addWidget(self.summary)
+        self._updating = False
+
+    # ----- building rows -------------------------------------------------------------------
+    def clear(self) -> None:
+        self.table.setRowCount(0)
+
+    def add_row(self, kind: str, layer: QgsRasterLayer | None = None,
+                mask: QgsRasterLayer | None = None, date: dt.date | None = None) -> int:
+        self._updating = True
+        row = self.table.rowCount() if kind == SAR else self._first_sar_row()
+        self.table.insertRow(row)
+        kind_item = QTableWidgetItem(kind)
+        kind_item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable)
+        kind_item.setToolTip("Sentinel-2 (MSI) date" if kind == MSI else "Sentinel-1 (SAR) date")
+        self.table.setItem(row, KIND, kind_item)
+        self.table.setItem(row, DATE, QTableWidgetItem(date.isoformat() if date else ""))
+        combo = self._combo(allow_empty=False)
+        if layer is not None:
+            combo.setLayer(layer)
+        self.table.setCellWidget(row, LAYER, combo)
+        if kind == MSI:
+            mcombo = self._combo(allow_empty=True)
+            mcombo.setLayer(mask)
+            self.table.setCellWidget(row, MASK, mcombo)
+        else:
+            self.table.setItem(row, MASK, self._readonly(""))
+        self.table.setItem(row, CLOUD, self._readonly(""))
+        self.table.setItem(row, CHECK, self._readonly(""))
+        self._updating = False
+        self.refresh_checks()
+        return row
+
+    def _combo(self, allow_empty: bool) -> QgsMapLayerComboBox:
+        combo = QgsMapLayerComboBox()
+        combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        combo.setAllowEmptyLayer(allow_empty)
+        if allow_empty:
+            combo.setLayer(None)
+        combo.layerChanged.connect(self._layer_changed)
+        return combo
+
+    @staticmethod
+    def _readonly(text: str) -> QTableWidgetItem:
+        item = QTableWidgetItem(text)
+        item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable)
+        return item
+
+    def _first_sar_row(self) -> int:
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, KIND).text() == SAR:
+                return r
+        return self.table.rowCount()
+
+    def fill_from_project(self, project: QgsProject | None = None) -> None:
+        """Every raster layer of the project: Sentinel-2 rows with their masks paired by date,
+        Sentinel-1 rows below, each sorted by date."""
+        project = project or QgsProject.instance()
+        layers = [l for l in project.mapLayers().values() if isinstance(l, QgsRasterLayer)]
+        msi, sar, masks = [], [], {}
+        for layer in layers:
+            kind, date = layer_kind(layer), layer_date(layer)
+            if kind == MSI:
+                msi.append((date, layer))
+            elif kind == SAR:
+                sar.append((date, layer))
+            elif kind == "mask" and date is not None:
+                masks.setdefault(date, layer)
+        self.clear()
+        key = (lambda p: (p[0] is None, p[0] or dt.date.min, p[1].name()))
+        for date, layer in sorted(msi, key=key):
+            self.add_row(MSI, layer, masks.get(date), date)
+        for date, layer in sorted(sar, key=key):
+            self.add_row(SAR, layer, None, date)
+        self.refresh_checks()
+
+    def remove_selected(self) -> None:
+        for r in sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True):
+            self.table.removeRow(r)
+        self.refresh_checks()
+
+    # ----- reading the table ---------------------------------------------------------------
+    def rows(self, kind: str) -> list[int]:
+        return [r for r in range(self.table.rowCount()) if self.table.item(r, KIND).text() == kind]
+
+    def layer(self, row: int, col: int = LAYER) -> QgsRasterLayer | None:
+        w = self.table.cellWidget(row, col)
+        return w.currentLayer() if isinstance(w, QgsMapLayerComboBox) else None
+
+    def date(self, row: int) -> dt.date | None:
+        item = self.table.item(row, DATE)
+        return parse_date(item.text()) if item and item.text().strip() else None
+
+    def msi_layer_ids(self) -> list[str]:
+        return [l.id() for r in self.rows(MSI) if (l := self.layer(r))]
+
+    def mask_layer_ids(self) -> list[str]:
+        """One mask per Sentinel-2 row, or none at all when any row lacks one."""
+        masks = [self.layer(r, MASK) for r in self.rows(MSI)]
+        return [m.id() for m in masks] if masks and all(masks) else []
+
+    def sar_layer_ids(self) -> list[str]:
+        return [l.id() for r in self.rows(SAR) if (l := self.layer(r))]
+
+    def dates_text(self, kind: str) -> str:
+        """Comma-separated dates of the rows that have a layer ('' when any is unknown)."""
+        dates = [self.date(r) for r in self.rows(kind) if self.layer(r)]
+        return ",".join(d.isoformat() for d in dates) if dates and all(dates) else ""
+
+    def set_msi_layers(self, layer_ids: list[str]) -> None:
+        project = QgsProject.instance()
+        self.clear()
+        for lid in layer_ids:
+            layer = project.mapLayer(lid) if isinstance(lid, str) else None
+            if isinstance(layer, QgsRasterLayer):
+                self.add_row(MSI, layer, None, layer_date(layer))
+
+    # ----- checks --------------------------------------------------------------------------
+    def refresh_checks(self) -> list[str]:
+        """Recompute cloud % and the check column; return the problems found."""
+        if self._updating:
+            return []
+        self._updating = True
+        problems = []
+        msi_rows = self.rows(MSI)
+        reference = self.layer(msi_rows[0]) if msi_rows else None
+        with_mask = [self.layer(r, MASK) is not None for r in msi_rows]
+        for r in range(self.table.rowCount()):
+            kind = self.table.item(r, KIND).text()
+            layer, mask = self.layer(r), self.layer(r, MASK) if kind == MSI else None
+            check = check_row(kind, layer, mask, self.date(r), reference)
+            if kind == MSI and any(with_mask) and mask is None:
+                check = RowCheck(False, "no mask: give a mask for every date or for none")
+            pct = cloud_percent(mask) if mask is not None else None
+            self.table.item(r, CLOUD).setText("" if pct is None else f"{pct:.0f}")
+            item = self.table.item(r, CHECK)
+            item.setText(check.message)
+            item.setForeground(QColor("#1a7f37") if check.ok else QColor("#c62828"))
+            item.setToolTip(check.message)
+            if not check.ok:
+                problems.append(f"{kind} row {r + 1}: {check.message}")
+        for r in range(1, len(msi_rows)):
+            a, b = self.date(msi_rows[r - 1]), self.date(msi_rows[r])
+            if a and b and b <= a:
+                problems.append(f"S2 row {msi_rows[r] + 1}: dates must increase")
+                self.table.item(msi_rows[r], CHECK).setText("date not after the row above")
+                self.table.item(msi_rows[r], CHECK).setForeground(QColor("#c62828"))
+        n_msi, n_sar = len(self.msi_layer_ids()), len(self.sar_layer_ids())
+        self.summary.setText(f"{n_msi} Sentinel-2 dates, {sum(with_mask)} masks, {n_sar} Sentinel-1 "
+                             f"dates" + (f" — {len(problems)} problem(s)" if problems else ""))
+        self._updating = False
+        return problems
+
+    def _item_changed(self, item: QTableWidgetItem) -> None:
+        if not self._updating and item.column() == DATE:
+            self.refresh_checks()
+            self.changed.emit()
+
+    def _layer_changed(self, *_) -> None:
+        if not self._updating:
+            self.refresh_checks()
+            self.changed.emit()
+
+
+class StackTableWrapper(MultipleLayerWidgetWrapper):
+    """Processing widget wrapper: the table for MSI; linked read-only views for MASKS and SAR.
+
+    Metadata ``{'widget_wrapper': {'class': ..., 'role': 'msi' | 'masks' | 'sar'}}``.
+    """
+
+    def __init__(self, param, dialog, row=0, col=0, role: str = "msi", **kwargs) -> None:
+        self.role = role
+        self.source: StackTableWrapper | None = None
+        self.date_wrappers: dict[str, object] = {}
+        super().__init__(param, dialog, row, col, **kwargs)
+
+    @property
+    def standard(self) -> bool:
+        return self.dialogType == DIALOG_STANDARD
+
+    def createWidget(self):  # noqa: N802
+        if not self.standard:
+            return super().createWidget()
+        if self.role == "msi":
+            table = DateTableWidget()
+            table.fill_from_project()
+            table.changed.connect(self._push_dates)
+            return table
+        label = QLabel("Chosen in the date table above.")
+        label.setStyleSheet("color: palette(mid);")
+        return label
+
+    def postInitialize(self, wrappers) -> None:  # noqa: N802
+        if not (self.standard and self.role == "msi"):
+            return
+        for w in wrappers:
+            name = w.parameterDefinition().name()
+            if isinstance(w, StackTableWrapper) and w.role != "msi":
+                w.source = self
+            elif name in ("MSI_DATES", "SAR_DATES"):
+                self.date_wrappers[name] = w
+        self._push_dates()
+
+    def _push_dates(self) -> None:
+        context = QgsProcessingContext()
+        for name, kind in (("MSI_DATES", MSI), ("SAR_DATES", SAR)):
+            w = self.date_wrappers.get(name)
+            if w is not None:
+                w.setParameterValue(self.widget.dates_text(kind), context)
+
+    def setValue(self, value) -> None:  # noqa: N802
+        if not self.standard:
+            return super().setValue(value)
+        if self.role == "msi" and value:
+            self.widget.set_msi_layers(value if isinstance(value, list) else [value])
+
+    def value(self):
+        if not self.standard:
+            return super().value()
+        if self.role == "msi":
+            return self.widget.msi_layer_ids()
+        if self.source is None:
+            return []
+        table = self.source.widget
+        return table.mask_layer_ids() if self.role == "masks" else table.sar_layer_ids()

@@ -20,6 +20,11 @@ from osgeo import gdal, osr
 
 gdal.UseExceptions()
 
+# The models here are tiny: one thread is fastest, and with other jobs on the machine several
+# OpenMP threads spin against each other and make each step a hundred times slower.
+torch.set_num_threads(1)
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "resources" / "sample"
 
@@ -141,4 +146,5 @@ def sample():
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """``python -m smts_cloudfill_plugin.core ARGS`` in a subprocess, from the repository root."""
     return subprocess.run([sys.executable, "-m", "smts_cloudfill_plugin.core", *args],
-                          cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=timeout)
+                          cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=timeout,
+                          env=SUBPROCESS_ENV)

@@ -11,7 +11,7 @@ from smts_cloudfill_plugin.core.losses import multiscale_loss
 from smts_cloudfill_plugin.core.model import SmtsVit
 from smts_cloudfill_plugin.core.stack_reader import Stack
 
-STEPS = 200
+STEPS = 300
 
 
 def test_small_model_overfits_a_real_20x20_patch(sample):
@@ -39,11 +39,12 @@ def test_small_model_overfits_a_real_20x20_patch(sample):
         loss = multiscale_loss(model(visible, hidden, sar), target, weight)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert np.isfinite(losses).all()
     assert losses[-1] <= losses[0] / 10, f"loss {losses[0]:.4f} -> {losses[-1]:.4f}"
-    # The learnt values on the hidden pixels are close to the truth, in reflectance.
+    # On the hidden pixels the model now beats, by far, a fill with each band's mean.
     with torch.no_grad():
         pred = model(visible, hidden, sar)
-    err = (pred - target).abs().mean(2)[hidden]
-    assert float(err.mean()) < 0.02
+    err = float((pred - target).abs().mean(2)[hidden].mean())
+    mean_fill = float((m.view(1, 1, -1, 1, 1) - target).abs().mean(2)[hidden].mean())
+    assert err < 0.5 * mean_fill, (err, mean_fill)

@@ -1,0 +1,103 @@
+"""Cloud masks: SCL classes, 0/1 rasters and synthetic clouds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smts_cloudfill_plugin.core.clouds import (DEFAULT_SCL_MISSING, binary_to_mask,
+                                               gaussian_smooth, looks_like_scl, scl_to_mask,
+                                               synthetic_cloud_mask, synthetic_cloud_masks)
+
+#: Sentinel-2 L2A scene classes and whether the default treats them as missing.
+SCL_DEFAULT = {0: True,    # no data
+               1: False,   # saturated or defective
+               2: False,   # dark area pixels
+               3: True,    # cloud shadow
+               4: False,   # vegetation
+               5: False,   # not vegetated
+               6: False,   # water
+               7: False,   # unclassified
+               8: True,    # cloud medium probability
+               9: True,    # cloud high probability
+               10: True,   # thin cirrus
+               11: False}  # snow
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
+def test_each_scl_class_maps_to_the_default_mask(dtype):
+    assert set(DEFAULT_SCL_MISSING) == {0, 3, 8, 9, 10}
+    scl = np.arange(12, dtype=dtype).reshape(3, 4)
+    mask = scl_to_mask(scl)
+    assert mask.dtype == bool and mask.shape == (3, 4)
+    for c, missing in SCL_DEFAULT.items():
+        assert bool(mask.ravel()[c]) is missing, f"class {c}"
+
+
+def test_custom_scl_classes():
+    scl = np.arange(12, dtype=np.uint8)
+    mask = scl_to_mask(scl, classes=(8, 9, 11))
+    assert list(np.nonzero(mask)[0]) == [8, 9, 11]
+    assert not scl_to_mask(scl, classes=()).any()
+
+
+def test_binary_mask_rasters():
+    values = np.array([[0, 1, 2], [0, 255, np.nan]], dtype=np.float32)
+    np.testing.assert_array_equal(binary_to_mask(values), [[False, True, True], [False, True, False]])
+    np.testing.assert_array_equal(binary_to_mask(np.array([0, 1], np.uint8)), [False, True])
+
+
+def test_looks_like_scl():
+    assert looks_like_scl(np.array([[4, 5], [8, 9]], np.uint8))
+    assert not looks_like_scl(np.array([[0, 1], [1, 0]], np.uint8))
+    assert not looks_like_scl(np.zeros((2, 2), np.uint8))
+    assert looks_like_scl(np.zeros((2, 2), np.uint8), "Scene classification")
+    assert looks_like_scl(np.zeros((2, 2), np.uint8), "SCL")
+    assert not looks_like_scl(np.array([np.nan, 1.0, 0.0], np.float32))
+
+
+def test_gaussian_smooth_keeps_constants_and_mass():
+    img = np.full((9, 13), 0.7)
+    np.testing.assert_allclose(gaussian_smooth(img, 2.0), 0.7)
+    spike = np.zeros((31, 31))
+    spike[15, 15] = 1
+    out = gaussian_smooth(spike, 2.0)
+    assert out.sum() == pytest.approx(1.0)
+    assert out[15, 15] == out.max() and out[15, 14] == pytest.approx(out[14, 15])
+
+
+def test_synthetic_clouds_are_deterministic_for_a_seed():
+    a = synthetic_cloud_masks(6, 40, 30, cloud_count=5, seed=3)
+    b = synthetic_cloud_masks(6, 40, 30, cloud_count=5, seed=3)
+    c = synthetic_cloud_masks(6, 40, 30, cloud_count=5, seed=4)
+    assert a.shape == (6, 40, 30) and a.dtype == bool
+    np.testing.assert_array_equal(a, b)
+    assert (a != c).any()
+    assert a.any()
+    # Dates are independent draws, not one mask repeated.
+    assert any((a[0] != a[t]).any() for t in range(1, 6))
+    # A Generator may be passed instead of a seed.
+    g = synthetic_cloud_masks(6, 40, 30, cloud_count=5, seed=np.random.default_rng(3))
+    np.testing.assert_array_equal(g, a)
+
+
+def test_coverage_grows_with_the_number_of_clouds():
+    cover = [synthetic_cloud_masks(8, 60, 60, cloud_count=n, seed=0).mean() for n in (1, 5, 20, 50)]
+    assert all(a < b for a, b in zip(cover, cover[1:])), cover
+    assert cover[0] > 0 and cover[-1] < 1
+
+
+def test_union_semantics():
+    assert not synthetic_cloud_masks(3, 20, 20, cloud_count=0, seed=1).any()
+    # Drawing clouds one after another with the same generator: the n-cloud mask is the union
+    # of the first n-1 clouds and the n-th.
+    h = w = 32
+    for n in (1, 2, 4):
+        full = synthetic_cloud_mask(h, w, n, np.random.default_rng(9))
+        rng = np.random.default_rng(9)
+        union = np.zeros((h, w), bool)
+        for _ in range(n):
+            union |= synthetic_cloud_mask(h, w, 1, rng)
+        np.testing.assert_array_equal(full, union)
+    more = synthetic_cloud_mask(h, w, 6, np.random.default_rng(9))
+    fewer = synthetic_cloud_mask(h, w, 3, np.random.default_rng(9))
+    assert (more >= fewer).all() and more.sum() > fewer.sum()

@@ -1,0 +1,181 @@
+"""Reconstruct end to end on the shipped sample, with a small random-init model (window 20)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from osgeo import gdal
+
+from conftest import copy_raster, list_files, make_raster, read_raster
+from smts_cloudfill_plugin.core.clouds import scl_to_mask
+from smts_cloudfill_plugin.core.progress import CallbackFeedback
+from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
+from smts_cloudfill_plugin.core.stack_reader import Stack
+from smts_cloudfill_plugin.core.tiler import blend_weights, plan_windows
+from smts_cloudfill_plugin.core.weights import load_model
+
+
+def _expected_reflectance(weights: str, msi, scl, sar, overlap: int) -> np.ndarray:
+    """The model's blended prediction for the whole raster, computed window by window here.
+
+    Independent of the strip logic in reconstruct: every window is predicted on its own and
+    accumulated in full-size arrays with the documented weights.
+    """
+    model, info = load_model(weights)
+    size = info.config.window
+    with Stack(msi, scl, sar, bands=info.config.msi_bands) as st:
+        acc = np.zeros((6, 10, st.height, st.width))
+        wsum = np.zeros((st.height, st.width))
+        weights2d = blend_weights(size, overlap).astype(np.float64)
+        for row in plan_windows(st.width, st.height, size, overlap):
+            for w in row:
+                win = st.read(w.x0, w.y0, w.w, w.h, sar_indices=list(range(5)))
+                pad = ((0, size - w.h), (0, size - w.w))
+                m = np.pad(win.msi, ((0, 0), (0, 0), *pad))
+                miss = np.pad(win.missing, ((0, 0), *pad), constant_values=True)
+                s = np.pad(win.sar, ((0, 0), (0, 0), *pad), constant_values=np.nan)
+                with torch.no_grad():
+                    p = model(torch.from_numpy(m)[None], torch.from_numpy(miss)[None],
+                              torch.from_numpy(s)[None])[0].numpy()
+                wt = weights2d[:w.h, :w.w]
+                acc[..., w.y0:w.y0 + w.h, w.x0:w.x0 + w.w] += p[..., :w.h, :w.w] * wt
+                wsum[w.y0:w.y0 + w.h, w.x0:w.x0 + w.w] += wt
+    return acc / wsum
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory, small_weights):
+    from conftest import sample_paths
+    msi, scl, sar = sample_paths("msi"), sample_paths("scl"), sample_paths("sar")
+    out = tmp_path_factory.mktemp("out")
+    progress = []
+    results = reconstruct(msi, str(out), masks=scl, sar=sar, weights=small_weights, device="cpu",
+                          batch_size=3, feedback=CallbackFeedback(on_progress=progress.append))
+    return {"msi": msi, "scl": scl, "sar": sar, "out": out, "results": results,
+            "progress": progress}
+
+
+def test_every_cloudy_date_gets_both_files_and_nothing_else(sample_run):
+    results, out = sample_run["results"], sample_run["out"]
+    cloudy = [i for i, p in enumerate(sample_run["scl"]) if scl_to_mask(read_raster(p)[0]).any()]
+    assert cloudy == [1, 3], "sample README: 2019-04-11 and 2019-04-26 are the cloudy dates"
+    assert [r.date_index for r in results] == cloudy
+    expected = []
+    for r in results:
+        path, mask_path = output_paths(sample_run["msi"][r.date_index], str(out))
+        assert (r.path, r.mask_path) == (path, mask_path)
+        assert path.endswith("_filled.tif") and mask_path.endswith("_filled_mask.tif")
+        expected += [os.path.basename(path), os.path.basename(mask_path)]
+    assert list_files(out) == sorted(expected), "no temporary or extra files"
+    p = sample_run["progress"]
+    assert p == sorted(p) and p[-1] == pytest.approx(1.0)
+
+
+def test_clear_pixels_are_bit_exact_and_mask_is_the_scl_mask(sample_run):
+    for r in sample_run["results"]:
+        src = read_raster(sample_run["msi"][r.date_index])
+        out = read_raster(r.path)
+        mask = read_raster(r.mask_path)[0]
+        scl_mask = scl_to_mask(read_raster(sample_run["scl"][r.date_index])[0])
+        assert out.dtype == src.dtype == np.uint16 and out.shape == src.shape
+        assert mask.dtype == np.uint8
+        np.testing.assert_array_equal(mask, scl_mask.astype(np.uint8))
+        np.testing.assert_array_equal(out[:, ~scl_mask], src[:, ~scl_mask])
+        assert r.cloud_fraction == pytest.approx(scl_mask.mean())
+        # Cloudy pixels take new values (the clouds were bright), never the no-data DN 0.
+        changed = (out != src)[:, scl_mask]
+        assert changed.mean() > 0.95
+        assert (out[:, scl_mask] >= 1).all()
+
+
+def test_cloudy_pixels_take_the_blended_model_values(sample_run, small_weights):
+    expected = _expected_reflectance(small_weights, sample_run["msi"], sample_run["scl"],
+                                     sample_run["sar"], overlap=20 // 3)
+    for r in sample_run["results"]:
+        mask = read_raster(r.mask_path)[0].astype(bool)
+        out = read_raster(r.path).astype(np.float64)
+        want = np.clip(np.rint(expected[r.date_index] * 1e4), 1, 65535)
+        diff = np.abs(out - want)[:, mask]
+        assert diff.max() <= 1, f"filled values are not the model's (max {diff.max()} DN)"
+        assert (diff == 0).mean() > 0.99
+
+
+def test_outputs_keep_georeferencing_and_band_names(sample_run):
+    for r in sample_run["results"]:
+        src = gdal.Open(sample_run["msi"][r.date_index])
+        for path in (r.path, r.mask_path):
+            ds = gdal.Open(path)
+            assert ds.GetGeoTransform() == src.GetGeoTransform()
+            assert ds.GetSpatialRef().IsSame(src.GetSpatialRef())
+            assert ds.GetMetadataItem("SMTS_MODEL") == "SMTS-ViT"
+            assert ds.GetMetadataItem("SMTS_SOURCE") == os.path.basename(src.GetDescription())
+        ds = gdal.Open(r.path)
+        assert [ds.GetRasterBand(i + 1).GetDescription() for i in range(10)] == \
+            [src.GetRasterBand(i + 1).GetDescription() for i in range(10)]
+        assert ds.GetRasterBand(1).GetNoDataValue() == 0
+        assert ds.GetMetadataItem("ACQUISITION_DATE") == src.GetMetadataItem("ACQUISITION_DATE")
+        assert gdal.Open(r.mask_path).GetRasterBand(1).GetNoDataValue() is None
+
+
+@pytest.mark.parametrize("win", [[27, 41, 37, 23], [24, 50, 13, 9]])
+def test_odd_size_raster(tmp_path, sample, small_weights, win):
+    """37 x 23 and 13 x 9 px cropped from the sample: windows stick out or exceed the raster;
+    SAR stays on its own 20 m grid."""
+    msi = [copy_raster(p, tmp_path / "in" / os.path.basename(p), srcWin=win) for p in sample["msi"]]
+    scl = [copy_raster(p, tmp_path / "in" / os.path.basename(p), srcWin=win) for p in sample["scl"]]
+    clouds = [scl_to_mask(read_raster(p)[0]) for p in scl]
+    cloudy = [i for i, c in enumerate(clouds) if c.any()]
+    assert len(cloudy) == 2, "both cloudy dates have clouds in this crop"
+    out = tmp_path / "out"
+    results = reconstruct(msi, str(out), masks=scl, sar=sample["sar"], weights=small_weights,
+                          device="cpu")
+    assert [r.date_index for r in results] == cloudy
+    assert len(list_files(out)) == 4
+    expected = _expected_reflectance(small_weights, msi, scl, sample["sar"], overlap=20 // 3)
+    for r in results:
+        src = read_raster(msi[r.date_index])
+        res = read_raster(r.path)
+        cloud = clouds[r.date_index]
+        assert res.shape == src.shape == (10, win[3], win[2])
+        np.testing.assert_array_equal(read_raster(r.mask_path)[0], cloud.astype(np.uint8))
+        np.testing.assert_array_equal(res[:, ~cloud], src[:, ~cloud])
+        want = np.clip(np.rint(expected[r.date_index] * 1e4), 1, 65535)
+        assert np.abs(res.astype(np.float64) - want)[:, cloud].max() <= 1
+        gt = gdal.Open(r.path).GetGeoTransform()
+        assert gt == pytest.approx((574680.0 + 10 * win[0], 10.0, 0.0,
+                                    5622440.0 - 10 * win[1], 0.0, -10.0))
+
+
+def test_float_reflectance_in_gives_float_reflectance_out(tmp_path, sample, sample_run,
+                                                          small_weights):
+    msi = []
+    for p in sample["msi"]:
+        ds = gdal.Open(p)
+        refl = (ds.ReadAsArray().astype(np.float64) * 1e-4).astype(np.float32)
+        names = [ds.GetRasterBand(i + 1).GetDescription() for i in range(ds.RasterCount)]
+        msi.append(make_raster(tmp_path / "in" / os.path.basename(p), refl, descriptions=names,
+                               nodata=float("nan")))
+    out = tmp_path / "out"
+    results = reconstruct(msi, str(out), masks=sample["scl"], sar=sample["sar"],
+                          weights=small_weights, device="cpu")
+    assert [r.date_index for r in results] == [1, 3]
+    for r, dn_run in zip(results, sample_run["results"]):
+        src = read_raster(msi[r.date_index])
+        res = read_raster(r.path)
+        assert res.dtype == np.float32
+        cloud = read_raster(r.mask_path)[0].astype(bool)
+        np.testing.assert_array_equal(res[:, ~cloud], src[:, ~cloud])
+        # Same model, same inputs: the DN run's values are these reflectances x 1e4, rounded.
+        dn = read_raster(dn_run.path).astype(np.float64)
+        np.testing.assert_allclose(res[:, cloud] * 1e4, dn[:, cloud], atol=0.51)
+
+
+def test_no_cloudy_date_writes_nothing(tmp_path, sample, small_weights):
+    clear = [0, 2, 4, 5, 0, 2]
+    masks = [sample["scl"][i] for i in clear]
+    # Reuse the clear dates' SCL for every date: nothing is cloudy, nothing is written.
+    assert reconstruct(sample["msi"], str(tmp_path / "out"), masks=masks, sar=sample["sar"],
+                       weights=small_weights, device="cpu") == []
+    assert list_files(tmp_path / "out") == []

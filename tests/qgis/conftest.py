@@ -1,0 +1,43 @@
+"""Fixtures for the QGIS GUI tests (pytest-qgis provides qgis_app, qgis_iface, ...).
+
+pytest-qgis's own ``qgis_canvas`` is never shown (its output size stays 98 x 28), so tests that
+look at rendered pixels use ``shown_canvas``: a real, shown QgsMapCanvas of 400 x 300 pixels.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+from qgis.core import QgsApplication
+from qgis.gui import QgsMapCanvas
+
+CANVAS_SIZE = (400, 300)
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    """Process Qt events until ``condition()`` is true or ``timeout`` seconds have passed."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        QgsApplication.processEvents()
+        if condition():
+            return True
+        time.sleep(0.01)
+    QgsApplication.processEvents()
+    return bool(condition())
+
+
+@pytest.fixture
+def shown_canvas(qgis_app):
+    """A shown QgsMapCanvas of CANVAS_SIZE pixels; closed and deleted after the test."""
+    canvas = QgsMapCanvas()
+    canvas.setFrameStyle(0)  # no frame: viewport pixels == canvas pixels
+    canvas.resize(*CANVAS_SIZE)
+    canvas.show()
+    wait_until(lambda: canvas.mapSettings().outputSize().width() == CANVAS_SIZE[0], 5)
+    yield canvas
+    if canvas.mapTool() is not None:
+        canvas.unsetMapTool(canvas.mapTool())
+    canvas.stopRendering()
+    canvas.close()
+    canvas.deleteLater()
+    QgsApplication.processEvents()

@@ -1,0 +1,162 @@
+"""The "Reconstruct cloudy MSI" algorithm inside QGIS: processing.run, loading, bad input, cancel."""
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from osgeo import gdal
+
+from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingException,
+                       QgsProcessingFeedback, QgsProject, QgsRasterLayer)
+
+from smts_cloudfill_plugin.core.config import Normalisation, smts_vit
+from smts_cloudfill_plugin.core.model import SmtsVit
+from smts_cloudfill_plugin.core.weights import save_weights
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "resources" / "sample"
+MSI = sorted(glob.glob(str(SAMPLE / "msi" / "*.tif")))
+SCL = sorted(glob.glob(str(SAMPLE / "scl" / "*.tif")))
+SAR = sorted(glob.glob(str(SAMPLE / "sar" / "*.tif")))
+
+
+@pytest.fixture(scope="session")
+def provider(qgis_processing):
+    from smts_cloudfill_plugin.algorithms.provider import SmtsProvider
+    registry = QgsApplication.processingRegistry()
+    if registry.providerById("smts_cloudfill") is None:
+        registry.addProvider(SmtsProvider())
+    return registry.providerById("smts_cloudfill")
+
+
+@pytest.fixture(scope="session")
+def small_weights(tmp_path_factory) -> str:
+    """An untrained small SMTS-ViT: fast, and enough to check the plumbing."""
+    torch.manual_seed(0)
+    config = smts_vit(width=32, depth=1, heads=4, window=20, pos_grid=4)
+    norm = Normalisation((0.1,) * 10, (0.1,) * 10, (-12.0, -18.0), (4.0, 4.0))
+    path = str(tmp_path_factory.mktemp("w") / "small.pt")
+    save_weights(path, SmtsVit(config, norm))
+    return path
+
+
+def run(params: dict, feedback: QgsProcessingFeedback | None = None) -> dict:
+    import processing
+    return processing.run("smts_cloudfill:reconstruct", params, feedback=feedback)
+
+
+def test_provider_lists_the_algorithm_with_help(provider):
+    alg = QgsApplication.processingRegistry().algorithmById("smts_cloudfill:reconstruct")
+    assert alg is not None and alg.displayName() == "Reconstruct cloudy MSI"
+    assert "arXiv:2506.19591" in alg.shortHelpString() and "Copernicus" in alg.shortHelpString()
+    for p in alg.parameterDefinitions():
+        assert p.help(), f"parameter {p.name()} has no help text"
+
+
+def test_run_on_sample_keeps_grid_and_clear_pixels(provider, small_weights, tmp_path):
+    out = tmp_path / "out"
+    result = run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
+                  "OUTPUT_FOLDER": str(out)})
+    names = sorted(os.path.basename(p) for p in result["FILLED"])
+    # The two dates the SCL marks cloudy in the sample (2019-04-11 cirrus, 2019-04-26 cloud).
+    assert names == ["S2_0000280849BAC91C_20190411_filled.tif", "S2_0000280849BAC91C_20190426_filled.tif"]
+    for filled, mask_path in zip(sorted(result["FILLED"]), sorted(result["FILLED_MASKS"])):
+        src = gdal.Open(MSI[[os.path.basename(m)[:-4] for m in MSI].index(
+            os.path.basename(filled)[:-len("_filled.tif")])])
+        dst = gdal.Open(filled)
+        assert dst.GetGeoTransform() == src.GetGeoTransform()
+        assert dst.GetProjection() == src.GetProjection()
+        assert [dst.GetRasterBand(i + 1).GetDescription() for i in range(dst.RasterCount)] == \
+            [src.GetRasterBand(i + 1).GetDescription() for i in range(src.RasterCount)]
+        filled_mask = gdal.Open(mask_path).ReadAsArray().astype(bool)
+        a, b = src.ReadAsArray(), dst.ReadAsArray()
+        assert filled_mask.any()
+        assert np.array_equal(a[:, ~filled_mask], b[:, ~filled_mask])
+        assert (a[:, filled_mask] != b[:, filled_mask]).any()
+
+
+def test_run_and_load_results_adds_styled_layers_in_a_group(provider, small_weights, tmp_path,
+                                                             qgis_new_project):
+    import processing
+    project = QgsProject.instance()
+    source = QgsRasterLayer(MSI[3], "cloudy 2019-04-26")
+    project.addMapLayer(source)
+    source.renderer().setRedBand(3)
+    source.renderer().setGreenBand(2)
+    source.renderer().setBlueBand(1)
+    processing.runAndLoadResults("smts_cloudfill:reconstruct", {
+        "MSI": MSI[:3] + [source.id()] + MSI[4:],
+        "MASKS": SCL, "SAR": SAR, "MODEL": small_weights, "OUTPUT_FOLDER": str(tmp_path / "o")})
+    groups = [g for g in project.layerTreeRoot().children() if g.name().startswith("SMTS CloudFill")]
+    assert len(groups) == 1
+    loaded = [n.layer() for n in groups[0].findLayers()]
+    names = sorted(l.name() for l in loaded)
+    assert "S2_0000280849BAC91C_20190426_filled" in names
+    assert "S2_0000280849BAC91C_20190426_filled_mask" in names
+    filled = next(l for l in loaded if l.name() == "S2_0000280849BAC91C_20190426_filled")
+    r = filled.renderer()
+    assert (r.redBand(), r.greenBand(), r.blueBand()) == (3, 2, 1)
+
+
+@pytest.mark.parametrize("case", ["mask_count", "other_bands", "too_few", "unwritable", "bad_dates"])
+def test_bad_input_gives_a_clear_processing_error(provider, small_weights, tmp_path, case):
+    params = {"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
+              "OUTPUT_FOLDER": str(tmp_path / "o")}
+    expected = {"mask_count": "cloud masks", "other_bands": "B05", "too_few": "needs at least 6",
+                "unwritable": "output folder", "bad_dates": "not a date"}[case]
+    if case == "mask_count":
+        params["MASKS"] = SCL[:4]
+    elif case == "other_bands":
+        torch.manual_seed(0)
+        cfg = smts_vit(msi_bands=("B02", "B03", "B04", "B08", "B05"), width=32, depth=1, heads=4,
+                       window=20, pos_grid=4)
+        path = str(tmp_path / "other.pt")
+        save_weights(path, SmtsVit(cfg))
+        # Drop band B05 from the stack by giving 4-band rasters.
+        four = []
+        for p in MSI:
+            dst = str(tmp_path / ("4b_" + os.path.basename(p)))
+            gdal.Translate(dst, p, bandList=[1, 2, 3, 7])
+            four.append(dst)
+        params.update(MSI=four, MODEL=path)
+    elif case == "too_few":
+        params.update(MSI=MSI[:4], MASKS=SCL[:4])
+    elif case == "unwritable":
+        # A folder inside a plain file cannot be created, whoever runs the test (root too).
+        blocker = tmp_path / "a_file"
+        blocker.write_text("not a folder")
+        params["OUTPUT_FOLDER"] = str(blocker / "out")
+    elif case == "bad_dates":
+        params["MSI_DATES"] = "2019-04-01,yesterday"
+    with pytest.raises(QgsProcessingException, match=expected):
+        run(params)
+    out = params["OUTPUT_FOLDER"]
+    assert not glob.glob(os.path.join(str(tmp_path), "**", "*filled*"), recursive=True)
+    assert not glob.glob(os.path.join(out, "*filled*")) and not glob.glob(os.path.join(out, ".*part"))
+
+
+def test_cancel_leaves_no_file(provider, small_weights, tmp_path):
+    fb = QgsProcessingFeedback()
+    fb.cancel()
+    with pytest.raises(QgsProcessingException, match="[Cc]ancel"):
+        run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
+             "OUTPUT_FOLDER": str(tmp_path / "o")}, feedback=fb)
+    assert not os.listdir(tmp_path / "o")
+
+
+def test_dates_parameter_overrides_file_names(provider, small_weights, tmp_path):
+    """Files without dates in their names work once the dates are given."""
+    renamed = []
+    for i, p in enumerate(MSI):
+        dst = tmp_path / f"date_{chr(97 + i)}.tif"
+        gdal.Translate(str(dst), p)
+        renamed.append(str(dst))
+    dates = ",".join(f"2019-{os.path.basename(p)[-8:-6]}-{os.path.basename(p)[-6:-4]}" for p in MSI)
+    result = run({"MSI": renamed, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
+                  "MSI_DATES": dates, "OUTPUT_FOLDER": str(tmp_path / "o")})
+    assert sorted(os.path.basename(p) for p in result["FILLED"]) == ["date_b_filled.tif", "date_d_filled.tif"]
