@@ -86,6 +86,9 @@ def enable_plugin(profile: Path | None = None) -> None:
         env["QGIS_CUSTOM_CONFIG_PATH"] = str(profile.parent.parent)
     done = subprocess.run([exe, "plugins", "enable", PLUGIN], env=env, capture_output=True,
                           text=True)
+    if done.returncode != 0 and "already enabled" in done.stdout:  # a second `make install`
+        print(f"{PLUGIN} is already enabled")
+        return
     if done.returncode != 0:
         sys.stdout.write(done.stdout)
         sys.stderr.write(done.stderr)

@@ -19,6 +19,8 @@ def _sort_by_date(msi: list[str], masks: list[str] | None) -> tuple[list[str], l
     if any(d is None for d in dates):
         return msi, masks
     order = sorted(range(len(msi)), key=lambda i: dates[i])
+    if masks is not None and len(masks) != len(msi):
+        return [msi[i] for i in order], masks  # the stack reader reports the count mismatch
     return [msi[i] for i in order], None if masks is None else [masks[i] for i in order]
 
 

@@ -129,9 +129,10 @@ class DateTableWidget(QWidget):
         header = self.table.horizontalHeader()
         for col, mode in ((KIND, QHeaderView.ResizeToContents), (DATE, QHeaderView.ResizeToContents),
                           (LAYER, QHeaderView.Stretch), (MASK, QHeaderView.Stretch),
-                          (CLOUD, QHeaderView.ResizeToContents), (CHECK, QHeaderView.Stretch)):
+                          (CLOUD, QHeaderView.ResizeToContents),
+                          (CHECK, QHeaderView.ResizeToContents)):
             header.setSectionResizeMode(col, mode)
-        self.table.setMinimumHeight(220)
+        self.table.setMinimumHeight(400)
         self.table.itemChanged.connect(self._item_changed)
         buttons = QHBoxLayout()
         for text, slot, tip in (
@@ -247,9 +248,9 @@ class DateTableWidget(QWidget):
         return [l.id() for r in self.rows(MSI) if (l := self.layer(r))]
 
     def mask_layer_ids(self) -> list[str]:
-        """One mask per Sentinel-2 row, or none at all when any row lacks one."""
-        masks = [self.layer(r, MASK) for r in self.rows(MSI)]
-        return [m.id() for m in masks] if masks and all(masks) else []
+        """The masks of the Sentinel-2 rows that have a layer. When only some rows have a mask,
+        the count differs from the dates' and the algorithm refuses to run, as it should."""
+        return [m.id() for r in self.rows(MSI) if self.layer(r) and (m := self.layer(r, MASK))]
 
     def sar_layer_ids(self) -> list[str]:
         return [l.id() for r in self.rows(SAR) if (l := self.layer(r))]
@@ -281,7 +282,7 @@ class DateTableWidget(QWidget):
             kind = self.table.item(r, KIND).text()
             layer, mask = self.layer(r), self.layer(r, MASK) if kind == MSI else None
             check = check_row(kind, layer, mask, self.date(r), reference)
-            if kind == MSI and any(with_mask) and mask is None:
+            if check.ok and kind == MSI and any(with_mask) and mask is None:
                 check = RowCheck(False, "no mask: give a mask for every date or for none")
             pct = cloud_percent(mask) if mask is not None else None
             self.table.item(r, CLOUD).setText("" if pct is None else f"{pct:.0f}")

@@ -91,7 +91,7 @@ class InstallDialog(QDialog):
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setPlaceholderText("pip's output appears here.")
-        self.log.setLineWrapMode(QPlainTextEdit.NoWrap)
+        self.log.setLineWrapMode(QPlainTextEdit.WidgetWidth)
         font = QFontDatabase.systemFont(QFontDatabase.FixedFont)
         font.setStyleHint(QFont.Monospace)
         self.log.setFont(font)
@@ -191,6 +191,10 @@ class InstallDialog(QDialog):
             return
         version, path = found
         self.append_log(f"PyTorch {version} imports from {path}\n")
+        if not deps.is_inside(path, self.folder):
+            self._fail("pip finished, but PyTorch does not import from the install folder "
+                       f"(it comes from {path}). The log above shows why.")
+            return
         deps.add_dependency_folder(self.folder)
         if "torch" in sys.modules:
             message = (f"PyTorch {version} installed. Restart QGIS to use it (another PyTorch "

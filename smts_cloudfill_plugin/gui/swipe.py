@@ -130,6 +130,7 @@ class SwipeMapItem(QgsMapCanvasItem):
         if any(lyr.id() == layer.id() for lyr in canvas_layers):
             wanted[BEFORE] = [lyr for lyr in canvas_layers if lyr.id() != layer.id()]
         self._pending = {}
+        job_class = QgsMapRendererSequentialJob if self._synchronous else QgsMapRendererParallelJob
         for kind, layers in wanted.items():
             settings = QgsMapSettings(base)
             settings.setLayers(layers)
@@ -137,7 +138,15 @@ class SwipeMapItem(QgsMapCanvasItem):
                 settings.setBackgroundColor(QColor(0, 0, 0, 0))
             else:  # covers the canvas image right of the split: use the canvas background
                 settings.setBackgroundColor(self._canvas.canvasColor())
-            self._start_job(kind, settings)
+            job = job_class(settings)
+            job.finished.connect(functools.partial(self._slot, self._job_finished, kind, job))
+            self._jobs[kind] = job
+        for kind, job in list(self._jobs.items()):  # all registered first: see _job_finished
+            job.start()
+            if self._synchronous:
+                job.waitForFinished()
+                if self._jobs.get(kind) is job:  # in case "finished" was not delivered yet
+                    self._job_finished(kind, job)
 
     def remove(self) -> None:
         """Stop rendering, disconnect and take the item off the canvas."""
@@ -154,17 +163,6 @@ class SwipeMapItem(QgsMapCanvasItem):
             scene.removeItem(self)
 
     # ------------------------------------------------------------------ rendering
-    def _start_job(self, kind: str, settings: QgsMapSettings) -> None:
-        job_class = QgsMapRendererSequentialJob if self._synchronous else QgsMapRendererParallelJob
-        job = job_class(settings)
-        self._jobs[kind] = job
-        job.finished.connect(functools.partial(self._slot, self._job_finished, kind, job))
-        job.start()
-        if self._synchronous:
-            job.waitForFinished()
-            if self._jobs.get(kind) is job:  # in case "finished" was not delivered yet
-                self._job_finished(kind, job)
-
     def _job_finished(self, kind: str, job) -> None:
         if self._jobs.get(kind) is not job or sip.isdeleted(job):
             return  # an older job that was replaced or cancelled

@@ -143,6 +143,13 @@ def sample():
     return paths
 
 
+def start_cli(*args: str) -> subprocess.Popen:
+    """Start ``python -m smts_cloudfill_plugin.core ARGS``; collect it with ``communicate()``."""
+    return subprocess.Popen([sys.executable, "-m", "smts_cloudfill_plugin.core", *args],
+                            cwd=str(REPO_ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=SUBPROCESS_ENV)
+
+
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """``python -m smts_cloudfill_plugin.core ARGS`` in a subprocess, from the repository root."""
     return subprocess.run([sys.executable, "-m", "smts_cloudfill_plugin.core", *args],

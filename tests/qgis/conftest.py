@@ -41,3 +41,9 @@ def shown_canvas(qgis_app):
     canvas.close()
     canvas.deleteLater()
     QgsApplication.processEvents()
+
+
+@pytest.fixture
+def qt_wait():
+    """``wait_until`` for tests: ``qt_wait(condition, timeout=10.0) -> bool``."""
+    return wait_until

@@ -1,0 +1,227 @@
+"""Bad input is refused with a clear message, through reconstruct() and the command line.
+
+Each case is built from the shipped sample in ``tmp_path``; the library call must raise
+:class:`CloudFillError` with the message, and ``python -m smts_cloudfill_plugin.core
+reconstruct`` must exit 2 with "Error: <message>" on stderr and no traceback. Nothing may be
+written in either case.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from conftest import (copy_raster, list_files, make_raster, read_raster, run_cli,
+                      sample_paths, start_cli)
+from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
+from smts_cloudfill_plugin.core.progress import CallbackFeedback
+from smts_cloudfill_plugin.core.reconstruct import reconstruct
+
+
+@dataclass
+class Case:
+    msi: list[str]
+    masks: list[str] | None
+    sar: list[str] | None
+    weights: str
+    message: str                       # a regular expression the message must match
+    extra: dict = field(default_factory=dict)
+
+    def cli_args(self, out: str) -> list[str]:
+        args = ["reconstruct", "--msi", *self.msi, "--out", out, "--weights", self.weights,
+                "--device", "cpu", "--quiet"]
+        if self.masks:
+            args += ["--masks", *self.masks]
+        if self.sar:
+            args += ["--sar", *self.sar]
+        return args
+
+
+def _copies(sample, folder) -> dict[str, list[str]]:
+    """Plain copies of the sample (same names) to damage one by one."""
+    out = {}
+    for kind in ("msi", "scl"):
+        out[kind] = []
+        for p in sample[kind]:
+            dst = os.path.join(str(folder), kind, os.path.basename(p))
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy(p, dst)
+            out[kind].append(dst)
+    out["sar"] = list(sample["sar"])
+    return out
+
+
+def _case(name: str, sample, tmp_path, weights: str) -> Case:
+    s = _copies(sample, tmp_path / "in")
+    msi, scl, sar = s["msi"], s["scl"], s["sar"]
+    if name == "crs_mismatch":
+        copy_raster(sample["msi"][2], msi[2], outputSRS="EPSG:32632")
+        return Case(msi, scl, sar, weights, r"S2_0000280849BAC91C_20190421\.tif' is in EPSG:32632 "
+                    r"but 'S2_0000280849BAC91C_20190401\.tif' .* is in EPSG:32631")
+    if name == "grid_mismatch":
+        ds = gdal.Open(msi[4], gdal.GA_Update)
+        gt = list(ds.GetGeoTransform())
+        gt[0] += 10.0
+        ds.SetGeoTransform(gt)
+        ds = None
+        return Case(msi, scl, sar, weights, r"20190511\.tif' .*is not on the grid of")
+    if name == "grid_size_mismatch":
+        copy_raster(sample["msi"][1], msi[1], srcWin=[0, 0, 64, 60])
+        return Case(msi, scl, sar, weights, r"\(64 x 60 px.*is not on the grid of .*\(64 x 64 px")
+    if name == "wrong_band_count":
+        copy_raster(sample["msi"][3], msi[3], bandList=list(range(1, 10)))
+        return Case(msi, scl, sar, weights, r"20190426\.tif' has 9 bands but .* has 10")
+    if name == "unnamed_bands":
+        for p in msi:
+            data = read_raster(p)[:4]
+            make_raster(p, data, nodata=0)
+        return Case(msi, scl, sar, weights, r"has 4 bands without names, but the model needs 10")
+    if name == "too_few_dates":
+        return Case(msi[:3], scl[:3], sar, weights, r"needs at least 6 MSI dates; 3 were given")
+    if name == "all_cloud":
+        ones = [make_raster(tmp_path / "in" / f"cloud_{i}.tif", np.ones((64, 64), np.uint8))
+                for i in range(6)]
+        return Case(msi, ones, sar, weights, r"Every pixel of every MSI date is cloudy")
+    if name == "unreadable_file":
+        with open(msi[0], "w") as f:
+            f.write("this is not a GeoTIFF\n")
+        return Case(msi, scl, sar, weights, r"Cannot read MSI date 1 '.*20190401\.tif' as a raster")
+    if name == "nonexistent_file":
+        os.remove(msi[5])
+        return Case(msi, scl, sar, weights, r"MSI date 6 '.*20190516\.tif' does not exist")
+    if name == "nonexistent_sar":
+        return Case(msi, scl, sar[:4] + [str(tmp_path / "S1_20190517.tif")], weights,
+                    r"SAR date 5 '.*S1_20190517\.tif' does not exist")
+    if name == "mask_count":
+        return Case(msi, scl[:5], sar, weights, r"5 cloud masks were given for 6 MSI dates")
+    if name == "dates_out_of_order":
+        # Names without dates (the command line would sort dated names): dates from metadata.
+        plain_msi, plain_scl = [], []
+        for i, (m, c) in enumerate(zip(msi, scl)):
+            plain_msi.append(shutil.copy(m, str(tmp_path / "in" / f"image_{'abcdef'[i]}.tif")))
+            plain_scl.append(shutil.copy(c, str(tmp_path / "in" / f"mask_{'abcdef'[i]}.tif")))
+        order = [0, 1, 3, 2, 4, 5]
+        return Case([plain_msi[i] for i in order], [plain_scl[i] for i in order], sar, weights,
+                    r"increasing date order: 'image_c\.tif' \(2019-04-21\) comes after "
+                    r"'image_d\.tif' \(2019-04-26\)")
+    if name == "corrupt_weights":
+        bad = tmp_path / "bad.pt"
+        bad.write_bytes(np.random.default_rng(0).bytes(2048))
+        return Case(msi, scl, sar, str(bad), r"'.*bad\.pt' is not a readable weights file")
+    if name == "missing_weights":
+        return Case(msi, scl, sar, str(tmp_path / "none.pt"), r"Weights file '.*none\.pt' does "
+                    r"not exist")
+    if name == "no_sar_for_smts":
+        return Case(msi, scl, None, weights, r"needs at least 5 SAR dates; 0 were given")
+    raise AssertionError(name)
+
+
+@pytest.fixture(scope="module")
+def sample_module():
+    return {k: sample_paths(k) for k in ("msi", "scl", "sar")}
+
+
+CASES = ["crs_mismatch", "grid_mismatch", "grid_size_mismatch", "wrong_band_count",
+         "unnamed_bands", "too_few_dates", "all_cloud", "unreadable_file", "nonexistent_file",
+         "nonexistent_sar", "mask_count", "dates_out_of_order", "corrupt_weights",
+         "missing_weights", "no_sar_for_smts"]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bad_input_is_refused_by_reconstruct(name, sample, tmp_path, small_weights):
+    case = _case(name, sample, tmp_path, small_weights)
+    out = tmp_path / "out"
+    with pytest.raises(CloudFillError) as e:
+        reconstruct(case.msi, str(out), masks=case.masks, sar=case.sar, weights=case.weights,
+                    device="cpu")
+    assert type(e.value) is CloudFillError
+    assert re.search(case.message, str(e.value)), str(e.value)
+    assert list_files(out) == []
+
+
+#: The cases the command line must refuse too (the others share their code path with these).
+CLI_@pytest.fixture(scope="module")
+def sample_module():
+    return {k: sample_paths(k) for k in ("msi", "scl", "sar")}
+
+
+CASES = ["crs_mismatch", "grid_mismatch", "wrong_band_count", "too_few_dates", "all_cloud",
+             "unreadable_file", "nonexistent_file", "mask_count", "dates_out_of_order",
+             "corrupt_weights"]
+
+
+@pytest.fixture(scope="module")
+def cli_results(sample_module, tmp_path_factory, small_weights):
+    """Run every command-line case at once (each is a new Python that imports torch)."""
+    started = {}
+    for name in CLI_CASES:
+        folder = tmp_path_factory.mktemp(name)
+        case = _case(name, sample_module, folder, small_weights)
+        out = folder / "out"
+        started[name] = (start_cli(*case.cli_args(str(out))), case, out)
+    results = {}
+    for name, (proc, case, out) in started.items():
+        stdout, stderr = proc.communicate(timeout=300)
+        results[name] = (proc.returncode, stdout, stderr, case, out)
+    return results
+
+
+@pytest.mark.parametrize("name", CLI_CASES)
+def test_bad_input_is_refused_by_the_command_line(name, cli_results):
+    returncode, stdout, stderr, case, out = cli_results[name]
+    assert returncode == 2, stderr
+    assert "Traceback" not in stderr
+    line = [ln for ln in stderr.splitlines() if ln.startswith("Error: ")]
+    assert len(line) == 1, stderr
+    assert re.search(case.message, line[0]), line[0]
+    assert stdout == ""
+    assert list_files(out) == []
+
+
+def test_the_command_line_succeeds_on_the_sample(sample, tmp_path, small_weights):
+    """The good case, so the failures above are not the command line failing for any input.
+    Files are given out of date order: the command line sorts them by the dates in the names."""
+    out = tmp_path / "out"
+    msi, scl = sample["msi"][::-1], sample["scl"][::-1]
+    r = run_cli("reconstruct", "--msi", *msi, "--masks", *scl, "--sar", *sample["sar"],
+                "--weights", small_weights, "--out", str(out), "--device", "cpu", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    written = r.stdout.split()
+    assert [os.path.basename(p) for p in written] == ["S2_0000280849BAC91C_20190411_filled.tif",
+                                                      "S2_0000280849BAC91C_20190426_filled.tif"]
+    assert len(list_files(out)) == 4
+    info = run_cli("info", small_weights)
+    assert info.returncode == 0 and '"variant": "SMTS-ViT"' in info.stdout
+
+
+def test_cancel_before_writing_leaves_nothing(sample, tmp_path, small_weights):
+    out = tmp_path / "out"
+    with pytest.raises(Cancelled):
+        reconstruct(sample["msi"], str(out), masks=sample["scl"], sar=sample["sar"],
+                    weights=small_weights, device="cpu",
+                    feedback=CallbackFeedback(cancelled=lambda: True))
+    assert list_files(out) == []
+
+
+def test_cancel_while_writing_leaves_nothing(sample, tmp_path, small_weights):
+    out = tmp_path / "out"
+    calls, seen = [], set()
+
+    def on_progress(fraction):
+        calls.append(fraction)
+        seen.update(list_files(out))
+
+    fb = CallbackFeedback(on_progress=on_progress, cancelled=lambda: len(calls) >= 3)
+    with pytest.raises(Cancelled, match="no output was written"):
+        reconstruct(sample["msi"], str(out), masks=sample["scl"], sar=sample["sar"],
+                    weights=small_weights, device="cpu", batch_size=2, feedback=fb)
+    assert len(calls) == 3 and calls[-1] < 1
+    assert any(f.endswith(".part") for f in seen), "temporary files existed while writing"
+    assert not any(f.endswith("_filled.tif") for f in seen)
+    assert list_files(out) == []

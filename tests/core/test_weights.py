@@ -1,0 +1,152 @@
+"""The weights file: round trip, damaged files, and weights that do not fit the stack."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from conftest import list_files, save_small_model
+from smts_cloudfill_plugin.core import config
+from smts_cloudfill_plugin.core.errors import CloudFillError
+from smts_cloudfill_plugin.core.model import SmtsVit
+from smts_cloudfill_plugin.core.reconstruct import reconstruct
+from smts_cloudfill_plugin.core.weights import (FORMAT, describe, load_model, read_weights_info,
+                                                save_weights)
+
+
+def _inputs(cfg, h=20, w=25):
+    g = torch.Generator().manual_seed(3)
+    msi = torch.rand(1, cfg.msi_dates, len(cfg.msi_bands), h, w, generator=g) * 0.3
+    missing = torch.rand(1, cfg.msi_dates, h, w, generator=g) < 0.4
+    sar = torch.randn(1, cfg.sar_dates, 2, h, w, generator=g) - 12 if cfg.uses_sar else None
+    return msi, missing, sar
+
+
+@pytest.mark.parametrize("factory", [config.smts_vit, config.mts_vit, config.s_vit])
+def test_save_load_round_trip_gives_identical_outputs(tmp_path, factory):
+    cfg = factory(width=32, depth=2, heads=4, window=20, pos_grid=4)
+    norm = config.Normalisation((0.1,) * 10, (0.05,) * 10,
+                                *(((-10.0, -17.0), (3.0, 3.5)) if cfg.uses_sar else ()))
+    torch.manual_seed(5)
+    model = SmtsVit(cfg, norm).eval()
+    path = tmp_path / "sub" / "m.pt"
+    info = save_weights(str(path), model, extra={"note": "test", "metrics": {"mse": 0.001}})
+    assert info.path == str(path)
+    assert list_files(tmp_path / "sub") == ["m.json", "m.pt"], "no temporary files left"
+    loaded, back = load_model(str(path))
+    assert not loaded.training
+    assert back.config == cfg and back.normalisation == norm
+    assert back.extra == {"note": "test", "metrics": {"mse": 0.001}}
+    x = _inputs(cfg)
+    with torch.no_grad():
+        assert torch.equal(model(*x), loaded(*x))
+    sidecar = json.loads((tmp_path / "sub" / "m.json").read_text())
+    assert sidecar["variant"] == cfg.variant
+    assert config.ModelConfig.from_dict(sidecar["architecture"]) == cfg
+    # A different model gives different outputs: the comparison above means something.
+    torch.manual_seed(6)
+    with torch.no_grad():
+        assert not torch.equal(SmtsVit(cfg, norm).eval()(*x), loaded(*x))
+
+
+def test_describe_names_bands_and_dates():
+    s = describe(config.smts_vit())
+    assert s.startswith("SMTS-ViT: 6 dates x 10 bands (B02, B03") and "5 SAR dates (VV, VH)" in s
+    assert "SAR" not in describe(config.mts_vit())
+
+
+def _corrupt(tmp_path, kind: str) -> str:
+    path = tmp_path / f"{kind}.pt"
+    if kind == "random":
+        path.write_bytes(os.urandom(4096))
+    elif kind == "truncated":
+        good = save_small_model(tmp_path / "good.pt")
+        data = open(good, "rb").read()
+        path.write_bytes(data[:len(data) // 2])
+    elif kind == "plain_dict":
+        torch.save({"weights": torch.zeros(3)}, str(path))
+    elif kind == "plain_state_dict":
+        torch.save(SmtsVit(config.mts_vit(width=32, depth=1, heads=4)).state_dict(), str(path))
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("not weights")
+    return str(path)
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("random", "is not a readable weights file"),
+    ("truncated", "is not a readable weights file"),
+    ("empty", "is not a readable weights file"),
+    ("text", "is not a readable weights file"),
+    ("plain_dict", "is not an SMTS CloudFill weights file"),
+    ("plain_state_dict", "is not an SMTS CloudFill weights file"),
+])
+def test_corrupt_files_give_a_clear_error(tmp_path, kind, message):
+    path = _corrupt(tmp_path, kind)
+    for load in (read_weights_info, load_model):
+        with pytest.raises(CloudFillError, match=message) as e:
+            load(path)
+        assert path in str(e.value)
+
+
+def test_damaged_metadata_newer_format_and_wrong_parameters(tmp_path):
+    good = save_small_model(tmp_path / "good.pt")
+    payload = torch.load(good, weights_only=True)
+    assert payload["format"] == FORMAT
+
+    torch.save({**payload, "metadata": "{not json"}, str(tmp_path / "meta.pt"))
+    with pytest.raises(CloudFillError, match="incomplete or damaged"):
+        read_weights_info(str(tmp_path / "meta.pt"))
+
+    torch.save({**payload, "format_version": 99}, str(tmp_path / "new.pt"))
+    with pytest.raises(CloudFillError, match="newer SMTS CloudFill"):
+        read_weights_info(str(tmp_path / "new.pt"))
+
+    meta = json.loads(payload["metadata"])
+    meta["architecture"]["width"] = 64
+    torch.save({**payload, "metadata": json.dumps(meta)}, str(tmp_path / "wrong.pt"))
+    with pytest.raises(CloudFillError, match="do not fit the architecture"):
+        load_model(str(tmp_path / "wrong.pt"))
+
+    with pytest.raises(CloudFillError, match="does not exist"):
+        read_weights_info(str(tmp_path / "missing.pt"))
+
+
+def test_weights_for_other_bands_name_both(tmp_path, sample):
+    bands = ("B01",) + config.S2_BANDS + ("B09",)
+    w = save_small_model(tmp_path / "bands.pt", msi_bands=bands)
+    out = tmp_path / "out"
+    with pytest.raises(CloudFillError) as e:
+        reconstruct(sample["msi"], str(out), masks=sample["scl"], sar=sample["sar"], weights=w,
+                    device="cpu")
+    msg = str(e.value)
+    assert "B01" in msg and "B09" in msg, "the model's bands"
+    assert "B02, B03, B04, B05, B06, B07, B08, B8A, B11, B12" in msg, "the file's bands"
+    assert "S2_0000280849BAC91C_20190401.tif" in msg
+    assert not out.exists() or list_files(out) == []
+
+
+@pytest.mark.parametrize("changes, needed, given", [
+    ({"msi_dates": 8}, "8 MSI dates", "6 were given"),
+    ({"sar_dates": 7}, "7 SAR dates", "5 were given"),
+])
+def test_weights_for_more_dates_name_both(tmp_path, sample, changes, needed, given):
+    w = save_small_model(tmp_path / "dates.pt", **changes)
+    with pytest.raises(CloudFillError) as e:
+        reconstruct(sample["msi"], str(tmp_path / "out"), masks=sample["scl"], sar=sample["sar"],
+                    weights=w, device="cpu")
+    msg = str(e.value)
+    assert needed in msg and given in msg and "dates.pt" in msg
+    assert describe(read_weights_info(w)[0].config) in msg
+    assert list_files(tmp_path / "out") == []
+
+
+def test_fewer_model_dates_than_the_stack_is_fine(tmp_path, sample):
+    """A 4-date model on the 6-date sample: each cloudy date gets a centred group of 4."""
+    w = save_small_model(tmp_path / "four.pt", msi_dates=4, sar_dates=3)
+    res = reconstruct(sample["msi"], str(tmp_path / "out"), masks=sample["scl"], sar=sample["sar"],
+                      weights=w, device="cpu")
+    assert [r.date_index for r in res] == [1, 3]
