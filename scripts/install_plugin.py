@@ -86,7 +86,7 @@ def enable_plugin(profile: Path | None = None) -> None:
         env["QGIS_CUSTOM_CONFIG_PATH"] = str(profile.parent.parent)
     done = subprocess.run([exe, "plugins", "enable", PLUGIN], env=env, capture_output=True,
                           text=True)
-    if done.returncode != 0 and "already enabled" in done.stdout:  # a second `make install`
+    if done.returncode != 0 and "already enabled" in done.stdout + done.stderr:  # 2nd install
         print(f"{PLUGIN} is already enabled")
         return
     if done.returncode != 0:

@@ -23,7 +23,7 @@ PLUGIN = "smts_cloudfill_plugin"
 MAX_MB = 25.0
 
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", "tests", "screenshots"}
-SKIP_SUFFIXES = (".pyc", ".pyo", ".part", ".ckpt", ".orig", ".rej", "~")
+SKIP_SUFFIXES = (".pyc", ".pyo", ".part", ".ckpt", ".orig", ".rej", "~", ".aux.xml")  # .aux.xml: GDAL caches
 WEIGHT_SUFFIXES = (".pt", ".json")
 WEIGHT_NAMES = ("MODEL_CARD.md",)
 

@@ -22,6 +22,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+# QGIS computes histograms when it opens a raster; GDAL would save them as .aux.xml files next
+# to the shipped sample. Keep the sample folder untouched.
+os.environ["GDAL_PAM_ENABLED"] = "NO"
 
 SAMPLE = os.path.join(ROOT, "resources", "sample")
 CLOUDY = os.path.join(SAMPLE, "msi", "S2_0000280849BAC91C_20190426.tif")

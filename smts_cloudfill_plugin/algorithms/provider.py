@@ -22,4 +22,6 @@ class SmtsProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self) -> None:  # noqa: N802
         from .reconstruct_msi import ReconstructMsiAlgorithm
+        from .train_stacks import TrainStacksAlgorithm
         self.addAlgorithm(ReconstructMsiAlgorithm())
+        self.addAlgorithm(TrainStacksAlgorithm())

@@ -23,6 +23,22 @@ CREDITS = ("Method: Li, Wang, State, \"Vision Transformer-Based Time-Series Imag
            "WorldCereal training extractions, Flanders).")
 
 
+def parse_date_list(text: str, count: int, name: str) -> list | None:
+    """A comma-separated YYYY-MM-DD list for ``count`` layers; None when empty."""
+    from ..core.dates import parse_date
+    text = (text or "").strip()
+    if not text:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    dates = [parse_date(p) for p in parts]
+    if None in dates:
+        raise QgsProcessingException(f"{name}: '{parts[dates.index(None)]}' is not a date "
+                                     "(use YYYY-MM-DD).")
+    if len(dates) != count:
+        raise QgsProcessingException(f"{name} lists {len(dates)} dates for {count} layers.")
+    return dates
+
+
 class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
     MSI, MASKS, SAR, MODEL, DEVICE = "MSI", "MASKS", "SAR", "MODEL", "DEVICE"
     SCL_CLASSES, BATCH_SIZE = "SCL_CLASSES", "BATCH_SIZE"
@@ -138,8 +154,10 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
         except ValueError:
             raise QgsProcessingException("SCL classes must be whole numbers separated by commas, "
                                          "for example 0,3,8,9,10.") from None
-        msi_dates = self._dates(parameters, self.MSI_DATES, context, len(msi_layers))
-        sar_dates = self._dates(parameters, self.SAR_DATES, context, len(sar_layers))
+        msi_dates = parse_date_list(self.parameterAsString(parameters, self.MSI_DATES, context),
+                                    len(msi_layers), self.MSI_DATES)
+        sar_dates = parse_date_list(self.parameterAsString(parameters, self.SAR_DATES, context),
+                                    len(sar_layers), self.SAR_DATES)
         folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         weights = self.parameterAsFile(parameters, self.MODEL, context) or None
         device = DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)].lower()
@@ -159,21 +177,6 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
         self._loads = [(r.path, r.mask_path, msi_layers[r.date_index].id()) for r in results]
         return {self.OUTPUT_FOLDER: folder, self.FILLED: [r.path for r in results],
                 self.FILLED_MASKS: [r.mask_path for r in results]}
-
-    def _dates(self, parameters, name, context, count):
-        """Parse a comma-separated date list; None when the parameter is empty."""
-        from ..core.dates import parse_date
-        text = self.parameterAsString(parameters, name, context).strip()
-        if not text:
-            return None
-        parts = [p.strip() for p in text.split(",")]
-        dates = [parse_date(p) for p in parts]
-        if None in dates:
-            bad = parts[dates.index(None)]
-            raise QgsProcessingException(f"{name}: '{bad}' is not a date (use YYYY-MM-DD).")
-        if len(dates) != count:
-            raise QgsProcessingException(f"{name} lists {len(dates)} dates for {count} layers.")
-        return dates
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
         """Cheap checks before the run, so the dialog can say what is wrong at once."""

@@ -51,6 +51,8 @@ def pick_sar_dates(msi_days: Sequence[float], sar_days: Sequence[float], count: 
     """Indices of ``count`` distinct SAR dates nearest to evenly spaced times over the MSI span.
 
     With one SAR date per MSI date (S-ViT), it is the SAR date nearest to that MSI date.
+    The indices come in date order (the order of the model's SAR channels), whatever the
+    order of ``sar_days``.
     """
     if len(sar_days) < count:
         raise ValueError(f"{count} SAR dates are needed, {len(sar_days)} given")
@@ -61,4 +63,4 @@ def pick_sar_dates(msi_days: Sequence[float], sar_days: Sequence[float], count: 
     for w in wanted:
         order = sorted(range(len(sar_days)), key=lambda i: (abs(sar_days[i] - w), i))
         chosen.append(next(i for i in order if i not in chosen))
-    return sorted(chosen)
+    return sorted(chosen, key=lambda i: (sar_days[i], i))

@@ -39,6 +39,7 @@ class TrainSettings:
         cloud_counts: range of synthetic cloud counts drawn per sample.
         validate_every: steps between validations (and checkpoints).
         threads: torch CPU threads (None: torch's default, all cores).
+        crop: side of the training crops (None: the model's window; smaller rasters need less).
     """
 
     max_steps: int = 2000
@@ -51,6 +52,7 @@ class TrainSettings:
     validate_every: int = 100
     validation_clouds: int = 30
     threads: int | None = None
+    crop: int | None = None
 
 
 @dataclass
@@ -135,7 +137,7 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
         torch.set_num_threads(settings.threads)
     checkpoint = checkpoint or output + ".ckpt"
     config = model.config
-    size = config.window
+    size = settings.crop or config.window
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     val = fixed_samples(seasons, val_windows or train_windows[:8], size,

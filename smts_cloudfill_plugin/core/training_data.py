@@ -44,9 +44,11 @@ class Season:
 
 def load_season(msi: list[str], masks: list[str | None] | None, sar: list[str] | None,
                 bands: tuple[str, ...], scl_classes: tuple[int, ...] = DEFAULT_SCL_MISSING,
-                name: str = "") -> Season:
-    """Read a whole stack (dates from the file names or metadata are required)."""
-    with Stack(list(msi), masks, list(sar or []), bands=bands, scl_classes=scl_classes) as stack:
+                name: str = "", msi_dates: list | None = None,
+                sar_dates: list | None = None) -> Season:
+    """Read a whole stack (dates from the file names or metadata, or given, are required)."""
+    with Stack(list(msi), masks, list(sar or []), bands=bands, scl_classes=scl_classes,
+               msi_dates=msi_dates, sar_dates_given=sar_dates) as stack:
         for role, infos in (("MSI", stack.msi), ("SAR", stack.sar)):
             unknown = [i.name for i in infos if i.date is None]
             if unknown:

@@ -58,7 +58,7 @@ class SwipeMapItem(QgsMapCanvasItem):
     """Draws the "after" layer left of ``split_x`` (canvas pixels) and a thin divider line."""
 
     DIVIDER_COLOR = QColor(255, 255, 255, 230)
-    DIVIDER_SHADOW = QColor(0, 0, 0, 140)
+    DIVIDER_SHADOW = QColor(0, 0, 0, 170)
 
     def __init__(self, canvas, after_layer: QgsMapLayer | None = None,
                  synchronous: bool = False) -> None:
@@ -105,7 +105,7 @@ class SwipeMapItem(QgsMapCanvasItem):
     def image(self, kind: str = AFTER) -> QImage:
         return self._images.get(kind, QImage())
 
-    def request_render(self) -> None:
+    def request_render(self, *_signal_args) -> None:
         """Render soon (after the current burst of signals), never now."""
         if self._synchronous:
             self.render()
@@ -204,9 +204,9 @@ class SwipeMapItem(QgsMapCanvasItem):
             painter.drawImage(target, after)
         painter.setClipping(False)
         painter.setRenderHint(painter.Antialiasing, False)
-        painter.setPen(QPen(self.DIVIDER_SHADOW, 3))
+        painter.setPen(QPen(self.DIVIDER_SHADOW, 4))
         painter.drawLine(QLineF(QPointF(split, target.top()), QPointF(split, target.bottom())))
-        painter.setPen(QPen(self.DIVIDER_COLOR, 1))
+        painter.setPen(QPen(self.DIVIDER_COLOR, 2))
         painter.drawLine(QLineF(QPointF(split, target.top()), QPointF(split, target.bottom())))
         painter.restore()
 
@@ -246,7 +246,7 @@ class SwipeMapItem(QgsMapCanvasItem):
             except (TypeError, RuntimeError):
                 pass
 
-    def _layer_deleted(self) -> None:
+    def _layer_deleted(self, *_signal_args) -> None:
         self._layer = None
         for job in self._jobs.values():
             _retire(job)

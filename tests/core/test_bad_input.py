@@ -145,29 +145,27 @@ def test_bad_input_is_refused_by_reconstruct(name, sample, tmp_path, small_weigh
 
 
 #: The cases the command line must refuse too (the others share their code path with these).
-CLI_@pytest.fixture(scope="module")
-def sample_module():
-    return {k: sample_paths(k) for k in ("msi", "scl", "sar")}
-
-
-CASES = ["crs_mismatch", "grid_mismatch", "wrong_band_count", "too_few_dates", "all_cloud",
+CLI_CASES = ["crs_mismatch", "grid_mismatch", "wrong_band_count", "too_few_dates", "all_cloud",
              "unreadable_file", "nonexistent_file", "mask_count", "dates_out_of_order",
              "corrupt_weights"]
 
 
 @pytest.fixture(scope="module")
 def cli_results(sample_module, tmp_path_factory, small_weights):
-    """Run every command-line case at once (each is a new Python that imports torch)."""
-    started = {}
+    """Run the command-line cases, four at a time (each is a new Python that imports torch)."""
+    cases = {}
     for name in CLI_CASES:
         folder = tmp_path_factory.mktemp(name)
-        case = _case(name, sample_module, folder, small_weights)
-        out = folder / "out"
-        started[name] = (start_cli(*case.cli_args(str(out))), case, out)
-    results = {}
-    for name, (proc, case, out) in started.items():
+        cases[name] = (_case(name, sample_module, folder, small_weights), folder / "out")
+    results, running, waiting = {}, {}, list(CLI_CASES)
+    while waiting or running:
+        while waiting and len(running) < 4:
+            name = waiting.pop(0)
+            running[name] = start_cli(*cases[name][0].cli_args(str(cases[name][1])))
+        name = next(iter(running))
+        proc = running.pop(name)
         stdout, stderr = proc.communicate(timeout=300)
-        results[name] = (proc.returncode, stdout, stderr, case, out)
+        results[name] = (proc.returncode, stdout, stderr, *cases[name])
     return results
 
 

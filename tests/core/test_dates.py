@@ -92,3 +92,11 @@ def test_pick_sar_dates_stays_distinct():
     assert len(set(pick_sar_dates([0, 1, 2], [1, 50, 60], 3))) == 3
     with pytest.raises(ValueError, match="5 SAR dates"):
         pick_sar_dates([0, 10], [0, 5, 10], 5)
+
+
+def test_pick_sar_dates_returns_date_order_for_unsorted_input():
+    sar = [46, -2, 22, 10, 34]                       # the sample's SAR days, shuffled
+    picked = pick_sar_dates([0, 10, 20, 25, 40, 45], sar, 5)
+    assert [sar[i] for i in picked] == [-2, 10, 22, 34, 46]
+    picked = pick_sar_dates([0, 10, 20, 25, 40, 45], sar, 3)
+    assert [sar[i] for i in picked] == sorted(sar[i] for i in picked)

@@ -179,3 +179,12 @@ def test_no_cloudy_date_writes_nothing(tmp_path, sample, small_weights):
     assert reconstruct(sample["msi"], str(tmp_path / "out"), masks=masks, sar=sample["sar"],
                        weights=small_weights, device="cpu") == []
     assert list_files(tmp_path / "out") == []
+
+
+def test_sar_order_does_not_matter(tmp_path, sample, sample_run, small_weights):
+    """SAR given out of date order reaches the model in date order: same result."""
+    shuffled = [sample["sar"][i] for i in (3, 0, 4, 2, 1)]
+    results = reconstruct(sample["msi"], str(tmp_path), masks=sample["scl"], sar=shuffled,
+                          weights=small_weights, device="cpu")
+    for r, ref in zip(results, sample_run["results"]):
+        np.testing.assert_array_equal(read_raster(r.path), read_raster(ref.path))

@@ -167,6 +167,26 @@ def test_default_after_layer_is_current_raster(shown_canvas, layers, qt_wait):
     canvas.unsetMapTool(tool)
 
 
+def test_swipe_follows_after_layer_style_and_removal(shown_canvas, layers, qt_wait,
+                                                     qgis_new_project):
+    canvas = shown_canvas
+    after, before = layers
+    qgis_new_project.addMapLayers([after, before])
+    show(canvas, [before], qt_wait)
+    tool = SwipeMapTool(canvas, after, synchronous=True)
+    canvas.setMapTool(tool)
+    tool.set_split(200)
+    assert_split(canvas, 200)
+    after.setRenderer(QgsMultiBandColorRenderer(after.dataProvider(), 2, 1, 3))  # now green
+    after.triggerRepaint()  # repaintRequested re-renders the swipe image
+    assert_split(canvas, 200, left=(30, 220, 30))
+    qgis_new_project.removeMapLayer(after.id())  # deleted: the swipe shows the canvas only
+    assert tool.item.after_layer() is None and tool.item.image().isNull()
+    image = grab(canvas)
+    assert is_(colour(image, 100), BLUE) and is_(colour(image, 300), BLUE)
+    canvas.unsetMapTool(tool)
+
+
 def test_build_toolbar_with_iface_stub(qgis_iface, qgis_new_project, layers):
     from smts_cloudfill_plugin.gui.toolbar import build_toolbar, unload_toolbar
     plugin = SimpleNamespace(iface=qgis_iface, toolbar=None, actions=[], swipe_tool=None)

@@ -1,0 +1,147 @@
+"""Processing algorithm "Train on local stacks": thin glue around ``core.local_training``."""
+from __future__ import annotations
+
+from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
+                       QgsProcessingParameterBoolean, QgsProcessingParameterEnum,
+                       QgsProcessingParameterFile, QgsProcessingParameterFileDestination,
+                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
+                       QgsProcessingParameterString)
+from qgis.PyQt.QtGui import QIcon
+
+from ..dependencies import missing_message, torch_available
+from ..gui.widget_metadata import date_table_metadata
+from ..plugin import resource_path
+from .feedback import QgisFeedback
+from .reconstruct_msi import CREDITS, DEVICES, parse_date_list
+from .layers import layer_source_path
+
+
+class TrainStacksAlgorithm(QgsProcessingAlgorithm):
+    MSI, MASKS, SAR = "MSI", "MASKS", "SAR"
+    INIT_MODEL, FROM_SCRATCH = "INIT_MODEL", "FROM_SCRATCH"
+    MAX_MINUTES, EPOCHS, VALIDATION_FRACTION, SEED, DEVICE = \
+        "MAX_MINUTES", "EPOCHS", "VALIDATION_FRACTION", "SEED", "DEVICE"
+    MSI_DATES, SAR_DATES = "MSI_DATES", "SAR_DATES"
+    OUTPUT_MODEL, OUTPUT_REPORT = "OUTPUT_MODEL", "OUTPUT_REPORT"
+
+    HELP = {
+        MSI: "Sentinel-2 rasters of one season, one per date, in date order (6 dates or more; "
+             "windows of 6 dates about 10 days apart are formed from them).",
+        MASKS: "Optional cloud masks, one per MSI date (SCL or 0/1). Really cloudy pixels are "
+               "left out of the loss.",
+        SAR: "Optional Sentinel-1 rasters (VV, VH), any number, matched to the windows by date.",
+        INIT_MODEL: "Optional weights to fine-tune. Empty: the bundled SMTS-ViT (MTS-ViT without "
+                    "SAR). Its bands must match the stack's.",
+        FROM_SCRATCH: "Train a new model for the stack's own bands (any band set) instead of "
+                      "fine-tuning.",
+        MAX_MINUTES: "Training stops after this many minutes (or after the epochs, whichever "
+                     "comes first).",
+        EPOCHS: "Passes over the training windows (or the time limit, whichever comes first).",
+        VALIDATION_FRACTION: "Share of the date windows, the latest in the season, held out to "
+                             "choose the best step and to compare with temporal interpolation.",
+        SEED: "Random seed: the same seed gives the same model on the CPU.",
+        DEVICE: "Where training runs. Auto takes a CUDA GPU when PyTorch sees one.",
+        MSI_DATES: "Optional dates of the MSI layers (YYYY-MM-DD, comma separated), replacing "
+                   "those in the file names. The dialog's date table fills this in.",
+        SAR_DATES: "Optional dates of the SAR layers (YYYY-MM-DD, comma separated).",
+        OUTPUT_MODEL: "The trained weights (.pt), usable as MODEL in 'Reconstruct cloudy MSI' and "
+                      "on the command line. A checkpoint beside it lets a stopped run resume.",
+        OUTPUT_REPORT: "HTML report: loss curves and held-out metrics against temporal "
+                       "interpolation.",
+    }
+
+    def name(self) -> str:
+        return "train"
+
+    def displayName(self) -> str:  # noqa: N802
+        return "Train on local stacks"
+
+    def icon(self) -> QIcon:
+        return QIcon(resource_path("icon.svg"))
+
+    def createInstance(self):  # noqa: N802
+        return type(self)()
+
+    def flags(self):
+        # One training at a time: it uses every core; no batch of trainings.
+        return (super().flags() | QgsProcessingAlgorithm.FlagCanCancel) & \
+            ~QgsProcessingAlgorithm.FlagSupportsBatch
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return ("Adapts the cloud-filling model to your own season: fine-tunes the bundled "
+                "SMTS-ViT (or a given model), or trains a new one from scratch for any band set. "
+                "Clear pixels are hidden under synthetic clouds and the model learns to give them "
+                "back; really cloudy pixels are left out. The latest date windows are held out and "
+                "the report compares the model with temporal interpolation on them. Cancel keeps "
+                "the best model so far; running again with the same output resumes.\n\n" + CREDITS)
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        params = [
+            QgsProcessingParameterMultipleLayers(self.MSI, "Sentinel-2 dates of the season (MSI)",
+                                                 QgsProcessing.TypeRaster),
+            QgsProcessingParameterMultipleLayers(self.MASKS, "Cloud masks (SCL or 0/1), one per date",
+                                                 QgsProcessing.TypeRaster, optional=True),
+            QgsProcessingParameterMultipleLayers(self.SAR, "Sentinel-1 dates (VV, VH)",
+                                                 QgsProcessing.TypeRaster, optional=True),
+            QgsProcessingParameterFile(self.INIT_MODEL, "Model to fine-tune (empty: bundled)",
+                                       extension="pt", optional=True),
+            QgsProcessingParameterBoolean(self.FROM_SCRATCH, "Train from scratch", False),
+            QgsProcessingParameterNumber(self.MAX_MINUTES, "Maximum minutes",
+                                         QgsProcessingParameterNumber.Double, 10.0, minValue=0.1),
+            QgsProcessingParameterNumber(self.EPOCHS, "Epochs", QgsProcessingParameterNumber.Integer,
+                                         50, minValue=1),
+            QgsProcessingParameterNumber(self.VALIDATION_FRACTION, "Held-out fraction of windows",
+                                         QgsProcessingParameterNumber.Double, 0.2, minValue=0.0,
+                                         maxValue=0.9),
+            QgsProcessingParameterNumber(self.SEED, "Seed", QgsProcessingParameterNumber.Integer, 0),
+            QgsProcessingParameterEnum(self.DEVICE, "Device", DEVICES, defaultValue=0),
+            QgsProcessingParameterString(self.MSI_DATES, "Sentinel-2 dates (YYYY-MM-DD, ...)",
+                                         optional=True),
+            QgsProcessingParameterString(self.SAR_DATES, "Sentinel-1 dates (YYYY-MM-DD, ...)",
+                                         optional=True),
+            QgsProcessingParameterFileDestination(self.OUTPUT_MODEL, "Trained model",
+                                                  "SMTS CloudFill weights (*.pt)"),
+            QgsProcessingParameterFileDestination(self.OUTPUT_REPORT, "Training report",
+                                                  "HTML files (*.html)", optional=True),
+        ]
+        roles = {self.MSI: "msi", self.MASKS: "masks", self.SAR: "sar"}
+        for p in params:
+            p.setHelp(self.HELP[p.name()])
+            if p.name() in (self.SEED, self.MSI_DATES, self.SAR_DATES):
+                p.setFlags(p.flags() | p.FlagAdvanced)
+            if p.name() in roles:
+                p.setMetadata(date_table_metadata(roles[p.name()]))
+            self.addParameter(p)
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        if not torch_available():
+            raise QgsProcessingException(missing_message())
+        from ..core.errors import CloudFillError
+        from ..core.local_training import train_on_stacks
+
+        msi = [layer_source_path(l) for l in self.parameterAsLayerList(parameters, self.MSI, context)]
+        masks = [layer_source_path(l) for l in self.parameterAsLayerList(parameters, self.MASKS, context)]
+        sar = [layer_source_path(l) for l in self.parameterAsLayerList(parameters, self.SAR, context)]
+        output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
+        if not output.lower().endswith(".pt"):
+            output += ".pt"
+        try:
+            result = train_on_stacks(
+                msi, output, masks=masks or None, sar=sar or None,
+                init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
+                from_scratch=self.parameterAsBoolean(parameters, self.FROM_SCRATCH, context),
+                max_minutes=self.parameterAsDouble(parameters, self.MAX_MINUTES, context),
+                epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
+                validation_fraction=self.parameterAsDouble(parameters, self.VALIDATION_FRACTION, context),
+                seed=self.parameterAsInt(parameters, self.SEED, context),
+                device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)].lower(),
+                report=report,
+                msi_dates=parse_date_list(self.parameterAsString(parameters, self.MSI_DATES, context),
+                                          len(msi), self.MSI_DATES),
+                sar_dates=parse_date_list(self.parameterAsString(parameters, self.SAR_DATES, context),
+                                          len(sar), self.SAR_DATES),
+                feedback=QgisFeedback(feedback))
+        except CloudFillError as e:  # Cancelled included: the best model so far is kept
+            raise QgsProcessingException(str(e)) from None
+        return {self.OUTPUT_MODEL: result.output, self.OUTPUT_REPORT: result.report}

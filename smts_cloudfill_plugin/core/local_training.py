@@ -1,0 +1,196 @@
+"""Training on the user's own season: what QGIS's "Train on local stacks" runs.
+
+From a season of per-date rasters (6 or more MSI dates, optional masks and SAR) it forms date
+windows, holds the latest ``validation_fraction`` of them out (in time, so validation dates are
+never trained on), fine-tunes the bundled model (or a given one, or a new one from scratch for
+any band set), and writes the best model plus an HTML report comparing it with temporal
+interpolation on the held-out windows.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .clouds import DEFAULT_SCL_MISSING
+from .config import ModelConfig, mts_vit, smts_vit
+from .device import choose_device
+from .errors import CloudFillError
+from .evaluate import fill_interpolation, fill_model, pooled_scores
+from .progress import Feedback, SubFeedback
+from .report import training_report
+from .stack_reader import Stack
+from .train import TrainSettings, make_model, train
+from .training_data import explain_no_windows, fixed_samples, form_windows, load_season
+from .weights import bundled_weights_path, read_weights_info
+
+#: Seasons larger than this in memory (float32 reflectance) are refused: clip a smaller area.
+MAX_SEASON_BYTES = 3 * 1024 ** 3
+REPORT_CLOUDS = (10, 30, 50)
+
+
+@dataclass
+class LocalTrainingResult:
+    output: str
+    report: str | None
+    steps: int
+    best_val_mse: float
+    heldout: list[dict]
+
+
+def _stack_bands(msi: list[str]) -> tuple[str, ...]:
+    with Stack([msi[0]]) as s:
+        return tuple(s.bands or ())
+
+
+def _check_writable_file(path: str, what: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise CloudFillError(f"Cannot create the folder of the {what} '{path}': {e.strerror}.") from None
+    if not os.access(folder, os.W_OK):
+        raise CloudFillError(f"Cannot write the {what} '{path}': its folder is not writable.")
+
+
+def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None = None,
+                    sar: list[str] | None = None, init_model: str | None = None,
+                    from_scratch: bool = False, max_minutes: float = 10.0, epochs: int = 20,
+                    validation_fraction: float = 0.2, seed: int = 0, device: str = "auto",
+                    report: str | None = None, msi_dates: list | None = None,
+                    sar_dates: list | None = None, batch_size: int = 8,
+                    scl_classes: tuple[int, ...] = DEFAULT_SCL_MISSING,
+                    feedback: Feedback | None = None) -> LocalTrainingResult:
+    """Fine-tune (default) or train from scratch on a season; write the model and a report.
+
+    Args:
+        msi: one raster per MSI date (6 or more), dates in names/metadata or ``msi_dates``.
+        output: the weights file to write (atomically); ``output + '.ckpt'`` is the checkpoint a
+            later run with the same output resumes from.
+        masks, sar: optional per-date cloud masks and SAR rasters.
+        init_model: weights to start from; None means the bundled model (SMTS-ViT with SAR,
+            MTS-ViT without).
+        from_scratch: a new model for the stack's own bands instead of fine-tuning.
+        max_minutes, epochs: whichever comes first ends training. One epoch draws as many crops
+            as fit into all training windows.
+        validation_fraction: share of the date windows, the latest in time, held out.
+        seed: makes the run repeatable on CPU.
+        report: HTML report path (optional).
+    """
+    feedback = feedback or Feedback()
+    _check_writable_file(output, "output model")
+    if report:
+        _check_writable_file(report, "report")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise CloudFillError("The validation fraction must be between 0 and 1 (for example 0.2).")
+    if len(msi) < 6 and not from_scratch:
+        raise CloudFillError(f"{len(msi)} MSI dates were given; training needs at least 6.")
+    if from_scratch:
+        bands = _stack_bands(msi)
+        config = (smts_vit if sar else mts_vit)(msi_bands=bands)
+        base = read_weights_info(bundled_weights_path(bool(sar)))[0].config \
+            if os.path.exists(bundled_weights_path(bool(sar))) else config
+        config = config.replace(width=base.width, depth=base.depth, heads=base.heads)
+        init = None
+    else:
+        init = init_model or bundled_weights_path(uses_sar=bool(sar))
+        config = read_weights_info(init)[0].config
+        if config.uses_sar and not sar:
+            raise CloudFillError(f"The starting model '{os.path.basename(init)}' uses SAR but no SAR "
+                                 "rasters were given: add SAR, or start from the MTS-ViT weights, "
+                                 "or train from scratch.")
+    if len(msi) < config.msi_dates:
+        raise CloudFillError(f"{len(msi)} MSI dates were given; the model needs windows of "
+                             f"{config.msi_dates} dates, so at least {config.msi_dates}.")
+
+    feedback.info("Reading the season...")
+    with Stack(list(msi)[:1]) as first:
+        estimate = first.width * first.height * len(msi) * len(config.msi_bands) * 4
+    if estimate > MAX_SEASON_BYTES:
+        raise CloudFillError(f"The season would take {estimate / 1024 ** 3:.1f} GB in memory; training "
+                             f"reads it whole. Clip the rasters to a smaller area (under "
+                             f"{MAX_SEASON_BYTES / 1024 ** 3:.0f} GB).")
+    season = load_season(list(msi), masks, list(sar or []) or None, config.msi_bands,
+                         scl_classes, msi_dates=msi_dates, sar_dates=sar_dates)
+    feedback.check()
+    if season.missing.all():
+        raise CloudFillError("Every pixel of every MSI date is cloudy or has no data: there are no "
+                             "clear pixels to learn from.")
+    windows = form_windows(season, config)
+    if not windows:
+        raise CloudFillError("No training window could be formed: " + explain_no_windows(season, config) + ".")
+    n_val = int(round(len(windows) * validation_fraction)) if validation_fraction > 0 else 0
+    if validation_fraction > 0 and len(windows) > 1:
+        n_val = min(max(n_val, 1), len(windows) - 1)
+    cut = len(windows) - n_val
+    train_w, val_w = windows[:cut], windows[cut:]
+    if val_w:
+        # No validation window may share a date with a training window.
+        first_val = min(val_w[0].msi)
+        train_w = [w for w in train_w if max(w.msi) < first_val] or train_w[:1]
+    feedback.info(f"{len(season.dates)} MSI dates ({season.dates[0]} .. {season.dates[-1]}), "
+                  f"{len(season.sar_dates)} SAR dates: {len(windows)} date windows, "
+                  f"{len(train_w)} for training, {len(val_w)} held out.")
+    if not val_w:
+        feedback.warn("No window is held out: the report's metrics are on training windows.")
+
+    h, w = season.msi.shape[-2:]
+    crop = min(config.window, (min(h, w) // config.patch) * config.patch)
+    if crop < config.patch * 2:
+        raise CloudFillError(f"The rasters are {w} x {h} px; training needs at least "
+                             f"{config.patch * 2} x {config.patch * 2}.")
+    crops_per_window = max(1, math.ceil(h / crop) * math.ceil(w / crop))
+    steps_per_epoch = max(1, math.ceil(len(train_w) * crops_per_window / batch_size))
+    settings = TrainSettings(max_steps=max(1, epochs * steps_per_epoch), max_minutes=max_minutes,
+                             batch_size=batch_size, lr=1e-3 if from_scratch else 2e-4, seed=seed,
+                             validate_every=max(1, min(steps_per_epoch, 100)), crop=crop)
+    dev = choose_device(device, feedback)
+    model = make_model(config, [season], seed, init)
+    feedback.info(f"{'Training from scratch' if init is None else 'Fine-tuning ' + os.path.basename(init)}: "
+                  f"{config.variant}, bands {', '.join(config.msi_bands)}; up to {epochs} epochs of "
+                  f"{steps_per_epoch} steps or {max_minutes:g} minutes.")
+    meta = {"training_data": {"msi": [os.path.basename(p) for p in msi],
+                              "dates": [d.isoformat() for d in season.dates],
+                              "sar": [os.path.basename(p) for p in sar or []],
+                              "windows_train": len(train_w), "windows_heldout": len(val_w)},
+            "fine_tuned_from": os.path.basename(init) if init else None}
+    result = train(model, [season], train_w, val_w or train_w, settings, output,
+                   extra_metadata=meta, feedback=SubFeedback(feedback, 0.0, 0.9), device=dev)
+
+    heldout = []
+    eval_w = val_w or train_w
+    for n in REPORT_CLOUDS:
+        feedback.check()
+        samples = fixed_samples([season], eval_w, crop, n, seed + 1000 + n)
+        base = pooled_scores(fill_interpolation(samples), samples)
+        mod = pooled_scores(fill_model(result.model.eval(), samples, dev), samples)
+        for name, s in (("temporal interpolation", base), (config.variant, mod)):
+            row = {"clouds": n, "method": name, "mse": s.mse, "sam": s.sam, "psnr": s.psnr,
+                   "ssim": s.ssim}
+            if s is mod and base.mse > 0:
+                row["vs_interpolation"] = f"{100 * (mod.mse / base.mse - 1):+.0f} %"
+            heldout.append(row)
+        feedback.info(f"{n} clouds: masked MSE {mod.mse:.5f} ({config.variant}) vs "
+                      f"{base.mse:.5f} (interpolation)")
+    feedback.progress(1.0)
+    if report:
+        summary = {"model written": output, "variant": config.variant,
+                   "bands": ", ".join(config.msi_bands),
+                   "started from": os.path.basename(init) if init else "scratch",
+                   "season": f"{season.dates[0]} .. {season.dates[-1]} ({len(season.dates)} MSI dates, "
+                             f"{len(season.sar_dates)} SAR dates)",
+                   "windows": f"{len(train_w)} training, {len(val_w)} held out (latest in time)",
+                   "steps": f"{result.steps} ({result.stopped_by}), {result.seconds:.0f} s",
+                   "best validation masked MSE": f"{result.best_val:.5f} at step {result.best_step}",
+                   "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
+        page = training_report("SMTS CloudFill training report", summary, result.history, heldout,
+                               [f"Seed {seed}; crops of {crop} px; batch {batch_size}."])
+        tmp = report + ".part"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(page)
+        os.replace(tmp, report)
+    return LocalTrainingResult(output, report, result.steps, result.best_val, heldout)

@@ -1,0 +1,70 @@
+"""The engine works in a Python where QGIS and PyQt cannot be imported."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from conftest import REPO_ROOT, SUBPROCESS_ENV
+
+BLOCKED = ("qgis", "PyQt5", "PyQt6", "sip")
+
+SCRIPT = textwrap.dedent(f"""
+    import importlib, importlib.abc, pkgutil, sys
+
+    BLOCKED = {BLOCKED!r}
+
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"{{name}} is blocked in this test")
+            return None
+
+    sys.meta_path.insert(0, Block())
+    try:
+        import qgis  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("the blocker does not work")
+
+    import smts_cloudfill_plugin.core as core
+    names = sorted(m.name for m in pkgutil.iter_modules(core.__path__))
+    for name in names:
+        importlib.import_module("smts_cloudfill_plugin.core." + name)
+    leaked = sorted(k for k in sys.modules if k.split(".")[0] in BLOCKED)
+    assert not leaked, leaked
+    print("MODULES", " ".join(names))
+
+    from smts_cloudfill_plugin.core.__main__ import main
+    try:
+        main(["--help"])
+    except SystemExit as e:
+        assert e.code == 0, e.code
+    try:
+        main(["reconstruct", "--help"])
+    except SystemExit as e:
+        assert e.code == 0, e.code
+""")
+
+REQUIRED = {"errors", "progress", "config", "model", "clouds", "baseline", "metrics", "losses",
+            "dates", "stack_reader", "tiler", "writer", "weights", "device", "reconstruct",
+            "__main__"}
+
+
+def test_core_imports_without_qgis():
+    r = subprocess.run([sys.executable, "-c", SCRIPT], cwd=str(REPO_ROOT), capture_output=True,
+                       text=True, timeout=120, env=SUBPROCESS_ENV)
+    assert r.returncode == 0, r.stderr
+    modules = next(ln for ln in r.stdout.splitlines() if ln.startswith("MODULES")).split()[1:]
+    assert REQUIRED <= set(modules), REQUIRED - set(modules)
+    assert "usage: python -m smts_cloudfill_plugin.core" in r.stdout
+    assert "--msi" in r.stdout and "--weights" in r.stdout
+
+
+def test_core_source_never_mentions_qgis_imports():
+    for path in sorted((REPO_ROOT / "smts_cloudfill_plugin" / "core").glob("*.py")):
+        for line in path.read_text().splitlines():
+            stripped = line.strip()
+            if stripped.startswith(("import ", "from ")):
+                assert "qgis" not in stripped and "PyQt" not in stripped, f"{path.name}: {line}"
