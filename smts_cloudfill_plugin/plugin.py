@@ -46,6 +46,9 @@ class SmtsCloudFillPlugin:
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+        if self.iface is not None and self.toolbar is not None:
+            from .gui.toolbar import unload_toolbar
+            unload_toolbar(self)
         for action in self.actions:
             if self.iface is not None:
                 self.iface.removePluginRasterMenu("SMTS CloudFill", action)

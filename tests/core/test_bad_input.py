@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -30,7 +30,6 @@ class Case:
     sar: list[str] | None
     weights: str
     message: str                       # a regular expression the message must match
-    extra: dict = field(default_factory=dict)
 
     def cli_args(self, out: str) -> list[str]:
         args = ["reconstruct", "--msi", *self.msi, "--out", out, "--weights", self.weights,

@@ -42,7 +42,8 @@ def test_custom_scl_classes():
 
 def test_binary_mask_rasters():
     values = np.array([[0, 1, 2], [0, 255, np.nan]], dtype=np.float32)
-    np.testing.assert_array_equal(binary_to_mask(values), [[False, True, True], [False, True, False]])
+    np.testing.assert_array_equal(binary_to_mask(values),
+                                  [[False, True, True], [False, True, False]])
     np.testing.assert_array_equal(binary_to_mask(np.array([0, 1], np.uint8)), [False, True])
 
 

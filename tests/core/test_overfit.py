@@ -27,7 +27,8 @@ def test_small_model_overfits_a_real_20x20_patch(sample):
 
     m, s = target.mean((0, 1, 3, 4)), target.std((0, 1, 3, 4))
     sm, ss = sar.mean((0, 1, 3, 4)), sar.std((0, 1, 3, 4))
-    norm = Normalisation(tuple(m.tolist()), tuple(s.tolist()), tuple(sm.tolist()), tuple(ss.tolist()))
+    norm = Normalisation(tuple(m.tolist()), tuple(s.tolist()),
+                         tuple(sm.tolist()), tuple(ss.tolist()))
     cfg = config.smts_vit(width=64, depth=2, heads=4, window=20, pos_grid=4)
     torch.manual_seed(0)
     model = SmtsVit(cfg, norm)

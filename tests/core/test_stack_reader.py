@@ -83,7 +83,8 @@ def test_reflectance_encodings(tmp_path):
             np.testing.assert_allclose(back[0], read_raster(path), rtol=1e-6)
     with Stack([plain], bands=tuple(BANDS4)) as st:
         # A filled DN never reads as the no-data value 0, and stays in range.
-        out = st.from_reflectance(np.array([-0.5, 0.0, 0.00004, 9.0], np.float32).reshape(1, 4, 1, 1))
+        refl = np.array([-0.5, 0.0, 0.00004, 9.0], np.float32).reshape(1, 4, 1, 1)
+        out = st.from_reflectance(refl)
         assert out.ravel().tolist() == [1, 1, 1, 65535]
 
 
@@ -143,7 +144,8 @@ def test_sar_on_the_20m_grid_is_resampled_onto_the_msi_grid(sample):
     # VV is the stronger backscatter (dB), and a window reads the same values as the whole.
     assert w.sar[:, 0].mean() > w.sar[:, 1].mean()
     src1 = read_raster(sample["sar"][1]).astype(np.float64)
-    np.testing.assert_allclose(part.sar[0], np.stack([_bilinear_2x(b) for b in src1])[:, 20:29, 10:27],
+    full = np.stack([_bilinear_2x(b) for b in src1])
+    np.testing.assert_allclose(part.sar[0], full[:, 20:29, 10:27],
                                atol=1e-3)
 
 

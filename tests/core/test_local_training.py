@@ -1,0 +1,144 @@
+"""Training on the user's own stack (core of "Train on local stacks"), on the real sample."""
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from smts_cloudfill_plugin.core.config import Normalisation, smts_vit
+from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
+from smts_cloudfill_plugin.core.local_training import train_on_stacks
+from smts_cloudfill_plugin.core.model import SmtsVit
+from smts_cloudfill_plugin.core.progress import CallbackFeedback
+from smts_cloudfill_plugin.core.reconstruct import reconstruct
+from smts_cloudfill_plugin.core.weights import load_model, save_weights
+
+torch.set_num_threads(1)
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample"
+MSI = sorted(glob.glob(str(SAMPLE / "msi" / "*.tif")))
+SCL = sorted(glob.glob(str(SAMPLE / "scl" / "*.tif")))
+SAR = sorted(glob.glob(str(SAMPLE / "sar" / "*.tif")))
+
+
+@pytest.fixture(scope="module")
+def start_model(tmp_path_factory) -> str:
+    """A small model to fine-tune (the bundled one is tested in the QGIS tests)."""
+    torch.manual_seed(1)
+    path = str(tmp_path_factory.mktemp("init") / "start.pt")
+    norm = Normalisation((0.05, 0.08, 0.07, 0.12, 0.25, 0.3, 0.32, 0.34, 0.2, 0.12), (0.05,) * 10,
+                         (-11.0, -18.0), (3.0, 3.0))
+    save_weights(path, SmtsVit(smts_vit(width=32, depth=2, heads=4, window=20, pos_grid=4), norm))
+    return path
+
+
+def small_scratch(monkeypatch):
+    """Make from-scratch models small so the tests stay fast (the recipe is unchanged)."""
+    import smts_cloudfill_plugin.core.local_training as lt
+    real = lt.smts_vit
+    monkeypatch.setattr(lt, "smts_vit", lambda **kw: real(**kw).replace(
+        width=32, depth=2, heads=4, window=20, pos_grid=4))
+    monkeypatch.setattr(lt, "bundled_weights_path", lambda uses_sar=True: "/nonexistent.pt")
+
+
+def test_from_scratch_loss_falls_and_report_is_written(tmp_path, monkeypatch):
+    small_scratch(monkeypatch)
+    messages = []
+    res = train_on_stacks(MSI, str(tmp_path / "m.pt"), SCL, SAR, from_scratch=True, epochs=30,
+                          max_minutes=5, seed=3, device="cpu", report=str(tmp_path / "r.html"),
+                          feedback=CallbackFeedback(on_message=messages.append))
+    model, info = load_model(res.output)
+    hist = torch.load(res.output, weights_only=True)  # the file is a plain weights file
+    assert info.config.msi_bands[0] == "B02" and "training" in info.extra
+    # 30 epochs x 2 steps: 16 crops of 20 px fit the 64 px sample window, 8 crops per step.
+    assert res.steps == 60
+    page = open(tmp_path / "r.html").read()
+    assert "<svg" in page and "temporal interpolation" in page
+    val = [float(m.split("validation masked MSE ")[1].split()[0]) for m in messages
+           if "validation masked MSE" in m]
+    assert val[-1] < 0.7 * val[0], f"validation error did not fall: {val[0]} -> {val[-1]}"
+    assert hist["format"] == "smts-cloudfill-weights"
+
+
+def test_from_scratch_takes_any_band_set(tmp_path, monkeypatch):
+    from osgeo import gdal
+    small_scratch(monkeypatch)
+    six = []
+    for p in MSI:  # six 20 m bands only: B05 B06 B07 B8A B11 B12
+        dst = str(tmp_path / os.path.basename(p))
+        gdal.Translate(dst, p, bandList=[4, 5, 6, 8, 9, 10])
+        six.append(dst)
+    res = train_on_stacks(six, str(tmp_path / "six.pt"), SCL, None, from_scratch=True, epochs=2,
+                          seed=0, device="cpu")
+    _, info = load_model(res.output)
+    assert info.config.msi_bands == ("B05", "B06", "B07", "B8A", "B11", "B12")
+    assert info.config.variant == "MTS-ViT"
+    out = reconstruct(six, str(tmp_path / "rec"), masks=SCL, weights=res.output, device="cpu")
+    assert len(out) == 2
+
+
+def test_fine_tune_same_seed_same_model(tmp_path, start_model):
+    a = train_on_stacks(MSI, str(tmp_path / "a.pt"), SCL, SAR, init_model=start_model, epochs=3,
+                        seed=7, device="cpu")
+    b = train_on_stacks(MSI, str(tmp_path / "b.pt"), SCL, SAR, init_model=start_model, epochs=3,
+                        seed=7, device="cpu")
+    sa, sb = load_model(a.output)[0].state_dict(), load_model(b.output)[0].state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not torch.equal(sa["head.weight"], load_model(start_model)[0].state_dict()["head.weight"])
+
+
+def test_band_mismatch_names_both(tmp_path, start_model):
+    from osgeo import gdal
+    four = []
+    for p in MSI:
+        dst = str(tmp_path / os.path.basename(p))
+        gdal.Translate(dst, p, bandList=[1, 2, 3, 7])
+        four.append(dst)
+    with pytest.raises(CloudFillError, match=r"B02, B03, B04, B08.*B05|B05.*B02, B03, B04, B08"):
+        train_on_stacks(four, str(tmp_path / "x.pt"), SCL, SAR, init_model=start_model, epochs=1,
+                        device="cpu")
+    assert not os.path.exists(tmp_path / "x.pt")
+
+
+def test_too_few_dates_and_no_window(tmp_path, start_model):
+    with pytest.raises(CloudFillError, match="at least 6"):
+        train_on_stacks(MSI[:4], str(tmp_path / "x.pt"), SCL[:4], SAR, init_model=start_model)
+    # Six dates a day apart: no window of ~10-day steps can be formed.
+    days = [f"2019-04-{d:02d}" for d in range(1, 7)]
+    import datetime as dt
+    with pytest.raises(CloudFillError, match="No training window.*10 \\+- 5 days"):
+        train_on_stacks(MSI, str(tmp_path / "x.pt"), SCL, SAR, init_model=start_model,
+                        msi_dates=[dt.date.fromisoformat(d) for d in days])
+    assert not os.path.exists(tmp_path / "x.pt")
+
+
+def test_cancel_keeps_a_loadable_model_and_resume_continues(tmp_path, start_model):
+    calls = {"n": 0}
+
+    def cancelled() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 12
+
+    out = str(tmp_path / "c.pt")
+    with pytest.raises(Cancelled):
+        train_on_stacks(MSI, out, SCL, SAR, init_model=start_model, epochs=40, seed=1,
+                        device="cpu", feedback=CallbackFeedback(cancelled=cancelled))
+    model, info = load_model(out)
+    assert info.extra["training"]["stopped_by"] == "cancel"
+    assert os.path.exists(out + ".ckpt"), "a checkpoint remains to resume from"
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".part")]
+    messages = []
+    res = train_on_stacks(MSI, out, SCL, SAR, init_model=start_model, epochs=40, seed=1,
+                          device="cpu", feedback=CallbackFeedback(on_message=messages.append))
+    assert any(m.startswith("Resumed from") for m in messages)
+    assert res.steps == 40 and not os.path.exists(out + ".ckpt")
+
+
+def test_unwritable_output_is_refused_before_training(tmp_path, start_model):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(CloudFillError, match="Cannot create the folder"):
+        train_on_stacks(MSI, str(blocker / "m.pt"), SCL, SAR, init_model=start_model)
