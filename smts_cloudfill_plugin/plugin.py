@@ -39,8 +39,10 @@ class SmtsCloudFillPlugin:
         self.initProcessing()
         if self.iface is None:
             return
+        from .gui.install_dialog import offer_install_if_missing
         from .gui.toolbar import build_toolbar
         build_toolbar(self)
+        offer_install_if_missing(self.iface)
 
     def unload(self) -> None:
         if self.provider is not None:

@@ -22,8 +22,11 @@ FORMAT = "smts-cloudfill-weights"
 FORMAT_VERSION = 1
 __version__ = "0.1.0"
 
-BUNDLED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "model_weights")
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # smts_cloudfill_plugin/
+_INSTALLED_WEIGHTS = os.path.join(_PKG_DIR, "model_weights")             # installed plugin / zip
+#: The bundled weights: inside the installed plugin, else the source checkout's model_weights/.
+BUNDLED_DIR = (_INSTALLED_WEIGHTS if os.path.isdir(_INSTALLED_WEIGHTS)
+               else os.path.join(os.path.dirname(_PKG_DIR), "model_weights"))
 
 
 @dataclass

@@ -120,21 +120,21 @@ def test_cancel_keeps_a_loadable_model_and_resume_continues(tmp_path, start_mode
 
     def cancelled() -> bool:
         calls["n"] += 1
-        return calls["n"] > 12
+        return calls["n"] > 8
 
     out = str(tmp_path / "c.pt")
     with pytest.raises(Cancelled):
-        train_on_stacks(MSI, out, SCL, SAR, init_model=start_model, epochs=40, seed=1,
+        train_on_stacks(MSI, out, SCL, SAR, init_model=start_model, epochs=10, seed=1,
                         device="cpu", feedback=CallbackFeedback(cancelled=cancelled))
     model, info = load_model(out)
     assert info.extra["training"]["stopped_by"] == "cancel"
     assert os.path.exists(out + ".ckpt"), "a checkpoint remains to resume from"
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".part")]
     messages = []
-    res = train_on_stacks(MSI, out, SCL, SAR, init_model=start_model, epochs=40, seed=1,
+    res = train_on_stacks(MSI, out, SCL, SAR, init_model=start_model, epochs=10, seed=1,
                           device="cpu", feedback=CallbackFeedback(on_message=messages.append))
     assert any(m.startswith("Resumed from") for m in messages)
-    assert res.steps == 40 and not os.path.exists(out + ".ckpt")
+    assert res.steps == 20 and not os.path.exists(out + ".ckpt")  # 10 epochs x 2 steps
 
 
 def test_unwritable_output_is_refused_before_training(tmp_path, start_model):
