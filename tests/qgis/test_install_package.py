@@ -220,6 +220,31 @@ def test_zip_installs_and_qgis_process_finds_the_algorithm(built_zip, home):
     assert "MSI" in helped.stdout and "OUTPUT_FOLDER" in helped.stdout
 
 
+@needs_qgis_process
+def test_qgis_process_runs_reconstruct_with_the_bundled_model(home, tmp_path):
+    """What a power user types after `make install`: bundled weights, exit 0, outputs written."""
+    sample = ROOT / "resources" / "sample"
+    args = [f"MSI={p}" for p in sorted((sample / "msi").glob("*.tif"))]
+    args += [f"MASKS={p}" for p in sorted((sample / "scl").glob("*.tif"))]
+    args += [f"SAR={p}" for p in sorted((sample / "sar").glob("*.tif"))]
+    out = tmp_path / "out"
+    done = run([QGIS_PROCESS, "run", "smts_cloudfill:reconstruct", "--", *args,
+                f"OUTPUT_FOLDER={out}"], home, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Device: CPU" in done.stdout and "SMTS-ViT" in done.stdout
+    assert sorted(p.name for p in out.glob("*_filled.tif")) == [
+        "S2_0000280849BAC91C_20190411_filled.tif", "S2_0000280849BAC91C_20190426_filled.tif"]
+
+    # Bad input: a clear error, exit code 1, no traceback, nothing written.
+    bad_out = tmp_path / "bad"
+    bad = run([QGIS_PROCESS, "run", "smts_cloudfill:reconstruct", "--", *args[:6], *args[6:10],
+               f"OUTPUT_FOLDER={bad_out}"], home, timeout=300)
+    assert bad.returncode == 1
+    assert "4 cloud masks for 6 Sentinel-2 dates" in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stdout + bad.stderr
+    assert not list(bad_out.glob("*.tif")) if bad_out.exists() else True
+
+
 # -- the install dialog --------------------------------------------------------------------------
 def _wait(condition, timeout: float = 60.0) -> bool:
     from qgis.core import QgsApplication

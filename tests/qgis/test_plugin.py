@@ -1,0 +1,32 @@
+"""The plugin object as QGIS loads it: classFactory, initProcessing (qgis_process), initGui, unload."""
+from __future__ import annotations
+
+from qgis.core import QgsApplication
+
+
+def test_init_gui_registers_provider_and_toolbar_and_unload_removes_them(qgis_iface, qgis_processing):
+    import smts_cloudfill_plugin
+    registry = QgsApplication.processingRegistry()
+    existing = registry.providerById("smts_cloudfill")
+    if existing is not None:
+        registry.removeProvider(existing)
+    plugin = smts_cloudfill_plugin.classFactory(qgis_iface)
+    plugin.initGui()
+    provider = registry.providerById("smts_cloudfill")
+    assert provider is not None and provider.name() == "SMTS CloudFill"
+    assert sorted(a.id() for a in provider.algorithms()) == ["smts_cloudfill:reconstruct",
+                                                             "smts_cloudfill:train"]
+    assert plugin.toolbar is not None and len(plugin.actions) == 3
+    plugin.initProcessing()  # qgis_process may call it again: still one provider
+    assert [p.id() for p in registry.providers()].count("smts_cloudfill") == 1
+    plugin.unload()
+    assert registry.providerById("smts_cloudfill") is None
+
+
+def test_qgis_process_path_needs_no_gui():
+    """qgis_process calls classFactory(None) and initProcessing() only."""
+    import smts_cloudfill_plugin
+    plugin = smts_cloudfill_plugin.classFactory(None)
+    plugin.initProcessing()
+    assert QgsApplication.processingRegistry().providerById("smts_cloudfill") is not None
+    plugin.unload()

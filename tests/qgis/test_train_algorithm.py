@@ -1,0 +1,69 @@
+"""The "Train on local stacks" algorithm inside QGIS, and its model in "Reconstruct cloudy MSI"."""
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from osgeo import gdal
+
+from qgis.core import QgsApplication, QgsProcessingException
+
+from smts_cloudfill_plugin.core.weights import bundled_weights_path, load_model
+
+torch.set_num_threads(1)
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample"
+MSI = sorted(glob.glob(str(SAMPLE / "msi" / "*.tif")))
+SCL = sorted(glob.glob(str(SAMPLE / "scl" / "*.tif")))
+SAR = sorted(glob.glob(str(SAMPLE / "sar" / "*.tif")))
+
+
+@pytest.fixture(scope="module")
+def provider(qgis_processing):
+    from smts_cloudfill_plugin.algorithms.provider import SmtsProvider
+    registry = QgsApplication.processingRegistry()
+    if registry.providerById("smts_cloudfill") is None:
+        registry.addProvider(SmtsProvider())
+    return registry.providerById("smts_cloudfill")
+
+
+def test_train_algorithm_has_help_everywhere(provider):
+    alg = QgsApplication.processingRegistry().algorithmById("smts_cloudfill:train")
+    assert alg.displayName() == "Train on local stacks"
+    assert "interpolation" in alg.shortHelpString() and "arXiv:2506.19591" in alg.shortHelpString()
+    for p in alg.parameterDefinitions():
+        assert p.help(), p.name()
+
+
+def test_fine_tune_bundled_then_reconstruct_with_it(provider, tmp_path):
+    import processing
+    assert os.path.exists(bundled_weights_path(True)), "the bundled SMTS-ViT is part of the repo"
+    model_path = str(tmp_path / "mine.pt")
+    report = str(tmp_path / "report.html")
+    result = processing.run("smts_cloudfill:train", {
+        "MSI": MSI, "MASKS": SCL, "SAR": SAR, "EPOCHS": 2, "MAX_MINUTES": 2, "SEED": 1,
+        "OUTPUT_MODEL": model_path, "OUTPUT_REPORT": report})
+    assert result["OUTPUT_MODEL"] == model_path
+    model, info = load_model(model_path)
+    assert info.extra["fine_tuned_from"] == "smts_vit.pt"
+    assert "<svg" in open(report, encoding="utf-8").read()
+    out = tmp_path / "filled"
+    rec = processing.run("smts_cloudfill:reconstruct", {
+        "MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": model_path, "OUTPUT_FOLDER": str(out)})
+    assert len(rec["FILLED"]) == 2 and all(os.path.exists(p) for p in rec["FILLED"])
+    assert gdal.Open(rec["FILLED"][0]).GetMetadataItem("SMTS_WEIGHTS") == "mine.pt"
+
+
+def test_band_mismatch_is_a_processing_error(provider, tmp_path):
+    import processing
+    four = []
+    for p in MSI:
+        dst = str(tmp_path / os.path.basename(p))
+        gdal.Translate(dst, p, bandList=[1, 2, 3, 7])
+        four.append(dst)
+    with pytest.raises(QgsProcessingException, match="missing: B05"):
+        processing.run("smts_cloudfill:train", {"MSI": four, "MASKS": SCL, "SAR": SAR, "EPOCHS": 1,
+                                                "OUTPUT_MODEL": str(tmp_path / "x.pt")})
+    assert not os.path.exists(tmp_path / "x.pt")
