@@ -110,7 +110,8 @@ def data_summary(config: cfg.ModelConfig) -> dict:
 
 
 def cmd_train(args) -> None:
-    config = VARIANTS[args.variant](width=args.width, depth=args.depth, heads=args.heads)
+    config = VARIANTS[args.variant](width=args.width, depth=args.depth, heads=args.heads,
+                                    prior=args.prior)
     seasons, windows = split("train", config)
     vseasons, vwindows = split("validation", config)
     all_seasons = seasons + vseasons
@@ -318,7 +319,7 @@ arXiv:2506.19591.
 def cmd_sweep(args) -> None:
     rows = []
     for width in args.widths:
-        out = f"/tmp/sweep_w{width}.pt"
+        out = f"/tmp/sweep_{args.prior}_w{width}.pt"
         a = argparse.Namespace(**{**vars(args), "width": width, "out": out, "variant": "smts"})
         cmd_train(a)
         model, _ = load_model(out)
@@ -360,6 +361,7 @@ def main() -> None:
         t.add_argument("--validate-every", type=int, default=100)
         t.add_argument("--threads", type=int, default=None)
         t.add_argument("--out", default=None)
+        t.add_argument("--prior", default="temporal", choices=["zeros", "temporal"])
     sub.add_parser("eval")
     args = p.parse_args()
     if args.cmd == "train":

@@ -30,6 +30,9 @@ class ModelConfig:
         mask_channels: also feed the per-date missing-pixel masks as input channels
             (our addition: with zero-filled clouds alone, a dark clear pixel and a hidden one
             look alike).
+        prior: what hidden pixels hold in the input. ``"zeros"`` is the paper's choice;
+            ``"temporal"`` (ours) pre-fills them by linear interpolation between the nearest clear
+            dates (by date position) and makes the decoder predict a correction to that pre-fill.
         pos_grid: side of the learned position-embedding grid, resized to the token grid.
         window: side in pixels of the windows the model was trained on; the tiler uses it.
     """
@@ -44,12 +47,15 @@ class ModelConfig:
     patch: int = 5
     mlp_ratio: float = 4.0
     mask_channels: bool = True
+    prior: str = "zeros"
     pos_grid: int = 12
     window: int = 60
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
             raise ValueError(f"width {self.width} is not a multiple of heads {self.heads}")
+        if self.prior not in ("zeros", "temporal"):
+            raise ValueError(f"prior must be 'zeros' or 'temporal', not {self.prior!r}")
         if self.window % self.patch:
             raise ValueError(f"window {self.window} is not a multiple of patch {self.patch}")
         object.__setattr__(self, "msi_bands", tuple(self.msi_bands))

@@ -84,11 +84,17 @@ class SmtsVit(nn.Module):
         self.head = nn.Linear(d, config.out_channels * p * p)
         self.apply(_init_weights)
 
-    def encode_inputs(self, msi: torch.Tensor, missing: torch.Tensor,
-                      sar: torch.Tensor | None) -> torch.Tensor:
-        """Standardise and stack all dates along channels: (B, in_channels, H, W)."""
+    def prefill(self, msi: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+        """Standardised MSI with hidden pixels set to 0 (paper) or temporally interpolated."""
         x = (torch.nan_to_num(msi) - self.msi_mean) / self.msi_std
         x = x.masked_fill(missing.unsqueeze(2), 0.0)
+        if self.config.prior == "temporal":
+            x = temporal_prefill(x, missing)
+        return x
+
+    def encode_inputs(self, x: torch.Tensor, missing: torch.Tensor,
+                      sar: torch.Tensor | None) -> torch.Tensor:
+        """Stack the pre-filled dates, masks and SAR along channels: (B, in_channels, H, W)."""
         parts = [x.flatten(1, 2)]
         if self.config.mask_channels:
             parts.append(missing.to(x.dtype))
@@ -130,13 +136,39 @@ class SmtsVit(nn.Module):
         """
         b, t, c, height, width = msi.shape
         p = self.config.patch
-        x = self.encode_inputs(msi, missing, sar)
+        filled = self.prefill(msi, missing)
+        x = self.encode_inputs(filled, missing, sar)
         pad_h, pad_w = (-height) % p, (-width) % p
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         h, w = x.shape[-2] // p, x.shape[-1] // p
         y = self.forward_head(self.forward_features(x), h, w)[..., :height, :width]
-        return y.reshape(b, t, c, height, width) * self.msi_std + self.msi_mean
+        y = y.reshape(b, t, c, height, width)
+        if self.config.prior == "temporal":
+            y = y + filled  # the decoder predicts a correction to the temporal pre-fill
+        return y * self.msi_std + self.msi_mean
+
+
+def temporal_prefill(x: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """Fill missing pixels of (B, T, C, H, W) by linear interpolation between the nearest clear
+    dates, by date position (the model knows dates only by position); nearest clear date at the
+    ends; 0 (the band mean) where a pixel has no clear date."""
+    t = x.shape[1]
+    clear = ~missing
+    idx = torch.arange(t, device=x.device).view(1, t, 1, 1).expand_as(missing)
+    prev = torch.where(clear, idx, torch.full_like(idx, -1)).cummax(dim=1).values
+    nxt = torch.where(clear, idx, torch.full_like(idx, t)).flip(1).cummin(dim=1).values.flip(1)
+    has_prev, has_next = prev >= 0, nxt < t
+    p = torch.where(has_prev, prev, torch.where(has_next, nxt, torch.zeros_like(prev)))
+    n = torch.where(has_next, nxt, p)
+    p = torch.where(has_prev, p, n)
+    span = (n - p).clamp_min(1).to(x.dtype)
+    w = torch.where(n > p, (idx - p).to(x.dtype) / span, torch.zeros_like(span))
+    gather = lambda i: torch.gather(x, 1, i.unsqueeze(2).expand_as(x))  # noqa: E731
+    vp, vn = gather(p), gather(n)
+    est = vp + w.unsqueeze(2) * (vn - vp)
+    est = est.masked_fill(~(has_prev | has_next).unsqueeze(2), 0.0)
+    return torch.where(missing.unsqueeze(2), est, x)
 
 
 def _init_weights(m: nn.Module) -> None:
