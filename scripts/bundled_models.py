@@ -35,8 +35,8 @@ from smts_cloudfill_plugin.core.evaluate import (CLOUD_COUNTS, fill_interpolatio
                                                  real_cloud_samples, score_stack)
 from smts_cloudfill_plugin.core.progress import PrintFeedback  # noqa: E402
 from smts_cloudfill_plugin.core.train import TrainSettings, make_model, train  # noqa: E402
-from smts_cloudfill_plugin.core.training_data import (Season, fixed_samples, form_windows,  # noqa: E402
-                                                      load_season)
+from smts_cloudfill_plugin.core.training_data import (Season, fixed_samples, load_season,  # noqa: E402
+                                                      window_pool)
 from smts_cloudfill_plugin.core.weights import load_model  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data", "worldcereal")
@@ -94,9 +94,10 @@ def slice_season(s: Season, start: dt.date | None, end: dt.date | None) -> Seaso
                   f"{s.name} {s.dates[keep[0]]}..{s.dates[keep[-1]]}")
 
 
-def split(part: str, config: cfg.ModelConfig):
+def split(part: str, config: cfg.ModelConfig, variants: int = 0):
+    """Seasons and date windows of one part; ``variants`` > 0 adds random date sequences."""
     seasons = [slice_season(site_season(site), a, b) for site, a, b in SPLIT[part]]
-    windows = [w for i, s in enumerate(seasons) for w in form_windows(s, config, i)]
+    windows = [w for i, s in enumerate(seasons) for w in window_pool(s, config, i, variants)]
     return seasons, windows
 
 
@@ -112,7 +113,7 @@ def data_summary(config: cfg.ModelConfig) -> dict:
 def cmd_train(args) -> None:
     config = VARIANTS[args.variant](width=args.width, depth=args.depth, heads=args.heads,
                                     prior=args.prior)
-    seasons, windows = split("train", config)
+    seasons, windows = split("train", config, args.variants)
     vseasons, vwindows = split("validation", config)
     all_seasons = seasons + vseasons
     vwindows = [type(w)(w.season + len(seasons), w.msi, w.sar) for w in vwindows]
@@ -121,7 +122,7 @@ def cmd_train(args) -> None:
     model = make_model(config, seasons, args.seed)
     settings = TrainSettings(max_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch,
                              lr=args.lr, seed=args.seed, validate_every=args.validate_every,
-                             threads=args.threads)
+                             threads=args.threads, time_reversal=args.reverse)
     meta = {"training_data": {"source": "WorldCereal public training extractions, Flanders "
                               "(contains modified Copernicus Sentinel data 2017-2019)",
                               "split": {k: [f"{s} {a or 'start'}..{b or 'end'}" for s, a, b in v]
@@ -361,7 +362,10 @@ def main() -> None:
         t.add_argument("--validate-every", type=int, default=100)
         t.add_argument("--threads", type=int, default=None)
         t.add_argument("--out", default=None)
-        t.add_argument("--prior", default="temporal", choices=["zeros", "temporal"])
+        t.add_argument("--prior", default="zeros", choices=["zeros", "temporal"])
+        t.add_argument("--variants", type=int, default=0,
+                       help="rounds of random date sequences added to the training windows")
+        t.add_argument("--reverse", action="store_true", help="time-reversal augmentation")
     sub.add_parser("eval")
     args = p.parse_args()
     if args.cmd == "train":

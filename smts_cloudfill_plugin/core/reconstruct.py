@@ -1,17 +1,24 @@
 """Reconstruct: fill the cloudy pixels of every cloudy date of a stack with SMTS-ViT.
 
-stack reader -> tiler -> model -> blender -> writer. The raster is processed in strips of one
-window-row, so memory does not grow with its height; each cloudy date gets
-``<name>_filled.tif`` (clear pixels copied bit for bit, cloudy ones from the model) and
-``<name>_filled_mask.tif`` (1 where the model filled).
+stack reader -> tiler -> model -> blender -> writer. Each cloudy date gets ``<name>_filled.tif``
+(clear pixels copied bit for bit, cloudy ones from the model) and ``<name>_filled_mask.tif``
+(1 where the model filled).
+
+Streaming (see :mod:`streaming`): the raster is processed in bands of output columns, each top
+to bottom one window-row at a time, in blocks of windows (with their overlap halo) that a
+background thread reads while the model runs on the previous block; finished rows go to the
+outputs one tile-row at a time. Memory depends on the band and block sizes, not on the raster's
+size, and GDAL's block cache is held near what one band needs.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from osgeo import gdal
 
 from .clouds import DEFAULT_SCL_MISSING
 from .config import ModelConfig
@@ -20,7 +27,10 @@ from .device import choose_device
 from .errors import CloudFillError
 from .progress import Feedback
 from .stack_reader import Stack, StackWindow
-from .tiler import StripBlender, Window, iter_rows, pad_to, plan_windows
+from .streaming import (BlockRowWriter, Prefetcher, RowBlender, available_cores,
+                        check_disk_space, cloud_fractions, column_bands, gdal_cache_limit,
+                        split_batches, working_set)
+from .tiler import Window, iter_rows, plan_windows
 from .weights import bundled_weights_path, describe, load_model, read_weights_info
 from .writer import MASK_FILLED, OutputSet, RasterWriter, check_writable
 
@@ -83,14 +93,10 @@ def sar_for_group(stack: Stack, group: list[int], config: ModelConfig) -> list[i
         f"{config.msi_dates} MSI dates.")
 
 
-def _predict(model, device: torch.device, batch: list[StackWindow], size: int,
+def _predict(model, device: torch.device, batch: tuple[np.ndarray, np.ndarray, np.ndarray | None],
              feedback: Feedback) -> tuple[np.ndarray, torch.device]:
     """Run one batch of padded windows; fall back to CPU when CUDA runs out of memory."""
-    msi = torch.from_numpy(np.stack([pad_to(w.msi, size) for w in batch]))
-    missing = torch.from_numpy(np.stack([pad_to(w.missing, size, True) for w in batch]))
-    sar = None
-    if batch[0].sar is not None:
-        sar = torch.from_numpy(np.stack([pad_to(w.sar, size, np.nan) for w in batch]))
+    msi, missing, sar = (None if a is None else torch.from_numpy(a) for a in batch)
     try:
         with torch.inference_mode():
             out = model(msi.to(device), missing.to(device), None if sar is None else sar.to(device))
@@ -99,7 +105,28 @@ def _predict(model, device: torch.device, batch: list[StackWindow], size: int,
         feedback.warn("CUDA ran out of memory; continuing on the CPU (slower).")
         torch.cuda.empty_cache()
         model.to("cpu")
-        return _predict(model, torch.device("cpu"), batch, size, feedback)
+        return _predict(model, torch.device("cpu"), batch, feedback)
+
+
+def _batch(block: StackWindow, x0: int, windows: list[Window], size: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Model inputs for windows cut from a block read at column ``x0``: padded to ``size``
+    (reflectance 0, missing True, SAR NaN, as :func:`tiler.pad_to`), copied once."""
+    n, (t, c) = len(windows), block.msi.shape[:2]
+    msi = np.empty((n, t, c, size, size), np.float32)
+    missing = np.empty((n, t, size, size), bool)
+    sar = None if block.sar is None else np.empty((n, *block.sar.shape[:2], size, size), np.float32)
+    for i, w in enumerate(windows):
+        xs = slice(w.x0 - x0, w.x0 - x0 + w.w)
+        if (w.h, w.w) != (size, size):
+            msi[i], missing[i] = 0.0, True
+            if sar is not None:
+                sar[i] = np.nan
+        msi[i, ..., :w.h, :w.w] = block.msi[..., :w.h, xs]
+        missing[i, :, :w.h, :w.w] = block.missing[:, :w.h, xs]
+        if sar is not None:
+            sar[i, ..., :w.h, :w.w] = block.sar[..., :w.h, xs]
+    return msi, missing, sar
 
 
 def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | None = None,
@@ -136,7 +163,12 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
             feedback.warn(f"The model {describe(config)} does not use SAR; the SAR rasters are "
                           "ignored.")
         check_writable(output_folder)
-        fractions = stack.cloud_fractions()
+        ref = stack.reference
+        # One date at least will be written: refuse at once when even that cannot fit.
+        check_disk_space(output_folder, stack.width, stack.height, ref.band_count,
+                         ref.numpy_dtype.itemsize, 1)
+        with gdal_cache_limit(GDAL_CACHE_FLOOR):   # every block is read once: no need to keep it
+            fractions = cloud_fractions(stack, feedback)
         feedback.check()
         for info_t, f in zip(stack.msi, fractions):
             feedback.info(f"  {info_t.name}: {100 * f:.1f} % cloudy or no data")
@@ -147,6 +179,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         if not targets:
             feedback.info("No date has clouds or missing pixels: nothing to fill.")
             return []
+        check_disk_space(output_folder, stack.width, stack.height, ref.band_count,
+                         ref.numpy_dtype.itemsize, len(targets))
         model, _ = load_model(weights, "cpu")
         dev = choose_device(device, feedback)
         model.to(dev)
@@ -158,64 +192,173 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         size = config.window
         overlap = size // 3 if overlap is None else overlap
         rows = plan_windows(stack.width, stack.height, size, overlap)
-        total = len(groups) * sum(len(r) for r in rows)
-        done = 0
         results: list[FilledDate] = []
-        with OutputSet() as outputs:
-            for group, group_targets in groups.items():
+        with OutputSet() as outputs, _compression_threads():
+            for g, (group, group_targets) in enumerate(groups.items()):
                 sar_idx = sar_for_group(stack, list(group), config)
                 writers = {}
                 for t in group_targets:
                     path, mask_path = output_paths(stack.msi[t].path, output_folder)
                     meta = {"SMTS_MODEL": config.variant, "SMTS_WEIGHTS": os.path.basename(weights),
                             "SMTS_SOURCE": stack.msi[t].name}
-                    writers[t] = (
-                        outputs.add(RasterWriter(path, stack.msi[t], metadata=meta)),
-                        outputs.add(RasterWriter(mask_path, stack.msi[t], band_count=1,
-                                                 dtype=np.uint8, descriptions=["filled"],
-                                                 nodata=None, metadata=meta)))
+                    image = outputs.add(RasterWriter(path, stack.msi[t], metadata=meta))
+                    mask = outputs.add(RasterWriter(mask_path, stack.msi[t], band_count=1,
+                                                    dtype=np.uint8, descriptions=["filled"],
+                                                    nodata=None, metadata=meta))
+                    writers[t] = (image, mask)
                     results.append(FilledDate(t, stack.msi[t].path, path, mask_path, fractions[t]))
                 keep = [group.index(t) for t in group_targets]
-                blender = StripBlender(len(keep) * len(config.msi_bands), stack.width, size, overlap)
-                for row, next_top in iter_rows(rows, stack.height):
-                    y0 = row[0].y0
-                    strip = stack.read(0, y0, stack.width, row[0].h, sar_idx, list(group))
-                    for start in range(0, len(row), batch_size):
-                        feedback.check()
-                        chunk = row[start:start + batch_size]
-                        pred, dev = _predict(model, dev, [_cut(strip, w) for w in chunk], size,
-                                             feedback)
-                        for w, p in zip(chunk, pred):
-                            blender.add(w, p[keep].reshape(-1, size, size))
-                        done += len(chunk)
-                        feedback.progress(done / total)
-                    top, blended = blender.finish_row(next_top)
-                    n = blended.shape[1]
-                    blended = blended.reshape(len(keep), len(config.msi_bands), n, stack.width)
-                    for k, t in zip(keep, group_targets):
-                        _write_rows(stack, writers[t], strip, k, blended[keep.index(k)], top, n)
+                dev = _fill_group(stack, model, dev, rows, list(group), sar_idx, keep,
+                                  [writers[t] for t in group_targets], size, overlap,
+                                  batch_size, len(config.msi_bands), feedback,
+                                  (g / len(groups), 1 / len(groups)))
                 feedback.check()
         for r in results:
             feedback.info(f"Wrote {r.path}")
         return results
 
 
-def _cut(strip: StackWindow, w: Window) -> StackWindow:
-    """The part of a strip that a window covers (its rows start at the strip's top)."""
-    xs = slice(w.x0, w.x0 + w.w)
-    return StackWindow(msi=strip.msi[..., :w.h, xs], missing=strip.missing[..., :w.h, xs],
-                       sar=None if strip.sar is None else strip.sar[..., :w.h, xs],
-                       raw=strip.raw[..., :w.h, xs])
+#: Windows read and run as one block (rounded up to whole batches): a block's inputs take
+#: about 0.4 MB per window.
+BLOCK_WINDOWS = 24
+#: Blocks read ahead in a background thread while the model runs (0: read in turn).
+PREFETCH_BLOCKS = 2
+#: Output columns per band: the raster is processed band by band (each top to bottom), so
+#: memory depends on this, not on the raster's width or height. The windows that straddle a
+#: band's edge are run for both bands (about 60 / BAND_COLUMNS more work).
+BAND_COLUMNS = 2048
+#: GDAL's block cache is held at most at this, or twice what one band needs, during a run.
+GDAL_CACHE_FLOOR = 64 << 20
 
 
-def _write_rows(stack: Stack, writers: tuple[RasterWriter, RasterWriter], strip: StackWindow,
-                k: int, prediction: np.ndarray, top: int, n: int) -> None:
-    """Compose the first ``n`` strip rows of date ``k``: input where clear, model where missing."""
-    raw = strip.raw[k, :, :n].copy()
-    missing = strip.missing[k, :n]
+class _Progress:
+    """Windows done of ``total``, reported as ``start + share * done / total``."""
+
+    def __init__(self, feedback: Feedback, total: int, start: float, share: float) -> None:
+        self.feedback, self.total, self.done = feedback, total, 0
+        self.start, self.share = start, share
+
+    def add(self, n: int) -> None:
+        self.done += n
+        self.feedback.progress(min(1.0, self.start + self.share * self.done / self.total))
+
+
+@contextlib.contextmanager
+def _compression_threads():
+    """Compress the outputs' tiles on all cores (GDAL's own threads), unless GDAL_NUM_THREADS is
+    set; a thread-local setting, so the rest of the application is not touched."""
+    if gdal.GetConfigOption("GDAL_NUM_THREADS") is not None:
+        yield
+        return
+    gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", str(available_cores()))
+    try:
+        yield
+    finally:
+        gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
+
+
+@dataclass
+class _Block:
+    """Windows of one row and one band, run together; they finish columns [x_from, x_to)."""
+
+    band: int
+    windows: list[Window]
+    next_top: int
+    x_from: int
+    x_to: int
+    row_end: bool
+
+
+def _plan_blocks(rows: list[list[Window]], height: int, bands: list[tuple[int, int]],
+                 batch_size: int) -> tuple[list[_Block], list[tuple[int, int]]]:
+    """Blocks band by band, row by row, left to right; and each band's window span."""
+    blocks, spans = [], []
+    for b, (x0, x1) in enumerate(bands):
+        spans.append((0, 0))
+        for row, next_top in iter_rows(rows, height):
+            mine = [w for w in row if w.x0 < x1 and w.x0 + w.w > x0]
+            spans[b] = (mine[0].x0, max(w.x0 + w.w for w in mine))
+            parts = split_batches(mine, batch_size, BLOCK_WINDOWS)
+            x_from = x0
+            for i, part in enumerate(parts):
+                x_to = min(x1, parts[i + 1][0].x0) if i + 1 < len(parts) else x1
+                blocks.append(_Block(b, part, next_top, x_from, max(x_from, x_to),
+                                     i + 1 == len(parts)))
+                x_from = max(x_from, x_to)
+    return blocks, spans
+
+
+def _fill_group(stack: Stack, model, dev: torch.device, rows: list[list[Window]],
+                group: list[int], sar_idx: list[int] | None, keep: list[int],
+                writers: list[tuple[RasterWriter, RasterWriter]], size: int, overlap: int,
+                batch_size: int, bands: int, feedback: Feedback,
+                part: tuple[float, float]) -> torch.device:
+    """Run the model over the whole raster for one group of dates and write its targets.
+
+    Band by band of output columns (aligned on the output's tiles), each window-row by
+    window-row, in blocks of whole batches read ahead in a background thread. Every window that
+    touches a band is run for it, so each pixel is blended from the same windows in the same
+    order as in one pass over whole rows: the result does not depend on the bands.
+    """
+    width, height = stack.width, stack.height
+    tile_w = writers[0][0].ds.GetRasterBand(1).GetBlockSize()[0]
+    col_bands = column_bands(width, tile_w, BAND_COLUMNS)
+    blocks, spans = _plan_blocks(rows, height, col_bands, batch_size)
+    progress = _Progress(feedback, sum(len(b.windows) for b in blocks), *part)
+    inputs = [stack.msi[t]._ds for t in group]  # type: ignore[attr-defined]
+    inputs += [stack.masks[t]._ds for t in group if stack.masks[t] is not None]  # type: ignore
+    inputs += [stack._sar_vrts[i] for i in sar_idx or []]
+    need = working_set(inputs, max(s1 - s0 for s0, s1 in spans), size)
+
+    def read(block: _Block) -> StackWindow:
+        w0, w1 = block.windows[0], block.windows[-1]
+        return stack.read(w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h, sar_idx, group)
+
+    band = -1
+    with gdal_cache_limit(max(GDAL_CACHE_FLOOR, 2 * need)), \
+            Prefetcher(read, blocks, PREFETCH_BLOCKS) as prefetch:
+        for block, data in prefetch:
+            if block.band != band:
+                band = block.band
+                x0, x1 = col_bands[band]
+                s0, s1 = spans[band]
+                blender = RowBlender(len(keep) * bands, s1 - s0, size, overlap)
+                out = [(BlockRowWriter(image.ds, stack.reference.numpy_dtype, size, x0, x1),
+                        BlockRowWriter(mask.ds, np.dtype(np.uint8), size, x0, x1))
+                       for image, mask in writers]
+            bx, y0 = block.windows[0].x0, block.windows[0].y0
+            for start in range(0, len(block.windows), batch_size):
+                feedback.check()
+                batch = block.windows[start:start + batch_size]
+                pred, dev = _predict(model, dev, _batch(data, bx, batch, size), feedback)
+                pred = pred[:, keep].reshape(len(batch), -1, size, size)
+                for w, p in zip(batch, pred):
+                    blender.add(w.x0 - s0, w.y0, w.w, w.h, p)
+                progress.add(len(batch))
+            n = block.next_top - y0
+            if block.x_to > block.x_from:
+                blended = blender.finish(block.x_from - s0, block.x_to - s0, n)
+                blended = blended.reshape(len(keep), bands, n, block.x_to - block.x_from)
+                xs = slice(block.x_from - bx, block.x_to - bx)
+                for k, (image, mask) in enumerate(out):
+                    raw, missing = _compose(stack, data, keep[k], blended[k], xs, n)
+                    image.put(block.x_from, y0, raw)
+                    mask.put(block.x_from, y0, (missing * MASK_FILLED).astype(np.uint8))
+            if block.row_end:
+                blender.next_row(block.next_top)
+                for image, mask in out:
+                    image.rows_done(block.next_top)
+                    mask.rows_done(block.next_top)
+    return dev
+
+
+def _compose(stack: Stack, data: StackWindow, k: int, prediction: np.ndarray, xs: slice,
+             n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` rows, columns ``xs`` of date ``k`` of a block: input where clear, model
+    where missing (as stored values); and the missing mask."""
+    raw = data.raw[k, :, :n, xs].copy()
+    missing = data.missing[k, :n, xs]
     filled = stack.from_reflectance(prediction)
     for c, b in enumerate(stack.band_index):
         raw[b][missing] = filled[c][missing]
-    image_writer, mask_writer = writers
-    image_writer.write(0, top, raw)
-    mask_writer.write(0, top, (missing * MASK_FILLED).astype(np.uint8))
+    return raw, missing

@@ -40,6 +40,7 @@ class TrainSettings:
         validate_every: steps between validations (and checkpoints).
         threads: torch CPU threads (None: torch's default, all cores).
         crop: side of the training crops (None: the model's window; smaller rasters need less).
+        time_reversal: run half the samples backwards in time (augmentation).
     """
 
     max_steps: int = 2000
@@ -53,6 +54,7 @@ class TrainSettings:
     validation_clouds: int = 30
     threads: int | None = None
     crop: int | None = None
+    time_reversal: bool = False
 
 
 @dataclass
@@ -176,7 +178,8 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
                 break
             feedback.check()
             rng = np.random.default_rng([settings.seed, step])
-            batch = [random_sample(seasons, train_windows, size, rng, settings.cloud_counts)
+            batch = [random_sample(seasons, train_windows, size, rng, settings.cloud_counts,
+                                   settings.time_reversal)
                      for _ in range(settings.batch_size)]
             msi, missing, sar, weight = to_batch(batch, device)
             for g in opt.param_groups:

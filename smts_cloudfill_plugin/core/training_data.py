@@ -75,9 +75,11 @@ class DateWindow:
 
 def form_windows(season: Season, config: ModelConfig, season_index: int = 0,
                  step: float = STEP_DAYS, tolerance: float = STEP_TOLERANCE,
-                 min_clear: float = MIN_CLEAR_FRACTION) -> list[DateWindow]:
+                 min_clear: float = MIN_CLEAR_FRACTION,
+                 rng: np.random.Generator | None = None) -> list[DateWindow]:
     """All date windows of a season: from each start date, the next date is chosen among those
-    ``step`` +- ``tolerance`` days later, preferring clear ones near ``step``."""
+    ``step`` +- ``tolerance`` days later, preferring clear ones near ``step`` (or, with ``rng``,
+    any of them at random: more distinct windows for training)."""
     days = day_numbers(season.dates) or []
     clear = season.clear_fraction
     sar_days = day_numbers([season.dates[0], *season.sar_dates])
@@ -93,8 +95,11 @@ def form_windows(season: Season, config: ModelConfig, season_index: int = 0,
                           if step - tolerance <= days[j] - last <= step + tolerance]
             if not candidates:
                 break
-            chosen.append(min(candidates, key=lambda j: abs(days[j] - last - step) / step
-                              + (1.0 - clear[j])))
+            if rng is not None:
+                chosen.append(int(candidates[rng.integers(len(candidates))]))
+            else:
+                chosen.append(min(candidates, key=lambda j: abs(days[j] - last - step) / step
+                                  + (1.0 - clear[j])))
         if len(chosen) < config.msi_dates or clear[chosen].mean() < min_clear:
             continue
         sar_idx: tuple[int, ...] = ()
@@ -108,6 +113,17 @@ def form_windows(season: Season, config: ModelConfig, season_index: int = 0,
             sar_idx = tuple(inside[i] for i in picked)
         found.add(DateWindow(season_index, tuple(chosen), sar_idx))
     return sorted(found, key=lambda w: (w.season, w.msi))
+
+
+def window_pool(season: Season, config: ModelConfig, season_index: int = 0, variants: int = 0,
+                seed: int = 0) -> list[DateWindow]:
+    """The greedy windows plus ``variants`` rounds of randomly chosen date sequences (deduplicated):
+    the same dates, many more distinct 6-date combinations to learn from."""
+    pool = set(form_windows(season, config, season_index))
+    rng = np.random.default_rng(seed)
+    for _ in range(variants):
+        pool.update(form_windows(season, config, season_index, rng=rng))
+    return sorted(pool, key=lambda w: (w.season, w.msi, w.sar))
 
 
 def explain_no_windows(season: Season, config: ModelConfig) -> str:
@@ -155,8 +171,10 @@ def cut_sample(seasons: list[Season], window: DateWindow, y0: int, x0: int, size
 
 
 def random_sample(seasons: list[Season], windows: list[DateWindow], size: int,
-                  rng: np.random.Generator, cloud_counts: tuple[int, int] = (5, 50)) -> Sample:
-    """A random window, crop, flip/rotation and synthetic cloud set (training)."""
+                  rng: np.random.Generator, cloud_counts: tuple[int, int] = (5, 50),
+                  time_reversal: bool = False) -> Sample:
+    """A random window, crop, flip/rotation and synthetic cloud set (training); with
+    ``time_reversal``, half the samples run backwards in time (MSI and SAR alike)."""
     w = windows[rng.integers(len(windows))]
     h, wd = seasons[w.season].msi.shape[-2:]
     y0, x0 = rng.integers(0, h - size + 1), rng.integers(0, wd - size + 1)
@@ -171,8 +189,13 @@ def random_sample(seasons: list[Season], windows: list[DateWindow], size: int,
         a = np.rot90(a, k, axes=(-2, -1))
         return np.ascontiguousarray(a[..., ::-1] if flip else a)
 
-    return Sample(aug(sample.msi), aug(sample.real), aug(sample.hidden), aug(sample.sar),
-                  sample.days)
+    out = Sample(aug(sample.msi), aug(sample.real), aug(sample.hidden), aug(sample.sar),
+                 sample.days)
+    if time_reversal and rng.integers(2):
+        rev = (lambda a: None if a is None else np.ascontiguousarray(a[::-1]))  # noqa: E731
+        out = Sample(rev(out.msi), rev(out.real), rev(out.hidden), rev(out.sar),
+                     None if out.days is None else out.days[-1] - out.days[::-1])
+    return out
 
 
 def fixed_samples(seasons: list[Season], windows: list[DateWindow], size: int, cloud_count: int,

@@ -1,0 +1,313 @@
+"""Streaming helpers for reconstruct: flat memory and overlapped reading, whatever the raster size.
+
+- :class:`Prefetcher` reads the next blocks of the stack in a background thread while the model
+  runs on the current one (GDAL and numpy release the GIL while they work).
+- :class:`RowBlender` blends window predictions like :class:`tiler.StripBlender` (the same
+  float32 arithmetic in the same order, so the results are bit for bit the same) but hands back
+  finished pixels block by block, left to right, instead of whole strips.
+- :class:`BlockRowWriter` collects finished rows and gives them to GDAL one output block-row
+  (256 rows when tiled) at a time, flushing each, so neither it nor GDAL's cache ever holds
+  more than one block-row of an output.
+- :func:`cloud_fractions` scans the masks of all dates in parallel, cancellably.
+- :func:`check_disk_space` refuses a run whose outputs would not fit.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+
+import numpy as np
+from osgeo import gdal
+
+from .errors import CloudFillError
+from .progress import Feedback
+from .tiler import blend_weights
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Compressed GeoTIFF output is estimated at this share of its uncompressed size (DEFLATE with a
+#: predictor usually does better on Sentinel-2 reflectance; the filled-pixel masks far better).
+COMPRESSED_SHARE = 0.6
+
+
+def available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Prefetcher:
+    """``fn(item)`` for each item, in order, computed up to ``depth`` items ahead in one thread.
+
+    Use as a context manager and iterate: ``for item, result in prefetcher``. Leaving the block
+    early (a cancel, an error) drops the pending reads and waits for the one running, so the
+    caller may close what ``fn`` reads from right after. An exception in ``fn`` is raised in the
+    caller's thread when its item comes up. ``depth=0`` computes in the caller's thread.
+    """
+
+    def __init__(self, fn: Callable[[T], R], items: Iterable[T], depth: int = 2) -> None:
+        self.fn, self.items, self.depth = fn, iter(items), depth
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="smts-read") if depth > 0 else None
+        self._pending: deque = deque()
+
+    def _submit(self) -> None:
+        for item in self.items:
+            self._pending.append((item, self._pool.submit(self.fn, item)))
+            return
+
+    def __iter__(self) -> Iterator[tuple[T, R]]:
+        if self._pool is None:
+            for item in self.items:
+                yield item, self.fn(item)
+            return
+        for _ in range(self.depth + 1):
+            self._submit()
+        while self._pending:
+            item, future = self._pending.popleft()
+            result = future.result()
+            self._submit()
+            yield item, result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            for _, future in self._pending:
+                future.cancel()
+            self._pending.clear()
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> "Prefetcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class RowBlender:
+    """Weighted blending of one row of windows at a time, finished left to right.
+
+    The same arithmetic as :class:`tiler.StripBlender` (float32 sums of prediction x weight in
+    window order, divided by the summed weights), so the blended values are identical; but
+    :meth:`finish` hands back any column range of the finished rows, so the caller never needs
+    a whole strip of inputs at once. Memory: ``channels`` x window x width float32.
+    """
+
+    def __init__(self, channels: int, width: int, size: int, overlap: int) -> None:
+        self.size, self.width, self.channels = size, width, channels
+        self.weights = blend_weights(size, overlap)
+        self.top = 0
+        self._sum = np.zeros((channels, size, width), dtype=np.float32)
+        self._weight = np.zeros((size, width), dtype=np.float32)
+
+    def add(self, x0: int, y0: int, w: int, h: int, prediction: np.ndarray) -> None:
+        """Add a (channels, >=h, >=w) prediction for the window at (x0, y0) of valid size w x h."""
+        dy = y0 - self.top
+        wgt = self.weights[:h, :w]
+        ys, xs = slice(dy, dy + h), slice(x0, x0 + w)
+        self._sum[:, ys, xs] += prediction[:, :h, :w] * wgt
+        self._weight[ys, xs] += wgt
+
+    def finish(self, x0: int, x1: int, rows: int) -> np.ndarray:
+        """Blended (channels, rows, x1 - x0) of the first ``rows`` rows, columns [x0, x1)."""
+        return self._sum[:, :rows, x0:x1] / np.maximum(self._weight[:rows, x0:x1], 1e-12)
+
+    def next_row(self, next_top: int) -> None:
+        """Drop the rows above ``next_top`` (all finished) and shift the rest up."""
+        n = next_top - self.top
+        keep = self.size - n
+        if keep > 0:
+            self._sum[:, :keep] = self._sum[:, n:].copy()
+            self._weight[:keep] = self._weight[n:].copy()
+        self._sum[:, max(keep, 0):] = 0
+        self._weight[max(keep, 0):] = 0
+        self.top = next_top
+
+
+class BlockRowWriter:
+    """Buffers rows of columns [x0, x1) of a GDAL dataset and writes them block-row by block-row.
+
+    Pieces arrive with :meth:`put` anywhere in the rows not yet written; :meth:`rows_done` says
+    that all rows above ``y`` are complete. A block-row (the dataset's block height, e.g. 256
+    rows of a tiled GeoTIFF) is written as soon as it is complete, and flushed column group by
+    column group. With ``x0`` and ``x1`` on block boundaries (or the raster's edge), GDAL
+    compresses each tile once, never holds partial tiles, and its cache never fills with output.
+    """
+
+    def __init__(self, ds: gdal.Dataset, dtype: np.dtype, max_piece_rows: int,
+                 x0: int = 0, x1: int | None = None, flush_columns: int = 1024) -> None:
+        self.ds = ds
+        self.bands = ds.RasterCount
+        self.height = ds.RasterYSize
+        self.x0, self.x1 = x0, ds.RasterXSize if x1 is None else x1
+        bw, bh = ds.GetRasterBand(1).GetBlockSize()
+        self.block_h = min(bh, self.height)
+        self.flush_columns = max(bw, flush_columns // bw * bw)
+        self.top = 0   # first row not yet handed to GDAL
+        rows = self.block_h + max_piece_rows
+        self.buffer = np.zeros((self.bands, rows, self.x1 - self.x0), dtype=dtype)
+
+    def put(self, x: int, y: int, array: np.ndarray) -> None:
+        """Store a (bands, h, w) piece at raster pixel (x, y); its rows must not be written yet."""
+        a = array if array.ndim == 3 else array[None]
+        dy, dx = y - self.top, x - self.x0
+        self.buffer[:, dy:dy + a.shape[1], dx:dx + a.shape[2]] = a
+
+    def rows_done(self, y: int) -> None:
+        """Rows above ``y`` are complete: write every complete block-row."""
+        while self.top < self.height and y >= min(self.top + self.block_h, self.height):
+            n = min(self.block_h, self.height - self.top)
+            self._write(n)
+            rest = y - (self.top + n)
+            if rest > 0:
+                self.buffer[:, :rest] = self.buffer[:, n:n + rest].copy()
+            self.top += n
+
+    def _write(self, n: int) -> None:
+        width = self.x1 - self.x0
+        for c0 in range(0, width, self.flush_columns):
+            c1 = min(width, c0 + self.flush_columns)
+            for i in range(self.bands):
+                self.ds.GetRasterBand(i + 1).WriteArray(self.buffer[i, :n, c0:c1], self.x0 + c0,
+                                                        self.top)
+            self.ds.FlushCache()
+
+
+def column_bands(width: int, block_width: int, band_width: int) -> list[tuple[int, int]]:
+    """Split [0, width) into bands of about ``band_width`` columns on block boundaries; a last
+    band narrower than half a band joins the one before."""
+    step = max(block_width, band_width // block_width * block_width)
+    starts = list(range(0, width, step))
+    if len(starts) > 1 and width - starts[-1] < step // 2:
+        starts.pop()
+    return [(x, starts[i + 1] if i + 1 < len(starts) else width) for i, x in enumerate(starts)]
+
+
+def scan_blocks(width: int, height: int, block: tuple[int, int], pixels: int = 1 << 19
+                ) -> list[tuple[int, int, int, int]]:
+    """(x, y, w, h) regions covering the raster, made of whole blocks of ``block`` (bx, by),
+    about ``pixels`` each: every block of the file is read once, whatever GDAL's cache."""
+    bx, by = max(1, min(block[0], width)), max(1, min(block[1], height))
+    nx = max(1, min(-(-width // bx), int((pixels / (bx * by)) ** 0.5) or 1))
+    ny = max(1, pixels // (nx * bx * by))
+    w, h = nx * bx, ny * by
+    return [(x, y, min(w, width - x), min(h, height - y))
+            for y in range(0, height, h) for x in range(0, width, w)]
+
+
+@contextlib.contextmanager
+def gdal_cache_limit(limit: int):
+    """Lower GDAL's block cache to ``limit`` bytes for the block (never raise it).
+
+    GDAL keeps every block it reads until its cache (by default 5 % of the RAM) is full; on a
+    big raster that alone would make memory grow with the raster. The blocks reconstruct still
+    needs are the most recently used ones, so a cap a little above that working set costs no
+    re-reading. The cap is process-wide: nested or concurrent runs restore the original value
+    when the last one ends.
+    """
+    with _cache_lock:
+        if not _cache_users:
+            _cache_saved.append(gdal.GetCacheMax())
+        _cache_users.append(limit)
+        gdal.SetCacheMax(min(_cache_saved[0], max(_cache_users)))
+    try:
+        yield
+    finally:
+        with _cache_lock:
+            _cache_users.remove(limit)
+            gdal.SetCacheMax(min(_cache_saved[0], max(_cache_users)) if _cache_users
+                             else _cache_saved.pop())
+
+
+_cache_lock = threading.Lock()
+_cache_users: list[int] = []
+_cache_saved: list[int] = []
+
+
+def working_set(datasets: Sequence[gdal.Dataset], columns: int, rows: int) -> int:
+    """Bytes of the blocks of ``datasets`` that cover ``columns`` x ``rows`` px (plus a block
+    either side): what GDAL's cache must hold for a band of windows to be read once."""
+    total = 0
+    for ds in datasets:
+        band = ds.GetRasterBand(1)
+        bx, by = band.GetBlockSize()
+        px = sum(gdal.GetDataTypeSize(ds.GetRasterBand(i + 1).DataType) // 8
+                 for i in range(ds.RasterCount))
+        cols = min(ds.RasterXSize, (-(-columns // bx) + 1) * bx)
+        total += cols * min(ds.RasterYSize, by + rows) * px
+    return total
+
+
+def cloud_fractions(stack, feedback: Feedback, workers: int | None = None) -> list[float]:
+    """:meth:`Stack.cloud_fractions`, with the dates scanned in parallel and cancellable.
+
+    Each date is read in regions of whole blocks of its file (so no block is decoded twice)
+    by one thread at a time (GDAL datasets are not shared between threads); the caller's
+    thread checks ``feedback`` every 0.1 s and stops the others on a cancel.
+    """
+    width, height = stack.width, stack.height
+    stop = threading.Event()
+
+    def count(t: int) -> int:
+        block = stack.msi[t]._ds.GetRasterBand(1).GetBlockSize()  # type: ignore[attr-defined]
+        total = 0
+        for x, y, w, h in scan_blocks(width, height, block):
+            if stop.is_set():
+                return -1
+            total += int(stack.read_missing(t, x, y, w, h).sum())
+        return total
+
+    n = len(stack.msi)
+    workers = max(1, min(workers or available_cores(), n))
+    with ThreadPoolExecutor(workers, thread_name_prefix="smts-scan") as pool:
+        futures = [pool.submit(count, t) for t in range(n)]
+        try:
+            for f in futures:
+                while True:
+                    try:
+                        f.result(timeout=0.1)
+                        break
+                    except FutureTimeout:
+                        feedback.check()
+        except BaseException:
+            stop.set()
+            for f in futures:
+                f.cancel()
+            raise
+    return [f.result() / (width * height) for f in futures]
+
+
+def output_bytes(width: int, height: int, bands: int, itemsize: int, dates: int) -> int:
+    """Uncompressed size of the filled rasters and their one-byte masks for ``dates`` dates."""
+    return dates * width * height * (bands * itemsize + 1)
+
+
+def check_disk_space(folder: str, width: int, height: int, bands: int, itemsize: int,
+                     dates: int) -> None:
+    """Refuse, before anything is written, a run whose outputs would not fit on the disk."""
+    raw = output_bytes(width, height, bands, itemsize, dates)
+    need = COMPRESSED_SHARE * raw
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise CloudFillError(
+            f"The output for {dates} cloudy date{'s' if dates != 1 else ''} of {width} x {height} "
+            f"px needs about {_gb(need)} ({int(COMPRESSED_SHARE * 100)} % of the {_gb(raw)} "
+            f"uncompressed; DEFLATE compression usually saves that much), but only {_gb(free)} "
+            f"are free in '{folder}'. Free some space or choose another output folder.")
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB" if n < 1e10 else f"{n / 1e9:.0f} GB"
+
+
+def split_batches(windows: Sequence, batch_size: int, per_chunk: int) -> list[list]:
+    """Windows of one row in chunks of whole batches (``per_chunk`` windows, rounded to batches)."""
+    step = max(1, -(-per_chunk // batch_size)) * batch_size
+    return [list(windows[i:i + step]) for i in range(0, len(windows), step)]
