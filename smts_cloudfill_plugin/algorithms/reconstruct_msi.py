@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
                        QgsProcessingOutputMultipleLayers, QgsProcessingParameterEnum,

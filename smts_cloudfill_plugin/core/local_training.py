@@ -13,11 +13,9 @@ import math
 import os
 from dataclasses import dataclass
 
-import numpy as np
-import torch
 
 from .clouds import DEFAULT_SCL_MISSING
-from .config import ModelConfig, mts_vit, smts_vit
+from .config import mts_vit, smts_vit
 from .device import choose_device
 from .errors import CloudFillError
 from .evaluate import fill_interpolation, fill_model, pooled_scores
@@ -27,6 +25,7 @@ from .stack_reader import Stack
 from .train import TrainSettings, make_model, train
 from .training_data import explain_no_windows, fixed_samples, form_windows, load_season
 from .weights import bundled_weights_path, read_weights_info
+from .writer import check_writable
 
 #: Seasons larger than this in memory (float32 reflectance) are refused: clip a smaller area.
 MAX_SEASON_BYTES = 3 * 1024 ** 3
@@ -45,16 +44,6 @@ class LocalTrainingResult:
 def _stack_bands(msi: list[str]) -> tuple[str, ...]:
     with Stack([msi[0]]) as s:
         return tuple(s.bands or ())
-
-
-def _check_writable_file(path: str, what: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise CloudFillError(f"Cannot create the folder of the {what} '{path}': {e.strerror}.") from None
-    if not os.access(folder, os.W_OK):
-        raise CloudFillError(f"Cannot write the {what} '{path}': its folder is not writable.")
 
 
 def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None = None,
@@ -82,9 +71,9 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
         report: HTML report path (optional).
     """
     feedback = feedback or Feedback()
-    _check_writable_file(output, "output model")
+    check_writable(os.path.dirname(os.path.abspath(output)))
     if report:
-        _check_writable_file(report, "report")
+        check_writable(os.path.dirname(os.path.abspath(report)))
     if not 0.0 <= validation_fraction < 1.0:
         raise CloudFillError("The validation fraction must be between 0 and 1 (for example 0.2).")
     if len(msi) < 6 and not from_scratch:

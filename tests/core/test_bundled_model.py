@@ -4,14 +4,13 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
 import torch
 
 from smts_cloudfill_plugin.core.evaluate import score_stack
-from smts_cloudfill_plugin.core.weights import bundled_weights_path, load_model, read_weights_info
+from smts_cloudfill_plugin.core.weights import bundled_weights_path, load_model
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[2]

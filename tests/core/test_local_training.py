@@ -1,11 +1,8 @@
 """Training on the user's own stack (core of "Train on local stacks"), on the real sample."""
 from __future__ import annotations
 
-import glob
 import os
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -18,10 +15,7 @@ from smts_cloudfill_plugin.core.reconstruct import reconstruct
 from smts_cloudfill_plugin.core.weights import load_model, save_weights
 
 torch.set_num_threads(1)
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample"
-MSI = sorted(glob.glob(str(SAMPLE / "msi" / "*.tif")))
-SCL = sorted(glob.glob(str(SAMPLE / "scl" / "*.tif")))
-SAR = sorted(glob.glob(str(SAMPLE / "sar" / "*.tif")))
+from sample_stack import MSI, SAR, SCL  # noqa: E402 (tests/ is on sys.path)
 
 
 @pytest.fixture(scope="module")
@@ -140,5 +134,5 @@ def test_cancel_keeps_a_loadable_model_and_resume_continues(tmp_path, start_mode
 def test_unwritable_output_is_refused_before_training(tmp_path, start_model):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(CloudFillError, match="Cannot create the folder"):
+    with pytest.raises(CloudFillError, match="Cannot create the output folder"):
         train_on_stacks(MSI, str(blocker / "m.pt"), SCL, SAR, init_model=start_model)

@@ -92,23 +92,23 @@ def full_weights(tmp_path_factory):
     return save_weights(str(tmp_path_factory.mktemp("w") / "smts.pt"), SmtsVit(smts_vit())).path
 
 
-@pytest.mark.parametrize("where, batch, block_windows, prefetch, band_columns", [
+@pytest.mark.parametrize("where, batch, block_windows, workers, band_columns", [
     ("sample", 3, 24, 2, 2048),
-    ("sample", 2, 1, 0, 2048),
+    ("sample", 2, 1, 1, 2048),
     ("bench", 5, 7, 2, 2048),     # 600 x 270 px: tiled output, several blocks and block-rows
-    ("bench", 4, 1000, 0, 4096),  # one block per row, read in turn: the plain order
-    ("bench", 5, 7, 2, 256),      # two bands of columns, [0, 256) and [256, 600)
-    ("bench", 1, 1, 1, 256),      # blocks of one window, some of them all halo
+    ("bench", 4, 1000, 1, 4096),  # one block per row, one worker: the plain order
+    ("bench", 5, 7, 3, 256),      # two bands of columns, [0, 256) and [256, 600)
+    ("small", 1, 1, 2, 256),      # 520 x 60 px, blocks of one window, some of them all halo
 ])
 def test_streamed_output_is_bit_exact(tmp_path, monkeypatch, stacks, small_weights, where, batch,
-                                      block_windows, prefetch, band_columns):
+                                      block_windows, workers, band_columns):
     monkeypatch.setattr(rec, "BLOCK_WINDOWS", block_windows)
-    monkeypatch.setattr(rec, "PREFETCH_BLOCKS", prefetch)
+    monkeypatch.setattr(rec, "MODEL_WORKERS", workers)
     monkeypatch.setattr(rec, "BAND_COLUMNS", band_columns)
     if where == "sample":
         paths = {k: sample_paths(k) for k in ("msi", "scl", "sar")}
     else:
-        paths = stacks.stack(600, 270)
+        paths = stacks.stack(600, 270) if where == "bench" else stacks.stack(520, 60)
     results = rec.reconstruct(paths["msi"], str(tmp_path), masks=paths["scl"], sar=paths["sar"],
                               weights=small_weights, device="cpu", batch_size=batch)
     want = straightforward(small_weights, paths["msi"], paths["scl"], paths["sar"], batch)

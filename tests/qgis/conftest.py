@@ -47,3 +47,14 @@ def shown_canvas(qgis_app):
 def qt_wait():
     """``wait_until`` for tests: ``qt_wait(condition, timeout=10.0) -> bool``."""
     return wait_until
+
+
+@pytest.fixture(scope="session")
+def provider(qgis_processing):
+    """The SMTS CloudFill provider, registered once (kept referenced: the registry does not own it)."""
+    from smts_cloudfill_plugin.algorithms.provider import SmtsProvider
+    registry = QgsApplication.processingRegistry()
+    if registry.providerById("smts_cloudfill") is None:
+        provider.instance = SmtsProvider()
+        registry.addProvider(provider.instance)
+    return registry.providerById("smts_cloudfill")

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import glob
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from osgeo import gdal
 
-from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingException,
+from qgis.core import (QgsApplication, QgsProcessingException,
                        QgsProcessingFeedback, QgsProject, QgsRasterLayer)
 
 from smts_cloudfill_plugin.core.config import Normalisation, smts_vit
@@ -18,20 +17,7 @@ from smts_cloudfill_plugin.core.model import SmtsVit
 from smts_cloudfill_plugin.core.weights import save_weights
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "resources" / "sample"
-MSI = sorted(glob.glob(str(SAMPLE / "msi" / "*.tif")))
-SCL = sorted(glob.glob(str(SAMPLE / "scl" / "*.tif")))
-SAR = sorted(glob.glob(str(SAMPLE / "sar" / "*.tif")))
-
-
-@pytest.fixture(scope="session")
-def provider(qgis_processing):
-    from smts_cloudfill_plugin.algorithms.provider import SmtsProvider
-    registry = QgsApplication.processingRegistry()
-    if registry.providerById("smts_cloudfill") is None:
-        registry.addProvider(SmtsProvider())
-    return registry.providerById("smts_cloudfill")
+from sample_stack import MSI, SAR, SCL  # noqa: E402 (tests/ is on sys.path)
 
 
 @pytest.fixture(scope="session")

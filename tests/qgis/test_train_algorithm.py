@@ -1,9 +1,7 @@
 """The "Train on local stacks" algorithm inside QGIS, and its model in "Reconstruct cloudy MSI"."""
 from __future__ import annotations
 
-import glob
 import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,19 +12,7 @@ from qgis.core import QgsApplication, QgsProcessingException
 from smts_cloudfill_plugin.core.weights import bundled_weights_path, load_model
 
 torch.set_num_threads(1)
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample"
-MSI = sorted(glob.glob(str(SAMPLE / "msi" / "*.tif")))
-SCL = sorted(glob.glob(str(SAMPLE / "scl" / "*.tif")))
-SAR = sorted(glob.glob(str(SAMPLE / "sar" / "*.tif")))
-
-
-@pytest.fixture(scope="module")
-def provider(qgis_processing):
-    from smts_cloudfill_plugin.algorithms.provider import SmtsProvider
-    registry = QgsApplication.processingRegistry()
-    if registry.providerById("smts_cloudfill") is None:
-        registry.addProvider(SmtsProvider())
-    return registry.providerById("smts_cloudfill")
+from sample_stack import MSI, SAR, SCL  # noqa: E402 (tests/ is on sys.path)
 
 
 def test_train_algorithm_has_help_everywhere(provider):
