@@ -119,7 +119,8 @@ def cmd_train(args) -> None:
     vwindows = [type(w)(w.season + len(seasons), w.msi, w.sar) for w in vwindows]
     print(f"{config.variant} width {config.width}: {len(windows)} training windows, "
           f"{len(vwindows)} validation windows", flush=True)
-    model = make_model(config, seasons, args.seed)
+    model = make_model(config, seasons, args.seed, args.init)
+    config = model.config
     settings = TrainSettings(max_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch,
                              lr=args.lr, seed=args.seed, validate_every=args.validate_every,
                              threads=args.threads, time_reversal=args.reverse)
@@ -129,6 +130,12 @@ def cmd_train(args) -> None:
                                         for k, v in SPLIT.items()},
                               **data_summary(config)},
             "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, CPU"}
+    if args.init:
+        from smts_cloudfill_plugin.core.weights import read_weights_info
+        before = read_weights_info(args.init)[0].extra
+        earlier = before.get("training_stages", []) + [before.get("training", {})]
+        meta["training_stages"] = [{k: t.get(k) for k in ("steps", "seconds", "lr", "best_step")}
+                                   for t in earlier]
     res = train(model, all_seasons, windows, vwindows, settings, args.out, extra_metadata=meta,
                 feedback=PrintFeedback())
     print(f"done: {res.steps} steps in {res.seconds:.0f} s, best validation masked MSE "
@@ -238,10 +245,14 @@ def write_model_card(result: dict, table: str, targets: list[str], weights: dict
     rows = []
     for name, info in infos.items():
         t = info.extra.get("training", {})
+        stages = info.extra.get("training_stages", []) + [t]
+        total_steps = sum(x.get("steps") or 0 for x in stages)
+        total_min = sum(x.get("seconds") or 0 for x in stages) / 60
         c = info.config
         rows.append(f"| {c.variant} | `{os.path.basename(weights[name])}` | {c.width} | {c.depth} | {c.heads} | "
                     f"{c.patch} | {c.msi_dates} x {len(c.msi_bands)} | {c.sar_dates} x {len(c.sar_bands)} | "
-                    f"{t.get('steps')} | {t.get('seconds', 0) / 60:.1f} min | {t.get('best_step')} |")
+                    f"{total_steps} ({len(stages)} stage{'s' if len(stages) > 1 else ''}) | {total_min:.1f} min | "
+                    f"{t.get('best_step')} of the last stage |")
     smts = infos.get("smts")
     data = smts.extra.get("training_data", {}) if smts else {}
     hardware = smts.extra.get("hardware", "") if smts else ""
@@ -366,6 +377,7 @@ def main() -> None:
         t.add_argument("--variants", type=int, default=0,
                        help="rounds of random date sequences added to the training windows")
         t.add_argument("--reverse", action="store_true", help="time-reversal augmentation")
+        t.add_argument("--init", default=None, help="continue from these weights (same variant)")
     sub.add_parser("eval")
     args = p.parse_args()
     if args.cmd == "train":
