@@ -9,11 +9,12 @@ Printed:
 - the projected time for a full Sentinel-2 tile (10980 x 10980 px) on this CPU;
 - on CUDA, when torch sees a GPU: the same figures there and a projected full-tile time.
 
-The benchmark stacks cost no disk: GDAL VRTs mosaic the sample's 64 x 64 px files (MSI, SCL,
-and SAR at 20 m), each 64 px tile in one of the 8 rotations/mirrorings of the sample (the same
-for every date, mask and SAR, so clouds stay where the sample has them); 512 px blocks of these
-tiles are mosaicked again into the big rasters. Everything lives in a temporary folder that is
-removed at the end. A full 8192 px run would take longer than the benchmark's budget on a
+The benchmark stacks cost almost no disk: for every file of the real sample (6 MSI dates, 6 SCL,
+5 SAR at 20 m), a small tiled GeoTIFF (MSI and SCL DEFLATE-compressed) holds 4 blocks of 512 px,
+each made of 8 x 8 copies of the sample's 64 px tile turned or mirrored at random (the same way
+for every date, mask and SAR, so clouds stay where the sample has them); GDAL VRTs mosaic these
+blocks, picked at random, into rasters of any size. Everything lives in a temporary folder
+that is removed at the end. A full 8192 px run would take longer than the benchmark's budget on a
 small CPU, so the 8192 px figure comes from a band of rows of the full 8192 px width (memory
 depends on the width, not on the height; the output says how many rows).
 
@@ -47,7 +48,7 @@ BLOCK = 512          # side of the first-level mosaics (8 x 8 sample tiles)
 BLOCK_VARIANTS = 4   # different random first-level mosaics
 FULL_TILE = 10980    # a Sentinel-2 tile at 10 m
 SIZES = (512, 2048, 8192)
-BAND_ROWS = 260      # rows of the 8192 px wide band that is run (6 window-rows of 60 px)
+BAND_ROWS = 500      # rows of the 8192 px wide raster that are run (12 window-rows)
 
 
 # ----- benchmark stacks ------------------------------------------------------------------------
@@ -95,72 +96,65 @@ def _write_vrt(path: str, width: int, height: int, gt, wkt: str, bands, metadata
 
 
 class BenchStacks:
-    """Sample-based VRT stacks of any size in ``folder`` (see the module docstring)."""
+    """Sample-based VRT stacks of any size in ``folder`` (see the module docstring).
+
+    For every sample file, one GeoTIFF (DEFLATE, tiled, like real inputs) holds BLOCK_VARIANTS
+    blocks of 8 x 8 sample tiles side by side, each tile turned or mirrored at random (the same
+    way in every file, so clouds, dates and SAR stay consistent); a stack's VRT picks one block
+    variant for each 512 px block. Few files, so GDAL keeps them all open.
+    """
 
     def __init__(self, folder: str, seed: int = 7) -> None:
         self.folder = folder
-        self.rng = np.random.default_rng(seed)
         self.files = {k: _sample_files(k) for k in ("msi", "scl", "sar")}
         assert [len(v) for v in self.files.values()] == [6, 6, 5], "the sample stack is incomplete"
         ref = gdal.Open(self.files["msi"][0])
         self.wkt, self.gt = ref.GetProjection(), ref.GetGeoTransform()
-        self._variants()
-        self._blocks()
-
-    def _variants(self) -> None:
-        """The 8 rotations/mirrorings of every sample file, uncompressed (tiny)."""
-        self.info = {}
+        n = BLOCK // TILE
+        turns = np.random.default_rng(seed).integers(0, 8, size=(BLOCK_VARIANTS, n, n))
+        self.info, self.blocks = {}, {}
         for kind, paths in self.files.items():
             for p in paths:
                 ds = gdal.Open(p)
                 a = ds.ReadAsArray()
                 a = a if a.ndim == 3 else a[None]
-                stem = os.path.splitext(os.path.basename(p))[0]
+                side = a.shape[-1]          # 64 px at 10 m, 32 px for SAR at 20 m
+                bs = side * n
+                blocks = np.empty((a.shape[0], bs, bs * BLOCK_VARIANTS), a.dtype)
+                for v in range(BLOCK_VARIANTS):
+                    for j in range(n):
+                        for i in range(n):
+                            blocks[:, j * side:(j + 1) * side,
+                                   v * bs + i * side:v * bs + (i + 1) * side] = \
+                                _dihedral(a, int(turns[v, j, i]))
+                dst = os.path.join(folder, "blocks", kind, os.path.basename(p))
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                dtype = ds.GetRasterBand(1).DataType
+                # MSI and SCL DEFLATE-compressed like Sentinel-2 products; SAR plain (its few
+                # small source tiles serve the whole mosaic, so their decoding would be
+                # counted over and over as GDAL's cache turns).
+                opts = ["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128"]
+                if kind != "sar":
+                    opts += ["COMPRESS=DEFLATE", "PREDICTOR=2"]
+                out = gdal.GetDriverByName("GTiff").Create(
+                    dst, blocks.shape[2], blocks.shape[1], blocks.shape[0], dtype, opts)
+                for i in range(blocks.shape[0]):
+                    out.GetRasterBand(i + 1).WriteArray(blocks[i])
+                out = None
                 self.info[p] = ([_band_xml(ds, i) for i in range(ds.RasterCount)],
-                                ds.GetMetadata() or {}, ds.GetRasterBand(1).DataType, a.shape[-1])
-                for k in range(8):
-                    v = _dihedral(a, k)
-                    dst = os.path.join(self.folder, "variants", kind, f"{stem}_v{k}.tif")
-                    os.makedirs(os.path.dirname(dst), exist_ok=True)
-                    out = gdal.GetDriverByName("GTiff").Create(dst, v.shape[2], v.shape[1],
-                                                               v.shape[0], ds.GetRasterBand(1).DataType)
-                    for i in range(v.shape[0]):
-                        out.GetRasterBand(i + 1).WriteArray(v[i])
-                    out = None
-
-    def _variant(self, kind: str, path: str, k: int) -> str:
-        stem = os.path.splitext(os.path.basename(path))[0]
-        return os.path.join(self.folder, "variants", kind, f"{stem}_v{k}.tif")
+                                ds.GetMetadata() or {}, dtype, side)
+                self.blocks[p] = dst
 
     def _gt(self, pixel: float) -> tuple[float, ...]:
         return (self.gt[0], pixel, 0.0, self.gt[3], 0.0, -pixel)
 
-    def _blocks(self) -> None:
-        """BLOCK_VARIANTS first-level mosaics of 8 x 8 randomly turned sample tiles."""
-        n = BLOCK // TILE
-        self.blocks = []
-        for b in range(BLOCK_VARIANTS):
-            turns = self.rng.integers(0, 8, size=(n, n))
-            block = {}
-            for kind, paths in self.files.items():
-                block[kind] = []
-                for p in paths:
-                    bands, md, _, side = self.info[p]
-                    scale = side / TILE       # SAR: 32 px tiles at 20 m
-                    bs = int(BLOCK * scale)
-                    srcs = [(self._variant(kind, p, int(turns[j, i])), 0, 0, side, side,
-                             i * side, j * side) for j in range(n) for i in range(n)]
-                    dst = os.path.join(self.folder, "blocks", f"{b}", os.path.basename(p)[:-4] + ".vrt")
-                    os.makedirs(os.path.dirname(dst), exist_ok=True)
-                    _write_vrt(dst, bs, bs, self._gt(10.0 / scale), self.wkt, bands, md, srcs)
-                    block[kind].append(dst)
-            self.blocks.append(block)
-
-    def stack(self, width: int, height: int) -> dict[str, list[str]]:
-        """MSI, SCL and SAR VRTs of ``width`` x ``height`` px (10 m) from random blocks."""
+    def stack(self, width: int, height: int, square: int | None = None) -> dict[str, list[str]]:
+        """MSI, SCL and SAR VRTs of ``width`` x ``height`` px (10 m) from random blocks: the top
+        ``height`` rows of the ``width`` x ``square`` px mosaic (default: all of it)."""
         folder = os.path.join(self.folder, f"stack_{width}x{height}")
         nx, ny = -(-width // BLOCK), -(-height // BLOCK)
-        pick = self.rng.integers(0, BLOCK_VARIANTS, size=(ny, nx))
+        rng = np.random.default_rng(width * 7919 + (square or height))
+        pick = rng.integers(0, BLOCK_VARIANTS, size=(-(-(square or height) // BLOCK), nx))[:ny]
         out: dict[str, list[str]] = {}
         for kind, paths in self.files.items():
             out[kind] = []
@@ -172,7 +166,7 @@ class BenchStacks:
                 for j in range(ny):
                     for i in range(nx):
                         sw, sh = min(bs, w - i * bs), min(bs, h - j * bs)
-                        srcs.append((self.blocks[int(pick[j, i])][kind][t], 0, 0, sw, sh,
+                        srcs.append((self.blocks[p], int(pick[j, i]) * bs, 0, sw, sh,
                                      i * bs, j * bs))
                 name = os.path.basename(p)[:-4].replace("0000280849BAC91C", "bench") + ".vrt"
                 dst = os.path.join(folder, kind, name)
@@ -180,3 +174,312 @@ class BenchStacks:
                 _write_vrt(dst, w, h, self._gt(10.0 / scale), self.wkt, bands, md, srcs)
                 out[kind].append(dst)
         return out
+
+
+# ----- measurements (each run in a fresh subprocess: its peak memory is its own) --------------
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_reconstruct(args) -> dict:
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    stack = json.loads(args.stack)
+    calls: list[int] = []
+    predict = rec._predict
+
+    def counting(model, device, batch, feedback):
+        calls.append(batch[0].shape[0])
+        return predict(model, device, batch, feedback)
+
+    rec._predict = counting
+    out = os.path.join(args.out, "reconstruct")
+    t0 = time.perf_counter()
+    results = rec.reconstruct(stack["msi"], out, masks=stack["scl"], sar=stack["sar"],
+                              weights=args.weights, device=args.device)
+    seconds = time.perf_counter() - t0
+    width, height = _size(stack["msi"][0])
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": seconds, "pixels": width * height, "windows": sum(calls),
+            "dates": len(results), "rss_mb": peak_rss_mb()}
+
+
+def child_interp(args) -> dict:
+    """Temporal interpolation streamed like reconstruct: scan for clouds, then tile-aligned
+    blocks read, interpolated and the cloudy dates written (same reader and writer)."""
+    from smts_cloudfill_plugin.core.baseline import interpolate_temporal
+    from smts_cloudfill_plugin.core.config import S2_BANDS
+    from smts_cloudfill_plugin.core.dates import day_numbers
+    from smts_cloudfill_plugin.core.progress import Feedback
+    from smts_cloudfill_plugin.core.reconstruct import output_paths
+    from smts_cloudfill_plugin.core.stack_reader import Stack
+    from smts_cloudfill_plugin.core.streaming import cloud_fractions, gdal_cache_limit
+    from smts_cloudfill_plugin.core.writer import MASK_FILLED, OutputSet, RasterWriter
+    stack = json.loads(args.stack)
+    out = os.path.join(args.out, "interp")
+    os.makedirs(out, exist_ok=True)
+    t0 = time.perf_counter()
+    with Stack(stack["msi"], stack["scl"], None, bands=S2_BANDS) as st, \
+            gdal_cache_limit(64 << 20), OutputSet() as outputs:
+        fractions = cloud_fractions(st, Feedback())
+        targets = [t for t, f in enumerate(fractions) if f > 0]
+        days = np.array(day_numbers(st.dates), dtype=np.float64)
+        writers = {}
+        for t in targets:
+            path, mask_path = output_paths(st.msi[t].path, out)
+            writers[t] = (outputs.add(RasterWriter(path, st.msi[t])),
+                          outputs.add(RasterWriter(mask_path, st.msi[t], band_count=1,
+                                                   dtype=np.uint8, descriptions=["filled"],
+                                                   nodata=None)))
+        bh = writers[targets[0]][0].ds.GetRasterBand(1).GetBlockSize()[1]
+        bw = min(256, st.width)
+        for y in range(0, st.height, bh):
+            for x in range(0, st.width, bw):
+                w, h = min(bw, st.width - x), min(bh, st.height - y)
+                blk = st.read(x, y, w, h)
+                filled = interpolate_temporal(blk.msi, blk.missing, days)
+                for t in targets:
+                    raw, missing = blk.raw[t].copy(), blk.missing[t]
+                    values = st.from_reflectance(filled[t])
+                    for c, b in enumerate(st.band_index):
+                        raw[b][missing] = values[c][missing]
+                    image, mask = writers[t]
+                    image.write(x, y, raw)
+                    mask.write(x, y, (missing * MASK_FILLED).astype(np.uint8))
+                for image, mask in writers.values():
+                    image.ds.FlushCache()
+                    mask.ds.FlushCache()
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": seconds, "pixels": st.width * st.height, "dates": len(targets),
+            "rss_mb": peak_rss_mb()}
+
+
+def child_model(args) -> dict:
+    """The model alone, in reconstruct's worker set-up, on random windows: its ceiling."""
+    import threading
+
+    import torch
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    from smts_cloudfill_plugin.core.weights import load_model
+    model, info = load_model(args.weights, args.device)
+    cfg, size = info.config, info.config.window
+    dev = torch.device(args.device)
+    batch = 8
+    counts: list[int] = []
+
+    def run(stop_at: float) -> None:
+        msi = torch.rand(batch, cfg.msi_dates, len(cfg.msi_bands), size, size, device=dev) * 0.3
+        missing = torch.rand(batch, cfg.msi_dates, size, size, device=dev) < 0.2
+        sar = torch.randn(batch, cfg.sar_dates, 2, size, size, device=dev) if cfg.uses_sar else None
+        with torch.inference_mode():
+            model(msi, missing, sar)
+            while time.perf_counter() < stop_at:
+                model(msi, missing, sar).float().cpu()
+                counts.append(batch)
+
+    with rec._worker_threads(dev) as workers:
+        stop_at = time.perf_counter() + args.seconds
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=run, args=(stop_at,)) for _ in range(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = time.perf_counter() - t0
+        threads_each = torch.get_num_threads()
+    return {"seconds": seconds, "windows": sum(counts), "workers": workers,
+            "threads_each": threads_each}
+
+
+def _size(path: str) -> tuple[int, int]:
+    ds = gdal.Open(path)
+    return ds.RasterXSize, ds.RasterYSize
+
+
+def run_child(kind: str, stack: dict | None, weights: str, device: str, out: str,
+              timeout: float = 400, seconds: float = 4.0) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, "--weights", weights,
+           "--device", device, "--out", out, "--seconds", str(seconds)]
+    if stack is not None:
+        cmd += ["--stack", json.dumps(stack)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        sys.exit(f"bench: the {kind} run failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def matmul_rate(device: str, n: int = 2048, seconds: float = 1.0) -> float:
+    """Dense fp32 matmul FLOP/s (torch, all cores / the GPU without TF32): best of 3."""
+    import torch
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        n = 8192
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    for _ in range(3):
+        a @ b
+    sync()
+    best = 0.0
+    for _ in range(3):
+        reps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds / 3:
+            a @ b
+            reps += 1
+            sync()
+        best = max(best, 2 * n ** 3 * reps / (time.perf_counter() - t0))
+    return best
+
+
+def windows_for(width: int, height: int, batch_size: int = 8) -> int:
+    """Windows reconstruct runs on a raster of this size (band halos included)."""
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    from smts_cloudfill_plugin.core.streaming import column_bands
+    from smts_cloudfill_plugin.core.tiler import plan_windows
+    tile = 256 if width > 256 or height > 256 else width
+    rows = plan_windows(width, height, 60, 20)
+    blocks, _ = rec._plan_blocks(rows, height, column_bands(width, tile, rec.BAND_COLUMNS),
+                                 batch_size)
+    return sum(len(b.windows) for b in blocks)
+
+
+def bench_weights(folder: str) -> tuple[str, str]:
+    """The bundled SMTS-ViT when trained, else the same architecture with random weights."""
+    from smts_cloudfill_plugin.core.weights import bundled_weights_path, read_weights_info
+    path = bundled_weights_path(uses_sar=True)
+    if os.path.exists(path):
+        return path, f"trained weights {os.path.relpath(path, ROOT)}"
+    import torch
+    from smts_cloudfill_plugin.core.config import smts_vit
+    from smts_cloudfill_plugin.core.model import SmtsVit
+    from smts_cloudfill_plugin.core.weights import save_weights
+    torch.manual_seed(0)
+    path = save_weights(os.path.join(folder, "smts_vit_random.pt"), SmtsVit(smts_vit())).path
+    read_weights_info(path)
+    return path, "random weights (model_weights/smts_vit.pt not trained yet; timing is the same)"
+
+
+def device_runs(label: str, device: str, stacks: dict, weights: str, out: str, fpp: float,
+                window_px: int) -> dict:
+    """Matmul rate, model ceiling and reconstruct at every size on one device; printed."""
+    rate = matmul_rate(device)
+    model = run_child("model", None, weights, device, out)
+    model_flops = model["windows"] * window_px * fpp / model["seconds"]
+    print(f"\n== {label} ==")
+    print(f"dense fp32 matmul (torch, {'2048' if device == 'cpu' else '8192'}^2): "
+          f"{rate / 1e9:.1f} GFLOP/s measured")
+    print(f"model alone ({model['workers']} worker(s) x {model['threads_each']} thread(s), "
+          f"batch 8): {model['windows'] / model['seconds']:.1f} windows/s = "
+          f"{model_flops / 1e9:.1f} GFLOP/s = {model_flops / rate:.0%} of matmul")
+    runs = {}
+    print(f"{'raster':>24} {'reconstruct px/s':>17} {'model GFLOP/s':>14} {'of matmul':>10} "
+          f"{'peak RSS':>9} {'time':>7}")
+    for name, (stack, note) in stacks.items():
+        r = run_child("reconstruct", stack, weights, device, out)
+        flops = r["windows"] * window_px * fpp / r["seconds"]
+        r.update(flops=flops, ratio=flops / rate, px_s=r["pixels"] / r["seconds"])
+        runs[name] = r
+        print(f"{name:>24} {r['px_s']:>17,.0f} {flops / 1e9:>14.1f} {r['ratio']:>10.0%} "
+              f"{r['rss_mb']:>6.0f} MB {r['seconds']:>6.1f}s{note}")
+    return {"matmul": rate, "model": model, "runs": runs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--child", choices=("reconstruct", "interp", "model"))
+    ap.add_argument("--stack")
+    ap.add_argument("--weights")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out")
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--band-rows", type=int, default=BAND_ROWS,
+                    help="rows of the 8192 px wide raster that are run (default %(default)s)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    args = ap.parse_args()
+    if args.child:
+        fn = {"reconstruct": child_reconstruct, "interp": child_interp, "model": child_model}
+        print(json.dumps(fn[args.child](args)))
+        return
+
+    import platform
+
+    import torch
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    from smts_cloudfill_plugin.core.model import flops_per_pixel
+    from smts_cloudfill_plugin.core.weights import read_weights_info
+    t_start = time.perf_counter()
+    tmp = tempfile.mkdtemp(prefix="smts_bench_")
+    try:
+        weights, weights_note = bench_weights(tmp)
+        config = read_weights_info(weights)[0].config
+        fpp = flops_per_pixel(config)
+        window_px = config.window ** 2
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        print(f"machine: {platform.processor() or platform.machine()}, {cores} cores; torch "
+              f"{torch.__version__} ({torch.get_num_threads()} threads), GDAL {gdal.__version__}")
+        print(f"model: SMTS-ViT width {config.width}, depth {config.depth}, heads {config.heads}, "
+              f"patch {config.patch}, window {config.window}; {weights_note}")
+        tile_windows = windows_for(FULL_TILE, FULL_TILE)
+        print(f"model FLOPs per pixel: {fpp / 1e3:.1f} kFLOP per window pixel "
+              f"({fpp * window_px / 1e9:.2f} GFLOP a {config.window} px window); with the "
+              f"{config.window // 3} px overlap a full tile runs {tile_windows:,} windows = "
+              f"{tile_windows * window_px / FULL_TILE ** 2:.2f} window px per raster px")
+
+        bench = BenchStacks(tmp)
+        stacks = {}
+        for size in args.sizes:
+            if size <= 4096:
+                stacks[f"{size} x {size}"] = (bench.stack(size, size), "")
+            else:
+                rows = min(size, args.band_rows)
+                stacks[f"{size} x {rows} of {size}^2"] = (
+                    bench.stack(size, rows, square=size),
+                    f"  (first {rows} rows, full width)")
+        print(f"bench stacks: the real sample (6 MSI + 6 SCL dates, 5 SAR) as 64 px tiles turned/"
+              f"mirrored at random, in 512 px blocks mosaicked by VRTs, in {tmp} (removed at "
+              f"the end)")
+
+        cpu = device_runs("CPU", "cpu", stacks, weights,
+                          tmp, fpp, window_px)
+        print(f"{'raster':>24} {'interpolation px/s':>19} {'peak RSS':>9} {'time':>7}")
+        interp = {}
+        for name, (stack, note) in stacks.items():
+            r = run_child("interp", stack, weights, "cpu", tmp)
+            r["px_s"] = r["pixels"] / r["seconds"]
+            interp[name] = r
+            print(f"{name:>24} {r['px_s']:>19,.0f} {r['rss_mb']:>6.0f} MB "
+                  f"{r['seconds']:>6.1f}s{note}")
+
+        names = list(stacks)
+        big = cpu["runs"][names[-1]]
+        tile_s = big["seconds"] * tile_windows / big["windows"]
+        print(f"\nfull tile ({FULL_TILE} x {FULL_TILE} px) on this CPU, projected from the "
+              f"{names[-1]} run (time per window x {tile_windows:,} windows): "
+              f"{tile_s / 60:.1f} min; temporal interpolation "
+              f"{FULL_TILE ** 2 / interp[names[-1]]['px_s'] / 60:.1f} min")
+        rss = [cpu["runs"][n]["rss_mb"] for n in names]
+        grow = rss[-1] - rss[-2] if len(rss) > 1 else 0.0
+        print(f"peak RSS {', '.join(f'{v:.0f}' for v in rss)} MB for {', '.join(names)}: "
+              f"{'flat' if grow < 0.15 * rss[-2 if len(rss) > 1 else -1] else 'GROWING'} "
+              f"({grow:+.0f} MB from the last but one to the largest; memory is bounded by the "
+              f"bands of {rec.BAND_COLUMNS} columns and blocks of windows, so a raster "
+              f"narrower than a band needs less)")
+
+        if torch.cuda.is_available():
+            gpu = device_runs(f"CUDA: {torch.cuda.get_device_name(0)}", "cuda", stacks, weights,
+                              tmp, fpp, window_px)
+            g = gpu["runs"][names[-1]]
+            print(f"full tile on this GPU, projected from the {names[-1]} run: "
+                  f"{g['seconds'] * tile_windows / g['windows']:.1f} s (target: under 30 s)")
+        else:
+            print("\nCUDA: no GPU visible to torch; GPU figures skipped.")
+        print(f"(bench took {time.perf_counter() - t_start:.0f} s)")
+        print(f"bench: roofline_ratio={big['ratio']:.2f} cpu_px_per_s={big['px_s']:.0f} "
+              f"interp_px_per_s={interp[names[-1]]['px_s']:.0f} "
+              f"rss_mb={','.join(f'{v:.0f}' for v in rss)} tile_min={tile_s / 60:.1f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
