@@ -25,6 +25,8 @@ MAX_MB = 25.0
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", "tests", "screenshots"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".part", ".ckpt", ".orig", ".rej", "~", ".aux.xml")  # .aux.xml: GDAL caches
 WEIGHT_SUFFIXES = (".pt", ".json")
+#: The models the plugin uses; S-ViT (ablation only) and evaluation files stay in the repository.
+SHIPPED_MODELS = ("smts_vit", "mts_vit")
 WEIGHT_NAMES = ("MODEL_CARD.md",)
 
 
@@ -54,7 +56,8 @@ def plugin_files(repo_root: Path | str = REPO_ROOT) -> list[tuple[Path, str]]:
     if weights.is_dir():
         for src in sorted(weights.iterdir()):
             if src.is_file() and not _skip(src.name) and (
-                    src.suffix in WEIGHT_SUFFIXES or src.name in WEIGHT_NAMES):
+                    (src.suffix in WEIGHT_SUFFIXES and src.stem in SHIPPED_MODELS)
+                    or src.name in WEIGHT_NAMES):
                 files.append((src, f"model_weights/{src.name}"))
     resources = root / "resources"
     if resources.is_dir():  # icon.svg, sample/ and any style files; screenshots/ is skipped
