@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from conftest import (copy_raster, list_files, make_raster, read_raster, run_cli,
+from core_helpers import (copy_raster, list_files, make_raster, read_raster, run_cli,
                       sample_paths, start_cli)
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
 from smts_cloudfill_plugin.core.progress import CallbackFeedback

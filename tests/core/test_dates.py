@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from conftest import sample_paths
+from core_helpers import sample_paths
 from smts_cloudfill_plugin.core.dates import (centred_group, date_from_file, day_numbers,
                                               parse_date, pick_sar_dates)
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import REPO_ROOT, SUBPROCESS_ENV
+from core_helpers import REPO_ROOT, SUBPROCESS_ENV
 
 BLOCKED = ("qgis", "PyQt5", "PyQt6", "sip")
 

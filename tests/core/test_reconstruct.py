@@ -8,7 +8,7 @@ import pytest
 import torch
 from osgeo import gdal
 
-from conftest import copy_raster, list_files, make_raster, read_raster
+from core_helpers import copy_raster, list_files, make_raster, read_raster
 from smts_cloudfill_plugin.core.clouds import scl_to_mask
 from smts_cloudfill_plugin.core.progress import CallbackFeedback
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
@@ -47,7 +47,7 @@ def _expected_reflectance(weights: str, msi, scl, sar, overlap: int) -> np.ndarr
 
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory, small_weights):
-    from conftest import sample_paths
+    from core_helpers import sample_paths
     msi, scl, sar = sample_paths("msi"), sample_paths("scl"), sample_paths("sar")
     out = tmp_path_factory.mktemp("out")
     progress = []

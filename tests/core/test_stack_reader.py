@@ -6,7 +6,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from conftest import SAMPLE_GT, make_raster, read_raster
+from core_helpers import SAMPLE_GT, make_raster, read_raster
 from smts_cloudfill_plugin.core import config
 from smts_cloudfill_plugin.core.clouds import scl_to_mask
 from smts_cloudfill_plugin.core.errors import CloudFillError

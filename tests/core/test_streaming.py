@@ -7,7 +7,6 @@ written block by block) must equal it bit for bit.
 """
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO_ROOT, list_files, read_raster, sample_paths
+from core_helpers import REPO_ROOT, list_files, read_raster, sample_paths
 from smts_cloudfill_plugin.core import reconstruct as rec
 from smts_cloudfill_plugin.core.config import smts_vit
 from smts_cloudfill_plugin.core.dates import centred_group
@@ -33,11 +32,12 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 from bench import BenchStacks  # noqa: E402
 
 
-def straightforward(weights: str, msi, scl, sar, batch_size: int) -> dict[int, tuple]:
+def straightforward(weights: str, msi, scl, sar, batch_size: int,
+                    overlap: int | None = None) -> dict[int, tuple]:
     """{date: (filled image, mask)} as the plain strip-by-strip reconstruct makes them."""
     model, info = load_model(weights)
     cfg, size = info.config, info.config.window
-    overlap = size // 3
+    overlap = size // 3 if overlap is None else overlap
     out = {}
     with Stack(msi, scl, sar, bands=cfg.msi_bands) as st:
         targets = [t for t, f in enumerate(st.cloud_fractions()) if f > 0]
@@ -59,7 +59,8 @@ def straightforward(weights: str, msi, scl, sar, batch_size: int) -> dict[int, t
                     chunk = row[start:start + batch_size]
                     cut = [(w, slice(w.x0, w.x0 + w.w)) for w in chunk]
                     m = np.stack([pad_to(strip.msi[..., :w.h, xs], size) for w, xs in cut])
-                    miss = np.stack([pad_to(strip.missing[:, :w.h, xs], size, True) for w, xs in cut])
+                    miss = np.stack([pad_to(strip.missing[:, :w.h, xs], size, True)
+                                     for w, xs in cut])
                     s = np.stack([pad_to(strip.sar[..., :w.h, xs], size, np.nan) for w, xs in cut])
                     with torch.inference_mode():
                         pred = model(torch.from_numpy(m), torch.from_numpy(miss),
@@ -92,16 +93,17 @@ def full_weights(tmp_path_factory):
     return save_weights(str(tmp_path_factory.mktemp("w") / "smts.pt"), SmtsVit(smts_vit())).path
 
 
-@pytest.mark.parametrize("where, batch, block_windows, workers, band_columns", [
-    ("sample", 3, 24, 2, 2048),
-    ("sample", 2, 1, 1, 2048),
-    ("bench", 5, 7, 2, 2048),     # 600 x 270 px: tiled output, several blocks and block-rows
-    ("bench", 4, 1000, 1, 4096),  # one block per row, one worker: the plain order
-    ("bench", 5, 7, 3, 256),      # two bands of columns, [0, 256) and [256, 600)
-    ("small", 1, 1, 2, 256),      # 520 x 60 px, blocks of one window, some of them all halo
+@pytest.mark.parametrize("where, batch, block_windows, workers, band_columns, overlap", [
+    ("sample", 3, 24, 2, 2048, None),
+    ("sample", 2, 1, 1, 2048, None),
+    ("bench", 5, 7, 2, 2048, None),     # 600 x 270 px: tiled output, several blocks, block-rows
+    ("bench", 4, 1000, 1, 4096, None),  # one block per row, one worker: the plain order
+    ("bench", 5, 7, 3, 256, None),      # two bands of columns, [0, 256) and [256, 600)
+    ("small", 1, 1, 2, 256, None),      # 520 x 60 px, blocks of one window, some all halo
+    ("small", 3, 4, 2, 256, 13),        # stride 7: three windows overlap every pixel
 ])
 def test_streamed_output_is_bit_exact(tmp_path, monkeypatch, stacks, small_weights, where, batch,
-                                      block_windows, workers, band_columns):
+                                      block_windows, workers, band_columns, overlap):
     monkeypatch.setattr(rec, "BLOCK_WINDOWS", block_windows)
     monkeypatch.setattr(rec, "MODEL_WORKERS", workers)
     monkeypatch.setattr(rec, "BAND_COLUMNS", band_columns)
@@ -110,8 +112,10 @@ def test_streamed_output_is_bit_exact(tmp_path, monkeypatch, stacks, small_weigh
     else:
         paths = stacks.stack(600, 270) if where == "bench" else stacks.stack(520, 60)
     results = rec.reconstruct(paths["msi"], str(tmp_path), masks=paths["scl"], sar=paths["sar"],
-                              weights=small_weights, device="cpu", batch_size=batch)
-    want = straightforward(small_weights, paths["msi"], paths["scl"], paths["sar"], batch)
+                              weights=small_weights, device="cpu", batch_size=batch,
+                              overlap=overlap)
+    want = straightforward(small_weights, paths["msi"], paths["scl"], paths["sar"], batch,
+                           overlap)
     assert [r.date_index for r in results] == sorted(want) == [1, 3]
     for r in results:
         image, mask = want[r.date_index]

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from conftest import list_files, save_small_model
+from core_helpers import list_files, save_small_model
 from smts_cloudfill_plugin.core import config
 from smts_cloudfill_plugin.core.errors import CloudFillError
 from smts_cloudfill_plugin.core.model import SmtsVit

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from conftest import list_files, make_raster, read_raster
+from core_helpers import list_files, make_raster, read_raster
 from smts_cloudfill_plugin.core.errors import CloudFillError
 from smts_cloudfill_plugin.core.stack_reader import open_raster
 from smts_cloudfill_plugin.core.writer import OutputSet, RasterWriter, check_writable

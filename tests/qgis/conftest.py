@@ -49,12 +49,15 @@ def qt_wait():
     return wait_until
 
 
-@pytest.fixture(scope="session")
+_PROVIDERS: list = []  # keep the Python objects alive: the registry does not own them
+
+
+@pytest.fixture
 def provider(qgis_processing):
-    """The SMTS CloudFill provider, registered once (kept referenced: the registry does not own it)."""
+    """The SMTS CloudFill provider, (re-)registered when missing (test_plugin unloads it)."""
     from smts_cloudfill_plugin.algorithms.provider import SmtsProvider
     registry = QgsApplication.processingRegistry()
     if registry.providerById("smts_cloudfill") is None:
-        provider.instance = SmtsProvider()
-        registry.addProvider(provider.instance)
+        _PROVIDERS.append(SmtsProvider())
+        registry.addProvider(_PROVIDERS[-1])
     return registry.providerById("smts_cloudfill")

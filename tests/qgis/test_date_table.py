@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from osgeo import gdal
 
-from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+from qgis.core import QgsProject, QgsRasterLayer
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "resources" / "sample"
@@ -75,17 +75,10 @@ def test_marks_a_row_on_another_crs_and_a_missing_date(table, tmp_path):
     assert len(problems) == 2
 
 
-def test_algorithm_dialog_takes_its_parameters_from_the_table(qgis_app, qgis_processing,
-                                                              qgis_iface, qgis_new_project,
-                                                              monkeypatch):
+def test_algorithm_dialog_takes_its_parameters_from_the_table(qgis_app, provider, qgis_iface,
+                                                              qgis_new_project, monkeypatch):
     from qgis.gui import QgsBrowserGuiModel
     import processing
-    from smts_cloudfill_plugin.algorithms.provider import SmtsProvider
-    registry = QgsApplication.processingRegistry()
-    provider = registry.providerById("smts_cloudfill")
-    if provider is None:
-        provider = SmtsProvider()
-        registry.addProvider(provider)
     browser = QgsBrowserGuiModel()
     monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser)
     layers = add_sample_layers()

@@ -1,0 +1,157 @@
+"""Helpers for the engine tests: tiny GeoTIFFs from numpy arrays, the shipped sample, small models.
+
+Nothing here needs QGIS. Rasters are written with GDAL into pytest's ``tmp_path``; the sample
+stack (resources/sample) is only read, never modified: tests that need a damaged variant build
+it from the sample's arrays.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+import torch
+from osgeo import gdal, osr
+
+gdal.UseExceptions()
+
+# The models here are tiny: one thread is fastest, and with other jobs on the machine several
+# OpenMP threads spin against each other and make each step a hundred times slower.
+torch.set_num_threads(1)
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = REPO_ROOT / "resources" / "sample"
+
+#: The sample's grid: 64 x 64 px at 10 m, UTM 31N.
+SAMPLE_GT = (574680.0, 10.0, 0.0, 5622440.0, 0.0, -10.0)
+
+
+def make_raster(path, array: np.ndarray, geotransform: Sequence[float] = SAMPLE_GT,
+                epsg: int | None = 32631, nodata: float | None = None,
+                descriptions: Sequence[str] | None = None, dtype=None,
+                scale: float | Sequence[float] | None = None,
+                offset: float | Sequence[float] | None = None,
+                metadata: dict[str, str] | None = None) -> str:
+    """Write ``array`` ((bands, h, w) or (h, w)) as a GeoTIFF; return the path as a string."""
+    a = np.asarray(array)
+    if a.ndim == 2:
+        a = a[None]
+    dtype = np.dtype(dtype or a.dtype)
+    name = {"uint8": "Byte", "bool": "Byte"}.get(dtype.name, dtype.name)
+    gdal_type = gdal.GetDataTypeByName(name)
+    assert gdal_type != gdal.GDT_Unknown, f"no GDAL type for {dtype}"
+    path = str(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    ds = gdal.GetDriverByName("GTiff").Create(path, a.shape[2], a.shape[1], a.shape[0], gdal_type)
+    ds.SetGeoTransform(tuple(geotransform))
+    if epsg is not None:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        ds.SetProjection(srs.ExportToWkt())
+    if metadata:
+        ds.SetMetadata(dict(metadata))
+    for i in range(a.shape[0]):
+        band = ds.GetRasterBand(i + 1)
+        band.WriteArray(a[i].astype(dtype if dtype.name != "bool" else np.uint8))
+        if nodata is not None:
+            band.SetNoDataValue(float(nodata))
+        if descriptions:
+            band.SetDescription(descriptions[i])
+        if scale is not None:
+            band.SetScale(float(scale[i] if isinstance(scale, (list, tuple)) else scale))
+        if offset is not None:
+            band.SetOffset(float(offset[i] if isinstance(offset, (list, tuple)) else offset))
+    ds.FlushCache()
+    ds = None
+    return path
+
+
+def read_raster(path) -> np.ndarray:
+    """All bands as (bands, h, w)."""
+    ds = gdal.Open(str(path))
+    a = ds.ReadAsArray()
+    return a if a.ndim == 3 else a[None]
+
+
+def sample_paths(kind: str) -> list[str]:
+    """The sample's files of one kind ('msi', 'scl' or 'sar'), in date order."""
+    return sorted(glob.glob(str(SAMPLE / kind / "*.tif")))
+
+
+def copy_raster(src: str, dst, **translate) -> str:
+    """A GeoTIFF copy of ``src`` (optionally cropped etc. through gdal.Translate options)."""
+    dst = str(dst)
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    gdal.Translate(dst, src, format="GTiff", **translate)
+    return dst
+
+
+def list_files(folder) -> list[str]:
+    """Every file name under ``folder`` (hidden ones included), relative, sorted."""
+    out = []
+    for root, _, files in os.walk(str(folder)):
+        out += [os.path.relpath(os.path.join(root, f), str(folder)) for f in files]
+    return sorted(out)
+
+
+def sample_normalisation():
+    """Per-band statistics of the sample's clear pixels (so a random model gives varied output)."""
+    from smts_cloudfill_plugin.core.config import Normalisation
+    msi = np.stack([read_raster(p) for p in sample_paths("msi")]).astype(np.float64) * 1e-4
+    sar = np.stack([read_raster(p) for p in sample_paths("sar")]).astype(np.float64)
+    return Normalisation(tuple(msi.mean((0, 2, 3))), tuple(msi.std((0, 2, 3))),
+                         tuple(np.nanmean(sar, (0, 2, 3))), tuple(np.nanstd(sar, (0, 2, 3))))
+
+
+def small_config(**kw):
+    """A tiny SMTS-ViT: width 32, depth 2, 4 heads, window 20."""
+    from smts_cloudfill_plugin.core import config
+    return config.smts_vit(**{"width": 32, "depth": 2, "heads": 4, "window": 20, "pos_grid": 4,
+                              **kw})
+
+
+def save_small_model(path, seed: int = 0, **kw) -> str:
+    """Save a random-init small model with the sample's normalisation; return the path."""
+    from smts_cloudfill_plugin.core.model import SmtsVit
+    from smts_cloudfill_plugin.core.weights import save_weights
+    torch.manual_seed(seed)
+    cfg = small_config(**kw)
+    norm = sample_normalisation()
+    if not cfg.uses_sar:
+        norm = type(norm)(norm.msi_mean, norm.msi_std)
+    save_weights(str(path), SmtsVit(cfg, norm))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def small_weights(tmp_path_factory) -> str:
+    """A small random-init SMTS-ViT (window 20) saved with weights.save_weights."""
+    return save_small_model(tmp_path_factory.mktemp("weights") / "small.pt")
+
+
+@pytest.fixture
+def sample():
+    """The shipped sample's paths: dict with 'msi', 'scl' and 'sar' lists in date order."""
+    paths = {k: sample_paths(k) for k in ("msi", "scl", "sar")}
+    assert [len(paths[k]) for k in ("msi", "scl", "sar")] == [6, 6, 5], "sample stack is incomplete"
+    return paths
+
+
+def start_cli(*args: str) -> subprocess.Popen:
+    """Start ``python -m smts_cloudfill_plugin.core ARGS``; collect it with ``communicate()``."""
+    return subprocess.Popen([sys.executable, "-m", "smts_cloudfill_plugin.core", *args],
+                            cwd=str(REPO_ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=SUBPROCESS_ENV)
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m smts_cloudfill_plugin.core ARGS`` in a subprocess, from the repository root."""
+    return subprocess.run([sys.executable, "-m", "smts_cloudfill_plugin.core", *args],
+                          cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=timeout,
+                          env=SUBPROCESS_ENV)
