@@ -29,13 +29,19 @@ test: setup
 demo: setup
 	$(PY) scripts/demo.py --out out/demo
 
+# The bundled models' recipe (about 45 min per model on one core). Stage 2 continues stage 1 at a
+# lower learning rate; it was kept because it scored better on the validation part.
+TRAIN := $(PY) scripts/bundled_models.py train --width 128 --threads 1 --variants 8
 train: setup
-	$(PY) scripts/bundled_models.py train --variant smts
-	$(PY) scripts/bundled_models.py train --variant mts
-	$(PY) scripts/bundled_models.py train --variant svit
+	$(TRAIN) --variant smts --steps 2000 --out /tmp/smts_stage1.pt
+	$(TRAIN) --variant smts --steps 1500 --lr 3e-4 --seed 1 --init /tmp/smts_stage1.pt --out model_weights/smts_vit.pt
+	$(TRAIN) --variant mts --steps 2000 --out /tmp/mts_stage1.pt
+	$(TRAIN) --variant mts --steps 1500 --lr 3e-4 --seed 1 --init /tmp/mts_stage1.pt --out model_weights/mts_vit.pt
+	$(TRAIN) --variant svit --steps 2000 --out model_weights/s_vit.pt
 
 eval: setup
 	$(PY) scripts/bundled_models.py eval
+	$(PY) scripts/bundled_models.py finetune --minutes 8
 
 bench: setup
 	$(PY) scripts/bench.py

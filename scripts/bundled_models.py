@@ -406,6 +406,30 @@ def cmd_time_widths(args) -> None:
         f.write("\n" + lines[0] + "; ".join(lines[1:]) + ".\n")
 
 
+def cmd_finetune(args) -> None:
+    """Issue 6's figure: "Train on local stacks" on one shared site's season, as a user would.
+
+    Fine-tunes the bundled SMTS-ViT on site 31UDS (64 x 64 px, its 2018 season), the latest 20 % of
+    its date windows held out, for at most ``--minutes``; prints held-out masked MSE against
+    temporal interpolation and writes the HTML report."""
+    from smts_cloudfill_plugin.core.local_training import train_on_stacks
+    d = converted_site(SITE_A)
+    pick = lambda sub: sorted(p for p in glob.glob(os.path.join(d, sub, "*.tif"))  # noqa: E731
+                              if "2018" in os.path.basename(p))
+    os.makedirs(os.path.join(ROOT, "out"), exist_ok=True)
+    out = os.path.join(ROOT, "out", "finetune_31UDS_2018.pt")
+    report = os.path.join(ROOT, "out", "finetune_31UDS_2018.html")
+    t0 = time.monotonic()
+    res = train_on_stacks(pick("msi"), out, pick("scl"), pick("sar"), max_minutes=args.minutes,
+                          epochs=1000, validation_fraction=0.2, seed=0, device="cpu",
+                          report=report, feedback=PrintFeedback())
+    print(f"finetune: {res.steps} steps, {time.monotonic() - t0:.0f} s wall, "
+          f"{torch.get_num_threads()} threads; report {report}")
+    for row in res.heldout:
+        print(f"finetune: {row['clouds']} clouds, {row['method']}: masked MSE {row['mse']:.5f}, "
+              f"SAM {row['sam']:.4f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -430,6 +454,8 @@ def main() -> None:
         t.add_argument("--reverse", action="store_true", help="time-reversal augmentation")
         t.add_argument("--init", default=None, help="continue from these weights (same variant)")
     sub.add_parser("eval")
+    ft = sub.add_parser("finetune")
+    ft.add_argument("--minutes", type=float, default=8.0)
     tw = sub.add_parser("time-widths")
     tw.add_argument("--widths", type=int, nargs="+", default=[64, 128, 256])
     tw.add_argument("--threads", type=int, default=None)
@@ -439,6 +465,8 @@ def main() -> None:
         cmd_train(args)
     elif args.cmd == "sweep":
         cmd_sweep(args)
+    elif args.cmd == "finetune":
+        cmd_finetune(args)
     elif args.cmd == "time-widths":
         cmd_time_widths(args)
     else:
