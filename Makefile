@@ -31,7 +31,7 @@ demo: setup
 
 # The bundled models' recipe (about 45 min per model on one core). Stage 2 continues stage 1 at a
 # lower learning rate; it was kept because it scored better on the validation part.
-TRAIN := $(PY) scripts/bundled_models.py train --width 128 --threads 1 --variants 8
+TRAIN := $(PY) scripts/bundled_models.py train --width 128 --threads 1 --variants 8 --minutes 90
 train: setup
 	$(TRAIN) --variant smts --steps 2000 --out /tmp/smts_stage1.pt
 	$(TRAIN) --variant smts --steps 1500 --lr 3e-4 --seed 1 --init /tmp/smts_stage1.pt --out model_weights/smts_vit.pt

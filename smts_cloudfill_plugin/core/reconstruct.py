@@ -27,9 +27,9 @@ from .device import choose_device
 from .errors import CloudFillError
 from .progress import Feedback
 from .stack_reader import Stack, StackWindow
-from .streaming import (BlockRowWriter, Prefetcher, RowBlender, available_cores,
-                        check_disk_space, cloud_fractions, column_bands, gdal_cache_limit,
-                        split_batches, working_set)
+from .streaming import (BlockRowWriter, MemoryTrimmer, OrderedWorkers, PerThread, RowBlender,
+                        available_cores, check_disk_space, cloud_fractions, column_bands,
+                        gdal_cache_limit, split_batches, working_set)
 from .tiler import Window, iter_rows, plan_windows
 from .weights import bundled_weights_path, describe, load_model, read_weights_info
 from .writer import MASK_FILLED, OutputSet, RasterWriter, check_writable
@@ -155,8 +155,12 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
     weights = weights or bundled_weights_path(uses_sar=bool(sar))
     info, _ = read_weights_info(weights)
     config = info.config
-    with Stack(list(msi), masks, list(sar or []), bands=config.msi_bands,
-               scl_classes=scl_classes, msi_dates=msi_dates, sar_dates_given=sar_dates) as stack:
+
+    def open_stack() -> Stack:
+        return Stack(list(msi), masks, list(sar or []), bands=config.msi_bands,
+                     scl_classes=scl_classes, msi_dates=msi_dates, sar_dates_given=sar_dates)
+
+    with open_stack() as stack:
         check_date_order(stack)
         check_stack_fits_model(stack, config, weights)
         if sar and not config.uses_sar:
@@ -167,8 +171,10 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         # One date at least will be written: refuse at once when even that cannot fit.
         check_disk_space(output_folder, stack.width, stack.height, ref.band_count,
                          ref.numpy_dtype.itemsize, 1)
-        with gdal_cache_limit(GDAL_CACHE_FLOOR):   # every block is read once: no need to keep it
+        with gdal_cache_limit(16 << 20):   # every block is read once: no need to keep it
             fractions = cloud_fractions(stack, feedback)
+        trim = MemoryTrimmer()
+        trim(force=True)
         feedback.check()
         for info_t, f in zip(stack.msi, fractions):
             feedback.info(f"  {info_t.name}: {100 * f:.1f} % cloudy or no data")
@@ -208,10 +214,10 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                     writers[t] = (image, mask)
                     results.append(FilledDate(t, stack.msi[t].path, path, mask_path, fractions[t]))
                 keep = [group.index(t) for t in group_targets]
-                dev = _fill_group(stack, model, dev, rows, list(group), sar_idx, keep,
+                dev = _fill_group(stack, open_stack, model, dev, rows, list(group), sar_idx, keep,
                                   [writers[t] for t in group_targets], size, overlap,
                                   batch_size, len(config.msi_bands), feedback,
-                                  (g / len(groups), 1 / len(groups)))
+                                  (g / len(groups), 1 / len(groups)), trim)
                 feedback.check()
         for r in results:
             feedback.info(f"Wrote {r.path}")
@@ -221,14 +227,18 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
 #: Windows read and run as one block (rounded up to whole batches): a block's inputs take
 #: about 0.4 MB per window.
 BLOCK_WINDOWS = 24
-#: Blocks read ahead in a background thread while the model runs (0: read in turn).
-PREFETCH_BLOCKS = 2
+#: Threads that each read a block and run the model on it, while the caller's thread blends
+#: and writes the blocks before (None: chosen from the device and torch's thread count).
+MODEL_WORKERS: int | None = None
+#: Blocks in flight beyond the workers' own.
+BLOCKS_AHEAD = 1
 #: Output columns per band: the raster is processed band by band (each top to bottom), so
 #: memory depends on this, not on the raster's width or height. The windows that straddle a
 #: band's edge are run for both bands (about 60 / BAND_COLUMNS more work).
 BAND_COLUMNS = 2048
-#: GDAL's block cache is held at most at this, or twice what one band needs, during a run.
-GDAL_CACHE_FLOOR = 64 << 20
+#: GDAL's block cache is held at most at this, or GDAL_CACHE_SHARE x what one band needs.
+GDAL_CACHE_FLOOR = 128 << 20
+GDAL_CACHE_SHARE = 2
 
 
 class _Progress:
@@ -255,6 +265,33 @@ def _compression_threads():
         yield
     finally:
         gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
+
+
+@contextlib.contextmanager
+def _worker_threads(dev: torch.device):
+    """How many workers run the model, and torch's threads for each while they run.
+
+    On the CPU, torch's thread budget (all cores unless OMP_NUM_THREADS or
+    torch.set_num_threads say otherwise) is split between up to 4 workers: the model's small
+    matrices (144 tokens of width 128 a window) use one core each far better than several,
+    and a worker reading its next block leaves its core to another's model. With CUDA, the
+    GPU runs one worker's batch while the others read.
+    """
+    budget = torch.get_num_threads()
+    if MODEL_WORKERS is not None:
+        workers = MODEL_WORKERS
+    elif dev.type == "cuda":
+        workers = max(2, min(4, available_cores()))
+    else:
+        workers = max(1, min(4, budget))
+    if dev.type == "cuda" or workers == 1:
+        yield workers
+        return
+    torch.set_num_threads(max(1, budget // workers))
+    try:
+        yield workers
+    finally:
+        torch.set_num_threads(budget)
 
 
 @dataclass
@@ -288,17 +325,18 @@ def _plan_blocks(rows: list[list[Window]], height: int, bands: list[tuple[int, i
     return blocks, spans
 
 
-def _fill_group(stack: Stack, model, dev: torch.device, rows: list[list[Window]],
+def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[list[Window]],
                 group: list[int], sar_idx: list[int] | None, keep: list[int],
                 writers: list[tuple[RasterWriter, RasterWriter]], size: int, overlap: int,
                 batch_size: int, bands: int, feedback: Feedback,
-                part: tuple[float, float]) -> torch.device:
+                part: tuple[float, float], trim: MemoryTrimmer) -> torch.device:
     """Run the model over the whole raster for one group of dates and write its targets.
 
     Band by band of output columns (aligned on the output's tiles), each window-row by
-    window-row, in blocks of whole batches read ahead in a background thread. Every window that
-    touches a band is run for it, so each pixel is blended from the same windows in the same
-    order as in one pass over whole rows: the result does not depend on the bands.
+    window-row, in blocks of whole batches that worker threads read and run ahead while this
+    thread blends and writes. Every window that touches a band is run for it, so each pixel is
+    blended from the same windows in the same order as in one pass over whole rows: the result
+    depends neither on the bands nor on the blocks.
     """
     width, height = stack.width, stack.height
     tile_w = writers[0][0].ds.GetRasterBand(1).GetBlockSize()[0]
@@ -309,47 +347,59 @@ def _fill_group(stack: Stack, model, dev: torch.device, rows: list[list[Window]]
     inputs += [stack.masks[t]._ds for t in group if stack.masks[t] is not None]  # type: ignore
     inputs += [stack._sar_vrts[i] for i in sar_idx or []]
     need = working_set(inputs, max(s1 - s0 for s0, s1 in spans), size)
+    device = [dev]
+    stacks = PerThread(open_stack)
 
-    def read(block: _Block) -> StackWindow:
+    def work(block: _Block):
+        """Read a block (each worker with its own opened stack) and run its batches."""
         w0, w1 = block.windows[0], block.windows[-1]
-        return stack.read(w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h, sar_idx, group)
+        data = stacks.get().read(w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h, sar_idx, group)
+        preds = []
+        for start in range(0, len(block.windows), batch_size):
+            if pool.stop.is_set():
+                return None
+            batch = block.windows[start:start + batch_size]
+            pred, device[0] = _predict(model, device[0], _batch(data, w0.x0, batch, size),
+                                       feedback)
+            preds.append(pred[:, keep].reshape(len(batch), -1, size, size))
+        return data, preds
 
     band = -1
-    with gdal_cache_limit(max(GDAL_CACHE_FLOOR, 2 * need)), \
-            Prefetcher(read, blocks, PREFETCH_BLOCKS) as prefetch:
-        for block, data in prefetch:
-            if block.band != band:
-                band = block.band
-                x0, x1 = col_bands[band]
-                s0, s1 = spans[band]
-                blender = RowBlender(len(keep) * bands, s1 - s0, size, overlap)
-                out = [(BlockRowWriter(image.ds, stack.reference.numpy_dtype, size, x0, x1),
-                        BlockRowWriter(mask.ds, np.dtype(np.uint8), size, x0, x1))
-                       for image, mask in writers]
-            bx, y0 = block.windows[0].x0, block.windows[0].y0
-            for start in range(0, len(block.windows), batch_size):
-                feedback.check()
-                batch = block.windows[start:start + batch_size]
-                pred, dev = _predict(model, dev, _batch(data, bx, batch, size), feedback)
-                pred = pred[:, keep].reshape(len(batch), -1, size, size)
-                for w, p in zip(batch, pred):
+    try:
+        with gdal_cache_limit(max(GDAL_CACHE_FLOOR, int(GDAL_CACHE_SHARE * need))), \
+                _worker_threads(dev) as workers, \
+                OrderedWorkers(work, blocks, workers, workers + BLOCKS_AHEAD) as pool:
+            for block, (data, preds) in pool.results(feedback.check):
+                if block.band != band:
+                    band = block.band
+                    x0, x1 = col_bands[band]
+                    s0, s1 = spans[band]
+                    blender = RowBlender(len(keep) * bands, s1 - s0, size, overlap)
+                    out = [(BlockRowWriter(image.ds, stack.reference.numpy_dtype, size, x0, x1),
+                            BlockRowWriter(mask.ds, np.dtype(np.uint8), size, x0, x1))
+                           for image, mask in writers]
+                for w, p in zip(block.windows, (p for pred in preds for p in pred)):
                     blender.add(w.x0 - s0, w.y0, w.w, w.h, p)
-                progress.add(len(batch))
-            n = block.next_top - y0
-            if block.x_to > block.x_from:
-                blended = blender.finish(block.x_from - s0, block.x_to - s0, n)
-                blended = blended.reshape(len(keep), bands, n, block.x_to - block.x_from)
-                xs = slice(block.x_from - bx, block.x_to - bx)
-                for k, (image, mask) in enumerate(out):
-                    raw, missing = _compose(stack, data, keep[k], blended[k], xs, n)
-                    image.put(block.x_from, y0, raw)
-                    mask.put(block.x_from, y0, (missing * MASK_FILLED).astype(np.uint8))
-            if block.row_end:
-                blender.next_row(block.next_top)
-                for image, mask in out:
-                    image.rows_done(block.next_top)
-                    mask.rows_done(block.next_top)
-    return dev
+                progress.add(len(block.windows))
+                bx, y0 = block.windows[0].x0, block.windows[0].y0
+                n = block.next_top - y0
+                if block.x_to > block.x_from:
+                    blended = blender.finish(block.x_from - s0, block.x_to - s0, n)
+                    blended = blended.reshape(len(keep), bands, n, block.x_to - block.x_from)
+                    xs = slice(block.x_from - bx, block.x_to - bx)
+                    for k, (image, mask) in enumerate(out):
+                        raw, missing = _compose(stack, data, keep[k], blended[k], xs, n)
+                        image.put(block.x_from, y0, raw)
+                        mask.put(block.x_from, y0, (missing * MASK_FILLED).astype(np.uint8))
+                if block.row_end:
+                    blender.next_row(block.next_top)
+                    for image, mask in out:
+                        image.rows_done(block.next_top)
+                        mask.rows_done(block.next_top)
+                    trim()
+    finally:
+        stacks.close()
+    return device[0]
 
 
 def _compose(stack: Stack, data: StackWindow, k: int, prediction: np.ndarray, xs: slice,
