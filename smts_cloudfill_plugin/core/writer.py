@@ -23,7 +23,7 @@ MASK_KEPT, MASK_FILLED = 0, 1
 
 def creation_options(dtype: np.dtype, width: int, height: int) -> list[str]:
     """Tiled (when large enough), DEFLATE-compressed GeoTIFF; BigTIFF when it may exceed 4 GB."""
-    opts = ["COMPRESS=DEFLATE", f"PREDICTOR={3 if np.dtype(dtype).kind == 'f' else 2}",
+    opts = ["COMPRESS=DEFLATE", "ZLEVEL=1", f"PREDICTOR={3 if np.dtype(dtype).kind == 'f' else 2}",
             "BIGTIFF=IF_SAFER"]
     if width > 256 or height > 256:
         opts += ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256"]
