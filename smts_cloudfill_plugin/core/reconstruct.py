@@ -27,10 +27,10 @@ from .device import choose_device
 from .errors import CloudFillError
 from .progress import Feedback
 from .stack_reader import Stack, StackWindow
-from .streaming import (BlockRowWriter, MemoryTrimmer, OrderedWorkers, PerThread, RowBlender,
+from .streaming import (BlockRowWriter, MemoryTrimmer, OrderedWorkers, PerThread,
                         available_cores, check_disk_space, cloud_fractions, column_bands,
                         gdal_cache_limit, split_batches, working_set)
-from .tiler import Window, iter_rows, plan_windows
+from .tiler import RowBlender, Window, iter_rows, plan_windows
 from .weights import bundled_weights_path, describe, load_model, read_weights_info
 from .writer import MASK_FILLED, OutputSet, RasterWriter, check_writable
 

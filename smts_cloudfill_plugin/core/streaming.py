@@ -3,9 +3,6 @@
 - :class:`OrderedWorkers` reads and runs the next blocks of windows in worker threads (each with
   its own opened stack, :class:`PerThread`) while the caller blends and writes the previous
   ones in order (GDAL, numpy and torch release the GIL while they work).
-- :class:`RowBlender` blends window predictions like :class:`tiler.StripBlender` (the same
-  float32 arithmetic in the same order, so the results are bit for bit the same) but hands back
-  finished pixels block by block, left to right, instead of whole strips.
 - :class:`BlockRowWriter` collects finished rows and gives them to GDAL one output block-row
   (256 rows when tiled) at a time, flushing each, so neither it nor GDAL's cache ever holds
   more than one block-row of an output; :func:`column_bands` cuts the raster into bands of
@@ -33,7 +30,6 @@ from osgeo import gdal
 
 from .errors import CloudFillError
 from .progress import Feedback
-from .tiler import blend_weights
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -157,46 +153,6 @@ class PerThread:
             for obj in self._made:
                 obj.close()
             self._made.clear()
-
-
-class RowBlender:
-    """Weighted blending of one row of windows at a time, finished left to right.
-
-    The same arithmetic as :class:`tiler.StripBlender` (float32 sums of prediction x weight in
-    window order, divided by the summed weights), so the blended values are identical; but
-    :meth:`finish` hands back any column range of the finished rows, so the caller never needs
-    a whole strip of inputs at once. Memory: ``channels`` x window x width float32.
-    """
-
-    def __init__(self, channels: int, width: int, size: int, overlap: int) -> None:
-        self.size, self.width, self.channels = size, width, channels
-        self.weights = blend_weights(size, overlap)
-        self.top = 0
-        self._sum = np.zeros((channels, size, width), dtype=np.float32)
-        self._weight = np.zeros((size, width), dtype=np.float32)
-
-    def add(self, x0: int, y0: int, w: int, h: int, prediction: np.ndarray) -> None:
-        """Add a (channels, >=h, >=w) prediction for the window at (x0, y0) of valid size w x h."""
-        dy = y0 - self.top
-        wgt = self.weights[:h, :w]
-        ys, xs = slice(dy, dy + h), slice(x0, x0 + w)
-        self._sum[:, ys, xs] += prediction[:, :h, :w] * wgt
-        self._weight[ys, xs] += wgt
-
-    def finish(self, x0: int, x1: int, rows: int) -> np.ndarray:
-        """Blended (channels, rows, x1 - x0) of the first ``rows`` rows, columns [x0, x1)."""
-        return self._sum[:, :rows, x0:x1] / np.maximum(self._weight[:rows, x0:x1], 1e-12)
-
-    def next_row(self, next_top: int) -> None:
-        """Drop the rows above ``next_top`` (all finished) and shift the rest up."""
-        n = next_top - self.top
-        keep = self.size - n
-        if keep > 0:
-            self._sum[:, :keep] = self._sum[:, n:].copy()
-            self._weight[:keep] = self._weight[n:].copy()
-        self._sum[:, max(keep, 0):] = 0
-        self._weight[max(keep, 0):] = 0
-        self.top = next_top
 
 
 class BlockRowWriter:

@@ -3,7 +3,7 @@
 Every window has the same side (the model's training window), so windows batch together;
 those that stick out of the raster are padded with pixels marked missing. Overlapping
 predictions are averaged with raised-cosine weights that fall towards each window's edge, so
-no seam shows. Windows come row by row, and the :class:`StripBlender` hands back each strip of
+no seam shows. Windows come row by row, and the :class:`RowBlender` hands back each strip of
 rows as soon as no later window touches it: memory stays one window-row high whatever the
 raster's height.
 """
@@ -67,12 +67,12 @@ def pad_to(array: np.ndarray, size: int, value: float | bool = 0) -> np.ndarray:
     return np.pad(array, pad, constant_values=value)
 
 
-class StripBlender:
-    """Accumulates weighted window predictions for one row of windows at a time.
+class RowBlender:
+    """Weighted blending of one row of windows at a time, finished left to right.
 
-    Call :meth:`add` for every window of a row, then :meth:`finish_row` with the next row's
-    start (or the raster height) to get the finished rows ``[y_start, y_end)`` as
-    (channels, rows, width) arrays.
+    Float32 sums of prediction x weight in window order, divided by the summed weights;
+    :meth:`finish` hands back any column range of the finished rows, so the caller never needs
+    a whole strip of inputs at once. Memory: ``channels`` x window x width float32.
     """
 
     def __init__(self, channels: int, width: int, size: int, overlap: int) -> None:
@@ -82,23 +82,48 @@ class StripBlender:
         self._sum = np.zeros((channels, size, width), dtype=np.float32)
         self._weight = np.zeros((size, width), dtype=np.float32)
 
-    def add(self, window: Window, prediction: np.ndarray) -> None:
-        """Add a (channels, size, size) prediction for ``window`` (its valid part is used)."""
-        dy = window.y0 - self.top
-        wgt = self.weights[:window.h, :window.w]
-        ys, xs = slice(dy, dy + window.h), slice(window.x0, window.x0 + window.w)
-        self._sum[:, ys, xs] += prediction[:, :window.h, :window.w] * wgt
+    def add(self, x0: int, y0: int, w: int, h: int, prediction: np.ndarray) -> None:
+        """Add a (channels, >=h, >=w) prediction for the window at (x0, y0) of valid size w x h."""
+        dy = y0 - self.top
+        wgt = self.weights[:h, :w]
+        ys, xs = slice(dy, dy + h), slice(x0, x0 + w)
+        self._sum[:, ys, xs] += prediction[:, :h, :w] * wgt
         self._weight[ys, xs] += wgt
+
+    def finish(self, x0: int, x1: int, rows: int) -> np.ndarray:
+        """Blended (channels, rows, x1 - x0) of the first ``rows`` rows, columns [x0, x1)."""
+        return self._sum[:, :rows, x0:x1] / np.maximum(self._weight[:rows, x0:x1], 1e-12)
+
+    def next_row(self, next_top: int) -> None:
+        """Drop the rows above ``next_top`` (all finished) and shift the rest up."""
+        n = next_top - self.top
+        keep = self.size - n
+        if keep > 0:
+            self._sum[:, :keep] = self._sum[:, n:].copy()
+            self._weight[:keep] = self._weight[n:].copy()
+        self._sum[:, max(keep, 0):] = 0
+        self._weight[max(keep, 0):] = 0
+        self.top = next_top
+
+
+
+class StripBlender(RowBlender):
+    """A :class:`RowBlender` driven by :class:`Window` objects, handing back whole strips.
+
+    Call :meth:`add` for every window of a row, then :meth:`finish_row` with the next row's
+    start (or the raster height) to get the finished rows ``[y_start, y_end)`` as
+    (channels, rows, width) arrays.
+    """
+
+    def add(self, window: Window, prediction: np.ndarray) -> None:  # type: ignore[override]
+        """Add a (channels, size, size) prediction for ``window`` (its valid part is used)."""
+        super().add(window.x0, window.y0, window.w, window.h, prediction)
 
     def finish_row(self, next_top: int) -> tuple[int, np.ndarray]:
         """Return (y_start, blended rows up to ``next_top``) and shift the buffer."""
-        n = next_top - self.top
-        done = self._sum[:, :n] / np.maximum(self._weight[:n], 1e-12)
         start = self.top
-        self._sum = np.concatenate(
-            [self._sum[:, n:], np.zeros((self.channels, n, self.width), np.float32)], axis=1)
-        self._weight = np.concatenate([self._weight[n:], np.zeros((n, self.width), np.float32)])
-        self.top = next_top
+        done = self.finish(0, self.width, next_top - start)
+        self.next_row(next_top)
         return start, done
 
 
