@@ -31,7 +31,7 @@ from .streaming import (BlockRowWriter, MemoryTrimmer, OrderedWorkers, PerThread
                         available_cores, check_disk_space, cloud_fractions, column_bands,
                         gdal_cache_limit, split_batches, working_set)
 from .tiler import RowBlender, Window, iter_rows, plan_windows
-from .weights import bundled_weights_path, describe, load_model, read_weights_info
+from .weights import bundled_weights_path, describe, load_model
 from .writer import MASK_FILLED, OutputSet, RasterWriter, check_writable
 
 
@@ -153,7 +153,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
     """
     feedback = feedback or Feedback()
     weights = weights or bundled_weights_path(uses_sar=bool(sar))
-    info, _ = read_weights_info(weights)
+    model, info = load_model(weights, "cpu")  # read the weights file once
     config = info.config
 
     def open_stack() -> Stack:
@@ -187,7 +187,6 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
             return []
         check_disk_space(output_folder, stack.width, stack.height, ref.band_count,
                          ref.numpy_dtype.itemsize, len(targets))
-        model, _ = load_model(weights, "cpu")
         dev = choose_device(device, feedback)
         model.to(dev)
         feedback.info(f"Model: {describe(config)} from '{weights}'.")
