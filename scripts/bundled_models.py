@@ -112,8 +112,8 @@ def data_summary(config: cfg.ModelConfig) -> dict:
 
 
 def cmd_train(args) -> None:
-    config = VARIANTS[args.variant](width=args.width, depth=args.depth, heads=args.heads,
-                                    prior=args.prior)
+    ours = cfg.OURS if args.recipe == "ours" else {}
+    config = VARIANTS[args.variant](width=args.width, depth=args.depth, heads=args.heads, **ours)
     seasons, windows = split("train", config, args.variants)
     vseasons, vwindows = split("validation", config)
     all_seasons = seasons + vseasons
@@ -124,7 +124,9 @@ def cmd_train(args) -> None:
     config = model.config
     settings = TrainSettings(max_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch,
                              lr=args.lr, seed=args.seed, validate_every=args.validate_every,
-                             threads=args.threads, time_reversal=args.reverse)
+                             threads=args.threads,
+                             scenarios=None if args.recipe == "ours" else {"paper": 1.0},
+                             standardised_mse=args.recipe == "ours")
     meta = {"training_data": {"source": "WorldCereal public training extractions, Flanders "
                               "(contains modified Copernicus Sentinel data 2017-2019)",
                               "split": {k: [f"{s} {a or 'start'}..{b or 'end'}" for s, a, b in v]
@@ -362,7 +364,7 @@ arXiv:2506.19591.
 def cmd_sweep(args) -> None:
     rows = []
     for width in args.widths:
-        out = f"/tmp/sweep_{args.prior}_w{width}.pt"
+        out = f"/tmp/sweep_{args.recipe}_w{width}.pt"
         a = argparse.Namespace(**{**vars(args), "width": width, "out": out, "variant": "smts"})
         cmd_train(a)
         model, _ = load_model(out)
@@ -448,10 +450,11 @@ def main() -> None:
         t.add_argument("--validate-every", type=int, default=100)
         t.add_argument("--threads", type=int, default=None)
         t.add_argument("--out", default=None)
-        t.add_argument("--prior", default="zeros", choices=["zeros", "temporal"])
+        t.add_argument("--recipe", default="ours", choices=["ours", "paper"],
+                       help="ours: temporal prior, time channels, conv decoder, mixed clouds; "
+                            "paper: the paper's architecture and clouds")
         t.add_argument("--variants", type=int, default=0,
                        help="rounds of random date sequences added to the training windows")
-        t.add_argument("--reverse", action="store_true", help="time-reversal augmentation")
         t.add_argument("--init", default=None, help="continue from these weights (same variant)")
     sub.add_parser("eval")
     ft = sub.add_parser("finetune")

@@ -30,9 +30,19 @@ class ModelConfig:
         mask_channels: also feed the per-date missing-pixel masks as input channels
             (our addition: with zero-filled clouds alone, a dark clear pixel and a hidden one
             look alike).
-        prior: what hidden pixels hold in the input. ``"zeros"`` is the paper's choice;
-            ``"temporal"`` (ours) pre-fills them by linear interpolation between the nearest clear
-            dates (by date position) and makes the decoder predict a correction to that pre-fill.
+        prior: what hidden pixels hold in the input. ``"zeros"`` is the paper's choice (the
+            decoder predicts the whole image). ``"temporal"`` (ours) pre-fills them by linear
+            interpolation in time between the nearest clear dates, using the dates' true day
+            offsets, and the decoder predicts a correction to that pre-fill whose last layer
+            starts at zero: an untrained model *is* temporal interpolation.
+        time_channels: feed the model the dates' day offsets and, per pixel and date, the days to
+            the nearest clear observation before and after (ours; spacing is 5..15 days, not
+            fixed, and the paper's model knows a date only by its channel position).
+        decoder: ``"linear"`` is the paper's linear patch decoder (one token emits its p x p
+            pixels of every date and band). ``"conv"`` (ours) decodes each token to a few feature
+            channels per pixel, then a 3 x 3 convolution over those features and the pre-filled
+            input, with context across patch edges, gives the output (no 5 x 5 blocks).
+        decoder_channels: feature channels per pixel of the ``"conv"`` decoder.
         pos_grid: side of the learned position-embedding grid, resized to the token grid.
         window: side in pixels of the windows the model was trained on; the tiler uses it.
     """
@@ -48,6 +58,9 @@ class ModelConfig:
     mlp_ratio: float = 4.0
     mask_channels: bool = True
     prior: str = "zeros"
+    time_channels: bool = False
+    decoder: str = "linear"
+    decoder_channels: int = 16
     pos_grid: int = 12
     window: int = 60
 
@@ -56,6 +69,8 @@ class ModelConfig:
             raise ValueError(f"width {self.width} is not a multiple of heads {self.heads}")
         if self.prior not in ("zeros", "temporal"):
             raise ValueError(f"prior must be 'zeros' or 'temporal', not {self.prior!r}")
+        if self.decoder not in ("linear", "conv"):
+            raise ValueError(f"decoder must be 'linear' or 'conv', not {self.decoder!r}")
         if self.window % self.patch:
             raise ValueError(f"window {self.window} is not a multiple of patch {self.patch}")
         object.__setattr__(self, "msi_bands", tuple(self.msi_bands))
@@ -77,6 +92,8 @@ class ModelConfig:
         n = self.msi_dates * len(self.msi_bands)
         if self.mask_channels:
             n += self.msi_dates
+        if self.time_channels:
+            n += 3 * self.msi_dates
         if self.uses_sar:
             n += self.sar_dates * len(self.sar_bands)
         return n
@@ -98,6 +115,11 @@ class ModelConfig:
 
     def replace(self, **changes) -> "ModelConfig":
         return ModelConfig.from_dict({**self.to_dict(), **changes})
+
+
+#: Our recipe on top of the paper's architecture (see the model card): a date-aware temporal
+#: prior with a zero-initialised correction, day offsets as input, a convolutional decoder.
+OURS = {"prior": "temporal", "time_channels": True, "decoder": "conv"}
 
 
 def smts_vit(**kw) -> ModelConfig:

@@ -63,7 +63,9 @@ def fill_model(model: SmtsVit, samples: list[Sample], device: torch.device | str
             missing = torch.from_numpy(np.stack([s.input_missing for s in chunk])).to(device)
             sar = None if chunk[0].sar is None or not model.config.uses_sar else \
                 torch.from_numpy(np.stack([s.sar for s in chunk])).to(device)
-            pred = model(msi, missing, sar).cpu().numpy()
+            days = None if any(s.days is None for s in chunk) else torch.tensor(
+                np.stack([s.days - s.days[0] for s in chunk]), dtype=torch.float32, device=device)
+            pred = model(msi, missing, sar, days).cpu().numpy()
             for s, p in zip(chunk, pred):
                 out.append(np.where(s.input_missing[:, None], p, s.msi))
     return out

@@ -4,12 +4,15 @@ Li, Wang, State, "Vision Transformer-Based Time-Series Image Reconstruction for
 Cloud-Filling Applications", IGARSS 2025, arXiv:2506.19591 (see PAPER.md).
 
 Data flow, top to bottom:
-    MSI (B, T, C, H, W) reflectance, missing mask (B, T, H, W), SAR (B, Ts, Cs, H, W) dB
-    -> standardise, zero the missing pixels, stack all dates along channels
+    MSI (B, T, C, H, W) reflectance, missing mask (B, T, H, W), SAR (B, Ts, Cs, H, W) dB,
+    day offsets (B, T)
+    -> standardise; missing pixels set to 0 (paper) or to the temporal prior (ours)
+    -> stack all dates along channels (+ masks, + time channels, + SAR)
     -> convolutional patch projection (p x p patches -> tokens of width D)
     -> + learned 2-D position embedding (resized to the token grid)
     -> pre-norm transformer blocks -> LayerNorm
-    -> linear patch decoder (D -> T * C * p * p) folded back into the image
+    -> decoder: linear patch decoder (D -> T * C * p * p, paper) or (ours) D -> a few features
+       per pixel, then a 3 x 3 convolution with the input, a correction added to the prior
     -> de-standardise: all T MSI dates in reflectance.
 """
 from __future__ import annotations
@@ -81,23 +84,39 @@ class SmtsVit(nn.Module):
         self.blocks = nn.Sequential(*[Block(d, config.heads, config.mlp_ratio)
                                       for _ in range(config.depth)])
         self.norm = nn.LayerNorm(d)
-        self.head = nn.Linear(d, config.out_channels * p * p)
+        if config.decoder == "linear":
+            self.head = nn.Linear(d, config.out_channels * p * p)
+        else:
+            k = config.decoder_channels
+            self.head = nn.Linear(d, k * p * p)
+            self.refine = nn.Sequential(
+                nn.Conv2d(k + config.out_channels + config.msi_dates, 2 * k, 3, padding=1),
+                nn.GELU(), nn.Conv2d(2 * k, config.out_channels, 1))
         self.apply(_init_weights)
+        if config.prior == "temporal":
+            # The correction starts at zero: the untrained model is temporal interpolation.
+            last = self.head if config.decoder == "linear" else self.refine[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
-    def prefill(self, msi: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    def prefill(self, msi: torch.Tensor, missing: torch.Tensor,
+                days: torch.Tensor | None = None) -> torch.Tensor:
         """Standardised MSI with hidden pixels set to 0 (paper) or temporally interpolated."""
         x = (torch.nan_to_num(msi) - self.msi_mean) / self.msi_std
         x = x.masked_fill(missing.unsqueeze(2), 0.0)
         if self.config.prior == "temporal":
-            x = temporal_prefill(x, missing)
+            x = temporal_prefill(x, missing, days)
         return x
 
     def encode_inputs(self, x: torch.Tensor, missing: torch.Tensor,
-                      sar: torch.Tensor | None) -> torch.Tensor:
-        """Stack the pre-filled dates, masks and SAR along channels: (B, in_channels, H, W)."""
+                      sar: torch.Tensor | None, days: torch.Tensor | None = None) -> torch.Tensor:
+        """Stack the pre-filled dates, masks, time channels and SAR along channels:
+        (B, in_channels, H, W)."""
         parts = [x.flatten(1, 2)]
         if self.config.mask_channels:
             parts.append(missing.to(x.dtype))
+        if self.config.time_channels:
+            parts.append(time_channels(missing, nominal_days(days, missing)).to(x.dtype))
         if self.config.uses_sar:
             if sar is None:
                 raise ValueError(f"{self.config.variant} needs SAR input")
@@ -116,57 +135,110 @@ class SmtsVit(nn.Module):
         return self.norm(self.blocks(tokens))
 
     def forward_head(self, tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        """Linear patch decoder folded back to (B, T*C, h*p, w*p)."""
-        p, c = self.config.patch, self.config.out_channels
+        """Patch decoder folded back to (B, channels, h*p, w*p): the output (linear) or the
+        per-pixel features (conv)."""
+        p = self.config.patch
         b = tokens.shape[0]
-        y = self.head(tokens).reshape(b, h, w, c, p, p)
+        y = self.head(tokens)
+        c = y.shape[-1] // (p * p)
+        y = y.reshape(b, h, w, c, p, p)
         return y.permute(0, 3, 1, 4, 2, 5).reshape(b, c, h * p, w * p)
 
     def forward(self, msi: torch.Tensor, missing: torch.Tensor,
-                sar: torch.Tensor | None = None) -> torch.Tensor:
+                sar: torch.Tensor | None = None, days: torch.Tensor | None = None,
+                correction_scale: torch.Tensor | None = None) -> torch.Tensor:
         """Reconstruct every MSI date.
 
         Args:
             msi: (B, T, C, H, W) reflectance; values under ``missing`` are ignored.
             missing: (B, T, H, W) bool, True where the pixel is cloudy or has no data.
             sar: (B, Ts, Cs, H, W) backscatter in dB (NaN allowed), or None for MTS-ViT.
+            days: (B, T) days of each date since the first (None: the nominal 10-day steps).
+            correction_scale: (T,) or (B, T) weight of the learned correction per date
+                (temporal prior only): 0 gives the prior alone, 1 the model. Reconstruct's
+                self-check sets it per date.
 
         Returns:
             (B, T, C, H, W) reflectance for all pixels; the caller keeps the clear ones.
         """
         b, t, c, height, width = msi.shape
         p = self.config.patch
-        filled = self.prefill(msi, missing)
-        x = self.encode_inputs(filled, missing, sar)
+        filled = self.prefill(msi, missing, days)
+        x = self.encode_inputs(filled, missing, sar, days)
         pad_h, pad_w = (-height) % p, (-width) % p
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         h, w = x.shape[-2] // p, x.shape[-1] // p
-        y = self.forward_head(self.forward_features(x), h, w)[..., :height, :width]
-        y = y.reshape(b, t, c, height, width)
+        y = self.forward_head(self.forward_features(x), h, w)
+        if self.config.decoder == "conv":
+            image = x[:, :self.config.out_channels + self.config.msi_dates] if \
+                self.config.mask_channels else \
+                torch.cat([x[:, :self.config.out_channels], missing.to(x.dtype)], 1)
+            y = self.refine(torch.cat([y, image], 1))
+        y = y[..., :height, :width].reshape(b, t, c, height, width)
         if self.config.prior == "temporal":
+            if correction_scale is not None:
+                y = y * correction_scale.to(y.dtype).reshape(-1, t, 1, 1, 1)
             y = y + filled  # the decoder predicts a correction to the temporal pre-fill
         return y * self.msi_std + self.msi_mean
 
 
-def temporal_prefill(x: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
-    """Fill missing pixels of (B, T, C, H, W) by linear interpolation between the nearest clear
-    dates, by date position (the model knows dates only by position); nearest clear date at the
-    ends; 0 (the band mean) where a pixel has no clear date."""
-    t = x.shape[1]
+def nominal_days(days: torch.Tensor | None, missing: torch.Tensor) -> torch.Tensor:
+    """(B, T) day offsets; the model's nominal 10-day steps when unknown."""
+    if days is not None:
+        d = days.to(missing.device, torch.float32)
+        return d.expand(missing.shape[0], -1) if d.dim() == 2 else d.view(1, -1).expand(missing.shape[0], -1)
+    t = missing.shape[1]
+    return (10.0 * torch.arange(t, device=missing.device, dtype=torch.float32)).expand(missing.shape[0], t)
+
+
+def _neighbours(missing: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per pixel and date: the index of the nearest clear date at or before it, and at or after
+    it (clamped into range), and whether each exists."""
+    t = missing.shape[1]
     clear = ~missing
-    idx = torch.arange(t, device=x.device).view(1, t, 1, 1).expand_as(missing)
+    idx = torch.arange(t, device=missing.device).view(1, t, 1, 1).expand_as(missing)
     prev = torch.where(clear, idx, torch.full_like(idx, -1)).cummax(dim=1).values
     nxt = torch.where(clear, idx, torch.full_like(idx, t)).flip(1).cummin(dim=1).values.flip(1)
     has_prev, has_next = prev >= 0, nxt < t
-    p = torch.where(has_prev, prev, torch.where(has_next, nxt, torch.zeros_like(prev)))
+    return idx, prev.clamp_min(0), nxt.clamp_max(t - 1), has_prev, has_next
+
+
+#: Time channels are in units of this many days (and capped at CAP of them).
+TIME_UNIT, TIME_CAP = 30.0, 3.0
+
+
+def time_channels(missing: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
+    """(B, 3T, H, W): each date's offset from the window's middle, and per pixel the days back
+    to the previous clear observation and on to the next one (capped where there is none)."""
+    b, t, h, w = missing.shape
+    idx, prev, nxt, has_prev, has_next = _neighbours(missing)
+    d = days.view(b, t, 1, 1).expand(b, t, h, w)
+    dp = torch.gather(d, 1, prev)
+    dn = torch.gather(d, 1, nxt)
+    back = torch.where(has_prev, (d - dp) / TIME_UNIT, torch.full_like(d, TIME_CAP)).clamp_max(TIME_CAP)
+    ahead = torch.where(has_next, (dn - d) / TIME_UNIT, torch.full_like(d, TIME_CAP)).clamp_max(TIME_CAP)
+    centre = (days - days.mean(1, keepdim=True)) / TIME_UNIT
+    return torch.cat([centre.view(b, t, 1, 1).expand(b, t, h, w), back, ahead], 1)
+
+
+def temporal_prefill(x: torch.Tensor, missing: torch.Tensor,
+                     days: torch.Tensor | None = None) -> torch.Tensor:
+    """Fill missing pixels of (B, T, C, H, W) by linear interpolation in time between the
+    nearest clear dates (true day offsets; the nominal 10-day steps when ``days`` is None),
+    the nearest clear date at the ends, 0 (the band mean) where a pixel has no clear date:
+    the same as :func:`baseline.interpolate_temporal` within the window."""
+    b, t, h, w = missing.shape
+    idx, prev, nxt, has_prev, has_next = _neighbours(missing)
+    p = torch.where(has_prev, prev, nxt)
     n = torch.where(has_next, nxt, p)
-    p = torch.where(has_prev, p, n)
-    span = (n - p).clamp_min(1).to(x.dtype)
-    w = torch.where(n > p, (idx - p).to(x.dtype) / span, torch.zeros_like(span))
+    d = nominal_days(days, missing).to(x.dtype).view(b, t, 1, 1).expand(b, t, h, w)
+    dp, dn = torch.gather(d, 1, p), torch.gather(d, 1, n)
+    span = dn - dp
+    wgt = torch.where(span > 0, (d - dp) / span.clamp_min(1e-6), torch.zeros_like(span))
     gather = lambda i: torch.gather(x, 1, i.unsqueeze(2).expand_as(x))  # noqa: E731
     vp, vn = gather(p), gather(n)
-    est = vp + w.unsqueeze(2) * (vn - vp)
+    est = vp + wgt.unsqueeze(2) * (vn - vp)
     est = est.masked_fill(~(has_prev | has_next).unsqueeze(2), 0.0)
     return torch.where(missing.unsqueeze(2), est, x)
 
@@ -186,9 +258,14 @@ def flops_per_pixel(config: ModelConfig) -> float:
     p, d = config.patch, config.width
     n = (config.window // p) ** 2
     hidden = int(d * config.mlp_ratio)
+    head_out = config.out_channels if config.decoder == "linear" else config.decoder_channels
     per_token = (2 * config.in_channels * p * p * d            # patch projection
                  + config.depth * (2 * d * 3 * d + 2 * d * d    # qkv, proj
                                    + 2 * 2 * n * d              # q k^T and attn v
                                    + 2 * 2 * d * hidden)        # MLP
-                 + 2 * d * config.out_channels * p * p)        # decoder
-    return per_token / (p * p)
+                 + 2 * d * head_out * p * p)                    # decoder
+    per_pixel = per_token / (p * p)
+    if config.decoder == "conv":
+        k, c, t = config.decoder_channels, config.out_channels, config.msi_dates
+        per_pixel += 2 * 9 * (k + c + t) * 2 * k + 2 * 2 * k * c   # 3 x 3 then 1 x 1
+    return per_pixel

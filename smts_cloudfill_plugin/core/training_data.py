@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .clouds import DEFAULT_SCL_MISSING, synthetic_cloud_masks
+from .clouds import DEFAULT_SCL_MISSING, cloud_bank, dilate, synthetic_cloud_masks
 from .config import ModelConfig
 from .dates import day_numbers, pick_sar_dates
 from .errors import CloudFillError
@@ -170,16 +170,50 @@ def cut_sample(seasons: list[Season], window: DateWindow, y0: int, x0: int, size
                   days=days)
 
 
+#: How training hides clear pixels (ours; the paper uses only the first): the paper's clouds on
+#: every date, the same clouds on 1..2 dates only (the case users meet most: one cloudy date
+#: between clear neighbours), and real SCL cloud shapes of other dates of the season (dilated by
+#: 0..2 px) on 1..all dates. Shares of the samples.
+SCENARIOS: dict[str, float] = {"paper": 0.4, "few_dates": 0.3, "real_shapes": 0.3}
+
+
+def hidden_masks(season: Season, dates: int, size: int, rng: np.random.Generator,
+                 cloud_counts: tuple[int, int], scenario: str) -> np.ndarray:
+    """(dates, size, size) synthetic clouds for one training sample under ``scenario``."""
+    bank = cloud_bank(size)
+    hidden = np.zeros((dates, size, size), dtype=bool)
+    if scenario == "real_shapes":
+        frac = season.missing.reshape(len(season.dates), -1).mean(1)
+        donors = np.flatnonzero((frac > 0.02) & (frac < 0.9))
+        if len(donors):
+            h, w = season.missing.shape[-2:]
+            for t in rng.choice(dates, int(rng.integers(1, dates + 1)), replace=False):
+                y0, x0 = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+                shape = season.missing[rng.choice(donors), y0:y0 + size, x0:x0 + size]
+                hidden[t] = dilate(np.rot90(shape, int(rng.integers(4))), int(rng.integers(0, 3)))
+            return hidden
+        scenario = "paper"
+    count = int(rng.integers(cloud_counts[0], cloud_counts[1] + 1))
+    which = range(dates) if scenario == "paper" else \
+        rng.choice(dates, min(dates, int(rng.integers(1, 3))), replace=False)
+    for t in which:
+        hidden[t] = bank.mask(count, rng)
+    return hidden
+
+
 def random_sample(seasons: list[Season], windows: list[DateWindow], size: int,
                   rng: np.random.Generator, cloud_counts: tuple[int, int] = (5, 50),
-                  time_reversal: bool = False) -> Sample:
-    """A random window, crop, flip/rotation and synthetic cloud set (training); with
-    ``time_reversal``, half the samples run backwards in time (MSI and SAR alike)."""
+                  scenarios: dict[str, float] | None = None) -> Sample:
+    """A random window, crop, flip/rotation and set of hidden pixels (training)."""
     w = windows[rng.integers(len(windows))]
-    h, wd = seasons[w.season].msi.shape[-2:]
+    season = seasons[w.season]
+    h, wd = season.msi.shape[-2:]
     y0, x0 = rng.integers(0, h - size + 1), rng.integers(0, wd - size + 1)
-    hidden = synthetic_cloud_masks(len(w.msi), size, size,
-                                   int(rng.integers(cloud_counts[0], cloud_counts[1] + 1)), rng)
+    mix = scenarios or SCENARIOS
+    names = list(mix)
+    probs = np.array([mix[n] for n in names], dtype=float)
+    scenario = names[int(rng.choice(len(names), p=probs / probs.sum()))]
+    hidden = hidden_masks(season, len(w.msi), size, rng, cloud_counts, scenario)
     sample = cut_sample(seasons, w, y0, x0, size, hidden)
     k, flip = int(rng.integers(4)), bool(rng.integers(2))
 
@@ -189,13 +223,8 @@ def random_sample(seasons: list[Season], windows: list[DateWindow], size: int,
         a = np.rot90(a, k, axes=(-2, -1))
         return np.ascontiguousarray(a[..., ::-1] if flip else a)
 
-    out = Sample(aug(sample.msi), aug(sample.real), aug(sample.hidden), aug(sample.sar),
-                 sample.days)
-    if time_reversal and rng.integers(2):
-        rev = (lambda a: None if a is None else np.ascontiguousarray(a[::-1]))  # noqa: E731
-        out = Sample(rev(out.msi), rev(out.real), rev(out.hidden), rev(out.sar),
-                     None if out.days is None else out.days[-1] - out.days[::-1])
-    return out
+    return Sample(aug(sample.msi), aug(sample.real), aug(sample.hidden), aug(sample.sar),
+                  sample.days)
 
 
 def fixed_samples(seasons: list[Season], windows: list[DateWindow], size: int, cloud_count: int,
