@@ -6,7 +6,9 @@ another grid: it is warped on the fly (GDAL warped VRT, bilinear, in dB) onto th
 any window can be read without resampling whole rasters.
 
 Values come out as the model wants them: MSI as reflectance (DN x 1e-4, or the band's own
-scale/offset, or float reflectance as is) and SAR as dB.
+scale/offset, or float reflectance as is) and SAR as dB. Each date is read on its own terms:
+its data type, encoding, scale and band order are found per file, since a stack assembled by
+hand may mix a UInt16 date with a Float32 one, or band orders.
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ class RasterInfo:
     offsets: list[float]
     metadata: dict[str, str]
     date: dt.date | None = None
+    role: str = "Raster"
 
     @property
     def name(self) -> str:
@@ -92,7 +95,68 @@ def open_raster(path: str, role: str) -> tuple[gdal.Dataset, RasterInfo]:
         offsets=[b.GetOffset() or 0.0 for b in bands],
         metadata=md)
     info.date = date_from_file(path, md)
+    info.role = role
+    _check_complete(ds, info)
     return ds, info
+
+
+def _check_complete(ds: gdal.Dataset, info: RasterInfo) -> None:
+    """Refuse a GeoTIFF whose blocks reach past the end of the file (a cut-off copy or download).
+
+    GDAL opens such a file without a word and fails only when the missing part is read, and a
+    file cut before its georeferencing tags even opens as "in no CRS": checking where each
+    block ends (from the file's directory, nothing is read) names the real problem at once.
+    """
+    if ds.GetDriver().ShortName != "GTiff":
+        return
+    try:
+        size = os.path.getsize(info.path)
+    except OSError:
+        return
+    interleaved = (ds.GetMetadataItem("INTERLEAVE", "IMAGE_STRUCTURE") or "") == "PIXEL"
+    for i in range(1 if interleaved else ds.RasterCount):
+        band = ds.GetRasterBand(i + 1)
+        bx, by = band.GetBlockSize()
+        for y in range(-(-info.height // by)):
+            for x in range(-(-info.width // bx)):
+                offset = band.GetMetadataItem(f"BLOCK_OFFSET_{x}_{y}", "TIFF")
+                length = band.GetMetadataItem(f"BLOCK_SIZE_{x}_{y}", "TIFF")
+                if offset and length and int(offset) + int(length) > size:
+                    raise CloudFillError(
+                        f"{info.role} '{info.path}' is truncated ({size} bytes, but its pixel "
+                        f"data runs to byte {int(offset) + int(length)}): copy or download it "
+                        "again.")
+
+
+def read_array(info: RasterInfo, x0: int = 0, y0: int = 0, w: int | None = None,
+               h: int | None = None, band: int | None = None, ds: gdal.Dataset | None = None,
+               **buffer) -> np.ndarray:
+    """Read a window of ``info``'s raster (all bands, or band ``band`` from 1), from its opened
+    dataset or ``ds`` (e.g. a warped VRT of it); a damaged file gives a
+    :class:`CloudFillError` naming it, not GDAL's traceback."""
+    source = ds if ds is not None else info._ds  # type: ignore[attr-defined]
+    w = info.width - x0 if w is None else w
+    h = info.height - y0 if h is None else h
+    try:
+        data = (source if band is None else source.GetRasterBand(band)).ReadAsArray(
+            x0, y0, w, h, **buffer)
+    except RuntimeError as e:
+        raise CloudFillError(f"Cannot read {info.role} '{info.path}': the file is "
+                             f"damaged or truncated ({_first_line(e)}).") from None
+    if data is None:  # GDAL without exceptions
+        raise CloudFillError(f"Cannot read {info.role} '{info.path}': the file is "
+                             f"damaged or truncated ({_first_line(gdal.GetLastErrorMsg())}).")
+    return data
+
+
+def _first_line(message) -> str:
+    return str(message).strip().splitlines()[0] if str(message).strip() else "no details"
+
+
+def _band_names(info: RasterInfo) -> list[str] | None:
+    """The canonical band names when every band has one and none repeats, else None."""
+    names = [canonical_band(d) for d in info.descriptions]
+    return names if all(names) and len(set(names)) == len(names) else None
 
 
 def _same_crs(a: str, b: str) -> bool:
@@ -125,13 +189,18 @@ class StackWindow:
         msi: (T, C, h, w) float32 reflectance in the model's band order.
         missing: (T, h, w) bool, cloudy or no data.
         sar: (Ts, Cs, h, w) float32 dB on the MSI grid, or None.
-        raw: (T, B, h, w) the MSI files' values as stored (all bands), to copy exactly.
+        raw: (T, B, h, w) the MSI files' values as stored (all bands, each date in its own band
+            order), to copy exactly. Dates of different data types share a type that holds
+            every value exactly (numpy's promotion, e.g. UInt16 and Float32 give Float32): cast
+            date ``k`` back with ``stack.msi[dates[k]].numpy_dtype``.
+        dates: the stack's indices of the T dates.
     """
 
     msi: np.ndarray
     missing: np.ndarray
     sar: np.ndarray | None
     raw: np.ndarray
+    dates: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -160,7 +229,17 @@ class Stack:
     sar: list[RasterInfo] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._datasets: list[gdal.Dataset] = []
+        self._opened: list[RasterInfo] = []
+        self._sar_vrts: list[gdal.Dataset] = []
+        try:
+            self._open_all()
+        except BaseException:
+            # Close what was opened now, in order (warped VRTs before their sources): left to
+            # the garbage collector, a half-opened stack's datasets can crash the process.
+            self.close()
+            raise
+
+    def _open_all(self) -> None:
         if not self.msi_paths:
             raise CloudFillError("No MSI rasters were given: the stack is empty.")
         self.msi = [self._open(p, f"MSI date {i + 1}") for i, p in enumerate(self.msi_paths)]
@@ -172,27 +251,31 @@ class Stack:
                     f"'{info.name}' has {info.band_count} bands but '{ref.name}' has "
                     f"{ref.band_count}: every MSI date needs the same bands.")
         _override_dates(self.msi, self.msi_dates, "MSI")
-        self.band_index = self._match_bands()
+        self.band_indices = self._match_bands()
+        #: The first date's band indices (every date's own: :attr:`band_indices`).
+        self.band_index = self.band_indices[0]
         self.masks = self._open_masks()
         self.sar = [self._open(p, f"SAR date {i + 1}") for i, p in enumerate(self.sar_paths or [])]
         _override_dates(self.sar, self.sar_dates_given, "SAR")
         self._sar_vrts = [self._warp_to_grid(ds_info) for ds_info in self.sar]
-        self._msi_float_dn = self._detect_float_dn()
+        self.encodings = [self._detect_encoding(info) for info in self.msi]
         self._sar_linear = [self._detect_linear(i) for i in range(len(self.sar))]
 
     # ----- opening and checking -------------------------------------------------------------
     def _open(self, path: str, role: str) -> RasterInfo:
         ds, info = open_raster(path, role)
-        self._datasets.append(ds)
         info._ds = ds  # type: ignore[attr-defined]
+        self._opened.append(info)
         return info
 
     def _check_grid(self, info: RasterInfo, role: str) -> None:
         ref = self.reference
         if not _same_crs(info.crs_wkt, ref.crs_wkt):
+            def where(i: RasterInfo) -> str:
+                return f"is in {i.crs_name}" if i.crs_wkt else "has no CRS"
             raise CloudFillError(
-                f"{role} '{info.name}' is in {info.crs_name} but '{ref.name}' (the first MSI date) "
-                f"is in {ref.crs_name}: MSI rasters and masks must share one CRS and grid.")
+                f"{role} '{info.name}' {where(info)} but '{ref.name}' (the first MSI date) "
+                f"{where(ref)}: MSI rasters and masks must share one CRS and grid.")
         if not _same_grid(info, ref):
             raise CloudFillError(
                 f"{role} '{info.name}' ({info.width} x {info.height} px, origin "
@@ -201,24 +284,36 @@ class Stack:
                 f"{ref.height} px, origin {ref.geotransform[0]:.2f}, {ref.geotransform[3]:.2f}, "
                 f"pixel {ref.geotransform[1]:g}): MSI rasters and masks must share one grid.")
 
-    def _match_bands(self) -> list[int]:
-        """File band index for each model band: by description when present, else by position."""
+    def _match_bands(self) -> list[list[int]]:
+        """For each date, the file band index of each model band: by description when the file
+        names its bands (each date on its own: a later date may hold them in another order),
+        else by position (an unnamed later date is taken to be laid out like the first)."""
         ref = self.reference
-        names = [canonical_band(d) for d in ref.descriptions]
         if self.bands is None:
+            names = [canonical_band(d) for d in ref.descriptions]
             self.bands = tuple(n or f"band {i + 1}" for i, n in enumerate(names))
-            return list(range(ref.band_count))
+            if _band_names(ref) is None:
+                return [list(range(ref.band_count)) for _ in self.msi]
         wanted = [canonical_band(b) for b in self.bands]
-        if all(names) and len(set(names)) == len(names):
+        first = self._bands_of(ref, wanted)
+        return [first] + [self._bands_of(info, wanted, first) for info in self.msi[1:]]
+
+    @staticmethod
+    def _bands_of(info: RasterInfo, wanted: list[str], like: list[int] | None = None
+                  ) -> list[int]:
+        names = _band_names(info)
+        if names is not None:
             missing = [w for w in wanted if w not in names]
             if missing:
                 raise CloudFillError(
-                    f"'{ref.name}' has bands {', '.join(names)} but the model needs "
+                    f"'{info.name}' has bands {', '.join(names)} but the model needs "
                     f"{', '.join(wanted)} (missing: {', '.join(missing)}).")
             return [names.index(w) for w in wanted]
-        if ref.band_count != len(wanted):
+        if like is not None:
+            return list(like)
+        if info.band_count != len(wanted):
             raise CloudFillError(
-                f"'{ref.name}' has {ref.band_count} bands without names, but the model needs "
+                f"'{info.name}' has {info.band_count} bands without names, but the model needs "
                 f"{len(wanted)} bands ({', '.join(wanted)}): give the bands descriptions or "
                 f"use a raster with exactly these bands in this order.")
         return list(range(len(wanted)))
@@ -239,8 +334,8 @@ class Stack:
             if info.band_count != 1:
                 raise CloudFillError(f"Cloud mask '{info.name}' has {info.band_count} bands; a "
                                      "mask has one (SCL classes or 0/1).")
-            small = info._ds.GetRasterBand(1).ReadAsArray(  # type: ignore[attr-defined]
-                buf_xsize=min(info.width, 256), buf_ysize=min(info.height, 256))
+            small = read_array(info, band=1, buf_xsize=min(info.width, 256),
+                               buf_ysize=min(info.height, 256))
             info.is_scl = looks_like_scl(small, info.descriptions[0])  # type: ignore[attr-defined]
             masks.append(info)
         return masks
@@ -265,23 +360,26 @@ class Stack:
                           for i, b in enumerate(("VV", "VH"))]
         return vrt
 
-    def _detect_float_dn(self) -> bool:
-        """Float MSI holding DN values (0..10000) rather than reflectance (0..1)?"""
-        ref = self.reference
-        if ref.numpy_dtype.kind != "f":
-            return False
-        sample = ref._ds.ReadAsArray(  # type: ignore[attr-defined]
-            buf_xsize=min(ref.width, 128), buf_ysize=min(ref.height, 128)).astype(np.float64)
-        finite = sample[np.isfinite(sample) & (sample != 0)]
-        return finite.size > 0 and float(np.percentile(finite, 99)) > 2.0
+    @staticmethod
+    def _detect_encoding(info: RasterInfo) -> str:
+        """'dn' (integers, or floats holding DN values 0..10000) or 'reflectance' (floats
+        0..1), found from a thumbnail of each date's own file."""
+        if info.numpy_dtype.kind != "f":
+            return "dn"
+        sample = read_array(info, buf_xsize=min(info.width, 128),
+                            buf_ysize=min(info.height, 128)).astype(np.float64)
+        nodata = [v for v in info.nodata if v is not None and not np.isnan(v)]
+        finite = sample[np.isfinite(sample) & (sample != 0) & ~np.isin(sample, nodata)]
+        return "dn" if finite.size > 0 and float(np.percentile(finite, 99)) > 2.0 \
+            else "reflectance"
 
     def _detect_linear(self, i: int) -> bool:
         """SAR in linear power (all values >= 0) rather than dB?"""
         info = self.sar[i]
         if info.numpy_dtype.kind != "f":
             return False
-        sample = self._sar_vrts[i].ReadAsArray(
-            buf_xsize=min(info.width, 128), buf_ysize=min(info.height, 128))
+        sample = read_array(info, 0, 0, self.width, self.height, ds=self._sar_vrts[i],
+                            buf_xsize=min(self.width, 128), buf_ysize=min(self.height, 128))
         finite = sample[np.isfinite(sample)]
         return finite.size > 0 and float(finite.min()) >= 0
 
@@ -304,61 +402,67 @@ class Stack:
 
     @property
     def encoding(self) -> str:
-        """'reflectance' (float 0..1) or 'dn' (stored values x scale + offset)."""
-        return "dn" if self.reference.numpy_dtype.kind != "f" or self._msi_float_dn else "reflectance"
+        """The first date's encoding (every date's own: :attr:`encodings`): 'reflectance'
+        (float 0..1) or 'dn' (stored values x scale + offset)."""
+        return self.encodings[0]
 
     # ----- reading -----------------------------------------------------------------------------
-    def _scale_offset(self, file_band: int) -> tuple[float, float]:
-        ref = self.reference
-        if self.encoding == "reflectance":
+    def _scale_offset(self, t: int, file_band: int) -> tuple[float, float]:
+        info = self.msi[t]
+        if self.encodings[t] == "reflectance":
             return 1.0, 0.0
-        scale, offset = ref.scales[file_band], ref.offsets[file_band]
+        scale, offset = info.scales[file_band], info.offsets[file_band]
         return (scale, offset) if scale != 1.0 or offset != 0.0 else (DN_SCALE, 0.0)
 
-    def to_reflectance(self, raw: np.ndarray) -> np.ndarray:
-        """(…, B, h, w) stored values -> (…, C, h, w) float32 reflectance in model band order."""
-        picked = raw[..., self.band_index, :, :].astype(np.float32)
-        for c, b in enumerate(self.band_index):
-            scale, offset = self._scale_offset(b)
+    def to_reflectance(self, raw: np.ndarray, t: int = 0) -> np.ndarray:
+        """(…, B, h, w) stored values of date ``t`` -> (…, C, h, w) float32 reflectance in
+        model band order."""
+        index = self.band_indices[t]
+        picked = raw[..., index, :, :].astype(np.float32)
+        for c, b in enumerate(index):
+            scale, offset = self._scale_offset(t, b)
             picked[..., c, :, :] = picked[..., c, :, :] * scale + offset
         return picked
 
-    def from_reflectance(self, refl: np.ndarray) -> np.ndarray:
-        """(…, C, h, w) reflectance -> stored values of the model's bands, in the file's type."""
+    def from_reflectance(self, refl: np.ndarray, t: int = 0) -> np.ndarray:
+        """(…, C, h, w) reflectance -> stored values of the model's bands as date ``t`` stores
+        them (its type, encoding and scale; channel c goes to file band
+        ``band_indices[t][c]``)."""
+        info = self.msi[t]
         out = np.empty(refl.shape, dtype=np.float64)
-        for c, b in enumerate(self.band_index):
-            scale, offset = self._scale_offset(b)
+        for c, b in enumerate(self.band_indices[t]):
+            scale, offset = self._scale_offset(t, b)
             out[..., c, :, :] = (refl[..., c, :, :] - offset) / scale
-        dtype = self.reference.numpy_dtype
+        dtype = info.numpy_dtype
         if dtype.kind in "iu":
-            info = np.iinfo(dtype)
-            nodata = self.reference.nodata[0]
-            low = info.min
+            limits = np.iinfo(dtype)
+            nodata = info.nodata[0]
+            low = limits.min
             if dtype.kind == "u" and (nodata is None or nodata == 0):
                 low = 1  # DN 0 means no data in Sentinel-2: a filled pixel must never read as it
-            out = np.clip(np.rint(out), low, info.max)
+            out = np.clip(np.rint(out), low, limits.max)
         return out.astype(dtype)
 
     def read_missing(self, t: int, x0: int, y0: int, w: int, h: int,
                      raw: np.ndarray | None = None) -> np.ndarray:
         """(h, w) bool: cloudy per the mask, or no data / NaN in any model band."""
+        info = self.msi[t]
         if raw is None:
-            raw = self.msi[t]._ds.ReadAsArray(x0, y0, w, h)  # type: ignore[attr-defined]
-            raw = raw.reshape(-1, h, w)
-        ref = self.reference
-        picked = raw[self.band_index]
+            raw = read_array(info, x0, y0, w, h).reshape(-1, h, w)
+        index = self.band_indices[t]
+        picked = raw[index]
         missing = np.zeros((h, w), dtype=bool)
         if picked.dtype.kind == "f":
             missing |= ~np.isfinite(picked).all(0)
-        for c, b in enumerate(self.band_index):
-            nd = ref.nodata[b]
-            if nd is None and picked.dtype.kind in "u":
+        for c, b in enumerate(index):
+            nd = info.nodata[b]
+            if nd is None and info.numpy_dtype.kind == "u":
                 nd = 0
             if nd is not None and not np.isnan(nd):
                 missing |= picked[c] == nd
         mask = self.masks[t]
         if mask is not None:
-            values = mask._ds.GetRasterBand(1).ReadAsArray(x0, y0, w, h)  # type: ignore
+            values = read_array(mask, x0, y0, w, h, band=1)
             missing |= scl_to_mask(values, self.scl_classes) if mask.is_scl \
                 else binary_to_mask(values)  # type: ignore[attr-defined]
         return missing
@@ -366,21 +470,21 @@ class Stack:
     def read(self, x0: int, y0: int, w: int, h: int,
              sar_indices: list[int] | None = None, dates: list[int] | None = None) -> StackWindow:
         """Read a window of all (or the chosen) dates."""
-        dates = list(range(len(self.msi))) if dates is None else dates
-        raw = np.stack([self.msi[t]._ds.ReadAsArray(x0, y0, w, h).reshape(-1, h, w)  # type: ignore
-                        for t in dates])
-        missing = np.stack([self.read_missing(t, x0, y0, w, h, raw[k]) for k, t in enumerate(dates)])
-        msi = self.to_reflectance(raw)
+        dates = list(range(len(self.msi))) if dates is None else list(dates)
+        each = [read_array(self.msi[t], x0, y0, w, h).reshape(-1, h, w) for t in dates]
+        missing = np.stack([self.read_missing(t, x0, y0, w, h, a) for a, t in zip(each, dates)])
+        msi = np.stack([self.to_reflectance(a, t) for a, t in zip(each, dates)])
         msi[np.broadcast_to(missing[:, None], msi.shape)] = 0.0
+        raw = np.stack(each)  # one type that holds every date's values (see StackWindow)
         sar = None
         if self.sar and sar_indices is not None:
             sar = np.stack([self._read_sar(i, x0, y0, w, h) for i in sar_indices])
-        return StackWindow(msi=msi, missing=missing, sar=sar, raw=raw)
+        return StackWindow(msi=msi, missing=missing, sar=sar, raw=raw, dates=dates)
 
     def _read_sar(self, i: int, x0: int, y0: int, w: int, h: int) -> np.ndarray:
         info = self.sar[i]
         vrt = self._sar_vrts[i]
-        bands = [vrt.GetRasterBand(b + 1).ReadAsArray(x0, y0, w, h).astype(np.float32)
+        bands = [read_array(info, x0, y0, w, h, band=b + 1, ds=vrt).astype(np.float32)
                  for b in info.sar_bands]  # type: ignore[attr-defined]
         out = np.stack(bands)
         if info.numpy_dtype.kind in "iu":
@@ -408,8 +512,7 @@ class Stack:
 
     def close(self) -> None:
         self._sar_vrts = []
-        self._datasets = []
-        for info in [*self.msi, *[m for m in self.masks if m], *self.sar]:
+        for info in self._opened:
             info._ds = None  # type: ignore[attr-defined]
 
     def __enter__(self) -> "Stack":

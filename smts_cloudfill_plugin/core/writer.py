@@ -41,7 +41,8 @@ class RasterWriter:
         folder = os.path.dirname(os.path.abspath(path))
         self.tmp_path = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.part")
         count = band_count or like.band_count
-        dtype = np.dtype(dtype or like.numpy_dtype)
+        #: The file's data type (by default the one of ``like``: each date keeps its own).
+        self.dtype = dtype = np.dtype(dtype or like.numpy_dtype)
         gdal_type = gdal.GetDataTypeByName({"uint8": "Byte"}.get(dtype.name, dtype.name.capitalize()))
         try:
             driver = gdal.GetDriverByName("GTiff")

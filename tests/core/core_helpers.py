@@ -92,6 +92,29 @@ def copy_raster(src: str, dst, **translate) -> str:
     return dst
 
 
+def truncate_copy(src, dst, fraction: float) -> str:
+    """The first ``fraction`` of the bytes of ``src`` (a cut-off copy or download)."""
+    data = open(src, "rb").read()
+    with open(dst, "wb") as f:
+        f.write(data[:int(len(data) * fraction)])
+    return str(dst)
+
+
+def damage_block(src, dst, block: tuple[int, int] = (0, 5)) -> str:
+    """A copy of the GeoTIFF ``src`` with the bytes of one compressed block overwritten: the
+    file is complete and opens, but reading that block fails."""
+    ds = gdal.Open(str(src))
+    band = ds.GetRasterBand(1)
+    offset = int(band.GetMetadataItem(f"BLOCK_OFFSET_{block[0]}_{block[1]}", "TIFF"))
+    size = int(band.GetMetadataItem(f"BLOCK_SIZE_{block[0]}_{block[1]}", "TIFF"))
+    band = ds = None
+    data = bytearray(open(src, "rb").read())
+    data[offset:offset + size] = np.random.default_rng(0).bytes(size)
+    with open(dst, "wb") as f:
+        f.write(bytes(data))
+    return str(dst)
+
+
 def list_files(folder) -> list[str]:
     """Every file name under ``folder`` (hidden ones included), relative, sorted."""
     out = []

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from core_helpers import (copy_raster, list_files, make_raster, read_raster, run_cli,
-                      sample_paths, start_cli)
+from core_helpers import (copy_raster, damage_block, list_files, make_raster, read_raster,
+                          run_cli, sample_paths, start_cli, truncate_copy)
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
 from smts_cloudfill_plugin.core.progress import CallbackFeedback
 from smts_cloudfill_plugin.core.reconstruct import reconstruct
@@ -90,6 +90,17 @@ def _case(name: str, sample, tmp_path, weights: str) -> Case:
         with open(msi[0], "w") as f:
             f.write("this is not a GeoTIFF\n")
         return Case(msi, scl, sar, weights, r"Cannot read MSI date 1 '.*20190401\.tif' as a raster")
+    if name == "truncated_msi":
+        truncate_copy(sample["msi"][2], msi[2], 0.6)
+        return Case(msi, scl, sar, weights, r"MSI date 3 '.*20190421\.tif' is truncated")
+    if name == "truncated_mask":
+        # Cut before its georeferencing tags: GDAL opens it as a mask in no CRS.
+        truncate_copy(sample["scl"][0], scl[0], 0.3)
+        return Case(msi, scl, sar, weights, r"Cloud mask 1 '.*20190401\.tif' is truncated")
+    if name == "damaged_block":
+        damage_block(sample["msi"][4], msi[4])
+        return Case(msi, scl, sar, weights, r"Cannot read MSI date 5 '.*20190511\.tif': the file "
+                    r"is damaged or truncated")
     if name == "nonexistent_file":
         os.remove(msi[5])
         return Case(msi, scl, sar, weights, r"MSI date 6 '.*20190516\.tif' does not exist")
@@ -128,7 +139,7 @@ def sample_module():
 CASES = ["crs_mismatch", "grid_mismatch", "grid_size_mismatch", "wrong_band_count",
          "unnamed_bands", "too_few_dates", "all_cloud", "unreadable_file", "nonexistent_file",
          "nonexistent_sar", "mask_count", "dates_out_of_order", "corrupt_weights",
-         "missing_weights", "no_sar_for_smts"]
+         "missing_weights", "no_sar_for_smts", "truncated_msi", "truncated_mask", "damaged_block"]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -146,7 +157,7 @@ def test_bad_input_is_refused_by_reconstruct(name, sample, tmp_path, small_weigh
 #: The cases the command line must refuse too (the others share their code path with these).
 CLI_CASES = ["crs_mismatch", "grid_mismatch", "wrong_band_count", "too_few_dates", "all_cloud",
              "unreadable_file", "nonexistent_file", "mask_count", "dates_out_of_order",
-             "corrupt_weights"]
+             "corrupt_weights", "truncated_mask", "damaged_block"]
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +203,7 @@ def test_the_command_line_succeeds_on_the_sample(sample, tmp_path, small_weights
     written = r.stdout.split()
     assert [os.path.basename(p) for p in written] == ["S2_0000280849BAC91C_20190411_filled.tif",
                                                       "S2_0000280849BAC91C_20190426_filled.tif"]
-    assert len(list_files(out)) == 4
+    assert len(list_files(out)) == 5 and "cloudfill_check.html" in list_files(out)
     info = run_cli("info", small_weights)
     assert info.returncode == 0 and '"variant": "SMTS-ViT"' in info.stdout
 

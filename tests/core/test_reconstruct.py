@@ -188,3 +188,34 @@ def test_sar_order_does_not_matter(tmp_path, sample, sample_run, small_weights):
                           weights=small_weights, device="cpu")
     for r, ref in zip(results, sample_run["results"]):
         np.testing.assert_array_equal(read_raster(r.path), read_raster(ref.path))
+
+
+def test_each_date_is_filled_in_its_own_type_and_band_order(tmp_path, sample, sample_run,
+                                                             small_weights):
+    """2019-04-26 as Float32 reflectance and 2019-04-11 with its bands in reverse order, in the
+    UInt16 sample: each output keeps its input's type, scale and band order, with the values of
+    the plain run (before: the Float32 date's clear pixels came out 0, the reversed one's fill
+    went to the wrong bands)."""
+    msi = list(sample["msi"])
+    ds = gdal.Open(msi[3])
+    names = [ds.GetRasterBand(i + 1).GetDescription() for i in range(ds.RasterCount)]
+    refl = (ds.ReadAsArray().astype(np.float64) * 1e-4).astype(np.float32)
+    msi[3] = make_raster(tmp_path / "in" / os.path.basename(msi[3]), refl, descriptions=names,
+                         nodata=float("nan"))
+    order = list(range(10))[::-1]
+    msi[1] = make_raster(tmp_path / "in" / os.path.basename(msi[1]), read_raster(msi[1])[order],
+                         descriptions=[names[i] for i in order], nodata=0)
+    results = reconstruct(msi, str(tmp_path / "out"), masks=sample["scl"], sar=sample["sar"],
+                          weights=small_weights, device="cpu")
+    assert [r.date_index for r in results] == [1, 3]
+    plain = {r.date_index: read_raster(r.path) for r in sample_run["results"]}
+    for r in results:
+        src, res = read_raster(msi[r.date_index]), read_raster(r.path)
+        cloud = read_raster(r.mask_path)[0].astype(bool)
+        assert res.dtype == src.dtype and cloud.any()
+        np.testing.assert_array_equal(res[:, ~cloud], src[:, ~cloud])
+    reversed_out = read_raster(results[0].path)
+    np.testing.assert_array_equal(reversed_out[order], plain[1])
+    float_out = read_raster(results[1].path).astype(np.float64)
+    cloud = read_raster(results[1].mask_path)[0].astype(bool)
+    np.testing.assert_allclose(float_out[:, cloud] * 1e4, plain[3][:, cloud], atol=0.51)

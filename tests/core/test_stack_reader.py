@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import pytest
 
-from core_helpers import SAMPLE_GT, make_raster, read_raster
+from core_helpers import SAMPLE_GT, damage_block, make_raster, read_raster, truncate_copy
 from smts_cloudfill_plugin.core import config
 from smts_cloudfill_plugin.core.clouds import scl_to_mask
 from smts_cloudfill_plugin.core.errors import CloudFillError
@@ -178,3 +179,138 @@ def test_mask_checks(tmp_path, sample):
         Stack(msi, [two, None], bands=config.S2_BANDS)
     with pytest.raises(CloudFillError, match="empty"):
         Stack([], bands=config.S2_BANDS)
+
+
+def test_each_date_is_read_and_written_in_its_own_encoding(tmp_path):
+    """A UInt16 DN date, a Float32 reflectance date and a Float32 DN date (0..10000) in one
+    stack: every date reads as the same reflectance, and converts back to its own type and
+    scale (the encoding and scale are found per date, not on the first date only)."""
+    dn = np.full((4, 2, 2), 1234, np.uint16)
+    paths = [_msi(tmp_path, "a_20190401.tif", dn, nodata=0),
+             _msi(tmp_path, "b_20190411.tif", (dn * 1e-4).astype(np.float32)),
+             _msi(tmp_path, "c_20190421.tif", dn.astype(np.float32)),
+             _msi(tmp_path, "d_20190501.tif", dn, nodata=0, scale=2e-4, offset=-0.1)]
+    with Stack(paths, bands=tuple(BANDS4)) as st:
+        assert st.encodings == ["dn", "reflectance", "dn", "dn"]
+        w = st.read(0, 0, 2, 2)
+        np.testing.assert_allclose(w.msi[:3], 0.1234, rtol=1e-6)
+        np.testing.assert_allclose(w.msi[3], 1234 * 2e-4 - 0.1, rtol=1e-6)
+        assert not w.missing.any()
+        for t, path in enumerate(paths):
+            src = read_raster(path)
+            back = st.from_reflectance(w.msi[t], t)
+            assert back.dtype == src.dtype, path
+            np.testing.assert_allclose(back, src, rtol=1e-6)
+            np.testing.assert_array_equal(w.raw[t].astype(src.dtype), src)
+        # A window of some dates only knows which dates it holds.
+        assert st.read(0, 0, 2, 2, dates=[3, 1]).dates == [3, 1]
+
+
+def test_bands_are_matched_by_name_on_every_date(tmp_path):
+    """A later date with the same bands in another order is read in the model's order."""
+    values = {"B02": 100, "B03": 200, "B04": 300, "B08": 400}
+    first = _msi(tmp_path, "a_20190401.tif",
+                 np.stack([np.full((2, 2), values[b], np.uint16) for b in BANDS4]))
+    order = ["B08", "B04", "B02", "B03"]
+    later = _msi(tmp_path, "b_20190411.tif",
+                 np.stack([np.full((2, 2), values[b], np.uint16) for b in order]),
+                 descriptions=order)
+    unnamed = make_raster(tmp_path / "c_20190421.tif",
+                          np.stack([np.full((2, 2), values[b], np.uint16) for b in BANDS4]))
+    with Stack([first, later, unnamed], bands=("B02", "B03", "B04", "B08")) as st:
+        assert st.band_indices == [[0, 1, 2, 3], [2, 3, 1, 0], [0, 1, 2, 3]]
+        w = st.read(0, 0, 2, 2)
+        for t in range(3):
+            np.testing.assert_allclose(w.msi[t, :, 0, 0], [0.01, 0.02, 0.03, 0.04], rtol=1e-6)
+        # Back to the stored layout of each date.
+        np.testing.assert_array_equal(st.from_reflectance(w.msi[1], 1)[:, 0, 0],
+                                      [100, 200, 300, 400])
+    # Without a band list, the first date's bands are the order; later dates follow by name.
+    with Stack([first, later]) as st:
+        assert st.bands == tuple(BANDS4) and st.band_indices[1] == [2, 3, 1, 0]
+    other = _msi(tmp_path, "d_20190501.tif", np.ones((4, 2, 2), np.uint16),
+                 descriptions=["B02", "B03", "B04", "B05"])
+    with pytest.raises(CloudFillError, match=r"'d_20190501\.tif' has bands B02, B03, B04, B05 "
+                       r"but the model needs .*missing: B08"):
+        Stack([first, other], bands=tuple(BANDS4))
+
+
+def test_training_reads_mixed_dates_alike(tmp_path, sample):
+    """Training reads through the same stack: a Float32 reflectance date and a date with its
+    bands in another order give the season that the plain sample gives."""
+    from smts_cloudfill_plugin.core.training_data import load_season
+    msi = list(sample["msi"])
+    src = read_raster(msi[3])
+    names = _descriptions(msi[3])
+    msi[3] = make_raster(tmp_path / "S2_20190426.tif", (src * 1e-4).astype(np.float32),
+                         descriptions=names, nodata=float("nan"))
+    order = list(range(10))[::-1]
+    msi[1] = make_raster(tmp_path / "S2_20190411.tif", read_raster(msi[1])[order],
+                         descriptions=[_descriptions(msi[1])[i] for i in order], nodata=0)
+    plain = load_season(sample["msi"], sample["scl"], None, config.S2_BANDS)
+    mixed = load_season(msi, sample["scl"], None, config.S2_BANDS)
+    np.testing.assert_array_equal(mixed.missing, plain.missing)
+    np.testing.assert_allclose(mixed.msi, plain.msi, rtol=1e-6, atol=1e-7)
+
+
+def _descriptions(path) -> list[str]:
+    from osgeo import gdal
+    ds = gdal.Open(str(path))
+    return [ds.GetRasterBand(i + 1).GetDescription() for i in range(ds.RasterCount)]
+
+
+def test_truncated_files_are_named_when_opened(tmp_path, sample):
+    """A cut-off GeoTIFF opens in GDAL without a word (a cut mask even opens without its CRS):
+    the stack names the file as truncated instead of failing mid-read or blaming the CRS."""
+    msi = list(sample["msi"][:2])
+    msi[1] = truncate_copy(msi[1], tmp_path / "S2_20190411.tif", 0.6)
+    with pytest.raises(CloudFillError, match=r"MSI date 2 '.*S2_20190411\.tif' is truncated"):
+        Stack(msi, bands=config.S2_BANDS)
+    mask = truncate_copy(sample["scl"][0], tmp_path / "SCL_20190401.tif", 0.3)
+    with pytest.raises(CloudFillError) as e:
+        Stack(sample["msi"][:1], [mask], bands=config.S2_BANDS)
+    assert re.search(r"Cloud mask 1 '.*SCL_20190401\.tif' is truncated", str(e.value)), e.value
+    assert "CRS" not in str(e.value)
+
+
+def test_a_read_error_mid_raster_names_the_file(tmp_path, sample):
+    msi = list(sample["msi"][:2])
+    msi[1] = damage_block(msi[1], tmp_path / "S2_20190411.tif")
+    with Stack(msi, bands=config.S2_BANDS) as st:
+        st.read(0, 0, 64, 24)   # the blocks above the damaged one read fine
+        with pytest.raises(CloudFillError, match=r"Cannot read MSI date 2 '.*S2_20190411\.tif': "
+                           r"the file is damaged or truncated \(.*IReadBlock failed"):
+            st.read(0, 0, 64, 64)
+
+
+def test_a_mask_without_crs_is_said_to_have_none(tmp_path, sample):
+    bare = make_raster(tmp_path / "m.tif", np.zeros((64, 64), np.uint8), epsg=None)
+    with pytest.raises(CloudFillError, match=r"Cloud mask 'm\.tif' has no CRS but "
+                       r"'S2_0000280849BAC91C_20190401\.tif' \(the first MSI date\) is in "
+                       r"EPSG:32631"):
+        Stack(sample["msi"][:1], [bare], bands=config.S2_BANDS)
+
+
+def test_a_stack_that_fails_to_open_closes_what_it_opened(tmp_path, sample, monkeypatch):
+    """The error's traceback keeps the half-opened stack alive; its datasets must be closed at
+    once, in order, not left to the garbage collector (which crashed the process at exit)."""
+    import sys
+    from osgeo import gdal
+    from smts_cloudfill_plugin.core import stack_reader
+    opened: list[gdal.Dataset] = []
+
+    def spy(path, role):
+        ds, info = real(path, role)
+        opened.append(ds)
+        return ds, info
+
+    real = stack_reader.open_raster
+    monkeypatch.setattr(stack_reader, "open_raster", spy)
+    other = make_raster(tmp_path / "m.tif", np.zeros((64, 64), np.uint8), epsg=32632)
+    with pytest.raises(CloudFillError, match="EPSG:32632") as e:
+        Stack(sample["msi"][:2], [None, other], bands=config.S2_BANDS)
+    assert len(opened) == 3
+    # Referenced as often as a dataset held by the list alone: the stack let go of them all.
+    opened.append(gdal.Open(sample["msi"][0]))
+    counts = [sys.getrefcount(ds) for ds in opened]
+    assert counts[:3] == [counts[3]] * 3, e.value
