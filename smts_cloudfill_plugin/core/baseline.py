@@ -66,3 +66,20 @@ def _masked_band_mean(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     if not keep.any():
         return np.full(values.shape[0], np.nan)
     return values[:, keep].mean(axis=1)
+
+
+def nearest_clear(msi: np.ndarray, missing: np.ndarray, times: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """The second baseline: each missing value from the clear date nearest in time (the
+    earlier one on a tie); where a pixel has no clear date, as :func:`interpolate_temporal`."""
+    t_count = msi.shape[0]
+    times = np.arange(t_count, dtype=np.float64) if times is None else np.asarray(times, float)
+    out = interpolate_temporal(msi, missing, times)
+    clear = ~missing
+    best = np.full(missing.shape, np.inf)
+    for s in range(t_count):
+        dist = np.abs(times - times[s])[:, None, None] + 1e-6 * (times[s] > times)[:, None, None]
+        closer = clear[s][None] & missing & (dist < best)
+        best = np.where(closer, dist, best)
+        out = np.where(closer[:, None], msi[s][None].astype(out.dtype), out)
+    return out.astype(np.float32)

@@ -122,17 +122,3 @@ def real_cloud_samples(seasons: list[Season], windows: list[DateWindow], size: i
         hidden = season.missing[picks][..., y0:y0 + size, x0:x0 + size]
         out.append(cut_sample(seasons, w, y0, x0, size, hidden))
     return out
-
-
-def score_stack(model: SmtsVit, msi: list[str], masks: list[str] | None, sar: list[str] | None,
-                cloud_count: int, seed: int, size: int = 60) -> dict[str, Scores]:
-    """Model and interpolation on the first date window of a stack under seeded clouds.
-
-    Used to print, and to re-check in the tests, the bundled model's figure on the shipped sample.
-    """
-    from .training_data import form_windows, load_season
-    season = load_season(msi, masks, sar if model.config.uses_sar else None, model.config.msi_bands)
-    window = form_windows(season, model.config)[:1]
-    samples = fixed_samples([season], window, size, cloud_count, seed)
-    return {"interpolation": pooled_scores(fill_interpolation(samples), samples),
-            model.config.variant: pooled_scores(fill_model(model, samples), samples)}

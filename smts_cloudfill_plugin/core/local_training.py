@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 
 from .clouds import DEFAULT_SCL_MISSING
-from .config import mts_vit, smts_vit
+from .config import OURS, mts_vit, smts_vit
 from .device import choose_device
 from .errors import CloudFillError
 from .evaluate import fill_interpolation, fill_model, pooled_scores
@@ -80,7 +80,7 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
         raise CloudFillError(f"{len(msi)} MSI dates were given; training needs at least 6.")
     if from_scratch:
         bands = _stack_bands(msi)
-        config = (smts_vit if sar else mts_vit)(msi_bands=bands)
+        config = (smts_vit if sar else mts_vit)(msi_bands=bands, **OURS)
         base = read_weights_info(bundled_weights_path(bool(sar)))[0].config \
             if os.path.exists(bundled_weights_path(bool(sar))) else config
         config = config.replace(width=base.width, depth=base.depth, heads=base.heads)

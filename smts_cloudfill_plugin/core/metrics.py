@@ -76,3 +76,28 @@ def image_metrics(pred, target, mask=None) -> dict[str, float]:
     ssim = float(ssim_map(p, t)[m].mean())
     psnr = 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")
     return {"mse": mse, "sam": sam, "psnr": psnr, "ssim": ssim, "pixels": n}
+
+
+def patch_edge_jumps(image: np.ndarray, mask: np.ndarray, patch: int = 5) -> np.ndarray:
+    """(2, patch): summed and counted jumps |x[i+1] - x[i]| (mean over bands) between
+    neighbouring pixels that are both in ``mask``, across columns and rows, by grid phase
+    ``i % patch``. A model that fills patch by patch shows a larger jump at one phase (the
+    patch edges); :func:`scripts.product_eval.edge_ratio` turns this into a ratio.
+
+    Args:
+        image: (T, C, H, W) values; mask: (T, H, W) bool.
+    """
+    out = np.zeros((2, patch))
+    x = np.asarray(image, dtype=np.float64)
+    for axis in (2, 3):
+        n = x.shape[axis]
+        a = np.take(x, range(n - 1), axis=axis)
+        b = np.take(x, range(1, n), axis=axis)
+        jump = np.abs(b - a).mean(1)
+        both = np.take(mask, range(n - 1), axis=axis - 1) & np.take(mask, range(1, n), axis=axis - 1)
+        phase = np.arange(n - 1) % patch
+        for p in range(patch):
+            sel = np.take(both, np.flatnonzero(phase == p), axis=axis - 1)
+            out[0, p] += float(np.take(jump, np.flatnonzero(phase == p), axis=axis - 1)[sel].sum())
+            out[1, p] += float(sel.sum())
+    return out

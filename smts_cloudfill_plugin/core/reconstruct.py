@@ -13,6 +13,7 @@ size, and GDAL's block cache is held near what one band needs.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 from dataclasses import dataclass
 
@@ -31,6 +32,9 @@ from .streaming import (BlockRowWriter, MemoryTrimmer, OrderedWorkers, PerThread
                         available_cores, check_disk_space, cloud_fractions, column_bands,
                         gdal_cache_limit, split_batches, working_set)
 from .tiler import RowBlender, Window, iter_rows, plan_windows
+from .self_check import (CHECK_WINDOWS, DateCheck, blended_fill, check_group, describe_check,
+                         write_report)
+from .training_data import SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE
 from .weights import bundled_weights_path, describe, load_model
 from .writer import MASK_FILLED, OutputSet, RasterWriter, check_writable
 
@@ -94,18 +98,55 @@ def sar_for_group(stack: Stack, group: list[int], config: ModelConfig) -> list[i
 
 
 def _predict(model, device: torch.device, batch: tuple[np.ndarray, np.ndarray, np.ndarray | None],
-             feedback: Feedback) -> tuple[np.ndarray, torch.device]:
-    """Run one batch of padded windows; fall back to CPU when CUDA runs out of memory."""
+             feedback: Feedback, days: torch.Tensor | None = None,
+             weights: torch.Tensor | None = None) -> tuple[np.ndarray, torch.device]:
+    """Run one batch of padded windows (the self-check's per-date weights applied); fall back
+    to CPU when CUDA runs out of memory."""
     msi, missing, sar = (None if a is None else torch.from_numpy(a) for a in batch)
     try:
         with torch.inference_mode():
-            out = model(msi.to(device), missing.to(device), None if sar is None else sar.to(device))
+            out = blended_fill(model, msi.to(device), missing.to(device),
+                               None if sar is None else sar.to(device),
+                               None if days is None else days.to(device),
+                               None if weights is None else weights.to(device))
         return out.float().cpu().numpy(), device
     except torch.cuda.OutOfMemoryError:
         feedback.warn("CUDA ran out of memory; continuing on the CPU (slower).")
         torch.cuda.empty_cache()
         model.to("cpu")
-        return _predict(model, torch.device("cpu"), batch, feedback)
+        return _predict(model, torch.device("cpu"), batch, feedback, days, weights)
+
+
+def check_spacing(stack: Stack, group: list[int], sar_idx: list[int] | None,
+                  feedback: Feedback) -> None:
+    """Warn, naming the dates, when a group's date spacing or SAR timing is outside what the
+    model was trained on; the self-check then decides how far to trust it."""
+    dates = [stack.dates[t] for t in group]
+    if any(d is None for d in dates):
+        feedback.warn("Some MSI dates are unknown: the model assumes 10-day steps between them.")
+        return
+    for a, b in zip(dates, dates[1:]):
+        gap = (b - a).days
+        if not STEP_DAYS - STEP_TOLERANCE <= gap <= STEP_DAYS + STEP_TOLERANCE:
+            feedback.warn(f"MSI dates {a} and {b} are {gap} days apart; the model was trained on "
+                          f"{STEP_DAYS - STEP_TOLERANCE:g}..{STEP_DAYS + STEP_TOLERANCE:g}-day "
+                          "steps (the self-check decides how much to use it).")
+    for i in sar_idx or []:
+        d = stack.sar_dates[i]
+        if d is not None and not (dates[0] - dt.timedelta(days=SAR_MARGIN_DAYS) <= d
+                                  <= dates[-1] + dt.timedelta(days=SAR_MARGIN_DAYS)):
+            feedback.warn(f"SAR date {d} ({stack.sar[i].name}) lies outside the MSI dates "
+                          f"{dates[0]}..{dates[-1]} by more than {SAR_MARGIN_DAYS:g} days; the "
+                          "model was trained on SAR within them.")
+
+
+def check_windows(rows: list[list[Window]], count: int) -> list[Window]:
+    """Up to ``count`` windows spread over the raster (whole windows first)."""
+    flat = [w for row in rows for w in row]
+    whole = [w for w in flat if (w.w, w.h) == (flat[0].w, flat[0].h)] or flat
+    if len(whole) <= count:
+        return whole
+    return [whole[int(i)] for i in np.linspace(0, len(whole) - 1, count).round()]
 
 
 def _batch(block: StackWindow, x0: int, windows: list[Window], size: int
@@ -134,6 +175,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                 batch_size: int = 8, overlap: int | None = None,
                 scl_classes: tuple[int, ...] = DEFAULT_SCL_MISSING,
                 msi_dates: list | None = None, sar_dates: list | None = None,
+                self_check: bool = True, report: str | None = None,
                 feedback: Feedback | None = None) -> list[FilledDate]:
     """Fill every cloudy date of the stack; return what was written.
 
@@ -145,10 +187,15 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         weights: a weights file; None takes the bundled SMTS-ViT, or MTS-ViT without SAR.
         device: 'auto', 'cpu' or 'cuda'.
         batch_size: windows per model call.
-        overlap: pixels shared by neighbouring windows (default a third of the window).
+        overlap: pixels shared by neighbouring windows (default :func:`default_overlap`).
         scl_classes: SCL classes counted as cloudy.
         msi_dates, sar_dates: optional dates (datetime.date or None each) replacing those parsed
             from the file names or metadata.
+        self_check: before filling, score the model against temporal interpolation on
+            held-back clear pixels of each cloudy date and fill each date with the blend of the
+            two that did best (:mod:`self_check`); False uses the model alone.
+        report: where the self-check's HTML report goes (default
+            ``<output_folder>/cloudfill_check.html``).
         feedback: progress, messages and cancel.
     """
     feedback = feedback or Feedback()
@@ -195,9 +242,13 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         for t in targets:
             groups.setdefault(tuple(centred_group(t, len(stack.msi), config.msi_dates)), []).append(t)
         size = config.window
-        overlap = size // 3 if overlap is None else overlap
+        overlap = default_overlap(size, config.patch) if overlap is None else overlap
         rows = plan_windows(stack.width, stack.height, size, overlap)
         results: list[FilledDate] = []
+        checks: list[DateCheck] = []
+        if self_check:
+            feedback.info("Self-check: model vs temporal interpolation on held-back clear pixels "
+                          "of each cloudy date:")
         with OutputSet() as outputs, _compression_threads():
             for g, (group, group_targets) in enumerate(groups.items()):
                 sar_idx = sar_for_group(stack, list(group), config)
@@ -213,14 +264,64 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                     writers[t] = (image, mask)
                     results.append(FilledDate(t, stack.msi[t].path, path, mask_path, fractions[t]))
                 keep = [group.index(t) for t in group_targets]
+                check_spacing(stack, list(group), sar_idx, feedback)
+                known = day_numbers([stack.dates[t] for t in group])
+                days = None if known is None else torch.tensor(known, dtype=torch.float32)
+                date_weights = None
+                if self_check:
+                    found = _self_check(stack, model, dev, rows, list(group), sar_idx, keep,
+                                        days, size, batch_size, feedback)
+                    checks += found
+                    date_weights = torch.ones(len(group))
+                    for k, c in zip(keep, found):
+                        date_weights[k] = c.weight
                 dev = _fill_group(stack, open_stack, model, dev, rows, list(group), sar_idx, keep,
                                   [writers[t] for t in group_targets], size, overlap,
                                   batch_size, len(config.msi_bands), feedback,
-                                  (g / len(groups), 1 / len(groups)), trim)
+                                  (g / len(groups), 1 / len(groups)), trim, days, date_weights)
                 feedback.check()
         for r in results:
             feedback.info(f"Wrote {r.path}")
+        if checks:
+            report = report or os.path.join(output_folder, CHECK_REPORT)
+            write_report(report, f"{config.variant} ({os.path.basename(weights)})", checks)
+            feedback.info(f"Self-check report: {report}")
         return results
+
+
+#: The self-check's report, in the output folder.
+CHECK_REPORT = "cloudfill_check.html"
+
+
+def default_overlap(size: int, patch: int) -> int:
+    """About a third of the window, with a stride that is not a multiple of the patch: the
+    windows' patch grids then differ, and blending evens out any patch-edge step."""
+    overlap = size // 3
+    while overlap > 0 and (size - overlap) % patch == 0:
+        overlap -= 2
+    return max(overlap, 0)
+
+
+def _self_check(stack: Stack, model, dev: torch.device, rows: list[list[Window]],
+                group: list[int], sar_idx: list[int] | None, keep: list[int],
+                days: torch.Tensor | None, size: int, batch_size: int,
+                feedback: Feedback) -> list[DateCheck]:
+    """Run :func:`self_check.check_group` on a few windows of this group; log each date."""
+    windows = check_windows(rows, CHECK_WINDOWS)
+    batches = []
+    for start in range(0, len(windows), batch_size):
+        part = windows[start:start + batch_size]
+        parts = [_batch(stack.read(w.x0, w.y0, w.w, w.h, sar_idx, group), w.x0, [w], size)
+                 for w in part]
+        batches.append(tuple(None if parts[0][i] is None else
+                             np.concatenate([p[i] for p in parts]) for i in range(3)))
+    names = [stack.msi[t].name for t in group]
+    dates = [str(stack.dates[t] or "?") for t in group]
+    found = check_group(model, dev, batches, days, keep, names, dates, seed=group[0],
+                        check=feedback.check)
+    for c in found:
+        feedback.info(describe_check(c))
+    return found
 
 
 #: Windows read and run as one block (rounded up to whole batches): a block's inputs take
@@ -328,7 +429,9 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
                 group: list[int], sar_idx: list[int] | None, keep: list[int],
                 writers: list[tuple[RasterWriter, RasterWriter]], size: int, overlap: int,
                 batch_size: int, bands: int, feedback: Feedback,
-                part: tuple[float, float], trim: MemoryTrimmer) -> torch.device:
+                part: tuple[float, float], trim: MemoryTrimmer,
+                days: torch.Tensor | None = None,
+                weights: torch.Tensor | None = None) -> torch.device:
     """Run the model over the whole raster for one group of dates and write its targets.
 
     Band by band of output columns (aligned on the output's tiles), each window-row by
@@ -359,7 +462,7 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
                 return None
             batch = block.windows[start:start + batch_size]
             pred, device[0] = _predict(model, device[0], _batch(data, w0.x0, batch, size),
-                                       feedback)
+                                       feedback, days, weights)
             preds.append(pred[:, keep].reshape(len(batch), -1, size, size))
         return data, preds
 
@@ -374,7 +477,7 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
                     x0, x1 = col_bands[band]
                     s0, s1 = spans[band]
                     blender = RowBlender(len(keep) * bands, s1 - s0, size, overlap)
-                    out = [(BlockRowWriter(image.ds, stack.reference.numpy_dtype, size, x0, x1),
+                    out = [(BlockRowWriter(image.ds, image.dtype, size, x0, x1),
                             BlockRowWriter(mask.ds, np.dtype(np.uint8), size, x0, x1))
                            for image, mask in writers]
                 for w, p in zip(block.windows, (p for pred in preds for p in pred)):
@@ -404,10 +507,12 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
 def _compose(stack: Stack, data: StackWindow, k: int, prediction: np.ndarray, xs: slice,
              n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``n`` rows, columns ``xs`` of date ``k`` of a block: input where clear, model
-    where missing (as stored values); and the missing mask."""
-    raw = data.raw[k, :, :n, xs].copy()
+    where missing (as that date stores its values: its own type, scale and band order); and
+    the missing mask."""
+    t = data.dates[k]
+    raw = data.raw[k, :, :n, xs].astype(stack.msi[t].numpy_dtype)  # a copy; exact, see StackWindow
     missing = data.missing[k, :n, xs]
-    filled = stack.from_reflectance(prediction)
-    for c, b in enumerate(stack.band_index):
+    filled = stack.from_reflectance(prediction, t)
+    for c, b in enumerate(stack.band_indices[t]):
         raw[b][missing] = filled[c][missing]
     return raw, missing

@@ -1,0 +1,129 @@
+"""The floor: an untrained model of our recipe is temporal interpolation, and the self-check
+picks interpolation where the model loses and the model where it wins."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core_helpers import sample_normalisation, sample_paths
+from smts_cloudfill_plugin.core import config
+from smts_cloudfill_plugin.core.baseline import interpolate_temporal
+from smts_cloudfill_plugin.core.dates import day_numbers
+from smts_cloudfill_plugin.core.model import SmtsVit
+from smts_cloudfill_plugin.core.reconstruct import default_overlap, output_paths, reconstruct
+from smts_cloudfill_plugin.core.self_check import check_group
+from smts_cloudfill_plugin.core.stack_reader import Stack
+from smts_cloudfill_plugin.core.weights import save_weights
+
+SMALL = {"width": 32, "depth": 1, "heads": 4, "window": 20, "pos_grid": 4}
+
+
+def ours(**kw) -> SmtsVit:
+    torch.manual_seed(0)
+    return SmtsVit(config.smts_vit(**{**SMALL, **config.OURS, **kw}), sample_normalisation())
+
+
+def test_untrained_model_of_our_recipe_is_interpolation_with_the_true_dates():
+    model = ours().eval()
+    rng = np.random.default_rng(0)
+    msi = rng.random((1, 6, 10, 20, 20), dtype=np.float32)
+    missing = rng.random((1, 6, 20, 20)) > 0.6
+    missing[0, :, 0, 0] = True  # a pixel with no clear date: the band mean, not interpolated
+    days = np.array([0, 7, 19, 30, 42, 50], np.float32)
+    sar = torch.zeros(1, 5, 2, 20, 20)
+    with torch.no_grad():
+        out = model(torch.from_numpy(msi), torch.from_numpy(missing), sar,
+                    torch.from_numpy(days)[None])[0].numpy()
+    expected = interpolate_temporal(msi[0], missing[0], days)
+    some_clear = ~missing[0].all(0)
+    np.testing.assert_allclose(out[..., some_clear], expected[..., some_clear], atol=1e-5)
+    # Dates unknown: the nominal 10-day steps, which gives another fill.
+    with torch.no_grad():
+        nominal = model(torch.from_numpy(msi), torch.from_numpy(missing), sar)[0].numpy()
+    assert not np.allclose(nominal[..., some_clear], expected[..., some_clear], atol=1e-4)
+
+
+def test_the_model_is_told_the_day_offsets():
+    model = ours()
+    torch.nn.init.normal_(model.refine[-1].weight, std=0.1)   # a trained-looking correction
+    msi, missing = torch.rand(1, 6, 10, 20, 20), torch.rand(1, 6, 20, 20) > 0.7
+    sar = torch.zeros(1, 5, 2, 20, 20)
+    with torch.no_grad():
+        a = model(msi, missing, sar, torch.tensor([[0., 10, 20, 30, 40, 50]]))
+        b = model(msi, missing, sar, torch.tensor([[0., 5, 20, 35, 40, 55]]))
+    assert not torch.allclose(a, b)
+
+
+def test_patch_edge_jumps_find_5x5_blocks():
+    """The matrix's block detector: a smooth ramp has the same jump at every grid phase; the
+    same ramp averaged over 5 x 5 blocks jumps only at the block edges."""
+    import sys
+    from core_helpers import REPO_ROOT
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    from product_eval import edge_ratio
+    from smts_cloudfill_plugin.core.metrics import patch_edge_jumps
+    y, x = np.mgrid[0:40, 0:40].astype(np.float64)
+    smooth = np.broadcast_to((x + y) / 80, (1, 2, 40, 40))
+    blocky = smooth.reshape(1, 2, 8, 5, 8, 5).mean((3, 5)).repeat(5, 2).repeat(5, 3)
+    mask = np.ones((1, 40, 40), bool)
+    assert edge_ratio(patch_edge_jumps(smooth, mask)) == pytest.approx(1.0)
+    assert edge_ratio(patch_edge_jumps(blocky, mask)) > 10
+
+
+class _Oracle(torch.nn.Module):
+    """A 'model' that returns a fixed image: the truth (always right) or the truth + an offset."""
+
+    def __init__(self, truth: torch.Tensor, offset: float) -> None:
+        super().__init__()
+        self.truth, self.offset = truth, offset
+        self.config = config.smts_vit(**SMALL)
+
+    def forward(self, msi, missing, sar=None, days=None):
+        return self.truth[:1].expand(msi.shape[0], *self.truth.shape[1:]) + self.offset
+
+
+@pytest.mark.parametrize("offset,weight", [(0.0, 1.0), (0.2, 0.0)])
+def test_self_check_takes_the_model_where_it_wins_and_interpolation_where_it_loses(offset, weight):
+    rng = np.random.default_rng(1)
+    # A smooth season (interpolation is good but not exact) with one cloudy date.
+    base = rng.random((1, 1, 10, 20, 20), dtype=np.float32) * 0.3
+    trend = np.linspace(0, 0.1, 6, dtype=np.float32)[None, :, None, None, None] ** 2
+    msi = base + trend + 0.01 * rng.random((1, 6, 10, 20, 20), dtype=np.float32)
+    missing = np.zeros((1, 6, 20, 20), bool)
+    missing[0, 2, 5:12, 5:12] = True
+    model = _Oracle(torch.from_numpy(msi), offset)
+    found = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [2],
+                        [f"d{i}" for i in range(6)], [str(i) for i in range(6)])
+    assert len(found) == 1 and found[0].pixels > 0
+    assert found[0].weight == pytest.approx(weight)
+    if weight == 1.0:
+        assert found[0].model_mse < found[0].interp_mse
+    else:
+        assert found[0].model_mse > found[0].interp_mse
+
+
+def test_reconstruct_with_an_untrained_model_of_our_recipe_fills_by_interpolation(tmp_path):
+    """Through the product path (per-date rasters, windows, blending, writing): the floor by
+    construction. An untrained model equals interpolation within each window, whatever the
+    self-check picks."""
+    weights = save_weights(str(tmp_path / "ours.pt"), ours()).path
+    msi, scl, sar = sample_paths("msi"), sample_paths("scl"), sample_paths("sar")
+    out = tmp_path / "out"
+    results = reconstruct(msi, str(out), masks=scl, sar=sar, weights=weights, device="cpu")
+    assert results and (out / "cloudfill_check.html").exists()
+    with Stack(msi, scl, sar, bands=config.S2_BANDS) as st:
+        full = st.read(0, 0, st.width, st.height)
+        days = np.array(day_numbers(st.dates))
+    expected = interpolate_temporal(full.msi, full.missing, days)
+    for r in results:
+        with Stack([output_paths(r.source, str(out))[0]], bands=config.S2_BANDS) as s:
+            got = s.read(0, 0, s.width, s.height).msi[0]
+        m = full.missing[r.date_index]
+        np.testing.assert_allclose(got[:, m], expected[r.date_index][:, m], atol=2e-4)
+
+
+def test_default_overlap_puts_windows_off_the_patch_grid():
+    for size, patch in ((60, 5), (20, 5), (64, 4)):
+        overlap = default_overlap(size, patch)
+        assert 0 < overlap < size and (size - overlap) % patch != 0
