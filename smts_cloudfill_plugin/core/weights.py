@@ -8,7 +8,9 @@ architecture, band names, normalisation, training data summary, metrics, softwar
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,8 +77,7 @@ def read_weights_info(path: str) -> tuple[WeightsInfo, dict[str, torch.Tensor]]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a damaged file
-        raise CloudFillError(f"'{path}' is not a readable weights file (damaged or not made by "
-                             f"SMTS CloudFill): {type(e).__name__}: {str(e)[:200]}") from None
+        raise CloudFillError(_unreadable(path, e)) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CloudFillError(f"'{path}' is not an SMTS CloudFill weights file.")
     if payload.get("format_version", 0) > FORMAT_VERSION:
@@ -84,10 +85,16 @@ def read_weights_info(path: str) -> tuple[WeightsInfo, dict[str, torch.Tensor]]:
                              f"{payload['format_version']}); update the plugin.")
     try:
         meta = json.loads(payload["metadata"])
+        _check_architecture(meta["architecture"])
         config = ModelConfig.from_dict(meta["architecture"])
         norm = Normalisation.from_dict(meta["normalisation"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CloudFillError(f"The metadata of '{path}' is incomplete or damaged: {e}") from None
+        _check_normalisation(norm, config)
+    except KeyError as e:
+        raise CloudFillError(f"The metadata of '{path}' is incomplete or damaged: it has no "
+                             f"{e} entry.") from None
+    except (TypeError, ValueError, AttributeError, ZeroDivisionError) as e:
+        raise CloudFillError(f"The metadata of '{path}' is incomplete or damaged: "
+                             f"{_first_sentence(str(e))}") from None
     extra = {k: v for k, v in meta.items()
              if k not in ("architecture", "normalisation", "variant", "software_version")}
     return WeightsInfo(config, norm, extra, path), payload["state_dict"]
@@ -96,13 +103,101 @@ def read_weights_info(path: str) -> tuple[WeightsInfo, dict[str, torch.Tensor]]:
 def load_model(path: str, device: str | torch.device = "cpu") -> tuple[SmtsVit, WeightsInfo]:
     """Build the model a weights file describes and load its parameters (eval mode)."""
     info, state = read_weights_info(path)
-    model = SmtsVit(info.config, info.normalisation)
+    try:
+        model = SmtsVit(info.config, info.normalisation)
+    except Exception as e:  # what the checks above could not foresee
+        raise CloudFillError(f"The metadata of '{path}' is incomplete or damaged: it describes "
+                             f"a model that cannot be built ({type(e).__name__}: "
+                             f"{_first_sentence(str(e))})") from None
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
+        # torch lists every mismatch on its own line: give the first and count the others.
+        lines = [ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()] or [str(e)]
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
         raise CloudFillError(f"The parameters in '{path}' do not fit the architecture its "
-                             f"metadata describes: {str(e)[:300]}") from None
+                             f"metadata describes: {_first_sentence(lines[0], 300)}{more}") \
+            from None
     return model.to(device).eval(), info
+
+
+def _unreadable(path: str, error: Exception) -> str:
+    """One message, in whole sentences, for a file torch cannot load with weights_only."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return (f"'{path}' holds Python objects ({found.group(1)}), not only tensors: it may be "
+                "a whole pickled model or another program's checkpoint. SMTS CloudFill never "
+                "runs code from a weights file, so it cannot load this one; use weights written "
+                "by SMTS CloudFill (the bundled models or \"Train on local stacks\").")
+    detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)  # torch's own cause
+    return (f"'{path}' is not a readable weights file (damaged or not made by SMTS CloudFill): "
+            f"{type(error).__name__}: {_first_sentence(detail.group(1) if detail else text)}")
+
+
+def _first_sentence(text: str, limit: int = 200) -> str:
+    """The first sentence of ``text``'s first line, ending with a full stop, shortened at a
+    word if still long (torch's messages run on for several sentences and lines)."""
+    line = " ".join(text.strip().splitlines()[0].split()) if text.strip() else "no details"
+    end = line.find(". ")
+    if end > 0:
+        line = line[:end + 1]
+    if len(line) > limit:
+        line = line[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
+    return line if line.endswith((".", "...")) else line + "."
+
+
+#: Whole numbers in the architecture that may be 0 (MTS-ViT has no SAR dates); the others
+#: must be at least 1 unless their default is 0.
+_MAY_BE_ZERO = ("sar_dates",)
+
+
+def _check_architecture(arch: dict) -> None:
+    """Every field of the architecture has the type of its default in :class:`ModelConfig`
+    (whole numbers >= 1, positive numbers, true/false, text, lists of band names): a tampered
+    file gets a message naming the field, not a ZeroDivisionError or a torch traceback."""
+    if not isinstance(arch, dict):
+        raise TypeError(f"'architecture' is {arch!r}; it must be a table of fields.")
+    for name, spec in ModelConfig.__dataclass_fields__.items():
+        if name not in arch:
+            continue
+        value, default = arch[name], spec.default
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(default, bool):
+            ok, need = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            low = 0 if name in _MAY_BE_ZERO or default == 0 else 1
+            ok = number and isinstance(value, int) and value >= low
+            need = f"a whole number of at least {low}"
+        elif isinstance(default, float):
+            ok = number and math.isfinite(value) and (value > 0 if default > 0 else value >= 0)
+            need = "a positive number" if default > 0 else "a number of at least 0"
+        elif isinstance(default, str):
+            ok, need = isinstance(value, str), "text"
+        elif isinstance(default, tuple):
+            ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+            need = "a list of band names"
+        else:
+            continue
+        if not ok:
+            raise ValueError(f"'{name}' is {value!r}; it must be {need}.")
+
+
+def _check_normalisation(norm: Normalisation, config: ModelConfig) -> None:
+    """One finite mean and one positive standard deviation per band the model reads (SAR
+    statistics of a model without SAR are not used)."""
+    sar = len(config.sar_bands) if config.uses_sar else 0
+    for kind, n, label in (("msi", len(config.msi_bands), "MSI"), ("sar", sar, "SAR")):
+        if kind == "sar" and not n:
+            continue
+        for stat in ("mean", "std"):
+            values = getattr(norm, f"{kind}_{stat}")
+            if len(values) != n:
+                raise ValueError(f"'{kind}_{stat}' has {len(values)} values for {n} {label} "
+                                 "bands.")
+            if not all(math.isfinite(v) and (v > 0 or stat == "mean") for v in values):
+                need = "positive numbers" if stat == "std" else "finite numbers"
+                raise ValueError(f"'{kind}_{stat}' is {list(values)}; it must hold {need}.")
 
 
 def describe(config: ModelConfig) -> str:

@@ -146,6 +146,9 @@ def save_small_model(path, seed: int = 0, **kw) -> str:
     torch.manual_seed(seed)
     cfg = small_config(**kw)
     norm = sample_normalisation()
+    if len(cfg.msi_bands) != len(norm.msi_mean):   # other bands than the sample's: any values
+        n = len(cfg.msi_bands)
+        norm = type(norm)((0.1,) * n, (0.05,) * n, norm.sar_mean, norm.sar_std)
     if not cfg.uses_sar:
         norm = type(norm)(norm.msi_mean, norm.msi_std)
     save_weights(str(path), SmtsVit(cfg, norm))

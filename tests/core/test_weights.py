@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 
 import pytest
@@ -108,8 +109,9 @@ def test_damaged_metadata_newer_format_and_wrong_parameters(tmp_path):
     meta = json.loads(payload["metadata"])
     meta["architecture"]["width"] = 64
     torch.save({**payload, "metadata": json.dumps(meta)}, str(tmp_path / "wrong.pt"))
-    with pytest.raises(CloudFillError, match="do not fit the architecture"):
+    with pytest.raises(CloudFillError, match="do not fit the architecture") as e:
         load_model(str(tmp_path / "wrong.pt"))
+    assert "\n" not in str(e.value) and re.search(r"\.( \(and \d+ more\))?$", str(e.value))
 
     with pytest.raises(CloudFillError, match="does not exist"):
         read_weights_info(str(tmp_path / "missing.pt"))
@@ -150,3 +152,61 @@ def test_fewer_model_dates_than_the_stack_is_fine(tmp_path, sample):
     res = reconstruct(sample["msi"], str(tmp_path / "out"), masks=sample["scl"], sar=sample["sar"],
                       weights=w, device="cpu")
     assert [r.date_index for r in res] == [1, 3]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"heads": 0}, r"'heads' is 0; it must be a whole number of at least 1"),
+    ({"patch": 0}, r"'patch' is 0; it must be a whole number of at least 1"),
+    ({"width": "128"}, r"'width' is '128'; it must be a whole number of at least 1"),
+    ({"depth": 2.5}, r"'depth' is 2\.5; it must be a whole number of at least 1"),
+    ({"mask_channels": "yes"}, r"'mask_channels' is 'yes'; it must be true or false"),
+    ({"msi_bands": "B02"}, r"'msi_bands' is 'B02'; it must be a list of band names"),
+    ({"mlp_ratio": None}, r"'mlp_ratio' is None; it must be a positive number"),
+    ({"width": 30}, r"width 30 is not a multiple of heads 4"),
+    ({"window": -20}, r"'window' is -20; it must be a whole number of at least 1"),
+])
+def test_tampered_architecture_gives_one_clear_message(tmp_path, change, message):
+    """Metadata that parses but describes an impossible model: one message naming the file
+    and the field, for reading the file and for building the model (no ZeroDivisionError or
+    torch traceback)."""
+    good = save_small_model(tmp_path / "good.pt")
+    payload = torch.load(good, weights_only=True)
+    meta = json.loads(payload["metadata"])
+    meta["architecture"].update(change)
+    path = str(tmp_path / "tampered.pt")
+    torch.save({**payload, "metadata": json.dumps(meta)}, path)
+    for load in (read_weights_info, load_model):
+        with pytest.raises(CloudFillError) as e:
+            load(path)
+        msg = str(e.value)
+        assert type(e.value) is CloudFillError
+        assert re.search(message, msg), msg
+        assert f"The metadata of '{path}' is incomplete or damaged" in msg and "\n" not in msg
+
+
+def test_tampered_normalisation_gives_one_clear_message(tmp_path):
+    good = save_small_model(tmp_path / "good.pt")
+    payload = torch.load(good, weights_only=True)
+    meta = json.loads(payload["metadata"])
+    meta["normalisation"]["msi_std"] = meta["normalisation"]["msi_std"][:3]
+    path = str(tmp_path / "norm.pt")
+    torch.save({**payload, "metadata": json.dumps(meta)}, path)
+    with pytest.raises(CloudFillError, match=r"'msi_std' has 3 values for 10 MSI bands"):
+        load_model(path)
+    meta["normalisation"]["msi_std"] = [0.0] * 10
+    torch.save({**payload, "metadata": json.dumps(meta)}, path)
+    with pytest.raises(CloudFillError, match=r"'msi_std' is \[0\.0, .*\]; it must hold positive"):
+        load_model(path)
+
+
+def test_a_file_with_python_objects_is_refused_in_whole_sentences(tmp_path):
+    """torch's weights-only rejection is long and multi-line; cut at 200 characters it stopped
+    mid-sentence. The message says what the file holds and what to use instead."""
+    path = str(tmp_path / "pickled.pt")
+    torch.save(SmtsVit(config.mts_vit(width=32, depth=1, heads=4)), path)
+    with pytest.raises(CloudFillError) as e:
+        load_model(path)
+    msg = str(e.value)
+    assert msg.startswith(f"'{path}' holds Python objects")
+    assert "smts_cloudfill_plugin.core.model.SmtsVit" in msg
+    assert msg.endswith(".") and "\n" not in msg and "\x1b" not in msg
