@@ -322,13 +322,20 @@ def check_disk_space(folder: str, width: int, height: int, bands: int, itemsize:
     if need > free:
         raise CloudFillError(
             f"The output for {dates} cloudy date{'s' if dates != 1 else ''} of {width} x {height} "
-            f"px needs about {_gb(need)} ({int(COMPRESSED_SHARE * 100)} % of the {_gb(raw)} "
-            f"uncompressed; DEFLATE compression usually saves that much), but only {_gb(free)} "
-            f"are free in '{folder}'. Free some space or choose another output folder.")
+            f"px needs about {file_size(need)} ({int(COMPRESSED_SHARE * 100)} % of the "
+            f"{file_size(raw)} uncompressed; DEFLATE compression usually saves that much), but "
+            f"only {file_size(free)} are free in '{folder}'. Free some space or choose another "
+            "output folder.")
 
 
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.2f} GB" if n < 1e10 else f"{n / 1e9:.0f} GB"
+def file_size(n: float) -> str:
+    """Bytes in the unit that shows them, one decimal below 100: '13.2 MB', not '0.01 GB';
+    '500 kB', not '0.00 GB'."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    return f"{n:.0f} bytes"
 
 
 def split_batches(windows: Sequence, batch_size: int, per_chunk: int) -> list[list]:

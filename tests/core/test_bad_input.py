@@ -119,6 +119,16 @@ def _case(name: str, sample, tmp_path, weights: str) -> Case:
         return Case([plain_msi[i] for i in order], [plain_scl[i] for i in order], sar, weights,
                     r"increasing date order: 'image_c\.tif' \(2019-04-21\) comes after "
                     r"'image_d\.tif' \(2019-04-26\)")
+    if name in ("duplicate_date", "same_file_twice"):
+        # 2019-04-21 given twice: a second copy of it, or the very same file again.
+        twice = msi[2] if name == "same_file_twice" else \
+            shutil.copy(msi[2], str(tmp_path / "in" / "copy_of_0421.tif"))
+        message = (r"'S2_0000280849BAC91C_20190421\.tif' is given twice as an MSI date"
+                   if name == "same_file_twice" else
+                   r"'S2_0000280849BAC91C_20190421\.tif' and 'copy_of_0421\.tif' have the same "
+                   r"date \(2019-04-21\): give each MSI date once")
+        return Case(msi[:3] + [twice] + msi[3:5], scl[:3] + [scl[2]] + scl[3:5], sar, weights,
+                    message)
     if name == "corrupt_weights":
         bad = tmp_path / "bad.pt"
         bad.write_bytes(np.random.default_rng(0).bytes(2048))
@@ -139,7 +149,8 @@ def sample_module():
 CASES = ["crs_mismatch", "grid_mismatch", "grid_size_mismatch", "wrong_band_count",
          "unnamed_bands", "too_few_dates", "all_cloud", "unreadable_file", "nonexistent_file",
          "nonexistent_sar", "mask_count", "dates_out_of_order", "corrupt_weights",
-         "missing_weights", "no_sar_for_smts", "truncated_msi", "truncated_mask", "damaged_block"]
+         "missing_weights", "no_sar_for_smts", "truncated_msi", "truncated_mask", "damaged_block",
+         "duplicate_date", "same_file_twice"]
 
 
 @pytest.mark.parametrize("name", CASES)
