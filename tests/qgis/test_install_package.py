@@ -17,6 +17,7 @@ from __future__ import annotations
 import configparser
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,22 @@ def test_zip_layout(built_zip):
     for name in ("smts_vit.pt", "smts_vit.json", "mts_vit.pt", "mts_vit.json", "MODEL_CARD.md"):
         assert f"{PLUGIN}/model_weights/{name}" in names
     assert f"{PLUGIN}/model_weights/s_vit.pt" not in names
+
+
+def test_zip_has_the_licence_and_a_real_contact(built_zip):
+    """QGIS's plugin repository refuses a zip without a LICENSE file, and its e-mail must be one
+    that can receive mail (not a placeholder domain)."""
+    path, _ = built_zip
+    with zipfile.ZipFile(path) as zf:
+        licence = zf.read(f"{PLUGIN}/LICENSE").decode("utf-8")
+        meta = configparser.ConfigParser()
+        meta.read_string(zf.read(f"{PLUGIN}/metadata.txt").decode("utf-8"))
+    assert licence == (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "GNU GENERAL PUBLIC LICENSE" in licence and "Version 2, June 1991" in licence
+    assert "or (at your option) any later version" in licence
+    email = meta["general"]["email"]
+    assert re.fullmatch(r"[\w.+-]+@[\w-]+(\.[\w-]+)+", email), email
+    assert not re.search(r"@(.*\.)?example\.(org|com|net)$|@localhost", email), email
 
 
 def test_install_and_package_share_one_file_list(built_zip, home):
