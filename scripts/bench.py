@@ -238,9 +238,10 @@ def child_interp(args) -> dict:
                 blk = st.read(x, y, w, h)
                 filled = interpolate_temporal(blk.msi, blk.missing, days)
                 for t in targets:
-                    raw, missing = blk.raw[t].copy(), blk.missing[t]
-                    values = st.from_reflectance(filled[t])
-                    for c, b in enumerate(st.band_index):
+                    # Each date in its own type, scale and band order, as reconstruct does.
+                    raw, missing = blk.raw[t].astype(st.msi[t].numpy_dtype), blk.missing[t]
+                    values = st.from_reflectance(filled[t], t)
+                    for c, b in enumerate(st.band_indices[t]):
                         raw[b][missing] = values[c][missing]
                     image, mask = writers[t]
                     image.write(x, y, raw)
