@@ -96,23 +96,30 @@ def open_raster(path: str, role: str) -> tuple[gdal.Dataset, RasterInfo]:
         metadata=md)
     info.date = date_from_file(path, md)
     info.role = role
-    _check_complete(ds, info)
+    problem = _truncation(ds, info)
+    if problem:
+        ds = bands = None  # closed now, not kept open by the traceback (see read_array)
+        raise CloudFillError(problem)
     return ds, info
 
 
-def _check_complete(ds: gdal.Dataset, info: RasterInfo) -> None:
-    """Refuse a GeoTIFF whose blocks reach past the end of the file (a cut-off copy or download).
+def _truncation(ds: gdal.Dataset, info: RasterInfo) -> str | None:
+    """Why a GeoTIFF is refused when its blocks reach past the end of the file (a cut-off copy
+    or download), or None.
 
     GDAL opens such a file without a word and fails only when the missing part is read, and a
     file cut before its georeferencing tags even opens as "in no CRS": checking where each
     block ends (from the file's directory, nothing is read) names the real problem at once.
     """
     if ds.GetDriver().ShortName != "GTiff":
-        return
+        return None
     try:
-        size = os.path.getsize(info.path)
+        stat = os.stat(info.path)
     except OSError:
-        return
+        return None
+    size, key = stat.st_size, (os.path.abspath(info.path), stat.st_size, stat.st_mtime_ns)
+    if key in _COMPLETE:  # each worker thread opens the stack again: check a file once
+        return None
     interleaved = (ds.GetMetadataItem("INTERLEAVE", "IMAGE_STRUCTURE") or "") == "PIXEL"
     for i in range(1 if interleaved else ds.RasterCount):
         band = ds.GetRasterBand(i + 1)
@@ -122,10 +129,15 @@ def _check_complete(ds: gdal.Dataset, info: RasterInfo) -> None:
                 offset = band.GetMetadataItem(f"BLOCK_OFFSET_{x}_{y}", "TIFF")
                 length = band.GetMetadataItem(f"BLOCK_SIZE_{x}_{y}", "TIFF")
                 if offset and length and int(offset) + int(length) > size:
-                    raise CloudFillError(
-                        f"{info.role} '{info.path}' is truncated ({size} bytes, but its pixel "
-                        f"data runs to byte {int(offset) + int(length)}): copy or download it "
-                        "again.")
+                    return (f"{info.role} '{info.path}' is truncated ({size} bytes, but its "
+                            f"pixel data runs to byte {int(offset) + int(length)}): copy or "
+                            "download it again.")
+    _COMPLETE.add(key)
+    return None
+
+
+#: GeoTIFFs found complete: (path, size, modification time).
+_COMPLETE: set[tuple[str, int, int]] = set()
 
 
 def read_array(info: RasterInfo, x0: int = 0, y0: int = 0, w: int | None = None,
@@ -133,19 +145,26 @@ def read_array(info: RasterInfo, x0: int = 0, y0: int = 0, w: int | None = None,
                **buffer) -> np.ndarray:
     """Read a window of ``info``'s raster (all bands, or band ``band`` from 1), from its opened
     dataset or ``ds`` (e.g. a warped VRT of it); a damaged file gives a
-    :class:`CloudFillError` naming it, not GDAL's traceback."""
-    source = ds if ds is not None else info._ds  # type: ignore[attr-defined]
+    :class:`CloudFillError` naming it, not GDAL's traceback.
+
+    The error's traceback keeps this frame's variables alive, and a caught error often ends in
+    a reference cycle: no dataset may stay in them, or the garbage collector closes it late,
+    after GDAL has shut down (QGIS's exit), and the process crashes.
+    """
     w = info.width - x0 if w is None else w
     h = info.height - y0 if h is None else h
+    data = None
     try:
+        source = ds if ds is not None else info._ds  # type: ignore[attr-defined]
         data = (source if band is None else source.GetRasterBand(band)).ReadAsArray(
             x0, y0, w, h, **buffer)
+        problem = "" if data is not None else gdal.GetLastErrorMsg()  # GDAL without exceptions
     except RuntimeError as e:
+        problem = str(e)
+    source = ds = None
+    if data is None:
         raise CloudFillError(f"Cannot read {info.role} '{info.path}': the file is "
-                             f"damaged or truncated ({_first_line(e)}).") from None
-    if data is None:  # GDAL without exceptions
-        raise CloudFillError(f"Cannot read {info.role} '{info.path}': the file is "
-                             f"damaged or truncated ({_first_line(gdal.GetLastErrorMsg())}).")
+                             f"damaged or truncated ({_first_line(problem)}).")
     return data
 
 
@@ -483,9 +502,8 @@ class Stack:
 
     def _read_sar(self, i: int, x0: int, y0: int, w: int, h: int) -> np.ndarray:
         info = self.sar[i]
-        vrt = self._sar_vrts[i]
-        bands = [read_array(info, x0, y0, w, h, band=b + 1, ds=vrt).astype(np.float32)
-                 for b in info.sar_bands]  # type: ignore[attr-defined]
+        bands = [read_array(info, x0, y0, w, h, band=b + 1, ds=self._sar_vrts[i])
+                 .astype(np.float32) for b in info.sar_bands]  # type: ignore[attr-defined]
         out = np.stack(bands)
         if info.numpy_dtype.kind in "iu":
             scale = info.scales[0] if info.scales[0] != 1.0 else DN_SCALE
