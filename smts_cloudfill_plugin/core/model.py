@@ -73,11 +73,11 @@ class SmtsVit(nn.Module):
         self.config = config
         norm = normalisation or Normalisation.identity(config)
         self.normalisation = norm
-        self.register_buffer("msi_mean", torch.tensor(norm.msi_mean).view(1, 1, -1, 1, 1))
-        self.register_buffer("msi_std", torch.tensor(norm.msi_std).view(1, 1, -1, 1, 1))
+        self.register_buffer("msi_mean", torch.tensor(norm.msi_mean, dtype=torch.float32).view(1, 1, -1, 1, 1))
+        self.register_buffer("msi_std", torch.tensor(norm.msi_std, dtype=torch.float32).view(1, 1, -1, 1, 1))
         if config.uses_sar:
-            self.register_buffer("sar_mean", torch.tensor(norm.sar_mean).view(1, 1, -1, 1, 1))
-            self.register_buffer("sar_std", torch.tensor(norm.sar_std).view(1, 1, -1, 1, 1))
+            self.register_buffer("sar_mean", torch.tensor(norm.sar_mean, dtype=torch.float32).view(1, 1, -1, 1, 1))
+            self.register_buffer("sar_std", torch.tensor(norm.sar_std, dtype=torch.float32).view(1, 1, -1, 1, 1))
         d, p = config.width, config.patch
         self.patch_embed = nn.Conv2d(config.in_channels, d, kernel_size=p, stride=p)
         self.pos_embed = nn.Parameter(torch.randn(1, d, config.pos_grid, config.pos_grid) * 0.02)

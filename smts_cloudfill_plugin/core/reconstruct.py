@@ -58,6 +58,18 @@ def output_paths(msi_path: str, folder: str) -> tuple[str, str]:
 
 
 def check_date_order(stack: Stack) -> None:
+    """MSI dates in increasing order; a repeated date (a file given twice, or two files of one
+    day) is named as what it is, before any order problem."""
+    seen: dict = {}
+    for info in stack.msi:
+        first = seen.setdefault(info.date, info) if info.date else info
+        if first is not info:
+            if os.path.abspath(first.path) == os.path.abspath(info.path):
+                raise CloudFillError(f"'{info.name}' is given twice as an MSI date: give each "
+                                     "date once.")
+            raise CloudFillError(f"'{first.name}' and '{info.name}' have the same date "
+                                 f"({info.date}): give each MSI date once (keep one of them, or "
+                                 "correct the date).")
     dates = stack.dates
     for a, b, ia, ib in zip(dates, dates[1:], stack.msi, stack.msi[1:]):
         if a and b and b <= a:
