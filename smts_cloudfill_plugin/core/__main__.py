@@ -1,6 +1,7 @@
 """Command line: ``python -m smts_cloudfill_plugin.core {reconstruct,info} ...``.
 
 Prints a clear message and exits 2 for bad input; never a traceback for the user's mistakes.
+Ctrl+C (exit 130) and SIGTERM (exit 143) stop a run like a cancel: nothing half written stays.
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import argparse
 import json
 import sys
 
-from .errors import Cancelled, CloudFillError
+from .errors import Cancelled, CloudFillError, Terminated
 
 
 def _sort_by_date(msi: list[str], masks: list[str] | None) -> tuple[list[str], list[str] | None]:
@@ -27,12 +28,15 @@ def _sort_by_date(msi: list[str], masks: list[str] | None) -> tuple[list[str], l
 def _reconstruct(args: argparse.Namespace) -> int:
     from .progress import PrintFeedback
     from .reconstruct import reconstruct
+    from .writer import folder_lock
     msi, masks = _sort_by_date(args.msi, args.masks)
     classes = tuple(int(c) for c in args.scl_classes.split(",")) if args.scl_classes else None
     kw = {"scl_classes": classes} if classes else {}
-    results = reconstruct(msi, args.out, masks=masks, sar=args.sar or None, weights=args.weights,
-                          device=args.device, batch_size=args.batch_size,
-                          feedback=PrintFeedback(quiet=args.quiet), **kw)
+    with folder_lock(args.out):
+        results = reconstruct(msi, args.out, masks=masks, sar=args.sar or None,
+                              weights=args.weights, device=args.device,
+                              batch_size=args.batch_size,
+                              feedback=PrintFeedback(quiet=args.quiet), **kw)
     for r in results:
         print(r.path)
     return 0
@@ -68,9 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .gdal_scope import gdal_exceptions
+    from .progress import sigterm_as_cancel
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with sigterm_as_cancel(), gdal_exceptions():
+            return args.run(args)
+    except Terminated as e:
+        print(f"Cancelled: {e}", file=sys.stderr)
+        return 143
     except Cancelled as e:
         print(f"Cancelled: {e}", file=sys.stderr)
         return 130

@@ -15,3 +15,11 @@ class Cancelled(CloudFillError):
 
     def __init__(self, message: str = "Cancelled by the user; no output was written.") -> None:
         super().__init__(message)
+
+
+class Terminated(Cancelled):
+    """The process was asked to stop (SIGTERM); whatever was being written has been removed."""
+
+    def __init__(self, message: str = "Stopped by a termination signal (SIGTERM); no output "
+                 "was written.") -> None:
+        super().__init__(message)

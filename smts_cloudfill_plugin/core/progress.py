@@ -6,10 +6,13 @@ The engine reports through a :class:`Feedback`; the QGIS layer wraps a
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 from typing import Callable
 
-from .errors import Cancelled
+from .errors import Cancelled, Terminated
 
 
 class Feedback:
@@ -98,3 +101,30 @@ class SubFeedback(Feedback):
 
     def is_cancelled(self) -> bool:
         return self.parent.is_cancelled()
+
+
+@contextlib.contextmanager
+def sigterm_as_cancel():
+    """Inside the block, SIGTERM stops the run like a cancel (:class:`Terminated` is raised, so
+    every ``with`` block cleans up) instead of killing the process with its files half written.
+
+    Only in the main thread and only when no one else handles SIGTERM (QGIS, a host program);
+    a second signal while cleaning up is ignored. The previous handler is back after the block.
+    """
+    sig = getattr(signal, "SIGTERM", None)
+    if sig is None or threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(sig) is not signal.SIG_DFL:
+        yield
+        return
+    fired = []
+
+    def handler(signum, frame) -> None:  # noqa: ARG001
+        if not fired:
+            fired.append(signum)
+            raise Terminated()
+
+    previous = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        signal.signal(sig, previous)

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from osgeo import gdal, osr
 
+from . import gdal_scope
 from .clouds import DEFAULT_SCL_MISSING, binary_to_mask, looks_like_scl, scl_to_mask
 from .dates import date_from_file
 from .errors import CloudFillError
-
-gdal.UseExceptions()
 
 #: Integer reflectance is DN x this when the band declares no scale of its own (Sentinel-2 L2A).
 DN_SCALE = 1e-4
@@ -75,6 +74,11 @@ class RasterInfo:
 
 def open_raster(path: str, role: str) -> tuple[gdal.Dataset, RasterInfo]:
     """Open ``path`` read-only; a clear :class:`CloudFillError` when GDAL cannot."""
+    with gdal_scope.gdal_exceptions():
+        return _open_raster(path, role)
+
+
+def _open_raster(path: str, role: str) -> tuple[gdal.Dataset, RasterInfo]:
     if not os.path.exists(path):
         raise CloudFillError(f"{role} '{path}' does not exist.")
     try:
@@ -250,6 +254,8 @@ class Stack:
     def __post_init__(self) -> None:
         self._opened: list[RasterInfo] = []
         self._sar_vrts: list[gdal.Dataset] = []
+        gdal_scope.acquire()  # GDAL raises while the stack is open; released by close()
+        self._scoped = True
         try:
             self._open_all()
         except BaseException:
@@ -532,6 +538,9 @@ class Stack:
         self._sar_vrts = []
         for info in self._opened:
             info._ds = None  # type: ignore[attr-defined]
+        if getattr(self, "_scoped", False):
+            self._scoped = False
+            gdal_scope.release()
 
     def __enter__(self) -> "Stack":
         return self

@@ -1,21 +1,32 @@
 """Writing results as GeoTIFF: same grid, CRS, no data, band names, type and scaling as the input.
 
-Files are written under a temporary name beside the destination and renamed only when the
-whole run has succeeded (:class:`OutputSet`), so a failed or cancelled run leaves nothing half
-written behind.
+Files are written under a hidden temporary name beside the destination (a "part") and renamed
+only when the whole run has succeeded (:class:`OutputSet`), all of them or none, so a failed,
+cancelled or terminated run leaves nothing half written behind. A part names the computer and
+process that writes it: one left by a killed process (``kill -9``, a power cut) is removed by
+the next run into that folder. :func:`folder_lock` keeps two runs out of one folder.
 """
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import hashlib
+import json
 import os
+import re
+import socket
+import sys
+import threading
+import time
 import uuid
 
 import numpy as np
 from osgeo import gdal
 
+from . import gdal_scope
 from .errors import CloudFillError
+from .progress import sigterm_as_cancel
 from .stack_reader import RasterInfo
-
-gdal.UseExceptions()
 
 #: Value of the filled-pixel mask raster: 0 kept from the input, 1 filled by the model.
 MASK_KEPT, MASK_FILLED = 0, 1
@@ -30,6 +41,74 @@ def creation_options(dtype: np.dtype, width: int, height: int) -> list[str]:
     return opts
 
 
+#: Hidden lock file of a folder being written by a run (:func:`folder_lock`).
+LOCK_NAME = ".smts_cloudfill.lock"
+# ".<name>.<host tag>-<pid>-<random>.part"; older versions wrote ".<name>.<8 hex>.part".
+_PART = re.compile(r"^\..+\.(?:(?P<host>[0-9a-f]{4})-(?P<pid>\d+)-)?[0-9a-f]{6,8}\.part$")
+#: A lock file that cannot be read is taken as left over once it is this old (seconds).
+UNREADABLE_LOCK_AGE = 30.0
+
+
+def _host_tag(host: str | None = None) -> str:
+    return hashlib.sha1((host or socket.gethostname()).encode()).hexdigest()[:4]
+
+
+def part_path(path: str) -> str:
+    """A new hidden temporary name beside ``path``, naming this computer and process."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{name}.{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:6]}.part")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this computer (never signals it)."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process on Windows
+        import ctypes
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return kernel32.GetLastError() == 5  # access denied: it exists
+        code = ctypes.c_ulong()
+        try:
+            kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        finally:
+            kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_parts(folder: str) -> list[str]:
+    """Remove the parts of our naming whose process has ended (on this computer); return their
+    names. Parts of a live run, or of a run on another computer, are left alone."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    here = _host_tag()
+    for name in names:
+        m = _PART.match(name)
+        if m is None:
+            continue
+        if m.group("pid") is not None and (m.group("host") != here or pid_alive(int(m.group("pid")))):
+            continue
+        try:
+            os.remove(os.path.join(folder, name))
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
 class RasterWriter:
     """A GeoTIFF written window by window under a temporary name; :meth:`commit` renames it."""
 
@@ -39,7 +118,10 @@ class RasterWriter:
                  copy_scaling: bool = True) -> None:
         self.path = path
         folder = os.path.dirname(os.path.abspath(path))
-        self.tmp_path = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.part")
+        self.tmp_path = part_path(path)
+        self.ds = None
+        gdal_scope.acquire()  # released by close/abort
+        self._scoped = True
         count = band_count or like.band_count
         #: The file's data type (by default the one of ``like``: each date keeps its own).
         self.dtype = dtype = np.dtype(dtype or like.numpy_dtype)
@@ -49,6 +131,7 @@ class RasterWriter:
             self.ds = driver.Create(self.tmp_path, like.width, like.height, count, gdal_type,
                                     creation_options(dtype, like.width, like.height))
         except RuntimeError as e:
+            self.abort()
             raise CloudFillError(f"Cannot write '{path}': {e}") from None
         self.ds.SetGeoTransform(like.geotransform)
         if like.crs_wkt:
@@ -79,9 +162,12 @@ class RasterWriter:
             self.ds.GetRasterBand(i + 1).WriteArray(a[i], x0, y0)
 
     def close(self) -> None:
-        if self.ds is not None:
-            self.ds.FlushCache()
-            self.ds = None
+        try:
+            if self.ds is not None:
+                self.ds.FlushCache()
+                self.ds = None
+        finally:
+            self._unscope()
 
     def commit(self) -> None:
         """Finish the file and move it to its final name (replacing an older one)."""
@@ -91,36 +177,107 @@ class RasterWriter:
     def abort(self) -> None:
         """Drop the temporary file."""
         self.ds = None
+        self._unscope()
         if os.path.exists(self.tmp_path):
             os.remove(self.tmp_path)
+
+    def _unscope(self) -> None:
+        if self._scoped:
+            self._scoped = False
+            gdal_scope.release()
 
 
 class OutputSet:
     """All files of one run: renamed together on success, all removed on any failure.
 
-    Use as a context manager: leaving the block with an exception (a cancel included) aborts
-    every writer; leaving it normally commits them.
+    Use as a context manager: leaving the block with an exception (a cancel or, in the main
+    thread, SIGTERM included) aborts every writer; leaving it normally commits them, all or
+    none: when one cannot be put in place, those already moved are taken back and older
+    outputs they replaced are restored.
     """
 
     def __init__(self) -> None:
         self.writers: list[RasterWriter] = []
+        self._signals = None
 
     def add(self, writer: RasterWriter) -> RasterWriter:
         self.writers.append(writer)
         return writer
 
     def __enter__(self) -> "OutputSet":
+        self._signals = sigterm_as_cancel()
+        self._signals.__enter__()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            for w in self.writers:
-                w.close()
-            for w in self.writers:
-                w.commit()
-        else:
-            for w in self.writers:
+        try:
+            if exc_type is not None:
+                self._abort()
+                return
+            try:
+                for w in self.writers:
+                    w.close()
+            except BaseException as e:
+                self._abort()
+                if isinstance(e, RuntimeError):
+                    raise CloudFillError(f"Cannot finish writing the outputs: {e}. Nothing was "
+                                         "written.") from None
+                raise
+            self._commit_all()
+        finally:
+            signals, self._signals = self._signals, None
+            if signals is not None:
+                signals.__exit__(None, None, None)
+
+    def _abort(self) -> None:
+        for w in self.writers:
+            try:
                 w.abort()
+            except OSError:
+                pass
+
+    def _commit_all(self) -> None:
+        for w in self.writers:
+            if os.path.isdir(w.path):
+                self._abort()
+                raise CloudFillError(
+                    f"Cannot put '{os.path.basename(w.path)}' in place: '{w.path}' is a folder. "
+                    "Nothing was written: rename or remove that folder, or choose another "
+                    "output folder.")
+        done: list[tuple[str, str | None]] = []  # (final path, backup of the older file)
+        current = None
+        try:
+            for w in self.writers:
+                current = w.path
+                backup = None
+                if os.path.lexists(w.path):
+                    backup = part_path(w.path)
+                    os.replace(w.path, backup)
+                done.append((w.path, backup))
+                os.replace(w.tmp_path, w.path)
+        except BaseException as e:
+            self._roll_back(done)
+            self._abort()
+            if isinstance(e, OSError):
+                raise CloudFillError(
+                    f"Cannot put '{current}' in place: {e.strerror or e}. Nothing was written "
+                    "(older outputs are kept).") from None
+            raise
+        for _, backup in done:
+            if backup is not None:
+                with contextlib.suppress(OSError):
+                    os.remove(backup)
+
+    @staticmethod
+    def _roll_back(done: list[tuple[str, str | None]]) -> None:
+        """Take back the files already moved in place, and put the older ones back."""
+        for path, backup in reversed(done):
+            with contextlib.suppress(OSError):
+                if os.path.lexists(path) and (backup is None or os.path.lexists(backup)):
+                    os.remove(path)
+            if backup is not None:
+                with contextlib.suppress(OSError):
+                    os.replace(backup, path)
 
 
 def check_writable(folder: str) -> None:
@@ -131,3 +288,100 @@ def check_writable(folder: str) -> None:
         raise CloudFillError(f"Cannot create the output folder '{folder}': {e.strerror}.") from None
     if not os.access(folder, os.W_OK):
         raise CloudFillError(f"The output folder '{folder}' is not writable.")
+    clean_stale_parts(folder)
+
+
+_held_lock = threading.Lock()
+_held: dict[str, list] = {}  # real folder path -> [thread id, depth]
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str):
+    """Keep other runs out of ``folder`` for the block (a second run is refused with a message).
+
+    The lock is a hidden file naming the computer, process and start time. One left by a
+    process that has ended (on this computer) is taken over; parts of ended runs are removed.
+    The same thread may nest the lock (the QGIS algorithm and the engine both take it).
+    """
+    check_writable(folder)
+    key = os.path.realpath(folder)
+    me = threading.get_ident()
+    with _held_lock:
+        held = _held.get(key)
+        nested = held is not None and held[0] == me
+        if nested:
+            held[1] += 1
+    if nested:
+        try:
+            yield
+        finally:
+            with _held_lock:
+                _held[key][1] -= 1
+        return
+    path = os.path.join(folder, LOCK_NAME)
+    token = _take_lock(path, folder)
+    with _held_lock:
+        _held[key] = [me, 1]
+    try:
+        clean_stale_parts(folder)
+        yield
+    finally:
+        with _held_lock:
+            _held.pop(key, None)
+        if _read_lock(path) == token:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
+
+def _read_lock(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            found = json.load(f)
+        return found if isinstance(found, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _lock_is_stale(path: str, owner: dict | None) -> bool:
+    if owner is None:
+        try:
+            return time.time() - os.path.getmtime(path) > UNREADABLE_LOCK_AGE
+        except OSError:
+            return True
+    try:
+        pid = int(owner.get("pid", -1))
+    except (TypeError, ValueError):
+        return True
+    return owner.get("host") == socket.gethostname() and not pid_alive(pid)
+
+
+def _take_lock(path: str, folder: str) -> dict:
+    token = {"pid": os.getpid(), "host": socket.gethostname(),
+             "started": dt.datetime.now().isoformat(timespec="seconds"), "id": uuid.uuid4().hex}
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _read_lock(path)
+            if _lock_is_stale(path, owner):
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+                continue
+            raise CloudFillError(_locked_message(folder, path, owner)) from None
+        except OSError as e:
+            raise CloudFillError(f"Cannot lock the output folder '{folder}': {e.strerror}.") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(token, f)
+        return token
+    raise CloudFillError(_locked_message(folder, path, _read_lock(path)))
+
+
+def _locked_message(folder: str, path: str, owner: dict | None) -> str:
+    who = "another SMTS CloudFill run"
+    if owner:
+        where = "this computer" if owner.get("host") == socket.gethostname() else \
+            f"computer '{owner.get('host')}'"
+        who += f" (process {owner.get('pid')} on {where}, started {owner.get('started', '?')})"
+    return (f"The output folder '{folder}' is in use by {who}. Wait until that run has "
+            "finished or choose another output folder. If no run is active any more, delete "
+            f"'{path}'.")

@@ -120,3 +120,186 @@ def test_unwritable_folder_is_a_clear_error(tmp_path):
         check_writable(str(blocker / "sub"))
     check_writable(str(tmp_path / "new" / "deep"))
     assert (tmp_path / "new" / "deep").is_dir()
+
+
+# ----- leftovers, all-or-nothing commit, one run per folder, SIGTERM (issue 11, items 6-8) -----
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+
+from core_helpers import REPO_ROOT, SUBPROCESS_ENV  # noqa: E402
+from smts_cloudfill_plugin.core.writer import (LOCK_NAME, clean_stale_parts,  # noqa: E402
+                                               folder_lock)
+
+# A child that opens an output set (and the folder lock), writes a part, says "ready" and waits.
+CHILD = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from smts_cloudfill_plugin.core.stack_reader import open_raster
+    from smts_cloudfill_plugin.core.writer import OutputSet, RasterWriter, folder_lock
+    src, out = sys.argv[1], sys.argv[2]
+    _, like = open_raster(src, "input")
+    with folder_lock(out), OutputSet() as outs:
+        outs.add(RasterWriter(out + "/a_filled.tif", like)).write(0, 0, np.ones((2, 5, 5), np.uint16))
+        print("ready", flush=True)
+        time.sleep(60)
+""")
+
+
+def start_child(tmp_path, code: str = CHILD, *args: str) -> subprocess.Popen:
+    src = make_raster(tmp_path / "in" / "src.tif", np.ones((2, 5, 5), np.uint16))
+    (tmp_path / "out").mkdir(exist_ok=True)
+    child = subprocess.Popen([sys.executable, "-c", code, src, str(tmp_path / "out"), *args],
+                             cwd=REPO_ROOT, env=SUBPROCESS_ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready", child.stderr.read()
+    return child
+
+
+def test_parts_and_lock_of_a_killed_run_are_removed_by_the_next_run(tmp_path):
+    child = start_child(tmp_path)
+    out = tmp_path / "out"
+    assert any(n.endswith(".part") for n in list_files(out)) and LOCK_NAME in list_files(out)
+    child.kill()  # kill -9: no cleanup runs in the child
+    child.wait(30)
+    older = out / ".b_filled.tif.1a2b3c4d.part"  # the naming of earlier versions
+    older.write_bytes(b"x" * 10)
+    foreign = out / "notes.part"  # not ours: kept
+    foreign.write_text("x")
+    with folder_lock(str(out)):
+        assert list_files(out) == sorted([LOCK_NAME, "notes.part"])
+    assert list_files(out) == ["notes.part"]
+
+
+def test_check_writable_keeps_the_parts_of_a_live_run(tmp_path):
+    child = start_child(tmp_path)
+    try:
+        out = tmp_path / "out"
+        check_writable(str(out))
+        assert clean_stale_parts(str(out)) == []
+        assert any(n.endswith(".part") for n in list_files(out))
+    finally:
+        child.kill()
+        child.wait(30)
+    assert len(clean_stale_parts(str(out))) == 1
+    assert not any(n.endswith(".part") for n in list_files(out))
+
+
+def test_sigterm_stops_like_a_cancel(tmp_path):
+    child = start_child(tmp_path)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=30)
+    assert "Terminated" in err and "Traceback" in err  # the child's own script does not catch it
+    assert list_files(tmp_path / "out") == [], "no part, no lock, no output"
+
+
+def test_cli_exits_143_on_sigterm_with_nothing_written(tmp_path):
+    code = textwrap.dedent("""
+        import sys, time
+        import numpy as np
+        import smts_cloudfill_plugin.core.reconstruct as rec
+        from smts_cloudfill_plugin.core.__main__ import main
+        from smts_cloudfill_plugin.core.stack_reader import open_raster
+        from smts_cloudfill_plugin.core.writer import OutputSet, RasterWriter
+        def fake(msi, out, **kw):
+            _, like = open_raster(msi[0], "input")
+            with OutputSet() as outs:
+                outs.add(RasterWriter(out + "/a_filled.tif", like)).write(0, 0, np.ones((2, 5, 5), np.uint16))
+                print("ready", flush=True)
+                time.sleep(60)
+        rec.reconstruct = fake
+        sys.exit(main(["reconstruct", "--msi", sys.argv[1], "--out", sys.argv[2]]))
+    """)
+    child = start_child(tmp_path, code)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 143, err
+    assert "SIGTERM" in err and "Traceback" not in err
+    assert list_files(tmp_path / "out") == []
+
+
+def test_a_second_run_into_the_folder_is_refused(tmp_path):
+    child = start_child(tmp_path)
+    try:
+        with pytest.raises(CloudFillError, match=r"in use by another SMTS CloudFill run \(process "
+                                                 rf"{child.pid} on this computer"):
+            with folder_lock(str(tmp_path / "out")):
+                pass
+    finally:
+        child.kill()
+        child.wait(30)
+
+
+def test_folder_lock_nests_in_one_thread_and_is_released(tmp_path):
+    with folder_lock(str(tmp_path)):
+        with folder_lock(str(tmp_path)):
+            assert LOCK_NAME in list_files(tmp_path)
+        assert LOCK_NAME in list_files(tmp_path)
+    assert list_files(tmp_path) == []
+
+
+def test_a_failed_rename_leaves_no_partial_set(tmp_path):
+    src = make_raster(tmp_path / "in" / "src.tif", np.ones((2, 5, 5), np.uint16))
+    _, like = open_raster(src, "input")
+    out = tmp_path / "out"
+    out.mkdir()
+    old = make_raster(out / "a.tif", np.full((1, 5, 5), 3, np.uint16))
+    (out / "c.tif").mkdir()  # a folder where an output must go
+    with pytest.raises(CloudFillError, match=r"Cannot put 'c.tif' in place: .* is a folder\. "
+                                             "Nothing was written"):
+        with OutputSet() as outs:
+            for name in ("a.tif", "b.tif", "c.tif", "d.tif"):
+                outs.add(RasterWriter(str(out / name), like)).write(0, 0, np.ones((2, 5, 5),
+                                                                                   np.uint16))
+    assert list_files(out) == ["a.tif"], "no new output, no part"
+    assert (read_raster(old) == 3).all(), "the older output is kept"
+
+
+def test_a_rename_failing_midway_is_rolled_back(tmp_path, monkeypatch):
+    src = make_raster(tmp_path / "in" / "src.tif", np.ones((2, 5, 5), np.uint16))
+    _, like = open_raster(src, "input")
+    out = tmp_path / "out"
+    out.mkdir()
+    old = make_raster(out / "a.tif", np.full((1, 5, 5), 3, np.uint16))
+    real_replace = os.replace
+
+    def replace(a, b):
+        if str(b).endswith("c.tif"):
+            raise OSError(28, "No space left on device")
+        return real_replace(a, b)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(CloudFillError, match=r"Cannot put '.*c.tif' in place: No space left"):
+        with OutputSet() as outs:
+            for name in ("a.tif", "b.tif", "c.tif"):
+                outs.add(RasterWriter(str(out / name), like)).write(0, 0, np.ones((2, 5, 5),
+                                                                                   np.uint16))
+    assert list_files(out) == ["a.tif"]
+    assert (read_raster(old) == 3).all()
+
+
+def test_gdal_exception_mode_is_left_as_found(tmp_path):
+    """Other plugins in the QGIS process keep GDAL's mode: ours is on only while we read/write."""
+    code = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from osgeo import gdal
+        import smts_cloudfill_plugin.core.reconstruct, smts_cloudfill_plugin.core.__main__
+        from smts_cloudfill_plugin.core.stack_reader import Stack, open_raster
+        from smts_cloudfill_plugin.core.writer import OutputSet, RasterWriter
+        assert not gdal.GetUseExceptions(), "set at import"
+        with Stack([sys.argv[1]]) as st:
+            assert gdal.GetUseExceptions()
+            with OutputSet() as outs:
+                outs.add(RasterWriter(sys.argv[2] + "/o.tif", st.msi[0]))
+        assert not gdal.GetUseExceptions(), "left on"
+        _, like = open_raster(sys.argv[1], "input")
+        assert not gdal.GetUseExceptions()
+        print("ok")
+    """)
+    src = make_raster(tmp_path / "src.tif", np.ones((4, 5, 5), np.uint16))
+    done = subprocess.run([sys.executable, "-c", code, src, str(tmp_path)], cwd=REPO_ROOT,
+                          env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
