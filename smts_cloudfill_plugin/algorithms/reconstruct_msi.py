@@ -13,9 +13,13 @@ from qgis.PyQt.QtGui import QIcon
 from ..dependencies import missing_message, torch_available
 from ..plugin import resource_path
 from .feedback import QgisFeedback
-from .layers import display_name, layer_source_path, load_on_completion
+from .layers import layer_source_path, load_run_outputs
 
 DEVICES = ["Auto", "CPU", "CUDA"]
+NO_MSI = ("No Sentinel-2 (MSI) layers were given. In the batch dialog (QGIS 3.22), give each "
+          "row's dates as the file paths separated by ';' in the 'Sentinel-2 dates (MSI)' cell "
+          "(the '...' button, 'Select files', picks several), the masks likewise, one per date "
+          "in the same order.")
 CREDITS = ("Method: Li, Wang, State, \"Vision Transformer-Based Time-Series Image Reconstruction "
            "for Cloud-Filling Applications\", IGARSS 2025, arXiv:2506.19591. Bundled model trained "
            "on Copernicus Sentinel data (contains modified Copernicus Sentinel data 2017-2019, "
@@ -36,6 +40,22 @@ def parse_date_list(text: str, count: int, name: str) -> list | None:
     if len(dates) != count:
         raise QgsProcessingException(f"{name} lists {len(dates)} dates for {count} layers.")
     return dates
+
+
+def split_layer_lists(parameters: dict, names: tuple[str, ...]) -> dict:
+    """The batch dialog of QGIS 3.22 gives a multiple-layer cell as one 'path;path;...' string,
+    which QGIS itself reads as a single (missing) layer: make it a list."""
+    out = dict(parameters)
+    for name in names:
+        value = out.get(name)
+        if isinstance(value, str) and ";" in value:
+            out[name] = [v for v in value.split(";") if v.strip()]
+    return out
+
+
+def layer_list(alg: QgsProcessingAlgorithm, parameters: dict, name: str, context) -> list:
+    """The layers of a multiple-layer parameter (a batch 'a;b' string included)."""
+    return alg.parameterAsLayerList(split_layer_lists(parameters, (name,)), name, context)
 
 
 class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
@@ -141,11 +161,13 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
         from ..core.errors import Cancelled, CloudFillError
         from ..core.reconstruct import reconstruct
 
-        msi_layers = self.parameterAsLayerList(parameters, self.MSI, context)
-        mask_layers = self.parameterAsLayerList(parameters, self.MASKS, context)
-        sar_layers = self.parameterAsLayerList(parameters, self.SAR, context)
+        from ..core.gdal_scope import gdal_exceptions
+        from ..core.writer import folder_lock
+        msi_layers = layer_list(self, parameters, self.MSI, context)
+        mask_layers = layer_list(self, parameters, self.MASKS, context)
+        sar_layers = layer_list(self, parameters, self.SAR, context)
         if not msi_layers:
-            raise QgsProcessingException("No Sentinel-2 (MSI) layers were given.")
+            raise QgsProcessingException(NO_MSI)
         try:
             classes = tuple(int(c) for c in
                             self.parameterAsString(parameters, self.SCL_CLASSES, context).split(",")
@@ -161,38 +183,53 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
         weights = self.parameterAsFile(parameters, self.MODEL, context) or None
         device = DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)].lower()
         try:
-            results = reconstruct(
-                [layer_source_path(l) for l in msi_layers], folder,
-                masks=[layer_source_path(l) for l in mask_layers] or None,
-                sar=[layer_source_path(l) for l in sar_layers] or None,
-                weights=weights, device=device,
-                batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-                scl_classes=classes or (0, 3, 8, 9, 10), msi_dates=msi_dates, sar_dates=sar_dates,
-                feedback=QgisFeedback(feedback))
+            with gdal_exceptions(), folder_lock(folder):
+                results = reconstruct(
+                    [layer_source_path(l) for l in msi_layers], folder,
+                    masks=[layer_source_path(l) for l in mask_layers] or None,
+                    sar=[layer_source_path(l) for l in sar_layers] or None,
+                    weights=weights, device=device,
+                    batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+                    scl_classes=classes or (0, 3, 8, 9, 10), msi_dates=msi_dates,
+                    sar_dates=sar_dates, feedback=QgisFeedback(feedback))
         except Cancelled as e:
             raise QgsProcessingException(str(e)) from None
         except CloudFillError as e:
             raise QgsProcessingException(str(e)) from None
-        self._loads = [(r.path, r.mask_path, msi_layers[r.date_index].id()) for r in results]
+        self._loads = [(r.path, r.mask_path, msi_layers[r.date_index].id())
+                       for r in sorted(results, key=lambda r: r.date_index)]
         return {self.OUTPUT_FOLDER: folder, self.FILLED: [r.path for r in results],
                 self.FILLED_MASKS: [r.mask_path for r in results]}
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
         """Cheap checks before the run, so the dialog can say what is wrong at once."""
+        parameters = split_layer_lists(parameters, (self.MSI, self.MASKS, self.SAR))
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        n_msi = len(self.parameterAsLayerList(parameters, self.MSI, context))
-        n_masks = len(self.parameterAsLayerList(parameters, self.MASKS, context))
-        if n_masks and n_masks != n_msi:
-            return False, (f"{n_masks} cloud masks for {n_msi} Sentinel-2 dates: give one mask "
-                           "per date, in the same order, or none.")
+        from .stack_checks import stack_problems
+        msi = layer_list(self, parameters, self.MSI, context)
+        masks = layer_list(self, parameters, self.MASKS, context)
+        sar = layer_list(self, parameters, self.SAR, context)
+        if not msi:
+            return False, NO_MSI
+        if masks and len(masks) != len(msi):
+            return False, (f"{len(masks)} cloud masks for {len(msi)} Sentinel-2 dates: give one "
+                           "mask per date, in the same order, or none.")
+        try:
+            msi_dates = parse_date_list(self.parameterAsString(parameters, self.MSI_DATES, context),
+                                        len(msi), self.MSI_DATES)
+            sar_dates = parse_date_list(self.parameterAsString(parameters, self.SAR_DATES, context),
+                                        len(sar), self.SAR_DATES)
+        except QgsProcessingException as e:
+            return False, str(e)
+        problems = stack_problems(msi, masks, sar, msi_dates, sar_dates)
+        if problems:
+            return False, ("Please fix the date table before running:\n- " + "\n- ".join(problems))
         return True, ""
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
         group = f"SMTS CloudFill {dt.datetime.now():%Y-%m-%d %H:%M:%S}"
-        for path, mask_path, source_id in getattr(self, "_loads", []):
-            load_on_completion(context, path, display_name(path), group, source_id, self.FILLED)
-            load_on_completion(context, mask_path, display_name(mask_path), group, None,
-                               self.FILLED_MASKS)
+        load_run_outputs(context, getattr(self, "_loads", []), group, self.FILLED,
+                         self.FILLED_MASKS)
         return {}

@@ -8,7 +8,7 @@ wrappers fall back to QGIS's own multiple-layer widgets there.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import os
 
 from osgeo import gdal
 from processing.gui.wrappers import DIALOG_STANDARD, MultipleLayerWidgetWrapper
@@ -19,56 +19,14 @@ from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
                                  QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ..algorithms.stack_checks import (MSI, SAR, RowCheck, check_row, is_our_output,  # noqa: F401
+                                       layer_date, layer_kind, reference_layer, source_path)
 from ..core.clouds import DEFAULT_SCL_MISSING, binary_to_mask, looks_like_scl, scl_to_mask
-from ..core.dates import date_from_file, parse_date
-from ..core.stack_reader import canonical_band
+from ..core.dates import parse_date
+from ..core.gdal_scope import gdal_exceptions
 
 KIND, DATE, LAYER, MASK, CLOUD, CHECK = range(6)
 HEADERS = ["Kind", "Date", "Layer", "Cloud mask", "Cloud %", "Check"]
-MSI, SAR = "S2", "S1"
-
-
-def _source(layer: QgsRasterLayer) -> str:
-    return layer.source().split("|")[0]
-
-
-def layer_date(layer: QgsRasterLayer) -> dt.date | None:
-    """From the layer name, else the file name, else the file's date metadata."""
-    found = parse_date(layer.name())
-    if found:
-        return found
-    md = {}
-    try:
-        ds = gdal.Open(_source(layer))
-        md = ds.GetMetadata() or {} if ds is not None else {}
-    except RuntimeError:
-        pass
-    return date_from_file(_source(layer), md)
-
-
-def layer_kind(layer: QgsRasterLayer) -> str | None:
-    """'S2' (multiband optical), 'S1' (VV/VH), 'mask' (one band: SCL or 0/1), or None."""
-    names = {canonical_band(layer.bandName(i + 1).split(":")[-1]) for i in range(layer.bandCount())}
-    descriptions = _descriptions(layer)
-    text = (layer.name() + " " + " ".join(descriptions)).upper()
-    if layer.bandCount() == 1:
-        return "mask"
-    if {"VV", "VH"} & set(descriptions) or (layer.bandCount() == 2 and "S1" in text):
-        return SAR
-    if layer.bandCount() >= 4 or names & {"B02", "B04", "B08"}:
-        return MSI
-    return None
-
-
-def _descriptions(layer: QgsRasterLayer) -> list[str]:
-    try:
-        ds = gdal.Open(_source(layer))
-    except RuntimeError:
-        return []
-    if ds is None:
-        return []
-    return [canonical_band(ds.GetRasterBand(i + 1).GetDescription() or "")
-            for i in range(ds.RasterCount)]
 
 
 def cloud_percent(layer: QgsRasterLayer | None) -> float | None:
@@ -76,44 +34,17 @@ def cloud_percent(layer: QgsRasterLayer | None) -> float | None:
     if layer is None:
         return None
     try:
-        ds = gdal.Open(_source(layer))
-        band = ds.GetRasterBand(1)
-        values = band.ReadAsArray(buf_xsize=min(ds.RasterXSize, 256),
-                                  buf_ysize=min(ds.RasterYSize, 256))
+        with gdal_exceptions():
+            ds = gdal.Open(source_path(layer))
+            band = ds.GetRasterBand(1)
+            values = band.ReadAsArray(buf_xsize=min(ds.RasterXSize, 256),
+                                      buf_ysize=min(ds.RasterYSize, 256))
+            description = band.GetDescription()
     except (RuntimeError, AttributeError):
         return None
-    mask = scl_to_mask(values, DEFAULT_SCL_MISSING) if looks_like_scl(values, band.GetDescription()) \
+    mask = scl_to_mask(values, DEFAULT_SCL_MISSING) if looks_like_scl(values, description) \
         else binary_to_mask(values)
     return 100.0 * float(mask.mean())
-
-
-@dataclass
-class RowCheck:
-    ok: bool
-    message: str
-
-
-def check_row(kind: str, layer: QgsRasterLayer | None, mask: QgsRasterLayer | None,
-              date: dt.date | None, reference: QgsRasterLayer | None) -> RowCheck:
-    """What is wrong with one row, compared with the first Sentinel-2 row."""
-    if layer is None:
-        return RowCheck(False, "no layer")
-    if date is None:
-        return RowCheck(False, "no date: type one (YYYY-MM-DD)")
-    if kind == MSI and reference is not None and layer is not reference:
-        if layer.crs() != reference.crs():
-            return RowCheck(False, f"CRS {layer.crs().authid()} differs from {reference.crs().authid()}")
-        if layer.bandCount() != reference.bandCount():
-            return RowCheck(False, f"{layer.bandCount()} bands, the first date has {reference.bandCount()}")
-        if (layer.width(), layer.height()) != (reference.width(), reference.height()) or \
-                not layer.extent().toRectF() == reference.extent().toRectF():
-            return RowCheck(False, "not on the grid of the first date")
-    if mask is not None and reference is not None:
-        if mask.crs() != layer.crs() or (mask.width(), mask.height()) != (layer.width(), layer.height()):
-            return RowCheck(False, "mask not on the layer's grid")
-    if kind == SAR and reference is not None and layer.crs() != reference.crs():
-        return RowCheck(True, f"ok (CRS {layer.crs().authid()}, will be resampled)")
-    return RowCheck(True, "ok")
 
 
 class DateTableWidget(QWidget):
@@ -157,6 +88,7 @@ class DateTableWidget(QWidget):
     # ----- building rows -------------------------------------------------------------------
     def clear(self) -> None:
         self.table.setRowCount(0)
+        self.refresh_checks()
 
     def add_row(self, kind: str, layer: QgsRasterLayer | None = None,
                 mask: QgsRasterLayer | None = None, date: dt.date | None = None) -> int:
@@ -209,7 +141,8 @@ class DateTableWidget(QWidget):
         """Every raster layer of the project: Sentinel-2 rows with their masks paired by date,
         Sentinel-1 rows below, each sorted by date."""
         project = project or QgsProject.instance()
-        layers = [l for l in project.mapLayers().values() if isinstance(l, QgsRasterLayer)]
+        layers = [l for l in project.mapLayers().values()
+                  if isinstance(l, QgsRasterLayer) and not is_our_output(l)]
         msi, sar, masks = [], [], {}
         for layer in layers:
             kind, date = layer_kind(layer), layer_date(layer)
@@ -226,11 +159,17 @@ class DateTableWidget(QWidget):
         for date, layer in sorted(sar, key=key):
             self.add_row(SAR, layer, None, date)
         self.refresh_checks()
+        self.changed.emit()
 
     def remove_selected(self) -> None:
-        for r in sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True):
+        """Remove the selected rows; the date parameters follow (``changed``)."""
+        rows = {i.row() for i in self.table.selectedIndexes()}
+        if self.table.currentRow() >= 0:
+            rows.add(self.table.currentRow())
+        for r in sorted(rows, reverse=True):
             self.table.removeRow(r)
         self.refresh_checks()
+        self.changed.emit()
 
     # ----- reading the table ---------------------------------------------------------------
     def rows(self, kind: str) -> list[int]:
@@ -260,13 +199,31 @@ class DateTableWidget(QWidget):
         dates = [self.date(r) for r in self.rows(kind) if self.layer(r)]
         return ",".join(d.isoformat() for d in dates) if dates and all(dates) else ""
 
-    def set_msi_layers(self, layer_ids: list[str]) -> None:
-        project = QgsProject.instance()
+    def set_msi_layers(self, values: list) -> None:
+        """Sentinel-2 rows for layer ids, layers or file paths (a re-run from the Processing
+        history gives paths: files not in the project are added to it)."""
         self.clear()
-        for lid in layer_ids:
-            layer = project.mapLayer(lid) if isinstance(lid, str) else None
-            if isinstance(layer, QgsRasterLayer):
-                self.add_row(MSI, layer, None, layer_date(layer))
+        for layer in resolve_layers(values):
+            self.add_row(MSI, layer, None, layer_date(layer))
+        self.changed.emit()
+
+    def set_masks(self, values: list) -> None:
+        """Put masks (ids, layers or paths) on the Sentinel-2 rows, in order."""
+        for row, layer in zip(self.rows(MSI), resolve_layers(values)):
+            w = self.table.cellWidget(row, MASK)
+            if isinstance(w, QgsMapLayerComboBox):
+                w.setLayer(layer)
+        self.refresh_checks()
+        self.changed.emit()
+
+    def set_sar_layers(self, values: list) -> None:
+        """Replace the Sentinel-1 rows by these layers (ids, layers or paths)."""
+        for r in reversed(self.rows(SAR)):
+            self.table.removeRow(r)
+        for layer in resolve_layers(values):
+            self.add_row(SAR, layer, None, layer_date(layer))
+        self.refresh_checks()
+        self.changed.emit()
 
     # ----- checks --------------------------------------------------------------------------
     def refresh_checks(self) -> list[str]:
@@ -276,7 +233,7 @@ class DateTableWidget(QWidget):
         self._updating = True
         problems = []
         msi_rows = self.rows(MSI)
-        reference = self.layer(msi_rows[0]) if msi_rows else None
+        reference = reference_layer([self.layer(r) for r in msi_rows])
         with_mask = [self.layer(r, MASK) is not None for r in msi_rows]
         for r in range(self.table.rowCount()):
             kind = self.table.item(r, KIND).text()
@@ -313,6 +270,33 @@ class DateTableWidget(QWidget):
         if not self._updating:
             self.refresh_checks()
             self.changed.emit()
+
+
+def resolve_layers(values) -> list[QgsRasterLayer]:
+    """Raster layers for layer ids, layers or file paths; a path not yet in the project is
+    added to it (the table lists project layers only)."""
+    if values is None:
+        return []
+    if not isinstance(values, (list, tuple)):
+        values = [v for v in str(values).split(";") if v] if isinstance(values, str) else [values]
+    project = QgsProject.instance()
+    by_source = {source_path(l): l for l in project.mapLayers().values()
+                 if isinstance(l, QgsRasterLayer)}
+    out = []
+    for v in values:
+        layer = v if isinstance(v, QgsRasterLayer) else None
+        if layer is None and isinstance(v, str):
+            layer = project.mapLayer(v) or by_source.get(v.split("|")[0])
+            if layer is None and os.path.exists(v.split("|")[0]):
+                layer = QgsRasterLayer(v, os.path.splitext(os.path.basename(v.split("|")[0]))[0])
+                if layer.isValid():
+                    project.addMapLayer(layer)
+                    by_source[source_path(layer)] = layer
+                else:
+                    layer = None
+        if isinstance(layer, QgsRasterLayer):
+            out.append(layer)
+    return out
 
 
 class StackTableWrapper(MultipleLayerWidgetWrapper):
@@ -362,10 +346,16 @@ class StackTableWrapper(MultipleLayerWidgetWrapper):
                 w.setParameterValue(self.widget.dates_text(kind), context)
 
     def setValue(self, value) -> None:  # noqa: N802
+        """Values set by the dialog (defaults, a re-run from the history): layer ids or paths."""
         if not self.standard:
             return super().setValue(value)
-        if self.role == "msi" and value:
-            self.widget.set_msi_layers(value if isinstance(value, list) else [value])
+        if self.role == "msi":
+            if value:
+                self.widget.set_msi_layers(value if isinstance(value, list) else [value])
+        elif self.source is not None and value:
+            table = self.source.widget
+            (table.set_masks if self.role == "masks" else table.set_sar_layers)(
+                value if isinstance(value, list) else [value])
 
     def value(self):
         if not self.standard:

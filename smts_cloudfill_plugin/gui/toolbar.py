@@ -78,7 +78,14 @@ def _guarded(name: str):
 def open_reconstruct_dialog(plugin, *_args) -> None:
     try:
         import processing
-        processing.execAlgorithmDialog(ALGORITHM_ID)
+        # Not processing.execAlgorithmDialog: it reads the dialog's results after exec_(), from
+        # a dialog that closing with the window's X may already have deleted. Shown modeless,
+        # as the Processing toolbox does; the dialog deletes itself when closed.
+        dialog = processing.createAlgorithmDialog(ALGORITHM_ID)
+        if dialog is None:
+            raise RuntimeError(f"the algorithm {ALGORITHM_ID} is not registered")
+        dialog.show()
+        dialog.raise_()
     except Exception as e:  # noqa: BLE001
         _log_exception("open reconstruct dialog")
         _message(plugin, f"Could not open the Reconstruct dialog: {e}", Qgis.Critical)

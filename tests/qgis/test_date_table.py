@@ -92,3 +92,138 @@ def test_algorithm_dialog_takes_its_parameters_from_the_table(qgis_app, provider
                                               "2019-04-26", "2019-05-11", "2019-05-16"]
     assert params["SAR_DATES"].split(",")[0] == "2019-03-30"
     dialog.deleteLater()
+
+
+# ----- issue 11: items 5, 12, 13 ----------------------------------------------------------
+def open_dialog(qgis_iface, monkeypatch, params: dict | None = None):
+    from qgis.gui import QgsBrowserGuiModel
+    import processing
+    browser = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser)
+    dialog = processing.createAlgorithmDialog("smts_cloudfill:reconstruct", params or {})
+    table = next(w for w in dialog.findChildren(QWidget) if type(w).__name__ == "DateTableWidget")
+    return dialog, table
+
+
+from qgis.PyQt.QtWidgets import QWidget  # noqa: E402
+
+
+def test_a_mask_of_another_date_is_marked(table):
+    """Item 5: the 2019-04-01 (clear) mask on the cloudy 2019-04-26 row is not "ok"."""
+    from smts_cloudfill_plugin.gui.date_table import CHECK, MASK, MSI
+    layers = add_sample_layers()
+    table.fill_from_project()
+    row = table.rows(MSI)[3]
+    clear_mask = next(l for l in layers["scl"] if l.name().endswith("20190401"))
+    table.table.cellWidget(row, MASK).setLayer(clear_mask)
+    assert table.table.item(row, CHECK).text() == "mask of another date (2019-04-01)"
+    assert len(table.refresh_checks()) == 1
+
+
+def test_a_wrong_first_row_does_not_mark_the_good_rows(table, tmp_path):
+    from smts_cloudfill_plugin.gui.date_table import CHECK, MSI
+    add_sample_layers()
+    src = glob.glob(str(SAMPLE / "msi" / "*20190401.tif"))[0]
+    other = str(tmp_path / "S2_other_20190321.tif")
+    gdal.Warp(other, src, dstSRS="EPSG:3857")
+    QgsProject.instance().addMapLayer(QgsRasterLayer(other, "S2_other_20190321"))
+    table.fill_from_project()
+    rows = table.rows(MSI)
+    assert table.layer(rows[0]).name() == "S2_other_20190321"
+    assert "EPSG:3857" in table.table.item(rows[0], CHECK).text()
+    assert [table.table.item(r, CHECK).text() for r in rows[1:]] == ["ok"] * 6
+    assert len(table.refresh_checks()) == 1
+
+
+def test_reopening_ignores_our_own_outputs(table, tmp_path):
+    """Item 12: `*_filled` and `*_filled_mask` layers of a run are neither dates nor masks."""
+    from smts_cloudfill_plugin.gui.date_table import MASK, MSI
+    add_sample_layers()
+    for sub, suffix in (("msi", "_filled"), ("scl", "_filled_mask")):
+        src = glob.glob(str(SAMPLE / sub / "*20190426.tif"))[0]
+        dst = str(tmp_path / (os.path.basename(src)[:-4] + suffix + ".tif"))
+        gdal.Translate(dst, src)
+        QgsProject.instance().addMapLayer(QgsRasterLayer(dst, os.path.basename(dst)[:-4]))
+    table.fill_from_project()
+    rows = table.rows(MSI)
+    assert len(rows) == 6
+    assert table.layer(rows[3], MASK).name() == "SCL_0000280849BAC91C_20190426"
+    assert not any("_filled" in table.layer(r).name() for r in rows)
+
+
+def test_remove_row_keeps_the_dates_in_step(qgis_app, provider, qgis_iface, qgis_new_project,
+                                            monkeypatch):
+    """Item 5: after Remove row, MSI and MSI_DATES still have one date per layer."""
+    from smts_cloudfill_plugin.gui.date_table import MSI
+    add_sample_layers()
+    dialog, table = open_dialog(qgis_iface, monkeypatch)
+    table.table.selectRow(table.rows(MSI)[2])
+    table.remove_selected()
+    params = dialog.mainWidget().createProcessingParameters()
+    assert len(params["MSI"]) == 5 and len(params["MSI_DATES"].split(",")) == 5
+    assert "2019-04-21" not in params["MSI_DATES"]
+    assert len(params["MASKS"]) == 5
+    dialog.deleteLater()
+
+
+def test_table_problems_block_run(qgis_app, provider, qgis_iface, qgis_new_project, monkeypatch):
+    """Item 5: what the table marks, the algorithm refuses before running."""
+    from qgis.core import QgsProcessingContext
+    from smts_cloudfill_plugin.gui.date_table import MASK, MSI
+    layers = add_sample_layers()
+    dialog, table = open_dialog(qgis_iface, monkeypatch)
+    table.table.cellWidget(table.rows(MSI)[3], MASK).setLayer(
+        next(l for l in layers["scl"] if l.name().endswith("20190401")))
+    params = dialog.mainWidget().createProcessingParameters()
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    ok, message = dialog.algorithm().checkParameterValues(params, context)
+    assert not ok and "mask of another date" in message
+    dialog.deleteLater()
+
+
+def test_rerun_from_history_fills_the_table(qgis_app, provider, qgis_iface, qgis_new_project,
+                                            monkeypatch):
+    """Item 13: the history gives file paths; the table shows them, with masks and SAR."""
+    paths = {sub: sorted(glob.glob(str(SAMPLE / sub / "*.tif"))) for sub in ("msi", "scl", "sar")}
+    dialog, table = open_dialog(qgis_iface, monkeypatch, {
+        "MSI": paths["msi"], "MASKS": paths["scl"], "SAR": paths["sar"]})
+    params = dialog.mainWidget().createProcessingParameters()
+    project = QgsProject.instance()
+    sources = lambda ids: [project.mapLayer(i).source() for i in ids]  # noqa: E731
+    assert sources(params["MSI"]) == paths["msi"]
+    assert sources(params["MASKS"]) == paths["scl"]
+    assert sources(params["SAR"]) == paths["sar"]
+    assert len(params["MSI_DATES"].split(",")) == 6
+    assert table.summary.text() == "6 Sentinel-2 dates, 6 masks, 5 Sentinel-1 dates"
+    dialog.deleteLater()
+
+
+def test_closing_the_dialog_with_the_window_x_is_quiet(qgis_app, provider, qgis_iface,
+                                                       qgis_new_project, monkeypatch):
+    """Item 13: the toolbar's dialog closed with X raised "wrapped C/C++ object ... deleted"."""
+    from qgis.PyQt.QtCore import QTimer
+    from qgis.PyQt.QtWidgets import QApplication
+    from qgis.gui import QgsBrowserGuiModel
+    from smts_cloudfill_plugin.gui import toolbar
+    browser = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser)
+    messages, logged = [], []
+    monkeypatch.setattr(toolbar, "_message", lambda plugin, text, *a, **k: messages.append(text))
+    monkeypatch.setattr(toolbar, "_log_exception", lambda where: logged.append(where))
+
+    class Plugin:
+        iface = qgis_iface
+        dialogs: list = []
+
+    def close_it():
+        for w in QApplication.topLevelWidgets():
+            if type(w).__name__ == "AlgorithmDialog" and w.isVisible():
+                w.close()
+
+    QTimer.singleShot(300, close_it)
+    toolbar.open_reconstruct_dialog(Plugin())
+    close_it()
+    from pytest_qgis.utils import wait
+    wait(100)
+    assert messages == [] and logged == []

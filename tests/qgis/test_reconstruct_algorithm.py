@@ -146,3 +146,100 @@ def test_dates_parameter_overrides_file_names(provider, small_weights, tmp_path)
     result = run({"MSI": renamed, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
                   "MSI_DATES": dates, "OUTPUT_FOLDER": str(tmp_path / "o")})
     assert sorted(os.path.basename(p) for p in result["FILLED"]) == ["date_b_filled.tif", "date_d_filled.tif"]
+
+
+# ----- issue 11: what the canvas shows after a run, table problems block Run, batch ----------
+def test_outputs_load_in_a_stable_order_with_the_looked_at_date_on_top(
+        provider, small_weights, tmp_path, qgis_new_project, qgis_iface):
+    """Item 11: the filled layer of the active date on top and ticked; the other filled date
+    unticked below it; the masks last, unticked, transparent where nothing was filled."""
+    import processing
+    from qgis.core import QgsPalettedRasterRenderer
+    project = QgsProject.instance()
+    sources = [QgsRasterLayer(p, os.path.basename(p)[:-4]) for p in MSI]
+    for layer in sources:
+        project.addMapLayer(layer)
+    qgis_iface.setActiveLayer(sources[1])  # 2019-04-11, the first cloudy date
+    processing.runAndLoadResults("smts_cloudfill:reconstruct", {
+        "MSI": [l.id() for l in sources], "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
+        "OUTPUT_FOLDER": str(tmp_path / "o")})
+    group = next(g for g in project.layerTreeRoot().children() if g.name().startswith("SMTS"))
+    assert project.layerTreeRoot().children()[0] is group
+    names = [(n.name(), n.itemVisibilityChecked()) for n in group.children()]
+    stem = "S2_0000280849BAC91C_"
+    assert names == [(stem + "20190411_filled", True), (stem + "20190426_filled", False),
+                     (stem + "20190411_filled_mask", False), (stem + "20190426_filled_mask", False)]
+    mask = group.children()[2].layer()
+    assert isinstance(mask.renderer(), QgsPalettedRasterRenderer)
+    colours = {c.value: c.color.alpha() for c in mask.renderer().classes()}
+    assert colours[0] == 0 and 0 < colours[1] < 255
+    # The inputs have QGIS's default style (bands 1-2-3 = B02-B03-B04): the output is true colour.
+    r = group.children()[0].layer().renderer()
+    assert (r.redBand(), r.greenBand(), r.blueBand()) == (3, 2, 1)
+
+    qgis_iface.setActiveLayer(sources[3])  # a second run, looking at 2019-04-26
+    processing.runAndLoadResults("smts_cloudfill:reconstruct", {
+        "MSI": [l.id() for l in sources], "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
+        "OUTPUT_FOLDER": str(tmp_path / "o2")})
+    group = project.layerTreeRoot().children()[0]
+    assert [n.name() for n in group.children()][:2] == [stem + "20190426_filled",
+                                                         stem + "20190411_filled"]
+
+
+def check(params: dict) -> tuple[bool, str]:
+    from qgis.core import QgsProcessingContext
+    alg = QgsApplication.processingRegistry().createAlgorithmById("smts_cloudfill:reconstruct")
+    return alg.checkParameterValues(params, QgsProcessingContext())
+
+
+def test_a_mask_of_another_date_blocks_the_run(provider, small_weights, tmp_path):
+    """Item 5: the clear date's mask on the cloudy 2019-04-26 row would leave it unfilled."""
+    masks = list(SCL)
+    masks[3] = SCL[0]
+    ok, message = check({"MSI": MSI, "MASKS": masks, "OUTPUT_FOLDER": str(tmp_path)})
+    assert not ok
+    assert "S2_0000280849BAC91C_20190426" in message and "mask of another date (2019-04-01)" in message
+    assert check({"MSI": MSI, "MASKS": SCL, "OUTPUT_FOLDER": str(tmp_path)}) == (True, "")
+
+
+def test_our_own_outputs_and_date_order_block_the_run(provider, tmp_path):
+    ok, message = check({"MSI": MSI[:3] + [MSI[1]] + MSI[4:], "OUTPUT_FOLDER": str(tmp_path)})
+    assert not ok and "is not after" in message
+    filled = tmp_path / "S2_x_20190430_filled.tif"
+    gdal.Translate(str(filled), MSI[3])
+    ok, message = check({"MSI": MSI + [str(filled)], "OUTPUT_FOLDER": str(tmp_path)})
+    assert not ok and "a result of an earlier run" in message
+
+
+def test_batch_dialog_value_a_semicolon_list_runs(provider, small_weights, tmp_path):
+    """Item 13: the 3.22 batch dialog gives a multiple-layer cell as 'a;b;c'."""
+    result = run({"MSI": ";".join(MSI), "MASKS": ";".join(SCL), "SAR": ";".join(SAR),
+                  "MODEL": small_weights, "OUTPUT_FOLDER": str(tmp_path / "o")})
+    assert len(result["FILLED"]) == 2
+    ok, message = check({"MSI": "", "OUTPUT_FOLDER": str(tmp_path)})
+    assert not ok
+
+
+def test_two_runs_into_one_folder_the_second_is_refused(provider, small_weights, tmp_path):
+    """Item 8: the folder is locked while a run writes into it."""
+    from smts_cloudfill_plugin.core.writer import folder_lock
+    import threading
+    out = tmp_path / "o"
+    held, release = threading.Event(), threading.Event()
+
+    def other_run():
+        with folder_lock(str(out)):
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=other_run)
+    t.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(QgsProcessingException, match="in use by another SMTS CloudFill run"):
+            run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
+                 "OUTPUT_FOLDER": str(out)})
+    finally:
+        release.set()
+        t.join()
+    assert os.listdir(out) == []
