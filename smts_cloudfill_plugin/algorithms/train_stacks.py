@@ -1,7 +1,10 @@
 """Processing algorithm "Train on local stacks": thin glue around ``core.local_training``."""
 from __future__ import annotations
 
-from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
+import os
+
+from qgis.core import (QgsApplication, QgsProcessing, QgsProcessingAlgorithm,
+                       QgsProcessingException,
                        QgsProcessingParameterBoolean, QgsProcessingParameterEnum,
                        QgsProcessingParameterFile, QgsProcessingParameterFileDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
@@ -14,6 +17,13 @@ from ..plugin import resource_path
 from .feedback import QgisFeedback
 from .reconstruct_msi import CREDITS, DEVICES, parse_date_list
 from .layers import layer_source_path
+
+
+def default_model_path() -> str:
+    """Where a trained model goes unless the user says otherwise: a folder of the QGIS profile
+    (kept across sessions; a temporary file would be deleted when QGIS closes)."""
+    return os.path.join(QgsApplication.qgisSettingsDirPath(), "smts_cloudfill", "models",
+                        "smts_local.pt")
 
 
 class TrainStacksAlgorithm(QgsProcessingAlgorithm):
@@ -100,7 +110,9 @@ class TrainStacksAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterString(self.SAR_DATES, "Sentinel-1 dates (YYYY-MM-DD, ...)",
                                          optional=True),
             QgsProcessingParameterFileDestination(self.OUTPUT_MODEL, "Trained model",
-                                                  "SMTS CloudFill weights (*.pt)"),
+                                                  "SMTS CloudFill weights (*.pt)",
+                                                  defaultValue=default_model_path(),
+                                                  createByDefault=True),
             QgsProcessingParameterFileDestination(self.OUTPUT_REPORT, "Training report",
                                                   "HTML files (*.html)", optional=True),
         ]
@@ -112,6 +124,18 @@ class TrainStacksAlgorithm(QgsProcessingAlgorithm):
             if p.name() in roles:
                 p.setMetadata(date_table_metadata(roles[p.name()]))
             self.addParameter(p)
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        """A trained model must outlive the session: no temporary file."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        value = parameters.get(self.OUTPUT_MODEL)
+        text = value.sink.staticValue() if hasattr(value, "sink") else value
+        if isinstance(text, str) and text.strip().upper() == "TEMPORARY_OUTPUT":
+            return False, ("Choose a file for the trained model: a temporary file is deleted "
+                           "when QGIS closes, and the model with it.")
+        return True, ""
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         if not torch_available():
@@ -126,6 +150,7 @@ class TrainStacksAlgorithm(QgsProcessingAlgorithm):
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
         if not output.lower().endswith(".pt"):
             output += ".pt"
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
         try:
             result = train_on_stacks(
                 msi, output, masks=masks or None, sar=sar or None,

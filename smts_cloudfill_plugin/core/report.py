@@ -1,4 +1,5 @@
-"""A self-contained HTML training report: loss curves and held-out metrics vs interpolation.
+"""A self-contained HTML training report: loss curves and metrics vs interpolation, on held-out
+windows, or said to be on the training windows when nothing was held out.
 
 Plain strings and inline SVG, so it needs nothing beyond the standard library and opens in any
 browser (and in QGIS's Processing results viewer).
@@ -54,14 +55,36 @@ def svg_lines(series: dict[str, Sequence[tuple[float, float]]], width: int = 640
     return "".join(out)
 
 
+def nothing_held_out(summary: dict[str, str]) -> bool:
+    """Whether the summary's 'windows' line says no window was held out ('..., 0 held out')."""
+    return " 0 held out" in f" {summary.get('windows', '')}"
+
+
 def training_report(title: str, summary: dict[str, str], history: list[dict],
-                    metrics: list[dict], notes: list[str]) -> str:
-    """The report page. ``metrics`` rows: {'clouds', 'method', 'mse', 'sam', 'psnr', 'ssim'}."""
+                    metrics: list[dict], notes: list[str], held_out: bool | None = None) -> str:
+    """The report page. ``metrics`` rows: {'clouds', 'method', 'mse', 'sam', 'psnr', 'ssim'}.
+
+    ``held_out``: whether the metrics are on held-out windows (default: read from the summary's
+    'windows' line). When not, every heading says the metrics are on the training windows.
+    """
+    if held_out is None:
+        held_out = not nothing_held_out(summary)
+    if held_out:
+        val_title, val_name = "Validation", "validation masked MSE"
+        metrics_title = "Held-out windows: model vs temporal interpolation"
+        caveat = ""
+    else:
+        val_title, val_name = ("Validation on the training windows (nothing was held out)",
+                               "masked MSE on the training windows")
+        metrics_title = "Training windows (nothing was held out): model vs temporal interpolation"
+        caveat = ("<p><b>Nothing was held out:</b> these metrics are on the windows the model was "
+                  "trained on and flatter it. Set a validation fraction above 0 (with enough "
+                  "dates) to measure it on windows it has not seen.</p>")
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                    for k, v in summary.items())
     loss = svg_lines({"training loss (0.5 MSE + 0.5 SAM, 3 scales)":
                       [(h["step"], h["loss"]) for h in history]}, y_label="loss")
-    val = svg_lines({"validation masked MSE": [(h["step"], h["val_mse"]) for h in history]},
+    val = svg_lines({val_name: [(h["step"], h["val_mse"]) for h in history]},
                     y_label="masked MSE", log_y=True)
     mrows = "".join(
         f"<tr><td>{m['clouds']}</td><td>{html.escape(m['method'])}</td><td>{m['mse']:.5f}</td>"
@@ -76,9 +99,9 @@ text-align:left}}th{{background:#f3f3f3}}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <table>{rows}</table>
 <h2>Loss</h2>{loss}
-<h2>Validation</h2>{val}
-<h2>Held-out windows: model vs temporal interpolation</h2>
-<p>Masked metrics on clear pixels hidden under seeded synthetic clouds (reflectance, data
+<h2>{html.escape(val_title)}</h2>{val}
+<h2>{html.escape(metrics_title)}</h2>
+{caveat}<p>Masked metrics on clear pixels hidden under seeded synthetic clouds (reflectance, data
 range 1); lower MSE and SAM are better, higher PSNR and SSIM are better.</p>
 <table><tr><th>clouds</th><th>method</th><th>MSE</th><th>SAM (rad)</th><th>PSNR (dB)</th>
 <th>SSIM</th><th>MSE vs interpolation</th></tr>{mrows}</table>

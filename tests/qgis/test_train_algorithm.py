@@ -53,3 +53,19 @@ def test_band_mismatch_is_a_processing_error(provider, tmp_path):
         processing.run("smts_cloudfill:train", {"MSI": four, "MASKS": SCL, "SAR": SAR, "EPOCHS": 1,
                                                 "OUTPUT_MODEL": str(tmp_path / "x.pt")})
     assert not os.path.exists(tmp_path / "x.pt")
+
+
+def test_model_output_defaults_to_a_kept_file_not_a_temporary_one(provider, tmp_path):
+    """Issue 11, item 15: a trained model in a temporary file is lost when QGIS closes."""
+    from qgis.core import QgsProcessingContext, QgsProject
+    alg = QgsApplication.processingRegistry().createAlgorithmById("smts_cloudfill:train")
+    default = alg.parameterDefinition("OUTPUT_MODEL").defaultValue()
+    assert isinstance(default, str) and default.endswith(".pt") and "TEMPORARY" not in default
+    assert default.startswith(QgsApplication.qgisSettingsDirPath())
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    ok, message = alg.checkParameterValues({"MSI": MSI, "OUTPUT_MODEL": "TEMPORARY_OUTPUT"},
+                                           context)
+    assert not ok and "temporary file" in message
+    assert alg.checkParameterValues({"MSI": MSI, "OUTPUT_MODEL": str(tmp_path / "m.pt")},
+                                    context) == (True, "")
