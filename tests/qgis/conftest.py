@@ -5,9 +5,8 @@ look at rendered pixels use ``shown_canvas``: a real, shown QgsMapCanvas of 400 
 """
 from __future__ import annotations
 
-import time
-
 import pytest
+from pytest_qgis.utils import wait_until as qgis_wait_until
 from qgis.core import QgsApplication
 from qgis.gui import QgsMapCanvas
 
@@ -15,15 +14,8 @@ CANVAS_SIZE = (400, 300)
 
 
 def wait_until(condition, timeout: float = 10.0) -> bool:
-    """Process Qt events until ``condition()`` is true or ``timeout`` seconds have passed."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        QgsApplication.processEvents()
-        if condition():
-            return True
-        time.sleep(0.01)
-    QgsApplication.processEvents()
-    return bool(condition())
+    """pytest-qgis's wait helper (an event loop polling ``condition``), with seconds."""
+    return qgis_wait_until(condition, timeout_milliseconds=int(timeout * 1000))
 
 
 @pytest.fixture

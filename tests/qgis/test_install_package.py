@@ -21,7 +21,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -265,12 +264,9 @@ def test_qgis_process_runs_reconstruct_with_the_bundled_model(home, tmp_path):
 
 # -- the install dialog --------------------------------------------------------------------------
 def _wait(condition, timeout: float = 60.0) -> bool:
-    from qgis.core import QgsApplication
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not condition():
-        QgsApplication.processEvents()
-        time.sleep(0.01)
-    return bool(condition())
+    """pytest-qgis's wait helper (an event loop polling ``condition``), in seconds."""
+    from pytest_qgis.utils import wait_until
+    return wait_until(condition, timeout_milliseconds=int(timeout * 1000))
 
 
 FAKE_PIP = """
