@@ -18,6 +18,8 @@ from .swipe import SwipeMapTool, _log_exception
 MENU = "SMTS CloudFill"
 TOOLBAR = "SMTS CloudFill"
 ALGORITHM_ID = "smts_cloudfill:reconstruct"
+SWIPE_TIP = ("Drag on the map to compare: the selected raster, e.g. the filled result, shows left "
+             "of the divider, the layers below it on the right")
 
 
 def _plugin_icon() -> QIcon:
@@ -142,7 +144,9 @@ def build_toolbar(plugin) -> None:
     plugin.toolbar = toolbar
 
     reconstruct = QAction(_plugin_icon(), "Reconstruct cloudy MSI", main_window)
-    reconstruct.setToolTip("Fill the cloudy dates of a Sentinel-2 time series (Processing)")
+    # No parentheses in tooltips: QGIS's shortcut manager strips "(...)" from them (it takes
+    # that for an old shortcut) when it registers the action.
+    reconstruct.setToolTip("Fill the cloudy dates of a Sentinel-2 time series: Processing")
     reconstruct.triggered.connect(functools.partial(open_reconstruct_dialog, plugin))
 
     swipe_ic = swipe_icon()
@@ -150,8 +154,7 @@ def build_toolbar(plugin) -> None:
         swipe_ic = QgsApplication.getThemeIcon("/mActionSplitFeatures.svg")
     swipe = QAction(swipe_ic, "Swipe filled / cloudy", main_window)
     swipe.setCheckable(True)
-    swipe.setToolTip("Drag on the map to compare the selected raster (left of the divider) "
-                     "with the layers below it (right)")
+    swipe.setToolTip(SWIPE_TIP)
     plugin.swipe_tool = SwipeMapTool(iface.mapCanvas())
     plugin.swipe_tool.setAction(swipe)  # unchecks the action when another tool is chosen
     swipe.triggered.connect(functools.partial(toggle_swipe, plugin, swipe))

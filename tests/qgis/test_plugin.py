@@ -30,3 +30,20 @@ def test_qgis_process_path_needs_no_gui():
     plugin.initProcessing()
     assert QgsApplication.processingRegistry().providerById("smts_cloudfill") is not None
     plugin.unload()
+
+
+def test_toolbar_tooltips_survive_the_shortcut_manager(qgis_iface, qgis_processing):
+    """Issue 11, item 14: QgsShortcutsManager strips "(...)" from a registered action's tooltip."""
+    from qgis.gui import QgsGui
+    import smts_cloudfill_plugin
+    plugin = smts_cloudfill_plugin.classFactory(qgis_iface)
+    plugin.initGui()
+    try:
+        for action in plugin.actions:
+            before = action.toolTip()
+            QgsGui.shortcutsManager().registerAction(action, "Ctrl+Alt+F12")
+            assert before in action.toolTip(), (before, action.toolTip())
+            QgsGui.shortcutsManager().unregisterAction(action)
+        assert "left of the divider" in plugin.actions[1].toolTip()
+    finally:
+        plugin.unload()
