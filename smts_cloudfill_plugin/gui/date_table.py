@@ -14,7 +14,7 @@ from osgeo import gdal
 from processing.gui.wrappers import DIALOG_STANDARD, MultipleLayerWidgetWrapper
 from qgis.core import QgsMapLayerProxyModel, QgsProcessingContext, QgsProject, QgsRasterLayer
 from qgis.gui import QgsMapLayerComboBox
-from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
                                  QTableWidgetItem, QVBoxLayout, QWidget)
@@ -27,6 +27,9 @@ from ..core.gdal_scope import gdal_exceptions
 
 KIND, DATE, LAYER, MASK, CLOUD, CHECK = range(6)
 HEADERS = ["Kind", "Date", "Layer", "Cloud mask", "Cloud %", "Check"]
+#: Pixels: the Check column, the table, and the dialog the table opens in (the Processing
+#: dialog's default is too narrow for the layer names next to the help panel).
+CHECK_WIDTH, MIN_TABLE_WIDTH, DIALOG_SIZE = 190, 760, (1180, 720)
 
 
 def cloud_percent(layer: QgsRasterLayer | None) -> float | None:
@@ -58,11 +61,16 @@ class DateTableWidget(QWidget):
         self.table.setHorizontalHeaderLabels(HEADERS)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
+        # Layer names get the room; a long check message is elided (its tooltip has it all)
+        # instead of pushing the Layer, Cloud % and Check columns out of the default dialog.
         for col, mode in ((KIND, QHeaderView.ResizeToContents), (DATE, QHeaderView.ResizeToContents),
                           (LAYER, QHeaderView.Stretch), (MASK, QHeaderView.Stretch),
                           (CLOUD, QHeaderView.ResizeToContents),
-                          (CHECK, QHeaderView.ResizeToContents)):
+                          (CHECK, QHeaderView.Interactive)):
             header.setSectionResizeMode(col, mode)
+        header.resizeSection(CHECK, CHECK_WIDTH)
+        self.table.setTextElideMode(Qt.ElideRight)
+        self.table.setMinimumWidth(MIN_TABLE_WIDTH)
         self.table.setMinimumHeight(400)
         self.table.itemChanged.connect(self._item_changed)
         buttons = QHBoxLayout()
@@ -337,6 +345,18 @@ class StackTableWrapper(MultipleLayerWidgetWrapper):
             elif name in ("MSI_DATES", "SAR_DATES"):
                 self.date_wrappers[name] = w
         self._push_dates()
+        self._widen_dialog()
+        QTimer.singleShot(0, self._widen_dialog)  # after the dialog restored its own geometry
+
+    def _widen_dialog(self) -> None:
+        """At least DIALOG_SIZE, so the default dialog shows the names and the Check column."""
+        try:
+            window = self.widget.window()
+            if window is not None and window is not self.widget:
+                window.resize(max(window.width(), DIALOG_SIZE[0]),
+                              max(window.height(), DIALOG_SIZE[1]))
+        except RuntimeError:  # the dialog was closed before the timer fired
+            pass
 
     def _push_dates(self) -> None:
         context = QgsProcessingContext()

@@ -202,7 +202,6 @@ def test_rerun_from_history_fills_the_table(qgis_app, provider, qgis_iface, qgis
 def test_closing_the_dialog_with_the_window_x_is_quiet(qgis_app, provider, qgis_iface,
                                                        qgis_new_project, monkeypatch):
     """Item 13: the toolbar's dialog closed with X raised "wrapped C/C++ object ... deleted"."""
-    from qgis.PyQt.QtCore import QTimer
     from qgis.PyQt.QtWidgets import QApplication
     from qgis.gui import QgsBrowserGuiModel
     from smts_cloudfill_plugin.gui import toolbar
@@ -221,9 +220,27 @@ def test_closing_the_dialog_with_the_window_x_is_quiet(qgis_app, provider, qgis_
             if type(w).__name__ == "AlgorithmDialog" and w.isVisible():
                 w.close()
 
-    QTimer.singleShot(300, close_it)
     toolbar.open_reconstruct_dialog(Plugin())
     close_it()
     from pytest_qgis.utils import wait
     wait(100)
     assert messages == [] and logged == []
+
+
+def test_default_dialog_shows_layer_names_and_the_check_column(qgis_app, provider, qgis_iface,
+                                                               qgis_new_project, monkeypatch):
+    """Item 14: at the dialog's default size no column is pushed out of view or squeezed."""
+    from pytest_qgis.utils import wait
+    from smts_cloudfill_plugin.gui.date_table import CHECK, CLOUD, LAYER, MASK
+    add_sample_layers()
+    dialog, table = open_dialog(qgis_iface, monkeypatch)
+    dialog.show()
+    wait(50)
+    table = next(w for w in dialog.findChildren(QWidget) if type(w).__name__ == "DateTableWidget")
+    header = table.table.horizontalHeader()
+    assert sum(header.sectionSize(c) for c in range(header.count())) <= \
+        table.table.viewport().width() + 1, "no horizontal scrolling"
+    assert dialog.width() >= 1100, "wide enough for the table next to the help panel"
+    assert header.sectionSize(LAYER) >= 150 and header.sectionSize(MASK) >= 150
+    assert header.sectionSize(CLOUD) > 0 and header.sectionSize(CHECK) >= 150
+    dialog.close()
