@@ -139,6 +139,10 @@ def load_run_outputs(context: QgsProcessingContext, loads: list[tuple[str, str, 
     """Ask Processing to load a run's (filled path, mask path, source layer id), in date order,
     into ``group`` when the run completes (only the dialog and runAndLoadResults load)."""
     project = context.project() or QgsProject.instance()
+    base, n = group, 1
+    while project.layerTreeRoot().findGroup(group) is not None:  # two runs in one second
+        n += 1
+        group = f"{base} ({n})"
     focus = focus_layer_id([s for _, _, s in loads], project)
     order = sorted(range(len(loads)), key=lambda i: (loads[i][2] != focus, i))
     for rank, i in enumerate(order):
