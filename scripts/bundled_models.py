@@ -442,6 +442,43 @@ def cmd_finetune(args) -> None:
               f"SAM {row['sam']:.4f}")
 
 
+def cmd_scratch20m(args) -> None:
+    """Issue 10's floor for "Train on local stacks": from scratch for ``--minutes`` on a 20 m
+    six-band season (site 31UDS's 2018 season, bands B05 B06 B07 B8A B11 B12 averaged to 20 m,
+    32 x 32 px, no SAR), the latest 20 % of its date windows held out; prints the held-out masked
+    MSE against temporal interpolation."""
+    from osgeo import gdal
+    from smts_cloudfill_plugin.core.local_training import train_on_stacks
+    d = converted_site(SITE_A)
+    work = os.path.join(ROOT, "out", "scratch20m")
+    os.makedirs(os.path.join(work, "msi"), exist_ok=True)
+    msi = []
+    for p in sorted(glob.glob(os.path.join(d, "msi", "*.tif"))):
+        if "2018" not in os.path.basename(p):
+            continue
+        dst = os.path.join(work, "msi", os.path.basename(p))
+        if not os.path.exists(dst):
+            gdal.Translate(dst, p, bandList=[4, 5, 6, 8, 9, 10], xRes=20, yRes=20,
+                           resampleAlg="average")
+        msi.append(dst)
+    scl = []
+    for p in sorted(glob.glob(os.path.join(d, "scl", "*.tif"))):
+        if "2018" in os.path.basename(p):
+            dst = os.path.join(work, "scl_" + os.path.basename(p))
+            if not os.path.exists(dst):
+                gdal.Translate(dst, p, xRes=20, yRes=20, resampleAlg="mode")
+            scl.append(dst)
+    t0 = time.monotonic()
+    res = train_on_stacks(msi, os.path.join(work, "scratch20m.pt"), scl, None, from_scratch=True,
+                          max_minutes=args.minutes, epochs=1000, validation_fraction=0.2, seed=0,
+                          device="cpu", report=os.path.join(work, "scratch20m.html"),
+                          feedback=PrintFeedback())
+    print(f"scratch20m: {res.steps} steps, {time.monotonic() - t0:.0f} s wall")
+    for row in res.heldout:
+        print(f"scratch20m: {row['clouds']} clouds, {row['method']}: masked MSE {row['mse']:.5f}, "
+              f"SAM {row['sam']:.4f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -471,6 +508,8 @@ def main() -> None:
     ev.add_argument("--processes", type=int, default=2)
     ft = sub.add_parser("finetune")
     ft.add_argument("--minutes", type=float, default=8.0)
+    sc = sub.add_parser("scratch20m")
+    sc.add_argument("--minutes", type=float, default=5.0)
     tw = sub.add_parser("time-widths")
     tw.add_argument("--widths", type=int, nargs="+", default=[64, 128, 256])
     tw.add_argument("--threads", type=int, default=None)
@@ -482,6 +521,8 @@ def main() -> None:
         cmd_sweep(args)
     elif args.cmd == "finetune":
         cmd_finetune(args)
+    elif args.cmd == "scratch20m":
+        cmd_scratch20m(args)
     elif args.cmd == "time-widths":
         cmd_time_widths(args)
     else:

@@ -177,7 +177,8 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
                    "best validation masked MSE": f"{result.best_val:.5f} at step {result.best_step}",
                    "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
         page = training_report("SMTS CloudFill training report", summary, result.history, heldout,
-                               [f"Seed {seed}; crops of {crop} px; batch {batch_size}."])
+                               [f"Seed {seed}; crops of {crop} px; batch {batch_size}."],
+                               held_out=bool(val_w))
         tmp = report + ".part"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(page)

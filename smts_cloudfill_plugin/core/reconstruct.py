@@ -36,7 +36,7 @@ from .self_check import (CHECK_WINDOWS, DateCheck, blended_fill, check_group, de
                          write_report)
 from .training_data import SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE
 from .weights import bundled_weights_path, describe, load_model
-from .writer import MASK_FILLED, OutputSet, RasterWriter, check_writable
+from .writer import MASK_FILLED, OutputSet, RasterWriter, check_writable, folder_lock
 
 
 @dataclass
@@ -219,7 +219,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         return Stack(list(msi), masks, list(sar or []), bands=config.msi_bands,
                      scl_classes=scl_classes, msi_dates=msi_dates, sar_dates_given=sar_dates)
 
-    with open_stack() as stack:
+    with folder_lock(output_folder), open_stack() as stack:
         check_date_order(stack)
         check_stack_fits_model(stack, config, weights)
         if sar and not config.uses_sar:
