@@ -159,13 +159,18 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     start_step, elapsed0 = 0, 0.0
     if os.path.exists(checkpoint):
-        ck = torch.load(checkpoint, map_location=device, weights_only=True)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        best_state = ck["best_state"]
-        start_step, elapsed0 = int(ck["step"]), float(ck["seconds"])
-        result.history = [dict(zip(ck["history_keys"], row)) for row in ck["history"].tolist()]
-        result.best_val, result.best_step = float(ck["best_val"]), int(ck["best_step"])
+        try:
+            ck = torch.load(checkpoint, map_location=device, weights_only=True)
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            best_state = ck["best_state"]
+            start_step, elapsed0 = int(ck["step"]), float(ck["seconds"])
+            result.history = [dict(zip(ck["history_keys"], row)) for row in ck["history"].tolist()]
+            result.best_val, result.best_step = float(ck["best_val"]), int(ck["best_step"])
+        except Exception as e:  # a damaged or foreign file: name it, say what to do
+            raise CloudFillError(
+                f"The training checkpoint '{checkpoint}' cannot be resumed ({str(e).splitlines()[0][:150]}). "
+                "Delete it to start this training afresh, or choose another output file.") from None
         feedback.info(f"Resumed from {checkpoint} at step {start_step}.")
     else:
         # The starting model is a candidate too: with the temporal prior it is interpolation,

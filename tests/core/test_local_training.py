@@ -140,3 +140,12 @@ def test_unwritable_output_is_refused_before_training(tmp_path, start_model):
     blocker.write_text("x")
     with pytest.raises(CloudFillError, match="Cannot create the output folder"):
         train_on_stacks(MSI, str(blocker / "m.pt"), SCL, SAR, init_model=start_model)
+
+
+def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path, start_model):
+    out = str(tmp_path / "d.pt")
+    with open(out + ".ckpt", "wb") as f:
+        f.write(b"PK\x03\x04 not a checkpoint")
+    with pytest.raises(CloudFillError, match=r"checkpoint '.*d\.pt\.ckpt' cannot be resumed.*Delete it"):
+        train_on_stacks(MSI, out, SCL, SAR, init_model=start_model, epochs=1, seed=1, device="cpu")
+    assert not os.path.exists(out)
