@@ -1,9 +1,12 @@
 """Screenshot of the swipe on the shipped real sample: filled (left) / cloudy (right).
 
 Fills the cloudy Sentinel-2 date 2019-04-26 of resources/sample through the command line, opens
-a real window (a QgsMapCanvas in a QMainWindow, 800 x 600) with the cloudy date and the filled
-result above it, both in true colour (B04, B03, B02, 0..1800 DN), turns the swipe tool on with
-the filled layer as the "after" layer, drags the divider to the middle and saves the window:
+a real window (a QgsMapCanvas in a QMainWindow, 800 x 600) with the cloudy date at the bottom,
+the other filled dates of the run above it and the filled 2019-04-26 on top, all in true colour
+(B04, B03, B02, 0..1800 DN), turns the swipe tool on with the filled layer as the "after" layer,
+drags the divider to the middle and saves the window. The right side shows the filled layer's
+own cloudy input (found by its SMTS_SOURCE metadata), not the other filled dates drawn below it,
+and each side is labelled on the canvas next to the divider:
 
     xvfb-run -s "-screen 0 1024x768x24" .venv/bin/python scripts/screenshot_swipe.py
 
@@ -117,11 +120,15 @@ def main() -> int:
 
     cloudy = QgsRasterLayer(CLOUDY, "S2 2019-04-26 (cloudy)")
     after = QgsRasterLayer(filled, "S2 2019-04-26 filled")
-    for layer in (cloudy, after):
+    # the other dates the run filled: drawn between, as QGIS loads a run's outputs
+    others = [QgsRasterLayer(path, os.path.splitext(os.path.basename(path))[0])
+              for path in sorted(glob.glob(os.path.join(os.path.dirname(filled), "*_filled.tif")))
+              if os.path.abspath(path) != os.path.abspath(filled)]
+    for layer in (cloudy, after, *others):
         if not layer.isValid():
             raise SystemExit(f"cannot open {layer.source()}")
         true_colour(layer)
-    QgsProject.instance().addMapLayers([cloudy, after])
+    QgsProject.instance().addMapLayers([cloudy, *others, after])
 
     window = QMainWindow()
     window.setWindowTitle("SMTS CloudFill: swipe filled / cloudy")
@@ -133,7 +140,7 @@ def main() -> int:
         f"  Left: filled by SMTS-ViT{note}   |   Right: cloudy Sentinel-2 2019-04-26"))
     window.resize(800, 600)
     canvas.setDestinationCrs(cloudy.crs())
-    canvas.setLayers([after, cloudy])  # the filled layer above its cloudy source, as in QGIS
+    canvas.setLayers([after, *others, cloudy])  # the looked-at filled date on top, as in QGIS
     canvas.setCurrentLayer(after)
     window.show()
     wait(app, lambda: canvas.isVisible() and canvas.width() > 700, 5)
@@ -159,8 +166,10 @@ def main() -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if not window.grab().save(args.out):
         raise SystemExit(f"could not write {args.out}")
+    before = tool.item.before_layer()
     print(f"Wrote {args.out} (split at x={tool.item.split_x:.0f} of {canvas.width()}; "
-          f"filled: {filled})")
+          f"filled: {filled}; compared with: {before.source() if before else 'the canvas'}; "
+          f"labels: {' | '.join(tool.item.labels())}; {len(others)} other filled date(s) below)")
     canvas.unsetMapTool(tool)
     canvas.setLayers([])
     window.close()

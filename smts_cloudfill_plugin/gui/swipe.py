@@ -1,11 +1,18 @@
 """Before/after swipe on the map canvas.
 
-The canvas keeps drawing its own layers: that is the "before" view. A canvas item lays an image
-of the "after" layer over it, but only from the left edge to a vertical split line that the user
-drags with a map tool. When the "after" layer is itself drawn by the canvas (the filled layer
-above its cloudy source, both ticked), the item also draws, right of the split, an image of the
-canvas layers without it, so the right side really shows what lies below. No layer's visibility
-is ever changed.
+A canvas item lays an image of the "after" layer (e.g. a filled date) over the canvas, from the
+left edge to a vertical split line that the user drags with a map tool. Right of the split it
+draws an image of one comparison layer only, the "before":
+
+1. the cloudy input the filled layer was made from, when it is in the project: found by the
+   file name in the output's ``SMTS_SOURCE`` metadata, else by its own file name
+   (``<input>_filled.tif`` -> ``<input>.*``); drawn even when it is not ticked;
+2. else the raster just below the "after" layer in the canvas;
+3. else (the "after" layer is not drawn by the canvas and nothing was found) the canvas itself.
+
+Each side is labelled near the divider ("filled: <date>" / "cloudy input: <date>", else the
+layer names) in a small dark rounded box that stays readable on any imagery. No layer's
+visibility is ever changed.
 
 Images are rendered in the background (``QgsMapRendererParallelJob``) from a copy of the canvas
 map settings and redrawn when the canvas extent changes or the canvas finishes a refresh. The GUI
@@ -15,14 +22,18 @@ slot aborts QGIS.
 from __future__ import annotations
 
 import functools
+import os
 import traceback
 
+from osgeo import gdal
 from qgis.core import (Qgis, QgsMapLayer, QgsMapRendererParallelJob, QgsMapRendererSequentialJob,
-                       QgsMapSettings, QgsMessageLog, QgsRasterLayer)
+                       QgsMapSettings, QgsMessageLog, QgsProject, QgsRasterLayer)
 from qgis.gui import QgsMapCanvasItem, QgsMapTool
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QLineF, QPointF, QRectF, Qt, QTimer
-from qgis.PyQt.QtGui import QColor, QImage, QPen
+from qgis.PyQt.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
+
+from ..core.gdal_scope import gdal_exceptions
 
 LOG_TAG = "SMTS CloudFill"
 AFTER, BEFORE = "after", "before"
@@ -44,6 +55,74 @@ def _alive(obj) -> bool:
     return obj is not None and not sip.isdeleted(obj)
 
 
+def _file_of(layer: QgsMapLayer) -> str:
+    """The file behind a raster layer (without GDAL's '|option' suffixes)."""
+    return layer.source().split("|")[0]
+
+
+def _file_metadata(path: str) -> dict:
+    try:
+        with gdal_exceptions():
+            ds = gdal.Open(path)
+            return dict(ds.GetMetadata() or {})
+    except (RuntimeError, AttributeError):
+        return {}
+
+
+def _stem(path: str) -> str:
+    return os.path.normcase(os.path.splitext(os.path.basename(path))[0])
+
+
+def source_file_name(layer: QgsMapLayer) -> str | None:
+    """The input file name a filled output was made from: its ``SMTS_SOURCE`` metadata, else
+    ``<input>`` from its own name ``<input>_filled.<ext>``; None for any other layer."""
+    if not isinstance(layer, QgsRasterLayer):
+        return None
+    path = _file_of(layer)
+    source = _file_metadata(path).get("SMTS_SOURCE")
+    if source:
+        return os.path.basename(source)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if stem.endswith("_filled") and len(stem) > len("_filled"):
+        return stem[:-len("_filled")]  # no extension known: matched on the stem
+    return None
+
+
+def find_source_layer(after: QgsMapLayer, source_name: str | None, canvas=None,
+                      project: QgsProject | None = None) -> QgsRasterLayer | None:
+    """The project raster whose file is ``source_name`` (the cloudy input of ``after``).
+
+    A name with an extension is matched on the whole file name, one without on the stem. Of
+    several matches, one the canvas draws wins, then the project's order.
+    """
+    if not source_name or after is None:
+        return None
+    project = project or QgsProject.instance()
+    want = os.path.normcase(source_name)
+    whole = bool(os.path.splitext(want)[1])
+    drawn = {lyr.id() for lyr in canvas.layers()} if _alive(canvas) else set()
+    found = []
+    for layer in project.mapLayers().values():
+        if (not isinstance(layer, QgsRasterLayer) or not _alive(layer)
+                or layer.id() == after.id() or not layer.isValid()):
+            continue
+        path = _file_of(layer)
+        name = os.path.normcase(os.path.basename(path)) if whole else _stem(path)
+        if name == want:
+            found.append(layer)
+    found.sort(key=lambda lyr: lyr.id() not in drawn)  # stable: keeps the project's order
+    return found[0] if found else None
+
+
+def _layer_date(layer: QgsMapLayer) -> str | None:
+    try:
+        from ..algorithms.stack_checks import layer_date
+        found = layer_date(layer)
+    except Exception:  # noqa: BLE001 (a label never breaks the swipe)
+        return None
+    return found.isoformat() if found else None
+
+
 def _retire(job) -> None:
     """Stop a render job without blocking; keep it referenced until it has finished."""
     if job is None or sip.isdeleted(job):
@@ -55,10 +134,16 @@ def _retire(job) -> None:
 
 
 class SwipeMapItem(QgsMapCanvasItem):
-    """Draws the "after" layer left of ``split_x`` (canvas pixels) and a thin divider line."""
+    """Draws the "after" layer left of ``split_x`` (canvas pixels), the comparison ("before")
+    layer right of it, a thin divider line and a label for each side."""
 
     DIVIDER_COLOR = QColor(255, 255, 255, 230)
     DIVIDER_SHADOW = QColor(0, 0, 0, 170)
+    LABEL_BOX = QColor(20, 20, 20, 190)
+    LABEL_BORDER = QColor(255, 255, 255, 110)
+    LABEL_TEXT = QColor(255, 255, 255)
+    LABEL_GAP = 8.0  # canvas pixels between the divider and a label, and from the top edge
+    LABEL_PAD = (6.0, 3.0)  # inside the box: horizontal, vertical
 
     def __init__(self, canvas, after_layer: QgsMapLayer | None = None,
                  synchronous: bool = False) -> None:
@@ -66,6 +151,14 @@ class SwipeMapItem(QgsMapCanvasItem):
         self._canvas = canvas
         self._synchronous = synchronous  # tests: a sequential job and waitForFinished
         self._layer: QgsMapLayer | None = None
+        self._chosen_before: QgsMapLayer | None = None  # set_before_layer: no search
+        self._before: QgsMapLayer | None = None  # the comparison layer of the last render
+        self._before_is_source = False
+        self._source_name: str | None = None  # of the "after" layer (metadata read once)
+        self._after_label = ""
+        self._before_label = ""
+        self._short_labels = ("", "")  # when the full label does not fit beside the divider
+        self._dates: dict[str, str | None] = {}  # layer id -> date text, for the labels
         self._images: dict[str, QImage] = {}
         self._jobs: dict = {}
         self._pending: dict[str, QImage] = {}  # images of the render in progress
@@ -85,14 +178,92 @@ class SwipeMapItem(QgsMapCanvasItem):
         return self._layer if _alive(self._layer) else None
 
     def set_after_layer(self, layer: QgsMapLayer | None) -> None:
-        """The layer revealed left of the split; the canvas (without it) is the "before"."""
+        """The layer revealed left of the split; see the module for the "before"."""
         self._disconnect_layer()
         self._layer = layer if _alive(layer) else None
+        self._source_name = None
+        self._dates = {}
         if self._layer is not None:
             self._layer.repaintRequested.connect(self._request_slot)
             self._layer.willBeDeleted.connect(self._layer_deleted_slot)
+            try:
+                self._source_name = source_file_name(self._layer)
+            except Exception:  # noqa: BLE001
+                _log_exception("SwipeMapItem.set_after_layer")
         self._images = {}
         self.render()
+
+    def set_before_layer(self, layer: QgsMapLayer | None, render: bool = True) -> None:
+        """Compare against ``layer``; None: find it (the cloudy input, else the layer below)."""
+        self._chosen_before = layer if _alive(layer) else None
+        if render:
+            self._images = {}
+            self.render()
+
+    def before_layer(self) -> QgsMapLayer | None:
+        """The layer drawn right of the split (None: the canvas itself)."""
+        return self._before if _alive(self._before) else None
+
+    def labels(self) -> tuple[str, str]:
+        """The texts drawn left ("after") and right ("before") of the divider."""
+        return self._after_label, self._before_label
+
+    def comparison_layer(self) -> tuple[QgsMapLayer | None, bool]:
+        """The "before" layer for the current canvas, and whether it is the cloudy input."""
+        after = self.after_layer()
+        if after is None:
+            return None, False
+        if _alive(self._chosen_before) and self._chosen_before.id() != after.id():
+            return self._chosen_before, self._is_source(self._chosen_before)
+        source = find_source_layer(after, self._source_name, self._canvas,
+                                   after.project() or QgsProject.instance())
+        if source is not None:
+            return source, True
+        canvas_layers = [lyr for lyr in self._canvas.layers() if _alive(lyr)]
+        ids = [lyr.id() for lyr in canvas_layers]
+        if after.id() in ids:
+            for layer in canvas_layers[ids.index(after.id()) + 1:]:
+                if isinstance(layer, QgsRasterLayer):
+                    return layer, False
+        return None, False
+
+    def _is_source(self, layer: QgsMapLayer) -> bool:
+        if not self._source_name:
+            return False
+        want = os.path.normcase(self._source_name)
+        path = _file_of(layer)
+        if os.path.splitext(want)[1]:
+            return os.path.normcase(os.path.basename(path)) == want
+        return _stem(path) == want
+
+    def _date(self, layer: QgsMapLayer) -> str | None:
+        if layer.id() not in self._dates:
+            self._dates[layer.id()] = _layer_date(layer)
+        return self._dates[layer.id()]
+
+    def _update_labels(self) -> None:
+        after, before = self.after_layer(), self.before_layer()
+        if after is None:
+            self._after_label = self._before_label = ""
+            self._short_labels = ("", "")
+            return
+        short_after = short_before = ""
+        if self._source_name is not None:  # one of our filled outputs
+            date = self._date(after)
+            self._after_label = f"filled: {date}" if date else f"filled: {after.name()}"
+            short_after = "filled"
+        else:
+            self._after_label = after.name()
+        if before is None:
+            self._before_label = "map below"
+        elif self._before_is_source:
+            date = self._date(before)
+            self._before_label = f"cloudy input: {date}" if date else \
+                f"cloudy input: {before.name()}"
+            short_before = "cloudy"
+        else:
+            self._before_label = before.name()
+        self._short_labels = (short_after, short_before)
 
     def set_split(self, x: float) -> None:
         """Move the divider to canvas pixel column ``x`` (clamped to the canvas)."""
@@ -120,15 +291,21 @@ class SwipeMapItem(QgsMapCanvasItem):
         layer = self.after_layer()
         if layer is None:
             self._images = {}
+            self._set_before(None, False)
             self.update()
             return
         base = self._canvas.mapSettings()
         if base.outputSize().isEmpty() or not base.hasValidSettings():
             return
+        before, is_source = self.comparison_layer()
+        self._set_before(before, is_source)
         wanted = {AFTER: [layer]}
-        canvas_layers = [lyr for lyr in self._canvas.layers() if _alive(lyr)]
-        if any(lyr.id() == layer.id() for lyr in canvas_layers):
-            wanted[BEFORE] = [lyr for lyr in canvas_layers if lyr.id() != layer.id()]
+        if before is not None:
+            wanted[BEFORE] = [before]
+        elif any(_alive(lyr) and lyr.id() == layer.id() for lyr in self._canvas.layers()):
+            # nothing to compare with: the canvas without the "after" layer
+            wanted[BEFORE] = [lyr for lyr in self._canvas.layers()
+                              if _alive(lyr) and lyr.id() != layer.id()]
         self._pending = {}
         job_class = QgsMapRendererSequentialJob if self._synchronous else QgsMapRendererParallelJob
         for kind, layers in wanted.items():
@@ -157,6 +334,8 @@ class SwipeMapItem(QgsMapCanvasItem):
         self._images = {}
         self._disconnect_layer()
         self._layer = None
+        self._set_before(None, False)
+        self._chosen_before = None
         self._disconnect_canvas()
         scene = self.scene()
         if scene is not None:
@@ -208,7 +387,48 @@ class SwipeMapItem(QgsMapCanvasItem):
         painter.drawLine(QLineF(QPointF(split, target.top()), QPointF(split, target.bottom())))
         painter.setPen(QPen(self.DIVIDER_COLOR, 2))
         painter.drawLine(QLineF(QPointF(split, target.top()), QPointF(split, target.bottom())))
+        top = self.mapFromScene(self._canvas.mapToScene(0, 0)).y() + self.LABEL_GAP
+        self._paint_label(painter, (self._after_label, self._short_labels[0]),
+                          split - self.LABEL_GAP, top,
+                          split - self.LABEL_GAP - target.left() - 4.0, right_aligned=True)
+        self._paint_label(painter, (self._before_label, self._short_labels[1]),
+                          split + self.LABEL_GAP, top,
+                          target.right() - split - self.LABEL_GAP - 4.0, right_aligned=False)
         painter.restore()
+
+    def _paint_label(self, painter, texts: tuple[str, str], x: float, top: float, room: float,
+                     right_aligned: bool) -> None:
+        """A rounded dark box with white text, its near edge at ``x``, at most ``room`` pixels
+        wide: the full text, else the short one ("filled", "cloudy"), else the full text elided;
+        nothing when there is no room for a few letters."""
+        full, short = texts
+        if not full:
+            return
+        font = QFont(self._canvas.font())
+        font.setPixelSize(12)
+        font.setBold(True)
+        metrics = QFontMetricsF(font)
+        pad_x, pad_y = self.LABEL_PAD
+        room -= 2 * pad_x
+        if room < 4 * metrics.averageCharWidth():
+            return
+        if metrics.horizontalAdvance(full) <= room:
+            text = full
+        elif short and metrics.horizontalAdvance(short) <= room:
+            text = short
+        else:
+            text = metrics.elidedText(full, Qt.ElideRight, room)
+        width = metrics.horizontalAdvance(text) + 2 * pad_x
+        height = metrics.height() + 2 * pad_y
+        box = QRectF(x - width if right_aligned else x, top, width, height)
+        painter.setRenderHint(QPainter.Antialiasing, True)
+        painter.setRenderHint(QPainter.TextAntialiasing, True)
+        painter.setPen(QPen(self.LABEL_BORDER, 1))
+        painter.setBrush(self.LABEL_BOX)
+        painter.drawRoundedRect(box, 4.0, 4.0)
+        painter.setFont(font)
+        painter.setPen(self.LABEL_TEXT)
+        painter.drawText(box, Qt.AlignCenter, text)
 
     # ------------------------------------------------------------------ signals
     def _slot(self, func, *args) -> None:
@@ -222,19 +442,42 @@ class SwipeMapItem(QgsMapCanvasItem):
         self._layer_deleted_slot = functools.partial(self._slot, self._layer_deleted)
         self._canvas.mapCanvasRefreshed.connect(self._request_slot)
         self._canvas.extentsChanged.connect(self._request_slot)
+        self._canvas.layersChanged.connect(self._request_slot)  # the layer below may change
+        self._project = QgsProject.instance()  # the cloudy input may be added or removed
+        self._project.layersAdded.connect(self._request_slot)
+        self._project.layersRemoved.connect(self._request_slot)
         self._connected = True
 
     def _disconnect_canvas(self) -> None:
         if not self._connected:
             return
         self._connected = False
-        if not _alive(self._canvas):
-            return
-        for signal in (self._canvas.mapCanvasRefreshed, self._canvas.extentsChanged):
+        signals = []
+        if _alive(self._project):
+            signals += [self._project.layersAdded, self._project.layersRemoved]
+        if _alive(self._canvas):
+            signals += [self._canvas.mapCanvasRefreshed, self._canvas.extentsChanged,
+                        self._canvas.layersChanged]
+        for signal in signals:
             try:
                 signal.disconnect(self._request_slot)
             except (TypeError, RuntimeError):
                 pass
+
+    def _set_before(self, layer: QgsMapLayer | None, is_source: bool) -> None:
+        """Follow the comparison layer's repaints (its style); update the labels."""
+        old = self._before if _alive(self._before) else None
+        if (old.id() if old else None) != (layer.id() if layer is not None else None):
+            if old is not None:
+                try:
+                    old.repaintRequested.disconnect(self._request_slot)
+                except (TypeError, RuntimeError):
+                    pass
+            if layer is not None:
+                layer.repaintRequested.connect(self._request_slot)
+        self._before = layer
+        self._before_is_source = bool(is_source and layer is not None)
+        self._update_labels()
 
     def _disconnect_layer(self) -> None:
         if not _alive(self._layer):
@@ -252,6 +495,7 @@ class SwipeMapItem(QgsMapCanvasItem):
             _retire(job)
         self._jobs = {}
         self._images = {}
+        self._set_before(None, False)
         self.update()
 
 
@@ -260,7 +504,8 @@ class SwipeMapTool(QgsMapTool):
 
     The "after" layer is the one given (``set_after_layer``) or, by default, the canvas's current
     layer (the layer selected in the layer tree) when it is a raster. The "before" side is the
-    canvas itself, minus the "after" layer when the canvas draws it too.
+    layer given to ``set_before_layer`` or, by default, the "after" layer's cloudy input, else
+    the raster below it (see the module).
     """
 
     def __init__(self, canvas, after_layer: QgsMapLayer | None = None,
@@ -268,6 +513,7 @@ class SwipeMapTool(QgsMapTool):
         super().__init__(canvas)
         self._canvas = canvas
         self._after = after_layer
+        self._before: QgsMapLayer | None = None
         self._synchronous = synchronous
         self._dragging = False
         self._split_fraction = 0.5
@@ -286,6 +532,12 @@ class SwipeMapTool(QgsMapTool):
         if self.item is not None:
             self.item.set_after_layer(self.after_layer())
 
+    def set_before_layer(self, layer: QgsMapLayer | None) -> None:
+        """Compare against ``layer``; None (the default): the cloudy input, else the layer below."""
+        self._before = layer
+        if self.item is not None:
+            self.item.set_before_layer(layer)
+
     def set_split(self, x: float) -> None:
         width = max(self._canvas.width(), 1)
         self._split_fraction = min(max(x / width, 0.0), 1.0)
@@ -298,6 +550,7 @@ class SwipeMapTool(QgsMapTool):
             if self.item is None:
                 self.item = SwipeMapItem(self._canvas, None, synchronous=self._synchronous)
             self.item.set_split(self._split_fraction * self._canvas.width())
+            self.item.set_before_layer(self._before, render=False)
             self.item.set_after_layer(self.after_layer())
         except Exception:  # noqa: BLE001
             _log_exception("SwipeMapTool.activate")

@@ -19,7 +19,7 @@ MENU = "SMTS CloudFill"
 TOOLBAR = "SMTS CloudFill"
 ALGORITHM_ID = "smts_cloudfill:reconstruct"
 SWIPE_TIP = ("Drag on the map to compare: the selected raster, e.g. the filled result, shows left "
-             "of the divider, the layers below it on the right")
+             "of the divider, its cloudy input, else the raster below it, on the right")
 
 
 def _plugin_icon() -> QIcon:
@@ -116,8 +116,8 @@ def toggle_swipe(plugin, action: QAction, checked: bool) -> None:
     if not isinstance(layer, QgsRasterLayer):
         action.setChecked(False)
         _message(plugin, "Select a raster layer (e.g. the filled result) in the Layers panel, "
-                 "then start the swipe: it is shown left of the divider, the layers below it "
-                 "on the right.", Qgis.Warning)
+                 "then start the swipe: it is shown left of the divider, its cloudy input "
+                 "(else the raster below it) on the right.", Qgis.Warning)
         return
     tool.set_after_layer(layer)
     if canvas.mapTool() is not tool:

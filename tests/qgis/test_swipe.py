@@ -11,31 +11,52 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 from qgis.core import QgsMultiBandColorRenderer, QgsRasterLayer, QgsRectangle
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QEvent, QPointF, Qt
 from qgis.PyQt.QtGui import QColor, QMouseEvent
 from qgis.PyQt.QtWidgets import QApplication
 
 from smts_cloudfill_plugin.gui.swipe import SwipeMapItem, SwipeMapTool
 
-RED, BLUE = (220, 30, 30), (30, 30, 220)
+RED, BLUE, GREEN = (220, 30, 30), (30, 30, 220), (30, 220, 30)
+WHITE = (255, 255, 255)  # the canvas background
 WIDTH, HEIGHT = 400, 300
 ROW = HEIGHT // 2
 
 
-def flat_layer(path, rgb, name) -> QgsRasterLayer:
-    """A 40 x 30 pixel, 3-band Byte GeoTIFF of one colour (EPSG:32631, 10 m pixels)."""
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), 40, 30, 3, gdal.GDT_Byte)
+def flat_layer(path, rgb, name, metadata=None, columns=40) -> QgsRasterLayer:
+    """A ``columns`` x 30 pixel, 3-band Byte GeoTIFF of one colour (EPSG:32631, 10 m pixels),
+    its left edge on the others' (``columns`` < 40: it covers only the left of the view)."""
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), columns, 30, 3, gdal.GDT_Byte)
     ds.SetGeoTransform((574680.0, 10.0, 0.0, 5622440.0, 0.0, -10.0))
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32631)
     ds.SetProjection(srs.ExportToWkt())
+    if metadata:
+        ds.SetMetadata(metadata)
     for band, value in enumerate(rgb, start=1):
-        ds.GetRasterBand(band).WriteArray(np.full((30, 40), value, np.uint8))
+        ds.GetRasterBand(band).WriteArray(np.full((30, columns), value, np.uint8))
     ds = None
     layer = QgsRasterLayer(str(path), name)
     assert layer.isValid()
     layer.setRenderer(QgsMultiBandColorRenderer(layer.dataProvider(), 1, 2, 3))  # no stretch
+    _LAYERS.append(layer)
     return layer
+
+
+_LAYERS: list = []
+
+
+@pytest.fixture(autouse=True)
+def _delete_layers_not_in_a_project():
+    """A raster layer that Python owns, deleted after ``exitQgis``, crashes: pytest drops the
+    last test's fixture values only after the session's teardown. Delete them with the test."""
+    yield
+    QApplication.processEvents()
+    while _LAYERS:
+        layer = _LAYERS.pop()
+        if not sip.isdeleted(layer) and sip.ispyowned(layer):
+            sip.delete(layer)
 
 
 @pytest.fixture
@@ -44,8 +65,8 @@ def layers(tmp_path):
         flat_layer(tmp_path / "before.tif", BLUE, "before")
 
 
-def show(canvas, canvas_layers, qt_wait) -> None:
-    extent = canvas_layers[-1].extent()
+def show(canvas, canvas_layers, qt_wait, extent_of=None) -> None:
+    extent = (extent_of or canvas_layers[-1]).extent()
     canvas.setDestinationCrs(canvas_layers[-1].crs())
     canvas.setLayers(canvas_layers)
     canvas.setExtent(QgsRectangle(extent))
@@ -223,3 +244,130 @@ def test_build_toolbar_with_iface_stub(qgis_iface, qgis_new_project, layers):
     finally:
         unload_toolbar(plugin)
         assert plugin.swipe_tool is None
+
+
+# ---------------------------------------------------------------- the comparison layer (item 14)
+@pytest.fixture
+def run_outputs(tmp_path):
+    """A filled date (red) of the cloudy input S2_T31UDQ_20190426.tif (blue), and another date
+    (green) between them in the layer order, as after a run with two dates ticked."""
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "out").mkdir()
+    cloudy = flat_layer(tmp_path / "inputs" / "S2_T31UDQ_20190426.tif", BLUE,
+                        "S2_T31UDQ_20190426")
+    other = flat_layer(tmp_path / "out" / "S2_T31UDQ_20190501_filled.tif", GREEN,
+                       "S2_T31UDQ_20190501_filled",
+                       {"SMTS_MODEL": "SMTS-ViT", "SMTS_SOURCE": "S2_T31UDQ_20190501.tif"})
+    return tmp_path, cloudy, other
+
+
+@pytest.mark.parametrize("found_by", ["SMTS_SOURCE", "file-name"])
+def test_before_side_is_the_cloudy_input_only(shown_canvas, qt_wait, qgis_new_project,
+                                              run_outputs, found_by):
+    """The right side shows the filled layer's own cloudy input, not the layers drawn below it
+    (here another filled date, green), even when the input is not ticked; found by the
+    output's SMTS_SOURCE metadata or, without it, by the output's name."""
+    tmp_path, cloudy, other = run_outputs
+    if found_by == "SMTS_SOURCE":  # a renamed output: only the metadata names the input
+        filled = flat_layer(tmp_path / "out" / "my_result.tif", RED, "my result",
+                            {"SMTS_MODEL": "SMTS-ViT", "SMTS_SOURCE": "S2_T31UDQ_20190426.tif"})
+    else:
+        filled = flat_layer(tmp_path / "out" / "S2_T31UDQ_20190426_filled.tif", RED,
+                            "S2_T31UDQ_20190426_filled")
+    qgis_new_project.addMapLayers([cloudy, other, filled])
+    canvas = shown_canvas
+    # by metadata: the input is not ticked (not drawn by the canvas) and still compared with
+    canvas_layers = [filled, other] if found_by == "SMTS_SOURCE" else [filled, other, cloudy]
+    show(canvas, canvas_layers, qt_wait, extent_of=cloudy)
+    tool = SwipeMapTool(canvas, filled, synchronous=True)
+    canvas.setMapTool(tool)
+    tool.set_split(200)
+    assert_split(canvas, 200, left=RED, right=BLUE)  # before: GREEN (everything underneath)
+    assert tool.item.before_layer() is cloudy
+    canvas.unsetMapTool(tool)
+    assert [lyr.id() for lyr in canvas.layers()] == [lyr.id() for lyr in canvas_layers]
+
+
+def test_before_side_without_input_is_the_layer_below_only(shown_canvas, qt_wait,
+                                                           qgis_new_project, tmp_path):
+    """No cloudy input in the project: the raster just below the "after" layer, alone (where it
+    has no pixels the canvas background shows, not the layers further down)."""
+    after = flat_layer(tmp_path / "after.tif", RED, "after")
+    below = flat_layer(tmp_path / "below.tif", GREEN, "below", columns=30)  # left 3/4 of view
+    bottom = flat_layer(tmp_path / "bottom.tif", BLUE, "bottom")
+    qgis_new_project.addMapLayers([after, below, bottom])
+    canvas = shown_canvas
+    show(canvas, [after, below, bottom], qt_wait)
+    tool = SwipeMapTool(canvas, after, synchronous=True)
+    canvas.setMapTool(tool)
+    tool.set_split(100)
+    image = grab(canvas)
+    assert is_(colour(image, 50), RED)
+    assert is_(colour(image, 200), GREEN)
+    assert is_(colour(image, 350), WHITE), colour(image, 350)  # before: BLUE (the bottom layer)
+    assert tool.item.before_layer() is below
+    canvas.unsetMapTool(tool)
+
+
+# ---------------------------------------------------------------- labels on the canvas (item 14)
+def label_boxes(image, split, y_range=range(4, 60)):
+    """Columns of dark label-box pixels left and right of the split, on flat red/blue."""
+    left, right = [], []
+    for y in y_range:
+        for x in range(WIDTH):
+            r, g, b = colour(image, x, y)
+            if max(r, g, b) < 80 and abs(x - split) > 3:  # dark box, not the divider's shadow
+                (left if x < split else right).append(x)
+    return left, right
+
+
+def text_pixels(image, xs, y_range=range(4, 60)):
+    """Near-white pixels (the label text) in the columns ``xs``."""
+    return sum(1 for y in y_range for x in xs
+               if min(colour(image, x, y)) > 170)
+
+
+def test_sides_are_labelled_near_the_divider(shown_canvas, qt_wait, qgis_new_project,
+                                             run_outputs):
+    tmp_path, cloudy, _other = run_outputs
+    filled = flat_layer(tmp_path / "out" / "S2_T31UDQ_20190426_filled.tif", RED,
+                        "S2_T31UDQ_20190426_filled",
+                        {"SMTS_MODEL": "SMTS-ViT", "SMTS_SOURCE": "S2_T31UDQ_20190426.tif"})
+    qgis_new_project.addMapLayers([cloudy, filled])
+    canvas = shown_canvas
+    show(canvas, [filled, cloudy], qt_wait)
+    tool = SwipeMapTool(canvas, filled, synchronous=True)
+    canvas.setMapTool(tool)
+    for split in (200, 260):
+        tool.set_split(split)
+        image = grab(canvas)
+        left, right = label_boxes(image, split)
+        assert left and right, "no label box on the canvas"  # before: none
+        # each box ends a few pixels from the divider, on its own side, at the top
+        assert split - 16 <= max(left) < split and split < min(right) <= split + 16
+        assert min(left) > 5 and max(right) < WIDTH - 5
+        assert text_pixels(image, range(min(left), max(left) + 1)) > 20  # white text in it
+        assert text_pixels(image, range(min(right), max(right) + 1)) > 20
+        assert_split(canvas, split)  # the rest of each side is untouched
+
+    assert tool.item.labels() == ("filled: 2019-04-26", "cloudy input: 2019-04-26")
+    # a plain raster over another: their names
+    tool.set_after_layer(cloudy)
+    tool.set_before_layer(filled)
+    assert tool.item.labels() == ("S2_T31UDQ_20190426", "S2_T31UDQ_20190426_filled")
+    canvas.unsetMapTool(tool)
+
+
+def test_label_is_elided_or_left_out_near_the_edge(shown_canvas, qt_wait, layers):
+    canvas = shown_canvas
+    after, before = layers
+    show(canvas, [after, before], qt_wait)
+    tool = SwipeMapTool(canvas, after, synchronous=True)
+    canvas.setMapTool(tool)
+    tool.set_split(6)  # no room left of the divider: no box there, none past the canvas
+    left, right = label_boxes(grab(canvas), 6)
+    assert not left and right and max(right) < WIDTH - 3
+    tool.set_split(WIDTH - 6)
+    left, right = label_boxes(grab(canvas), WIDTH - 6)
+    assert left and not right and min(left) > 3
+    canvas.unsetMapTool(tool)
