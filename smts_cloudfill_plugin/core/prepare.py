@@ -39,8 +39,11 @@ from .s2_product import MODEL_BANDS, NATIVE_RES, S2Product, find_products, open_
 from .stack_reader import DN_SCALE, RasterInfo, canonical_band
 from .writer import OutputSet, RasterWriter, folder_lock
 
-#: Default growth of SCL clouds and shadows, in 10 m pixels (measured: scripts/cloud_buffer.py).
-DEFAULT_CLOUD_BUFFER = 2
+#: Default growth of SCL clouds and shadows, in 10 m pixels. Measured on the real WorldCereal
+#: seasons (scripts/cloud_buffer.py, 31 partly cloudy dates): clear pixels 1, 2, 3 px from an SCL
+#: cloud differ from their temporal interpolation 4.1x, 2.8x, 1.8x as much as pixels far from
+#: clouds (haze, edges), 4 px 1.4x, 5 px 1.2x; each ring costs about 5 % of the clear pixels.
+DEFAULT_CLOUD_BUFFER = 3
 #: SCL classes that count as "to fill": no data, cloud shadow, cloud medium/high, thin cirrus.
 DEFAULT_SCL_CLASSES = (0, 3, 8, 9, 10)
 #: SCL classes that are grown by the cloud buffer (not "no data").

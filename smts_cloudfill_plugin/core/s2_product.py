@@ -148,13 +148,14 @@ def _open_safe(path: str) -> S2Product:
         raise CloudFillError(f"Sentinel-2 product '{path}': its metadata file is damaged "
                              f"({e}).") from None
     level_text = " ".join(e.text or "" for e in _xml_values(root, "PROCESSING_LEVEL")) + \
-        " " + " ".join(e.text or "" for e in _xml_values(root, "PRODUCT_TYPE")) + " " + mtd
-    if re.search(r"1C", level_text) and not re.search(r"2A", level_text):
+        " " + " ".join(e.text or "" for e in _xml_values(root, "PRODUCT_TYPE")) + " " + \
+        os.path.basename(mtd)
+    if re.search(r"Level-1C|MSI1C|MSIL1C|SAFL1C", level_text, re.IGNORECASE):
         raise CloudFillError(
             f"'{path}' is a Level-1C product (top-of-atmosphere reflectance). The model is "
             "trained on Level-2A (surface reflectance, with the SCL cloud classification): "
             "download the L2A product of this date instead.")
-    if not re.search(r"2A", level_text):
+    if not re.search(r"Level-2A|MSI2A|MSIL2A|SAFL2A", level_text, re.IGNORECASE):
         raise CloudFillError(f"'{path}' is not a Sentinel-2 Level-2A product (processing "
                              "level not found in its metadata).")
     start = next((e.text for e in _xml_values(root, "PRODUCT_START_TIME") if e.text), "") or \
