@@ -160,3 +160,21 @@ def _load(context: QgsProcessingContext, path: str, output_name: str, placement:
     _KEEP_ALIVE.append(pp)
     details.setPostProcessor(pp)
     context.addLayerToLoadOnCompletion(path, details)
+
+
+def load_series_outputs(context: QgsProcessingContext, loads: list[tuple], group: str,
+                        output_name: str) -> None:
+    """Ask Processing to load a prepared series, (date, kind 'S2' | 'mask' | 'S1', path), into
+    ``group`` when the run completes: the Sentinel-2 stacks by date (the first ticked, in true
+    colour), then the cloud masks (unticked; ticked, clouds show half transparent), then the
+    Sentinel-1 dates. The Reconstruct dialog's date table then fills itself from the project."""
+    project = context.project() or QgsProject.instance()
+    base, n = group, 1
+    while project.layerTreeRoot().findGroup(group) is not None:
+        n += 1
+        group = f"{base} ({n})"
+    order = {"S2": 0, "mask": 1, "S1": 2}
+    ranked = sorted(loads, key=lambda item: (order[item[1]], item[0]))
+    for rank, (date, kind, path) in enumerate(ranked):
+        _load(context, path, output_name,
+              Placement(group, rank, kind == "S2" and rank == 0, None, is_mask=kind == "mask"))

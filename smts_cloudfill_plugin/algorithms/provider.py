@@ -21,7 +21,9 @@ class SmtsProvider(QgsProcessingProvider):
         return QIcon(resource_path("icon.svg"))
 
     def loadAlgorithms(self) -> None:  # noqa: N802
+        from .prepare_series import PrepareSeriesAlgorithm
         from .reconstruct_msi import ReconstructMsiAlgorithm
         from .train_stacks import TrainStacksAlgorithm
+        self.addAlgorithm(PrepareSeriesAlgorithm())
         self.addAlgorithm(ReconstructMsiAlgorithm())
         self.addAlgorithm(TrainStacksAlgorithm())

@@ -14,7 +14,8 @@ def test_init_gui_registers_provider_and_toolbar_and_unload_removes_them(qgis_if
     plugin.initGui()
     provider = registry.providerById("smts_cloudfill")
     assert provider is not None and provider.name() == "SMTS CloudFill"
-    assert sorted(a.id() for a in provider.algorithms()) == ["smts_cloudfill:reconstruct",
+    assert sorted(a.id() for a in provider.algorithms()) == ["smts_cloudfill:prepare",
+                                                             "smts_cloudfill:reconstruct",
                                                              "smts_cloudfill:train"]
     assert plugin.toolbar is not None and len(plugin.actions) == 3
     plugin.initProcessing()  # qgis_process may call it again: still one provider

@@ -1,0 +1,238 @@
+"""Processing algorithm "Prepare Sentinel-1/2 time series": thin glue around ``core.prepare``."""
+from __future__ import annotations
+
+import datetime as dt
+
+from qgis.core import (QgsCoordinateReferenceSystem, QgsFeatureRequest, QgsProcessing,
+                       QgsProcessingAlgorithm, QgsProcessingException,
+                       QgsProcessingOutputMultipleLayers, QgsProcessingParameterDistance,
+                       QgsProcessingParameterEnum, QgsProcessingParameterExtent,
+                       QgsProcessingParameterFeatureSource, QgsProcessingParameterField,
+                       QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
+                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
+                       QgsProcessingParameterString)
+from qgis.PyQt.QtGui import QIcon
+
+from ..plugin import resource_path
+from .feedback import QgisFeedback
+from .layers import layer_source_path, load_series_outputs
+
+RESAMPLING_LABELS = ["Nearest (no new values, as the bundled model's training data)",
+                     "Bilinear", "Cubic"]
+
+
+class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
+    PRODUCTS, PRODUCTS_FOLDER = "PRODUCTS", "PRODUCTS_FOLDER"
+    EXTENT, PARCELS, EXTENT_BUFFER = "EXTENT", "PARCELS", "EXTENT_BUFFER"
+    SAR = "SAR"
+    CLOUD_BUFFER, EXTRA_SCL_CLASSES = "CLOUD_BUFFER", "EXTRA_SCL_CLASSES"
+    CLOUD_POLYGONS, CLOUD_DATE_FIELD = "CLOUD_POLYGONS", "CLOUD_DATE_FIELD"
+    RESAMPLING, OUTPUT_FOLDER = "RESAMPLING", "OUTPUT_FOLDER"
+    MSI, MASKS, SCL, SAR_OUT = "MSI", "MASKS", "SCL", "SAR_OUTPUT"
+
+    HELP = {
+        PRODUCTS: "Sentinel-2 Level-2A products as downloaded from the Copernicus Browser: SAFE "
+                  ".zip files, or the MTD_MSIL2A.xml of unzipped .SAFE folders; several at once, "
+                  "any order. Level-1C products are refused (the model needs surface "
+                  "reflectance). Processing baseline 04.00+ offsets are removed.",
+        PRODUCTS_FOLDER: "Or a folder: every SAFE .zip and .SAFE folder in it, or one date's "
+                         "per-band files (B02 ... B12 and SCL in the names, as the "
+                         "Semi-Automatic Classification Plugin downloads them).",
+        EXTENT: "The area to prepare (map canvas, a layer's extent or drawn), in any CRS. The "
+                "output is on the 10 m grid of the UTM zone of its centre. Leave empty when "
+                "parcels are given.",
+        PARCELS: "Optional polygon layer (e.g. your fields): the area is their bounding box, "
+                 "grown by the buffer below. Used when no extent is given.",
+        EXTENT_BUFFER: "Margin added around the extent or the parcels, in metres.",
+        SAR: "Optional Sentinel-1 GeoTIFFs (Google Earth Engine S1_GRD in dB, Copernicus "
+             "Browser / Sentinel Hub exports, CARD4L backscatter in linear units): VV and VH in "
+             "one file (VV first unless the bands are named) or two files with VV/VH in their "
+             "names, the date in the file name. Written per date in dB on the output grid; the "
+             "orbit direction (ASC/DESC in the name or metadata) is noted.",
+        CLOUD_BUFFER: "Pixels (10 m) by which SCL clouds and cloud shadows are grown in the "
+                      "cloud mask: SCL misses cloud edges and haze. Default 3, measured on real "
+                      "seasons: pixels 1-3 px from an SCL cloud are 4x to 1.8x as far off as "
+                      "clear pixels, 4-5 px only 1.4x to 1.2x; each pixel of buffer costs about "
+                      "5 % of a cloudy date's clear pixels.",
+        EXTRA_SCL_CLASSES: "SCL classes to count as cloudy besides 0 (no data), 3 (shadow), "
+                           "8, 9 (cloud) and 10 (cirrus), comma separated: e.g. 7 "
+                           "(unclassified) or 2 (dark features) where they are clouds in your "
+                           "scene, 11 (snow).",
+        CLOUD_POLYGONS: "Optional polygons of clouds the SCL missed, drawn by you. They are "
+                        "added to the cloud mask of their date (see the date field), or of every "
+                        "date when there is no date field.",
+        CLOUD_DATE_FIELD: "Field of the cloud polygons holding their date (a date, or text "
+                          "YYYY-MM-DD / YYYYMMDD). Empty: every polygon applies to every date.",
+        RESAMPLING: "How the 20 m bands (B05, B06, B07, B8A, B11, B12) are put on the 10 m grid. "
+                    "The SCL is always resampled with nearest.",
+        OUTPUT_FOLDER: "Folder for S2_<date>.tif (10 bands, reflectance x 10000), "
+                       "CLOUDS_<date>.tif (1 = to fill), SCL_<date>.tif and S1_<date>.tif. "
+                       "These load as a group sorted by date, ready for 'Reconstruct cloudy MSI'.",
+    }
+
+    def name(self) -> str:
+        return "prepare"
+
+    def displayName(self) -> str:  # noqa: N802
+        return "Prepare Sentinel-1/2 time series"
+
+    def icon(self) -> QIcon:
+        return QIcon(resource_path("icon.svg"))
+
+    def createInstance(self):  # noqa: N802
+        return type(self)()
+
+    def flags(self):
+        return super().flags() | QgsProcessingAlgorithm.FlagCanCancel
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return ("Turns downloaded Sentinel-2 Level-2A products (SAFE zips or folders) and "
+                "Sentinel-1 exports into one stack per date on one 10 m grid clipped to your "
+                "area: 10 bands B02 ... B12 (20 m bands resampled), the scene classification, a "
+                "cloud mask with a buffer around the clouds and your own cloud polygons, and "
+                "Sentinel-1 VV/VH in dB. Products of one day are mosaicked, products of another "
+                "UTM zone reprojected, a product that does not cover the area is skipped with a "
+                "message. The results load as a group sorted by date: open 'Reconstruct cloudy "
+                "MSI' next, its date table fills itself from them.\n\n"
+                "Contains modified Copernicus Sentinel data.")
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        folder_behaviour = getattr(QgsProcessingParameterFile, "Folder", 1)
+        params = [
+            QgsProcessingParameterMultipleLayers(self.PRODUCTS, "Sentinel-2 L2A products "
+                                                 "(SAFE .zip or MTD_MSIL2A.xml)",
+                                                 QgsProcessing.TypeFile, optional=True),
+            QgsProcessingParameterFile(self.PRODUCTS_FOLDER, "Or a folder of products",
+                                       behavior=folder_behaviour, optional=True),
+            QgsProcessingParameterExtent(self.EXTENT, "Extent", optional=True),
+            QgsProcessingParameterFeatureSource(self.PARCELS, "Or parcels (polygon layer)",
+                                                [QgsProcessing.TypeVectorPolygon], optional=True),
+            QgsProcessingParameterDistance(self.EXTENT_BUFFER, "Margin around the area (m)",
+                                           0.0, minValue=0.0),
+            QgsProcessingParameterMultipleLayers(self.SAR, "Sentinel-1 GeoTIFFs (VV, VH)",
+                                                 QgsProcessing.TypeRaster, optional=True),
+            QgsProcessingParameterNumber(self.CLOUD_BUFFER, "Cloud buffer (pixels)",
+                                         QgsProcessingParameterNumber.Integer, 3, minValue=0,
+                                         maxValue=50),
+            QgsProcessingParameterString(self.EXTRA_SCL_CLASSES, "Extra SCL classes counted as "
+                                         "cloudy", optional=True),
+            QgsProcessingParameterFeatureSource(self.CLOUD_POLYGONS, "Missed clouds "
+                                                "(your polygons)",
+                                                [QgsProcessing.TypeVectorPolygon], optional=True),
+            QgsProcessingParameterField(self.CLOUD_DATE_FIELD, "Date field of the cloud polygons",
+                                        parentLayerParameterName=self.CLOUD_POLYGONS,
+                                        optional=True),
+            QgsProcessingParameterEnum(self.RESAMPLING, "Resampling of the 20 m bands",
+                                       RESAMPLING_LABELS, defaultValue=0),
+            QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Output folder"),
+        ]
+        for p in params:
+            p.setHelp(self.HELP[p.name()])
+            if p.name() in (self.EXTRA_SCL_CLASSES, self.RESAMPLING):
+                p.setFlags(p.flags() | p.FlagAdvanced)
+            self.addParameter(p)
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.MSI, "Sentinel-2 stacks"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.MASKS, "Cloud masks"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.SCL, "Scene classifications"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.SAR_OUT, "Sentinel-1 per date"))
+
+    # ----- parameters -> engine arguments ---------------------------------------------------
+    def _products(self, parameters, context) -> list[str]:
+        from .reconstruct_msi import split_layer_lists
+        values = split_layer_lists(parameters, (self.PRODUCTS,)).get(self.PRODUCTS) or []
+        if isinstance(values, str):
+            values = [values]
+        paths = [str(v) for v in values if str(v).strip()]
+        folder = self.parameterAsFile(parameters, self.PRODUCTS_FOLDER, context)
+        return paths + ([folder] if folder else [])
+
+    def _extent(self, parameters, context):
+        from ..core.prepare import Extent
+        if parameters.get(self.EXTENT):
+            rect = self.parameterAsExtent(parameters, self.EXTENT, context)
+            crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context)
+            if not rect.isEmpty():
+                return Extent(rect.xMinimum(), rect.yMinimum(), rect.xMaximum(),
+                              rect.yMaximum(), _crs_text(crs))
+        source = self.parameterAsSource(parameters, self.PARCELS, context)
+        if source is not None:
+            rect = source.sourceExtent()
+            if rect.isEmpty() and source.featureCount() > 0:
+                for f in source.getFeatures(QgsFeatureRequest().setNoAttributes()):
+                    rect.combineExtentWith(f.geometry().boundingBox())
+            if not rect.isEmpty() or rect.width() > 0 or rect.height() > 0:
+                return Extent(rect.xMinimum(), rect.yMinimum(), rect.xMaximum(),
+                              rect.yMaximum(), _crs_text(source.sourceCrs()))
+        raise QgsProcessingException("Give the area to prepare: an extent (the map canvas, a "
+                                     "layer's extent or a drawn rectangle) or a parcels layer.")
+
+    def _cloud_polygons(self, parameters, context):
+        from ..core.dates import parse_date
+        from ..core.prepare import CloudPolygons
+        source = self.parameterAsSource(parameters, self.CLOUD_POLYGONS, context)
+        if source is None:
+            return None
+        field = self.parameterAsString(parameters, self.CLOUD_DATE_FIELD, context)
+        geometries = []
+        for f in source.getFeatures():
+            if not f.hasGeometry():
+                continue
+            date = None
+            if field:
+                value = f[field]
+                if hasattr(value, "toPyDate"):
+                    date = value.toPyDate()
+                elif hasattr(value, "date") and hasattr(value.date(), "toPyDate"):
+                    date = value.date().toPyDate()
+                elif isinstance(value, (dt.date, dt.datetime)):
+                    date = value if isinstance(value, dt.date) else value.date()
+                else:
+                    date = parse_date(str(value)) if value not in (None, "") else None
+                    if date is None and value not in (None, ""):
+                        raise QgsProcessingException(
+                            f"Cloud polygon {f.id()}: '{value}' in field '{field}' is not a "
+                            "date (use YYYY-MM-DD).")
+            geometries.append((f.geometry().asWkt(), date))
+        return CloudPolygons(geometries, _crs_text(source.sourceCrs()))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        from ..core.errors import CloudFillError
+        from ..core.prepare import DEFAULT_SCL_CLASSES, RESAMPLINGS, parse_classes, \
+            prepare_series
+        products = self._products(parameters, context)
+        sar = [layer_source_path(l) for l in
+               self.parameterAsLayerList(parameters, self.SAR, context)]
+        if not products and not sar:
+            raise QgsProcessingException("Give Sentinel-2 products (files or a folder) and/or "
+                                         "Sentinel-1 rasters.")
+        extent = self._extent(parameters, context)
+        folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
+        try:
+            extra = parse_classes(self.parameterAsString(parameters, self.EXTRA_SCL_CLASSES,
+                                                         context))
+            result = prepare_series(
+                products, extent, folder,
+                buffer_m=self.parameterAsDouble(parameters, self.EXTENT_BUFFER, context),
+                sar=sar, cloud_buffer=self.parameterAsInt(parameters, self.CLOUD_BUFFER, context),
+                scl_classes=tuple(sorted(set(DEFAULT_SCL_CLASSES) | set(extra))),
+                cloud_polygons=self._cloud_polygons(parameters, context),
+                resampling=RESAMPLINGS[self.parameterAsEnum(parameters, self.RESAMPLING, context)],
+                feedback=QgisFeedback(feedback))
+        except CloudFillError as e:  # Cancelled included
+            raise QgsProcessingException(str(e)) from None
+        self._loads = ([(d.date, "S2", d.msi_path) for d in result.dates]
+                       + [(d.date, "mask", d.mask_path) for d in result.dates if d.mask_path]
+                       + [(s.date, "S1", s.path) for s in result.sar])
+        return {self.OUTPUT_FOLDER: folder, self.MSI: [d.msi_path for d in result.dates],
+                self.MASKS: [d.mask_path for d in result.dates if d.mask_path],
+                self.SCL: [d.scl_path for d in result.dates if d.scl_path],
+                self.SAR_OUT: [s.path for s in result.sar]}
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802
+        group = f"Sentinel-1/2 time series {dt.datetime.now():%Y-%m-%d %H:%M:%S}"
+        load_series_outputs(context, getattr(self, "_loads", []), group, self.MSI)
+        return {}
+
+
+def _crs_text(crs: QgsCoordinateReferenceSystem) -> str:
+    return crs.authid() if crs.authid().upper().startswith("EPSG:") else crs.toWkt()

@@ -1,0 +1,215 @@
+"""The "Prepare Sentinel-1/2 time series" algorithm in QGIS: processing.run, loading as a group
+sorted by date, parcels and cloud polygons as layers, bad input, cancel, qgis_process; and the
+prepared stacks through "Reconstruct cloudy MSI" end to end."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from osgeo import gdal
+from qgis.core import (QgsApplication, QgsFeature, QgsGeometry, QgsProcessingException,
+                       QgsProcessingFeedback, QgsProject, QgsRectangle, QgsVectorLayer)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import s2_products as fx  # noqa: E402
+from sample_stack import SAR  # noqa: E402
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[2]
+QGIS_PROCESS = shutil.which("qgis_process.bin")
+EXTENT = "574680,575320,5621800,5622440 [EPSG:32631]"
+
+
+@pytest.fixture(scope="module")
+def products(tmp_path_factory) -> list[str]:
+    folder = tmp_path_factory.mktemp("products")
+    return [fx.make_product(folder, d, zipped=i % 2 == 0,
+                            baseline="04.00" if d == "20190516" else "02.11")
+            for i, d in enumerate(fx.SAMPLE_DATES)]
+
+
+@pytest.fixture(scope="module")
+def small_weights(tmp_path_factory) -> str:
+    from smts_cloudfill_plugin.core.config import Normalisation, smts_vit
+    from smts_cloudfill_plugin.core.model import SmtsVit
+    from smts_cloudfill_plugin.core.weights import save_weights
+    torch.manual_seed(0)
+    config = smts_vit(width=32, depth=1, heads=4, window=20, pos_grid=4)
+    norm = Normalisation((0.1,) * 10, (0.1,) * 10, (-12.0, -18.0), (4.0, 4.0))
+    path = str(tmp_path_factory.mktemp("w") / "small.pt")
+    save_weights(path, SmtsVit(config, norm))
+    return path
+
+
+def run(params: dict, feedback=None) -> dict:
+    import processing
+    return processing.run("smts_cloudfill:prepare", params, feedback=feedback)
+
+
+def polygon_layer(wkts: list[str], dates: list[str | None] | None = None) -> QgsVectorLayer:
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32631&field=day:string", "polys", "memory")
+    feats = []
+    for i, wkt in enumerate(wkts):
+        f = QgsFeature(layer.fields())
+        f.setGeometry(QgsGeometry.fromWkt(wkt))
+        f.setAttribute("day", dates[i] if dates else None)
+        feats.append(f)
+    layer.dataProvider().addFeatures(feats)
+    return layer
+
+
+def test_listed_with_help_on_every_parameter(provider):
+    alg = QgsApplication.processingRegistry().algorithmById("smts_cloudfill:prepare")
+    assert alg is not None and alg.displayName() == "Prepare Sentinel-1/2 time series"
+    assert "Copernicus" in alg.shortHelpString()
+    for p in alg.parameterDefinitions():
+        assert p.help(), f"parameter {p.name()} has no help text"
+
+
+def test_products_to_stacks_masks_and_sar(provider, products, tmp_path):
+    out = tmp_path / "o"
+    result = run({"PRODUCTS": products, "EXTENT": EXTENT, "SAR": SAR, "CLOUD_BUFFER": 0,
+                  "OUTPUT_FOLDER": str(out)})
+    assert [os.path.basename(p) for p in result["MSI"]] == [f"S2_{d}.tif" for d in fx.SAMPLE_DATES]
+    assert len(result["MASKS"]) == 6 and len(result["SCL"]) == 6 and len(result["SAR_OUTPUT"]) == 5
+    for path, d in zip(result["MSI"], fx.SAMPLE_DATES):
+        assert np.array_equal(gdal.Open(path).ReadAsArray(), fx.sample_arrays(d)[0])
+
+
+def test_parcels_with_a_margin_and_cloud_polygons_by_date(provider, products, tmp_path):
+    parcels = polygon_layer(["POLYGON((574900 5622000, 575000 5622000, 575000 5622100, "
+                             "574900 5622100, 574900 5622000))"])
+    clouds = polygon_layer(["POLYGON((574900 5622000, 574940 5622000, 574940 5622040, "
+                            "574900 5622040, 574900 5622000))"], ["2019-04-21"])
+    result = run({"PRODUCTS": products[1:3], "PARCELS": parcels, "EXTENT_BUFFER": 40,
+                  "CLOUD_POLYGONS": clouds, "CLOUD_DATE_FIELD": "day", "CLOUD_BUFFER": 0,
+                  "OUTPUT_FOLDER": str(tmp_path / "o")})
+    ds = gdal.Open(result["MSI"][0])
+    assert ds.GetGeoTransform() == (574860.0, 10.0, 0.0, 5622140.0, 0.0, -10.0)
+    assert (ds.RasterXSize, ds.RasterYSize) == (18, 18)
+    masks = [gdal.Open(p).ReadAsArray() for p in result["MASKS"]]  # 04-11, 04-21
+    assert masks[1][10:14, 4:8].all() and masks[1].sum() == 16
+    assert not masks[0][10:14, 4:8].any()
+
+
+def test_run_and_load_results_group_sorted_by_date_fills_the_date_table(
+        provider, products, tmp_path, qgis_new_project):
+    import processing
+    from smts_cloudfill_plugin.gui.date_table import DateTableWidget
+    processing.runAndLoadResults("smts_cloudfill:prepare", {
+        "PRODUCTS": products[::-1], "EXTENT": EXTENT, "SAR": SAR,
+        "OUTPUT_FOLDER": str(tmp_path / "o")})
+    project = QgsProject.instance()
+    group = next(g for g in project.layerTreeRoot().children()
+                 if g.name().startswith("Sentinel-1/2 time series"))
+    names = [n.name() for n in group.children()]
+    assert names == ([f"S2_{d}" for d in fx.SAMPLE_DATES] + [f"CLOUDS_{d}" for d in fx.SAMPLE_DATES]
+                     + [f"S1_{os.path.basename(p)[-12:-4]}" for p in SAR])
+    assert [n.itemVisibilityChecked() for n in group.children()][:2] == [True, False]
+    r = group.children()[0].layer().renderer()
+    assert (r.redBand(), r.greenBand(), r.blueBand()) == (3, 2, 1)
+    table = DateTableWidget()
+    table.fill_from_project(project)
+    assert [table.layer(r).name() for r in table.rows("S2")] == [f"S2_{d}" for d in fx.SAMPLE_DATES]
+    assert [table.layer(r, 3).name() for r in table.rows("S2")] == \
+        [f"CLOUDS_{d}" for d in fx.SAMPLE_DATES]
+    assert len(table.rows("S1")) == 5
+    assert not table.refresh_checks()
+    table.deleteLater()
+
+
+@pytest.mark.parametrize("case", ["l1c", "no_area", "off_extent", "bad_classes", "nothing"])
+def test_bad_input_gives_a_clear_message_and_no_file(provider, products, tmp_path, case):
+    params = {"PRODUCTS": products[:1], "EXTENT": EXTENT, "OUTPUT_FOLDER": str(tmp_path / "o")}
+    if case == "l1c":
+        params["PRODUCTS"] = [fx.make_product(tmp_path, "20190401", level="L1C")]
+        expected = "Level-1C"
+    elif case == "no_area":
+        del params["EXTENT"]
+        expected = "Give the area"
+    elif case == "off_extent":
+        params["EXTENT"] = "600000,600500,5700000,5700500 [EPSG:32631]"
+        expected = "None of the Sentinel-2 products covers"
+    elif case == "bad_classes":
+        params["EXTRA_SCL_CLASSES"] = "7, clouds"
+        expected = "whole numbers"
+    else:
+        params["PRODUCTS"] = []
+        expected = "Give Sentinel-2 products"
+    with pytest.raises(QgsProcessingException, match=expected):
+        run(params)
+    out = tmp_path / "o"
+    assert not out.exists() or not [n for n in os.listdir(out) if n.endswith(".tif")]
+
+
+def test_cancel_leaves_no_file(provider, products, tmp_path):
+    fb = QgsProcessingFeedback()
+    fb.cancel()
+    with pytest.raises(QgsProcessingException, match="[Cc]ancel"):
+        run({"PRODUCTS": products, "EXTENT": EXTENT, "OUTPUT_FOLDER": str(tmp_path / "o")}, fb)
+    out = tmp_path / "o"
+    assert not out.exists() or not [n for n in os.listdir(out) if n.endswith(".tif")]
+
+
+def test_prepared_stacks_go_through_reconstruct(provider, products, small_weights, tmp_path):
+    """Two algorithm runs, no manual band stacking: products -> prepare -> reconstruct."""
+    import processing
+    prepared = run({"PRODUCTS": products, "EXTENT": EXTENT, "SAR": SAR,
+                    "OUTPUT_FOLDER": str(tmp_path / "prepared")})
+    filled = processing.run("smts_cloudfill:reconstruct", {
+        "MSI": prepared["MSI"], "MASKS": prepared["MASKS"], "SAR": prepared["SAR_OUTPUT"],
+        "MODEL": small_weights, "OUTPUT_FOLDER": str(tmp_path / "filled")})
+    names = sorted(os.path.basename(p) for p in filled["FILLED"])
+    assert names == ["S2_20190411_filled.tif", "S2_20190426_filled.tif"]
+    src = gdal.Open(prepared["MSI"][3]).ReadAsArray()
+    out = gdal.Open(sorted(filled["FILLED"])[1]).ReadAsArray()
+    mask = gdal.Open(prepared["MASKS"][3]).ReadAsArray().astype(bool)
+    assert np.array_equal(src[:, ~mask], out[:, ~mask])
+
+
+# ----- qgis_process ----------------------------------------------------------------------------
+def qgis_home(tmp_path: Path) -> tuple[dict, Path]:
+    """A throw-away QGIS profile whose plugin folder links to this checkout's plugin."""
+    plugins = tmp_path / "profiles" / "default" / "python" / "plugins" / "smts_cloudfill_plugin"
+    plugins.mkdir(parents=True)
+    src = ROOT / "smts_cloudfill_plugin"
+    for entry in src.iterdir():
+        if entry.name != "__pycache__":
+            os.symlink(entry, plugins / entry.name)
+    shutil.copy(ROOT / "metadata.txt", plugins / "metadata.txt")
+    os.symlink(ROOT / "resources", plugins / "resources")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "QGIS_PLUGINPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env.update(QGIS_CUSTOM_CONFIG_PATH=str(tmp_path), QT_QPA_PLATFORM="offscreen",
+               OMP_NUM_THREADS="1", HOME=str(tmp_path))
+    done = subprocess.run([QGIS_PROCESS, "plugins", "enable", "smts_cloudfill_plugin"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return env, tmp_path
+
+
+@pytest.mark.skipif(QGIS_PROCESS is None, reason="no qgis_process.bin")
+def test_qgis_process_prepares_and_refuses_l1c(products, tmp_path):
+    env, _ = qgis_home(tmp_path / "qgis")
+    out = tmp_path / "out"
+    args = [f"PRODUCTS={p}" for p in products] + [f"SAR={p}" for p in SAR]
+    done = subprocess.run([QGIS_PROCESS, "run", "smts_cloudfill:prepare", "--", *args,
+                           f"EXTENT={EXTENT}", "CLOUD_BUFFER=2", f"OUTPUT_FOLDER={out}"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in out.glob("S2_*.tif")) == [f"S2_{d}.tif" for d in fx.SAMPLE_DATES]
+    assert "BOA_ADD_OFFSET -1000 removed" in done.stdout
+    assert len(list(out.glob("S1_*.tif"))) == 5
+    l1c = fx.make_product(tmp_path, "20190401", level="L1C")
+    bad = subprocess.run([QGIS_PROCESS, "run", "smts_cloudfill:prepare", "--",
+                          f"PRODUCTS={l1c}", f"EXTENT={EXTENT}",
+                          f"OUTPUT_FOLDER={tmp_path / 'bad'}"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1
+    assert "Level-1C" in bad.stdout + bad.stderr and "Traceback" not in bad.stdout + bad.stderr
