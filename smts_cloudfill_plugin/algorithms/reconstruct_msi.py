@@ -42,6 +42,26 @@ def parse_date_list(text: str, count: int, name: str) -> list | None:
     return dates
 
 
+def device_name(value) -> str | None:
+    """'auto', 'cpu' or 'cuda' for a DEVICE value given as an index (0, '1') or by name, in any
+    case ('cpu', 'CUDA': what qgis_process users write); None when it is neither."""
+    text = str(value).strip() if value is not None else ""
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        return DEVICES[index].lower() if 0 <= index < len(DEVICES) else None
+    names = [d.lower() for d in DEVICES]
+    return text.lower() if text.lower() in names else None
+
+
+def with_device_index(parameters: dict, name: str) -> dict:
+    """``parameters`` with a DEVICE given by name replaced by its index (the enum's own form)."""
+    value = parameters.get(name)
+    if isinstance(value, str) and not value.strip().isdigit() and device_name(value):
+        parameters = dict(parameters)
+        parameters[name] = [d.lower() for d in DEVICES].index(device_name(value))
+    return parameters
+
+
 def split_layer_lists(parameters: dict, names: tuple[str, ...]) -> dict:
     """The batch dialog of QGIS 3.22 gives a multiple-layer cell as one 'path;path;...' string,
     which QGIS itself reads as a single (missing) layer: make it a list."""
@@ -76,7 +96,8 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
              "another grid is resampled (bilinear) onto the MSI grid.",
         MODEL: "Optional weights file (.pt). Empty: the bundled SMTS-ViT, or MTS-ViT when no SAR "
                "is given. Models trained with 'Train on local stacks' work here.",
-        DEVICE: "Where the model runs. Auto takes a CUDA GPU when PyTorch sees one, else the CPU.",
+        DEVICE: "Where the model runs. Auto takes a CUDA GPU when PyTorch sees one, else the CPU. "
+                "With qgis_process, DEVICE=cpu (or auto, cuda) works as well as the index.",
         SCL_CLASSES: "SCL classes counted as cloudy (comma separated). Default: 0 no data, "
                      "3 cloud shadow, 8 and 9 cloud, 10 thin cirrus.",
         BATCH_SIZE: "Windows per model call; lower it if the GPU runs out of memory.",
@@ -181,7 +202,8 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
                                     len(sar_layers), self.SAR_DATES)
         folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         weights = self.parameterAsFile(parameters, self.MODEL, context) or None
-        device = DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)].lower()
+        device = device_name(parameters.get(self.DEVICE)) or \
+            DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)].lower()
         try:
             with gdal_exceptions(), folder_lock(folder):
                 results = reconstruct(
@@ -204,7 +226,12 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
     def checkParameterValues(self, parameters, context):  # noqa: N802
         """Cheap checks before the run, so the dialog can say what is wrong at once."""
         parameters = split_layer_lists(parameters, (self.MSI, self.MASKS, self.SAR))
-        ok, message = super().checkParameterValues(parameters, context)
+        value = parameters.get(self.DEVICE)
+        if isinstance(value, str) and value.strip() and device_name(value) is None:
+            return False, (f"Device '{value}' is not one of auto, cpu, cuda (or the index "
+                           "0, 1, 2).")
+        ok, message = super().checkParameterValues(with_device_index(parameters, self.DEVICE),
+                                                   context)
         if not ok:
             return ok, message
         from .stack_checks import stack_problems

@@ -213,3 +213,46 @@ def test_qgis_process_prepares_and_refuses_l1c(products, tmp_path):
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1
     assert "Level-1C" in bad.stdout + bad.stderr and "Traceback" not in bad.stdout + bad.stderr
+
+
+# ----- issue 12 item 4: DEVICE by name as well as by index --------------------------------------
+@pytest.mark.parametrize("device", ["cpu", "CPU", 1, "1", "auto"])
+def test_reconstruct_device_by_name_or_index(provider, products, small_weights, tmp_path, device):
+    from qgis.core import QgsProcessingContext
+    from sample_stack import MSI, SCL
+    alg = QgsApplication.processingRegistry().createAlgorithmById("smts_cloudfill:reconstruct")
+    params = {"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights, "DEVICE": device,
+              "OUTPUT_FOLDER": str(tmp_path / "o")}
+    assert alg.checkParameterValues(params, QgsProcessingContext()) == (True, "")
+    if device == "cpu":
+        import processing
+        result = processing.run("smts_cloudfill:reconstruct", params)
+        assert len(result["FILLED"]) == 2
+    ok, message = alg.checkParameterValues({**params, "DEVICE": "gpu"}, QgsProcessingContext())
+    assert not ok and "auto, cpu, cuda" in message
+
+
+@pytest.mark.skipif(QGIS_PROCESS is None, reason="no qgis_process.bin")
+def test_qgis_process_device_cpu_on_prepared_stacks(products, small_weights, tmp_path):
+    """DEVICE=cpu in qgis_process, on the stacks the prepare algorithm wrote."""
+    from smts_cloudfill_plugin.dependencies import dependency_folder
+    from test_install_package import link_torch
+    env, home = qgis_home(tmp_path / "qgis")
+    link_torch(dependency_folder(str(home / "profiles" / "default")))
+    prepared = tmp_path / "prepared"
+    done = subprocess.run([QGIS_PROCESS, "run", "smts_cloudfill:prepare", "--",
+                           *[f"PRODUCTS={p}" for p in products], *[f"SAR={p}" for p in SAR],
+                           f"EXTENT={EXTENT}", f"OUTPUT_FOLDER={prepared}"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    args = [f"MSI={p}" for p in sorted(prepared.glob("S2_*.tif"))]
+    args += [f"MASKS={p}" for p in sorted(prepared.glob("CLOUDS_*.tif"))]
+    args += [f"SAR={p}" for p in sorted(prepared.glob("S1_*.tif"))]
+    out = tmp_path / "filled"
+    done = subprocess.run([QGIS_PROCESS, "run", "smts_cloudfill:reconstruct", "--", *args,
+                           f"MODEL={small_weights}", "DEVICE=cpu", f"OUTPUT_FOLDER={out}"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Device: CPU" in done.stdout
+    assert sorted(p.name for p in out.glob("*_filled.tif")) == ["S2_20190411_filled.tif",
+                                                                "S2_20190426_filled.tif"]
