@@ -338,7 +338,7 @@ def windows_for(width: int, height: int, batch_size: int = 8) -> int:
     from smts_cloudfill_plugin.core.streaming import column_bands
     from smts_cloudfill_plugin.core.tiler import plan_windows
     tile = 256 if width > 256 or height > 256 else width
-    rows = plan_windows(width, height, 60, 20)
+    rows = plan_windows(width, height, 60, rec.default_overlap(60, 5))
     blocks, _ = rec._plan_blocks(rows, height, column_bands(width, tile, rec.BAND_COLUMNS),
                                  batch_size)
     return sum(len(b.windows) for b in blocks)
@@ -423,7 +423,7 @@ def main() -> None:
         tile_windows = windows_for(FULL_TILE, FULL_TILE)
         print(f"model FLOPs per pixel: {fpp / 1e3:.1f} kFLOP per window pixel "
               f"({fpp * window_px / 1e9:.2f} GFLOP a {config.window} px window); with the "
-              f"{config.window // 3} px overlap a full tile runs {tile_windows:,} windows = "
+              f"{rec.default_overlap(config.window, config.patch)} px overlap a full tile runs {tile_windows:,} windows = "
               f"{tile_windows * window_px / FULL_TILE ** 2:.2f} window px per raster px")
 
         bench = BenchStacks(tmp)

@@ -153,33 +153,25 @@ def check_spacing(stack: Stack, group: list[int], sar_idx: list[int] | None,
 
 
 def check_windows(rows: list[list[Window]], count: int) -> list[Window]:
-    """Up to ``count`` windows spread over the raster (whole windows first)."""
+    """Up to ``count`` whole windows spread over the raster, each overlapping those already
+    taken by at most half its area (on a small raster, overlapping windows would only hold the
+    same pixels back again)."""
     flat = [w for row in rows for w in row]
     whole = [w for w in flat if (w.w, w.h) == (flat[0].w, flat[0].h)] or flat
-    if len(whole) <= count:
-        return whole
-    return [whole[int(i)] for i in np.linspace(0, len(whole) - 1, count).round()]
+    if len(whole) > count:
+        whole = [whole[int(i)] for i in np.linspace(0, len(whole) - 1, 4 * count).round()]
+    chosen: list[Window] = []
+    for w in whole:
+        if all(_overlap(w, c) <= 0.5 * w.w * w.h for c in chosen):
+            chosen.append(w)
+    if len(chosen) > count:
+        chosen = [chosen[int(i)] for i in np.linspace(0, len(chosen) - 1, count).round()]
+    return chosen
 
 
-def _batch(block: StackWindow, x0: int, windows: list[Window], size: int
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Model inputs for windows cut from a block read at column ``x0``: padded to ``size``
-    (reflectance 0, missing True, SAR NaN, as :func:`tiler.pad_to`), copied once."""
-    n, (t, c) = len(windows), block.msi.shape[:2]
-    msi = np.empty((n, t, c, size, size), np.float32)
-    missing = np.empty((n, t, size, size), bool)
-    sar = None if block.sar is None else np.empty((n, *block.sar.shape[:2], size, size), np.float32)
-    for i, w in enumerate(windows):
-        xs = slice(w.x0 - x0, w.x0 - x0 + w.w)
-        if (w.h, w.w) != (size, size):
-            msi[i], missing[i] = 0.0, True
-            if sar is not None:
-                sar[i] = np.nan
-        msi[i, ..., :w.h, :w.w] = block.msi[..., :w.h, xs]
-        missing[i, :, :w.h, :w.w] = block.missing[:, :w.h, xs]
-        if sar is not None:
-            sar[i, ..., :w.h, :w.w] = block.sar[..., :w.h, xs]
-    return msi, missing, sar
+def _overlap(a: Window, b: Window) -> int:
+    return max(0, min(a.x0 + a.w, b.x0 + b.w) - max(a.x0, b.x0)) * \
+        max(0, min(a.y0 + a.h, b.y0 + b.h) - max(a.y0, b.y0))
 
 
 def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | None = None,
