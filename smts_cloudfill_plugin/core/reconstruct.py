@@ -174,6 +174,27 @@ def _overlap(a: Window, b: Window) -> int:
         max(0, min(a.y0 + a.h, b.y0 + b.h) - max(a.y0, b.y0))
 
 
+def _batch(block: StackWindow, x0: int, windows: list[Window], size: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Model inputs for windows cut from a block read at column ``x0``: padded to ``size``
+    (reflectance 0, missing True, SAR NaN, as :func:`tiler.pad_to`), copied once."""
+    n, (t, c) = len(windows), block.msi.shape[:2]
+    msi = np.empty((n, t, c, size, size), np.float32)
+    missing = np.empty((n, t, size, size), bool)
+    sar = None if block.sar is None else np.empty((n, *block.sar.shape[:2], size, size), np.float32)
+    for i, w in enumerate(windows):
+        xs = slice(w.x0 - x0, w.x0 - x0 + w.w)
+        if (w.h, w.w) != (size, size):
+            msi[i], missing[i] = 0.0, True
+            if sar is not None:
+                sar[i] = np.nan
+        msi[i, ..., :w.h, :w.w] = block.msi[..., :w.h, xs]
+        missing[i, :, :w.h, :w.w] = block.missing[:, :w.h, xs]
+        if sar is not None:
+            sar[i, ..., :w.h, :w.w] = block.sar[..., :w.h, xs]
+    return msi, missing, sar
+
+
 def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | None = None,
                 sar: list[str] | None = None, weights: str | None = None, device: str = "auto",
                 batch_size: int = 8, overlap: int | None = None,
