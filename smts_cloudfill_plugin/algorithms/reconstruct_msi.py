@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 
 from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
-                       QgsProcessingOutputMultipleLayers, QgsProcessingParameterEnum,
+                       QgsProcessingOutputMultipleLayers, QgsProcessingParameterBoolean,
+                       QgsProcessingParameterEnum,
                        QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
@@ -81,6 +82,7 @@ def layer_list(alg: QgsProcessingAlgorithm, parameters: dict, name: str, context
 class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
     MSI, MASKS, SAR, MODEL, DEVICE = "MSI", "MASKS", "SAR", "MODEL", "DEVICE"
     SCL_CLASSES, BATCH_SIZE = "SCL_CLASSES", "BATCH_SIZE"
+    SELF_CHECK = "SELF_CHECK"
     MSI_DATES, SAR_DATES = "MSI_DATES", "SAR_DATES"
     OUTPUT_FOLDER, FILLED, FILLED_MASKS = "OUTPUT_FOLDER", "FILLED", "FILLED_MASKS"
 
@@ -101,6 +103,11 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
         SCL_CLASSES: "SCL classes counted as cloudy (comma separated). Default: 0 no data, "
                      "3 cloud shadow, 8 and 9 cloud, 10 thin cirrus.",
         BATCH_SIZE: "Windows per model call; lower it if the GPU runs out of memory.",
+        SELF_CHECK: "Before filling, hide some clear pixels of each cloudy date, fill them with "
+                    "the model and with temporal interpolation, and fill each date with the blend "
+                    "of the two that did best there (never worse than interpolation on MSE, SAM "
+                    "or SSIM). The figures go to the log and to cloudfill_check.html in the "
+                    "output folder. Off: the model alone.",
         MSI_DATES: "Optional acquisition dates of the MSI layers, comma separated YYYY-MM-DD in "
                    "the same order; they replace dates read from file names or metadata. The date "
                    "table of the dialog fills this in.",
@@ -160,6 +167,8 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
                                          optional=True),
             QgsProcessingParameterString(self.SAR_DATES, "Sentinel-1 dates (YYYY-MM-DD, ...)",
                                          optional=True),
+            QgsProcessingParameterBoolean(self.SELF_CHECK, "Check the model against temporal "
+                                          "interpolation on this scene", defaultValue=True),
             QgsProcessingParameterNumber(self.BATCH_SIZE, "Windows per batch",
                                          QgsProcessingParameterNumber.Integer, 8, minValue=1,
                                          maxValue=1024),
@@ -213,7 +222,9 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
                     weights=weights, device=device,
                     batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
                     scl_classes=classes or (0, 3, 8, 9, 10), msi_dates=msi_dates,
-                    sar_dates=sar_dates, feedback=QgisFeedback(feedback))
+                    sar_dates=sar_dates,
+                    self_check=self.parameterAsBool(parameters, self.SELF_CHECK, context),
+                    feedback=QgisFeedback(feedback))
         except Cancelled as e:
             raise QgsProcessingException(str(e)) from None
         except CloudFillError as e:

@@ -35,7 +35,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     with folder_lock(args.out):
         results = reconstruct(msi, args.out, masks=masks, sar=args.sar or None,
                               weights=args.weights, device=args.device,
-                              batch_size=args.batch_size,
+                              batch_size=args.batch_size, self_check=not args.no_self_check,
                               feedback=PrintFeedback(quiet=args.quiet), **kw)
     for r in results:
         print(r.path)
@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     r.add_argument("--batch-size", type=int, default=8, help="windows per model call")
     r.add_argument("--scl-classes", help="SCL classes that count as cloudy (default 0,3,8,9,10)")
+    r.add_argument("--no-self-check", action="store_true",
+                   help="fill with the model alone; by default each cloudy date is filled with the "
+                        "blend of model and temporal interpolation that did best on held-back "
+                        "clear pixels of this stack (report: cloudfill_check.html)")
     r.add_argument("--quiet", action="store_true", help="print only the written paths")
     r.set_defaults(run=_reconstruct)
     i = sub.add_parser("info", help="print a weights file's metadata")

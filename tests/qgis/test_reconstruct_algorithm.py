@@ -243,3 +243,22 @@ def test_two_runs_into_one_folder_the_second_is_refused(provider, small_weights,
         release.set()
         t.join()
     assert os.listdir(out) == []
+
+
+def test_self_check_is_on_by_default_and_can_be_switched_off(provider, small_weights, tmp_path):
+    """On: the log scores model vs interpolation per cloudy date and the report is written;
+    off: the model alone, no report."""
+    messages = []
+
+    class Feedback(QgsProcessingFeedback):
+        def pushInfo(self, info):  # noqa: N802
+            messages.append(info)
+
+    run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
+         "OUTPUT_FOLDER": str(tmp_path / "on")}, Feedback())
+    assert (tmp_path / "on" / "cloudfill_check.html").exists()
+    checked = [m for m in messages if "held-back clear pixels (" in m]
+    assert len(checked) == 2 and all("interpolation" in m for m in checked)
+    run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights, "SELF_CHECK": False,
+         "OUTPUT_FOLDER": str(tmp_path / "off")})
+    assert not (tmp_path / "off" / "cloudfill_check.html").exists()
