@@ -107,7 +107,7 @@ def cmd_train(args) -> None:
     ours = cfg.OURS if args.recipe == "ours" else {}
     config = VARIANTS[args.variant](width=args.width, depth=args.depth, heads=args.heads, **ours)
     seasons, windows = split("train", config, args.variants)
-    vseasons, vwindows = split("validation", config)
+    vseasons, vwindows = split("validation", config, args.val_variants)
     all_seasons = seasons + vseasons
     vwindows = [type(w)(w.season + len(seasons), w.msi, w.sar) for w in vwindows]
     print(f"{config.variant} width {config.width}: {len(windows)} training windows, "
@@ -503,6 +503,9 @@ def main() -> None:
         t.add_argument("--variants", type=int, default=0,
                        help="rounds of random date sequences added to the training windows")
         t.add_argument("--init", default=None, help="continue from these weights (same variant)")
+        t.add_argument("--val-variants", type=int, default=0,
+                       help="rounds of random date sequences added to the validation windows "
+                            "(more windows, a steadier choice of the best step)")
     ev = sub.add_parser("eval")
     ev.add_argument("--seeds", type=int, nargs="+", default=list(MATRIX_SEEDS))
     ev.add_argument("--processes", type=int, default=2)

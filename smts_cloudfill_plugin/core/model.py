@@ -178,7 +178,11 @@ class SmtsVit(nn.Module):
         y = y[..., :height, :width].reshape(b, t, c, height, width)
         if self.config.prior == "temporal":
             if correction_scale is not None:
-                y = y * correction_scale.to(y.dtype).reshape(-1, t, 1, 1, 1)
+                # Where a pixel has no clear date in the window the prior is only the band
+                # mean: the model's correction is all there is, so it is kept whole.
+                scale = correction_scale.to(y.dtype).reshape(-1, t, 1, 1, 1)
+                has_clear = (~missing).any(1)[:, None, None]
+                y = y * torch.where(has_clear, scale, torch.ones_like(scale))
             y = y + filled  # the decoder predicts a correction to the temporal pre-fill
         return y * self.msi_std + self.msi_mean
 
