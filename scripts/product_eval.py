@@ -40,6 +40,8 @@ from smts_cloudfill_plugin.core.training_data import Sample
 gdal.UseExceptions()
 
 CLOUDS = (10, 20, 30, 40, 50)
+#: A window whose dates are at most this cloudy (on average) counts as fully clear.
+CLEAR = 0.01
 FEW_CLOUDS = (20, 40)
 SCENARIOS = ([f"paper {k}" for k in CLOUDS] + [f"1 date {k}" for k in FEW_CLOUDS]
              + [f"2 dates {k}" for k in FEW_CLOUDS] + ["real 1 date", "real all dates"])
@@ -143,22 +145,26 @@ def edge_ratio(jumps: np.ndarray) -> float:
     return float(max(ratios))
 
 
-def _fill_all(pools: dict, truth, real, hidden, days, msi, sar, models, work) -> None:
+def _fill_all(pools: list[dict], truth, real, hidden, days, msi, sar, models, work) -> None:
+    """Every method on one window and scenario; the scores go to each of ``pools``."""
     sample = Sample(truth, real, hidden, None, days)
     if not sample.scored.any():
         return
     missing = real | hidden
-    pools.setdefault("truth", Pool()).add(truth, sample)
-    pools.setdefault("interpolation", Pool()).add(
-        interpolate_temporal(truth, missing, days).astype(np.float32), sample)
-    pools.setdefault("nearest clear date", Pool()).add(nearest_clear(truth, missing, days), sample)
+    fills = {"truth": truth,
+             "interpolation": interpolate_temporal(truth, missing, days).astype(np.float32),
+             "nearest clear date": nearest_clear(truth, missing, days)}
     for label, (weights, check) in models.items():
         filled = product_fill(msi, missing, sar, weights, work, check)
-        pools.setdefault(label, Pool()).add(np.where(np.isnan(filled), truth, filled), sample)
+        fills[label] = np.where(np.isnan(filled), truth, filled)
+    for m, pred in fills.items():
+        for p in pools:
+            p.setdefault(m, Pool()).add(pred, sample)
 
 
 def _window_job(args) -> dict:
-    """All scenarios and seeds of one date window, in a worker process."""
+    """All scenarios and seeds of one date window, in a worker process; a fully clear window's
+    scores also go to the ``clear windows: <scenario>`` rows."""
     import torch
     torch.set_num_threads(1)
     wi, season, idx, msi, sar, models, seeds = args
@@ -172,8 +178,10 @@ def _window_job(args) -> dict:
             for name in SCENARIOS:
                 rng = np.random.default_rng([seed, wi, SCENARIOS.index(name)])
                 hidden = scenario_hidden(name, season.missing, len(idx), rng) & ~real
-                _fill_all(rows.setdefault(name, {}), truth, real, hidden, days, msi, sar, models,
-                          work)
+                pools = [rows.setdefault(name, {})]
+                if real.mean() <= CLEAR:
+                    pools.append(rows.setdefault(f"clear windows: {name}", {}))
+                _fill_all(pools, truth, real, hidden, days, msi, sar, models, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows
@@ -188,7 +196,7 @@ def _demo_job(args) -> dict:
     work = tempfile.mkdtemp(prefix="smts_eval_")
     rows: dict[str, dict[str, Pool]] = {}
     try:
-        _fill_all(rows.setdefault("demo", {}), truth, real, hidden, days, msi, sar, models, work)
+        _fill_all([rows.setdefault("demo", {})], truth, real, hidden, days, msi, sar, models, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows
@@ -221,8 +229,8 @@ def evaluate_matrix(season, windows, msi_paths: dict, sar_paths: list, models: d
             log(f"  {i + 1}/{len(jobs)} windows done, {time.monotonic() - t0:.0f} s")
         for p in pending:
             merge(p.get())
-    order = [*SCENARIOS, "demo"]
-    clear = sum(int(season.missing[list(w.msi)].mean() < 0.01) for w in windows)
+    order = [*SCENARIOS, "demo", *(f"clear windows: {n}" for n in SCENARIOS)]
+    clear = sum(int(season.missing[list(w.msi)].mean() <= CLEAR) for w in windows)
     return {"rows": {n: {m: p.result() for m, p in rows[n].items()} for n in order if n in rows},
             "windows": len(windows), "clear_windows": clear, "seeds": list(seeds),
             "seconds": round(time.monotonic() - t0)}
