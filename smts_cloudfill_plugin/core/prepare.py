@@ -34,7 +34,7 @@ from .clouds import dilate
 from .dates import date_from_file
 from .errors import CloudFillError
 from .gdal_scope import gdal_exceptions
-from .progress import Feedback
+from .progress import Feedback, SubFeedback
 from .s2_product import MODEL_BANDS, NATIVE_RES, S2Product, find_products, open_product
 from .stack_reader import DN_SCALE, RasterInfo, canonical_band
 from .writer import OutputSet, RasterWriter, folder_lock
@@ -374,7 +374,8 @@ def prepare_series(products: list[str], extent: Extent, out_folder: str, *,
         with folder_lock(out_folder), OutputSet() as outputs:
             results = []
             for k, date in enumerate(sorted(by_date)):
-                sub = _Sub(feedback, 0.05 + 0.95 * k / max(steps, 1), 0.95 / max(steps, 1))
+                start = 0.05 + 0.95 * k / max(steps, 1)
+                sub = SubFeedback(feedback, start, start + 0.95 / max(steps, 1))
                 results.append(_prepare_date(date, by_date[date], grid, out_folder, outputs,
                                              cloud_buffer, scl_classes, cloud_polygons,
                                              resampling, sub))
@@ -399,23 +400,6 @@ def prepare_series(products: list[str], extent: Extent, out_folder: str, *,
             feedback.check()
         feedback.progress(1.0, "Done")
         return Prepared(grid, results, sar_results, skipped)
-
-
-class _Sub(Feedback):
-    def __init__(self, parent: Feedback, start: float, span: float) -> None:
-        self.parent, self.start, self.span = parent, start, span
-
-    def progress(self, fraction: float, message: str | None = None) -> None:
-        self.parent.progress(self.start + self.span * fraction, message)
-
-    def info(self, message: str) -> None:
-        self.parent.info(message)
-
-    def warn(self, message: str) -> None:
-        self.parent.warn(message)
-
-    def is_cancelled(self) -> bool:
-        return self.parent.is_cancelled()
 
 
 def _prepare_date(date, products, grid, folder, outputs, cloud_buffer, scl_classes,

@@ -34,19 +34,6 @@ def products(tmp_path_factory) -> list[str]:
             for i, d in enumerate(fx.SAMPLE_DATES)]
 
 
-@pytest.fixture(scope="module")
-def small_weights(tmp_path_factory) -> str:
-    from smts_cloudfill_plugin.core.config import Normalisation, smts_vit
-    from smts_cloudfill_plugin.core.model import SmtsVit
-    from smts_cloudfill_plugin.core.weights import save_weights
-    torch.manual_seed(0)
-    config = smts_vit(width=32, depth=1, heads=4, window=20, pos_grid=4)
-    norm = Normalisation((0.1,) * 10, (0.1,) * 10, (-12.0, -18.0), (4.0, 4.0))
-    path = str(tmp_path_factory.mktemp("w") / "small.pt")
-    save_weights(path, SmtsVit(config, norm))
-    return path
-
-
 def run(params: dict, feedback=None) -> dict:
     import processing
     return processing.run("smts_cloudfill:prepare", params, feedback=feedback)

@@ -12,23 +12,12 @@ from osgeo import gdal
 from qgis.core import (QgsApplication, QgsProcessingException,
                        QgsProcessingFeedback, QgsProject, QgsRasterLayer)
 
-from smts_cloudfill_plugin.core.config import Normalisation, smts_vit
+from smts_cloudfill_plugin.core.config import smts_vit
 from smts_cloudfill_plugin.core.model import SmtsVit
 from smts_cloudfill_plugin.core.weights import save_weights
 
 torch.set_num_threads(1)
 from sample_stack import MSI, SAR, SCL  # noqa: E402 (tests/ is on sys.path)
-
-
-@pytest.fixture(scope="session")
-def small_weights(tmp_path_factory) -> str:
-    """An untrained small SMTS-ViT: fast, and enough to check the plumbing."""
-    torch.manual_seed(0)
-    config = smts_vit(width=32, depth=1, heads=4, window=20, pos_grid=4)
-    norm = Normalisation((0.1,) * 10, (0.1,) * 10, (-12.0, -18.0), (4.0, 4.0))
-    path = str(tmp_path_factory.mktemp("w") / "small.pt")
-    save_weights(path, SmtsVit(config, norm))
-    return path
 
 
 def run(params: dict, feedback: QgsProcessingFeedback | None = None) -> dict:
