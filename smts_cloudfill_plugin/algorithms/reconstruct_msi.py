@@ -145,6 +145,9 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
                 "Sentinel-1 SAR (which sees through clouds). Clear pixels are copied unchanged; "
                 "each cloudy date gets a filled raster and a filled-pixel mask, on the input's "
                 "grid, CRS, no data, band names and data type.\n\n"
+                "Before filling, the self-check hides some clear pixels of each cloudy date, "
+                "fills them with the model and with temporal interpolation, and fills the date "
+                "with the blend that did best there (log and cloudfill_check.html).\n\n"
                 "Inputs: 6 or more Sentinel-2 dates about 10 days apart (10 bands B02, B03, B04, "
                 "B05, B06, B07, B08, B8A, B11, B12), optional per-date cloud masks (SCL or 0/1), "
                 "optional Sentinel-1 VV/VH dates over the same weeks.\n\n" + CREDITS)
