@@ -243,8 +243,20 @@ def target_lines(result: dict) -> list[str]:
 def cmd_eval(args) -> None:
     t0 = time.monotonic()
     import product_eval as pe
-    result = run_matrix(MATRIX_MODELS, tuple(args.seeds), args.processes)
-    with open(os.path.join(ROOT, "model_weights", "evaluation.json"), "w") as f:
+    path = os.path.join(ROOT, "model_weights", "evaluation.json")
+    models = {k: v for k, v in MATRIX_MODELS.items() if not args.only or k in args.only}
+    result = run_matrix(models, tuple(args.seeds), args.processes)
+    if args.only:
+        # Re-run methods only: the other methods' rows (same windows, seeds and clouds) are kept.
+        with open(path) as f:
+            old = json.load(f)
+        if old.get("seeds") != result["seeds"] or old.get("windows") != result["windows"]:
+            sys.exit("--only needs an evaluation.json of the same windows and seeds")
+        for name, methods in result["rows"].items():
+            old["rows"].setdefault(name, {}).update({m: methods[m] for m in args.only if m in methods})
+        old["seconds_last_rerun"] = result["seconds"]
+        result = old
+    with open(path, "w") as f:
         json.dump(result, f, indent=1)
     main = {"rows": {n: r for n, r in result["rows"].items() if not n.startswith("clear windows")}}
     clear = {"rows": {n[len("clear windows: "):]: {m: v for m, v in r.items() if m in CLEAR_METHODS}
@@ -533,6 +545,8 @@ def main() -> None:
     ev = sub.add_parser("eval")
     ev.add_argument("--seeds", type=int, nargs="+", default=list(MATRIX_SEEDS))
     ev.add_argument("--processes", type=int, default=2)
+    ev.add_argument("--only", nargs="+", choices=list(MATRIX_MODELS),
+                    help="re-run these methods only, keeping the other rows of evaluation.json")
     ft = sub.add_parser("finetune")
     ft.add_argument("--minutes", type=float, default=8.0)
     sc = sub.add_parser("scratch20m")

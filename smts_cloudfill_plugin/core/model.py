@@ -145,8 +145,7 @@ class SmtsVit(nn.Module):
         return y.permute(0, 3, 1, 4, 2, 5).reshape(b, c, h * p, w * p)
 
     def forward(self, msi: torch.Tensor, missing: torch.Tensor,
-                sar: torch.Tensor | None = None, days: torch.Tensor | None = None,
-                correction_scale: torch.Tensor | None = None) -> torch.Tensor:
+                sar: torch.Tensor | None = None, days: torch.Tensor | None = None) -> torch.Tensor:
         """Reconstruct every MSI date.
 
         Args:
@@ -154,9 +153,6 @@ class SmtsVit(nn.Module):
             missing: (B, T, H, W) bool, True where the pixel is cloudy or has no data.
             sar: (B, Ts, Cs, H, W) backscatter in dB (NaN allowed), or None for MTS-ViT.
             days: (B, T) days of each date since the first (None: the nominal 10-day steps).
-            correction_scale: (T,) or (B, T) weight of the learned correction per date
-                (temporal prior only): 0 gives the prior alone, 1 the model. Reconstruct's
-                self-check sets it per date.
 
         Returns:
             (B, T, C, H, W) reflectance for all pixels; the caller keeps the clear ones.
@@ -177,12 +173,6 @@ class SmtsVit(nn.Module):
             y = self.refine(torch.cat([y, image], 1))
         y = y[..., :height, :width].reshape(b, t, c, height, width)
         if self.config.prior == "temporal":
-            if correction_scale is not None:
-                # Where a pixel has no clear date in the window the prior is only the band
-                # mean: the model's correction is all there is, so it is kept whole.
-                scale = correction_scale.to(y.dtype).reshape(-1, t, 1, 1, 1)
-                has_clear = (~missing).any(1)[:, None, None]
-                y = y * torch.where(has_clear, scale, torch.ones_like(scale))
             y = y + filled  # the decoder predicts a correction to the temporal pre-fill
         return y * self.msi_std + self.msi_mean
 

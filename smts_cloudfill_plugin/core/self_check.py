@@ -34,30 +34,42 @@ WEIGHTS = tuple(np.linspace(0.0, 1.0, 11))
 DRAWS = 2
 
 
+def interpolation(msi: torch.Tensor, missing: torch.Tensor,
+                  days: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Temporal linear interpolation within the window, as :func:`baseline.interpolate_temporal`:
+    true day offsets, the nearest clear date at the ends, and where a pixel has no clear date
+    the date's mean over its clear pixels in the window. Returns the fill and where it is
+    defined (False only on a date with no clear pixel in the window at all)."""
+    clean = torch.nan_to_num(msi).masked_fill(missing.unsqueeze(2), 0.0)
+    interp = temporal_prefill(clean, missing, days)
+    never = missing.all(1, keepdim=True).expand_as(missing)          # (B, T, H, W)
+    clear = (~missing).unsqueeze(2).to(clean.dtype)
+    count = clear.sum((-2, -1), keepdim=True)
+    date_mean = (clean * clear).sum((-2, -1), keepdim=True) / count.clamp_min(1)
+    interp = torch.where(never.unsqueeze(2), date_mean.expand_as(interp), interp)
+    defined = ~never | (count[:, :, 0] > 0)
+    return interp, defined
+
+
 def interpolation_and_model(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
                             sar: torch.Tensor | None, days: torch.Tensor | None
                             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Temporal interpolation within the window and the model's fill, both in reflectance, from
-    one model run; where a pixel has no clear date, both are the model's."""
+    """Temporal interpolation (:func:`interpolation`) and the model's fill, both in
+    reflectance, from one model run; where interpolation is undefined, both are the model's."""
     pred = model(msi, missing, sar, days)
-    clean = torch.nan_to_num(msi).masked_fill(missing.unsqueeze(2), 0.0)
-    interp = temporal_prefill(clean, missing, days)
-    has_clear = (~missing).any(1, keepdim=True).unsqueeze(2)
-    return torch.where(has_clear, interp, pred), pred
+    interp, defined = interpolation(msi, missing, days)
+    return torch.where(defined.unsqueeze(2), interp, pred), pred
 
 
 def blended_fill(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
                  sar: torch.Tensor | None, days: torch.Tensor | None,
                  weights: torch.Tensor | None) -> torch.Tensor:
     """``interpolation + w * (model - interpolation)`` per date (``w`` of shape (T,)), in
-    reflectance; the model alone where ``weights`` is None or a pixel has no clear date."""
-    t = msi.shape[1]
-    if model.config.prior == "temporal":  # the model already is interpolation + correction
-        return model(msi, missing, sar, days, correction_scale=weights)
+    reflectance; the model alone where ``weights`` is None."""
     if weights is None:
         return model(msi, missing, sar, days)
     interp, pred = interpolation_and_model(model, msi, missing, sar, days)
-    w = weights.to(pred.dtype).reshape(-1, t, 1, 1, 1)
+    w = weights.to(pred.dtype).reshape(-1, msi.shape[1], 1, 1, 1)
     return interp + w * (pred - interp)
 
 
