@@ -187,9 +187,9 @@ def child_reconstruct(args) -> dict:
     calls: list[int] = []
     predict = rec._predict
 
-    def counting(model, device, batch, feedback):
+    def counting(model, device, batch, feedback, *rest):
         calls.append(batch[0].shape[0])
-        return predict(model, device, batch, feedback)
+        return predict(model, device, batch, feedback, *rest)
 
     rec._predict = counting
     out = os.path.join(args.out, "reconstruct")
