@@ -17,6 +17,9 @@ from .feedback import QgisFeedback
 from .layers import layer_source_path, load_run_outputs
 
 DEVICES = ["Auto", "CPU", "CUDA"]
+#: Weights files the file pickers offer and accept: ours are .pt; .pth is PyTorch's other usual
+#: suffix, and the command line takes either.
+WEIGHTS_FILTER = "PyTorch weights (*.pt *.pth)"
 NO_MSI = ("No Sentinel-2 (MSI) layers were given. In the batch dialog (QGIS 3.22), give each "
           "row's dates as the file paths separated by ';' in the 'Sentinel-2 dates (MSI)' cell "
           "(the '...' button, 'Select files', picks several), the masks likewise, one per date "
@@ -162,7 +165,7 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterMultipleLayers(self.SAR, "Sentinel-1 dates (VV, VH)",
                                                  QgsProcessing.TypeRaster, optional=True),
             QgsProcessingParameterFile(self.MODEL, "Model weights (empty: bundled)",
-                                       extension="pt", optional=True),
+                                       fileFilter=WEIGHTS_FILTER, optional=True),
             QgsProcessingParameterEnum(self.DEVICE, "Device", DEVICES, defaultValue=0),
             QgsProcessingParameterString(self.SCL_CLASSES, "SCL classes counted as cloudy",
                                          defaultValue="0,3,8,9,10"),

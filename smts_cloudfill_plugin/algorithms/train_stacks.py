@@ -15,7 +15,7 @@ from ..dependencies import missing_message, torch_available
 from ..gui.widget_metadata import date_table_metadata
 from ..plugin import resource_path
 from .feedback import QgisFeedback
-from .reconstruct_msi import CREDITS, DEVICES, parse_date_list
+from .reconstruct_msi import CREDITS, DEVICES, WEIGHTS_FILTER, parse_date_list
 from .layers import layer_source_path
 
 
@@ -94,7 +94,7 @@ class TrainStacksAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterMultipleLayers(self.SAR, "Sentinel-1 dates (VV, VH)",
                                                  QgsProcessing.TypeRaster, optional=True),
             QgsProcessingParameterFile(self.INIT_MODEL, "Model to fine-tune (empty: bundled)",
-                                       extension="pt", optional=True),
+                                       fileFilter=WEIGHTS_FILTER, optional=True),
             QgsProcessingParameterBoolean(self.FROM_SCRATCH, "Train from scratch", False),
             QgsProcessingParameterNumber(self.MAX_MINUTES, "Maximum minutes",
                                          QgsProcessingParameterNumber.Double, 10.0, minValue=0.1),

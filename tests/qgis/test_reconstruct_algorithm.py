@@ -251,3 +251,16 @@ def test_self_check_is_on_by_default_and_can_be_switched_off(provider, small_wei
     run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights, "SELF_CHECK": False,
          "OUTPUT_FOLDER": str(tmp_path / "off")})
     assert not (tmp_path / "off" / "cloudfill_check.html").exists()
+
+
+def test_pth_weights_are_accepted_like_pt(provider, small_weights, tmp_path):
+    """The command line takes .pth weights; the QGIS algorithms must too (they refused them)."""
+    import shutil
+    pth = str(tmp_path / "model.pth")
+    shutil.copy(small_weights, pth)
+    for alg_id, name in (("smts_cloudfill:reconstruct", "MODEL"), ("smts_cloudfill:train", "INIT_MODEL")):
+        alg = QgsApplication.processingRegistry().algorithmById(alg_id)
+        assert alg.parameterDefinition(name).checkValueIsAcceptable(pth), alg_id
+    result = run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": pth, "SELF_CHECK": False,
+                  "OUTPUT_FOLDER": str(tmp_path / "out")})
+    assert len(result["FILLED"]) == 2
