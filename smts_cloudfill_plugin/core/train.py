@@ -236,9 +236,9 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
                 result.best_val, result.best_step = v, step
                 best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
         save_best("cancel")
-        feedback.warn(f"Cancelled at step {step}; the best model so far (step "
-                      f"{result.best_step}) was written to {output}.")
-        raise
+        # One message that says what happened (the generic cancel says nothing was written).
+        raise Cancelled(f"Cancelled at step {step}; the best model so far (step "
+                        f"{result.best_step}) was written to {output}.") from None
     if not result.history or result.history[-1]["step"] != step:
         v = masked_mse(model, val, device)
         if v < result.best_val:

@@ -121,9 +121,10 @@ def test_cancel_keeps_a_loadable_model_and_resume_continues(tmp_path, start_mode
         return calls["n"] > 8
 
     out = str(tmp_path / "c.pt")
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled, match="best model so far .* was written to") as raised:
         train_on_stacks(MSI, out, SCL, SAR, init_model=start_model, epochs=10, seed=1,
                         device="cpu", feedback=CallbackFeedback(cancelled=cancelled))
+    assert "no output was written" not in str(raised.value)
     model, info = load_model(out)
     assert info.extra["training"]["stopped_by"] == "cancel"
     assert os.path.exists(out + ".ckpt"), "a checkpoint remains to resume from"
