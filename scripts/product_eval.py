@@ -141,7 +141,11 @@ class Pool:
 def edge_ratio(jumps: np.ndarray) -> float:
     """Worst grid phase: its mean jump over the mean jump of the other phases."""
     mean = jumps[0] / np.maximum(jumps[1], 1)
-    ratios = [mean[p] / np.mean(np.delete(mean, p)) for p in range(5)]
+    ratios = []
+    for p in range(5):
+        other = float(np.mean(np.delete(mean, p)))
+        # Jumps only at one phase: infinitely blocky; no jumps at all: flat, no edge.
+        ratios.append(mean[p] / other if other > 0 else (np.inf if mean[p] > 0 else 1.0))
     return float(max(ratios))
 
 
