@@ -152,6 +152,30 @@ def check_spacing(stack: Stack, group: list[int], sar_idx: list[int] | None,
                           "model was trained on SAR within them.")
 
 
+def warn_whole_dates(stack: Stack, fractions: list[float], feedback: Feedback) -> None:
+    """Say so when whole dates are made up: a date with no clear pixel is filled entirely from
+    the others (and SAR), and with one clear date or fewer there is almost nothing to go on."""
+    empty = [i for i, f in enumerate(fractions) if f >= 1.0]
+    for t in empty:
+        feedback.warn(f"'{stack.msi[t].name}' ({stack.dates[t] or 'date unknown'}) has no clear "
+                      "pixel: all of its output is made up from the other dates and SAR.")
+    if len(stack.msi) - len(empty) <= 1 and len(empty) < len(stack.msi):
+        feedback.warn(f"Only one of the {len(stack.msi)} MSI dates has clear pixels: every "
+                      "other date is filled from that one date (and SAR); expect little detail.")
+
+
+def warn_empty_sar(stack: Stack, sar_idx: list[int] | None, batches: list[tuple],
+                   feedback: Feedback) -> None:
+    """Name the SAR rasters that hold no value over any of the checked windows (all NaN or no
+    data): the model then runs as if there were no SAR."""
+    if not sar_idx or not batches or batches[0][2] is None:
+        return
+    for j, i in enumerate(sar_idx):
+        if all(np.isnan(b[2][:, j]).all() for b in batches):
+            feedback.warn(f"The SAR raster '{stack.sar[i].name}' holds no value over the area "
+                          "(all no data or NaN): the fill does without it there.")
+
+
 def check_windows(rows: list[list[Window]], count: int) -> list[Window]:
     """Up to ``count`` whole windows spread over the raster, each overlapping those already
     taken by at most half its area (on a small raster, overlapping windows would only hold the
@@ -253,6 +277,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         if all(f >= 1.0 for f in fractions):
             raise CloudFillError("Every pixel of every MSI date is cloudy or has no data: there "
                                  "is nothing to reconstruct from.")
+        warn_whole_dates(stack, fractions, feedback)
         targets = [t for t, f in enumerate(fractions) if f > 0]
         if not targets:
             feedback.info("No date has clouds or missing pixels: nothing to fill.")
@@ -340,6 +365,7 @@ def _self_check(stack: Stack, model, dev: torch.device, rows: list[list[Window]]
                  for w in part]
         batches.append(tuple(None if parts[0][i] is None else
                              np.concatenate([p[i] for p in parts]) for i in range(3)))
+    warn_empty_sar(stack, sar_idx, batches, feedback)
     names = [stack.msi[t].name for t in group]
     dates = [str(stack.dates[t] or "?") for t in group]
     found = check_group(model, dev, batches, days, keep, names, dates, seed=group[0],

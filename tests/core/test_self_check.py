@@ -127,3 +127,29 @@ def test_default_overlap_puts_windows_off_the_patch_grid():
     for size, patch in ((60, 5), (20, 5), (64, 4)):
         overlap = default_overlap(size, patch)
         assert 0 < overlap < size and (size - overlap) % patch != 0
+
+
+def test_made_up_dates_and_empty_sar_are_said(tmp_path):
+    """Five of six dates fully cloudy and a SAR raster of no data: the run goes on (the model
+    can still say something) but the log names each made-up date and the empty SAR file."""
+    from core_helpers import make_raster, read_raster
+    from smts_cloudfill_plugin.core.progress import CallbackFeedback
+    weights = save_weights(str(tmp_path / "ours.pt"), ours()).path
+    msi, sar = sample_paths("msi"), sample_paths("sar")
+    masks = []
+    for i, p in enumerate(msi):
+        h, w = read_raster(p).shape[1:]
+        masks.append(make_raster(tmp_path / f"mask_{i}.tif", np.full((h, w), int(i != 2), np.uint8)))
+    empty = tmp_path / "S1_empty_20190411.tif"
+    sar_arr = read_raster(sar[1]).astype(np.float32) * np.nan
+    from osgeo import gdal
+    src = gdal.Open(sar[1])
+    make_raster(empty, sar_arr, geotransform=src.GetGeoTransform(), descriptions=["VV", "VH"])
+    sar = [sar[0], str(empty), *sar[2:]]
+    messages = []
+    reconstruct(msi, str(tmp_path / "out"), masks=masks, sar=sar, weights=weights, device="cpu",
+                feedback=CallbackFeedback(on_message=messages.append))
+    warnings = [m for m in messages if m.startswith("WARNING")]
+    assert sum("has no clear pixel" in m for m in warnings) == 5
+    assert any("Only one of the 6 MSI dates" in m for m in warnings)
+    assert any("S1_empty_20190411.tif" in m and "no value" in m for m in warnings)
