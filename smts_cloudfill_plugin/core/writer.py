@@ -53,10 +53,21 @@ def _host_tag(host: str | None = None) -> str:
     return hashlib.sha1((host or socket.gethostname()).encode()).hexdigest()[:4]
 
 
+#: Longest file name most file systems take (bytes).
+NAME_MAX = 255
+
+
 def part_path(path: str) -> str:
-    """A new hidden temporary name beside ``path``, naming this computer and process."""
+    """A new hidden temporary name beside ``path``, naming this computer and process. A name
+    too long for the file system once the suffix is added is cut and given a short hash of the
+    whole name, so any output whose own name fits can be written."""
     folder, name = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, f".{name}.{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:6]}.part")
+    suffix = f".{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:6]}.part"
+    room = NAME_MAX - len(suffix.encode()) - 1
+    if len(name.encode()) > room:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = name.encode()[:room - 9].decode(errors="ignore") + "~" + digest
+    return os.path.join(folder, f".{name}{suffix}")
 
 
 def pid_alive(pid: int) -> bool:

@@ -303,3 +303,20 @@ def test_gdal_exception_mode_is_left_as_found(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, src, str(tmp_path)], cwd=REPO_ROOT,
                           env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_long_output_names_get_a_part_name_that_fits(tmp_path):
+    """An input name of 230 characters: its output name fits the file system, so the run must
+    not fail on the temporary name (it did: the part name added about 25 characters)."""
+    from smts_cloudfill_plugin.core.writer import _PART, part_path
+    long_name = "S2_" + "x" * 220 + "_filled.tif"
+    assert len(long_name) <= 255
+    part = part_path(str(tmp_path / long_name))
+    base = os.path.basename(part)
+    assert len(base.encode()) <= 255 and _PART.match(base)
+    with open(part, "w") as f:  # the file system takes it
+        f.write("x")
+    os.replace(part, tmp_path / long_name)
+    assert (tmp_path / long_name).exists()
+    short = os.path.basename(part_path(str(tmp_path / "a.tif")))
+    assert short.startswith(".a.tif.") and _PART.match(short)
