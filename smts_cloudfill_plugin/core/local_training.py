@@ -148,7 +148,8 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
                               "windows_train": len(train_w), "windows_heldout": len(val_w)},
             "fine_tuned_from": os.path.basename(init) if init else None}
     result = train(model, [season], train_w, val_w or train_w, settings, output,
-                   extra_metadata=meta, feedback=SubFeedback(feedback, 0.0, 0.9), device=dev)
+                   extra_metadata=meta, feedback=SubFeedback(feedback, 0.0, 0.9), device=dev,
+                   origin=os.path.basename(init) if init else "scratch")
 
     heldout = []
     eval_w = val_w or train_w

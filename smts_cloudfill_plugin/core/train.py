@@ -135,7 +135,8 @@ def make_model(config: ModelConfig, seasons: list[Season], seed: int,
 def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow],
           val_windows: list[DateWindow], settings: TrainSettings, output: str,
           checkpoint: str | None = None, extra_metadata: dict | None = None,
-          feedback: Feedback | None = None, device: str | torch.device = "cpu") -> TrainResult:
+          feedback: Feedback | None = None, device: str | torch.device = "cpu",
+          origin: str | None = None) -> TrainResult:
     """Train ``model`` and write the best one (by validation masked MSE) to ``output``.
 
     A checkpoint at ``checkpoint`` (default ``output + '.ckpt'``) is resumed when present and
@@ -158,6 +159,13 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
     result = TrainResult(model=model)
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     start_step, elapsed0 = 0, 0.0
+    found = _checkpoint_origin(checkpoint) if os.path.exists(checkpoint) else None
+    if origin is not None and found and found != origin:
+        # A checkpoint of another training (from scratch vs fine-tuned, or from other weights):
+        # resuming it would train the wrong model and record the wrong origin.
+        feedback.warn(f"The checkpoint '{checkpoint}' belongs to another training (started from "
+                      f"{found}, this one from {origin}); starting afresh.")
+        os.remove(checkpoint)
     if os.path.exists(checkpoint):
         try:
             ck = torch.load(checkpoint, map_location=device, weights_only=True)
@@ -228,7 +236,7 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
                 feedback.info(f"step {step}: loss {row['loss']:.4f}, validation masked MSE "
                               f"{v:.5f} (best {result.best_val:.5f} at {result.best_step}), "
                               f"{result.seconds:.0f} s")
-                _save_checkpoint(checkpoint, model, opt, step, result, best_state)
+                _save_checkpoint(checkpoint, model, opt, step, result, best_state, origin)
     except Cancelled:
         if step > start_step and (not result.history or result.history[-1]["step"] != step):
             v = masked_mse(model, val, device)
@@ -251,14 +259,26 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
     return result
 
 
+def _checkpoint_origin(path: str) -> str | None:
+    """What a checkpoint's training started from ('scratch' or a weights file name); '' when
+    it does not say (older checkpoints), None when it cannot be read (the resume names it)."""
+    try:
+        value = torch.load(path, map_location="cpu", weights_only=True).get("origin")
+    except Exception:
+        return None
+    return "" if value is None else bytes(value.tolist()).decode()
+
+
 def _save_checkpoint(path: str, model: SmtsVit, opt: torch.optim.Optimizer, step: int,
-                     result: TrainResult, best_state: dict) -> None:
+                     result: TrainResult, best_state: dict, origin: str | None = None) -> None:
     keys = ["step", "loss", "val_mse", "seconds"]
     payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                "seconds": result.seconds, "best_state": best_state, "best_val": result.best_val,
                "best_step": result.best_step, "history_keys": keys,
                "history": torch.tensor([[r[k] for k in keys] for r in result.history],
                                        dtype=torch.float64)}
+    if origin is not None:  # a tensor of bytes: weights-only loading takes no str
+        payload["origin"] = torch.tensor(list(origin.encode()), dtype=torch.uint8)
     tmp = path + ".part"
     torch.save(payload, tmp)
     os.replace(tmp, path)

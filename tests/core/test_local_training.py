@@ -150,3 +150,27 @@ def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path, start_model):
     with pytest.raises(CloudFillError, match=r"checkpoint '.*d\.pt\.ckpt' cannot be resumed.*Delete it"):
         train_on_stacks(MSI, out, SCL, SAR, init_model=start_model, epochs=1, seed=1, device="cpu")
     assert not os.path.exists(out)
+
+
+def test_a_checkpoint_of_another_training_is_not_resumed(tmp_path, start_model, monkeypatch):
+    """Fine-tuning cancelled, then the same output trained from scratch: the fine-tuning's
+    checkpoint must not be resumed (it was, and the model said it came from scratch)."""
+    calls = {"n": 0}
+
+    def cancelled() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 8
+
+    out = str(tmp_path / "m.pt")
+    with pytest.raises(Cancelled):
+        train_on_stacks(MSI, out, SCL, SAR, init_model=start_model, epochs=10, seed=1,
+                        device="cpu", feedback=CallbackFeedback(cancelled=cancelled))
+    assert os.path.exists(out + ".ckpt")
+    small_scratch(monkeypatch)
+    messages = []
+    res = train_on_stacks(MSI, out, SCL, SAR, from_scratch=True, epochs=1, seed=1, device="cpu",
+                          feedback=CallbackFeedback(on_message=messages.append))
+    assert not any(m.startswith("Resumed from") for m in messages)
+    assert any("belongs to another training" in m and "starting afresh" in m for m in messages)
+    _, info = load_model(res.output)
+    assert info.extra["fine_tuned_from"] is None and info.config.width == 32
