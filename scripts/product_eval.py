@@ -31,7 +31,7 @@ from osgeo import gdal
 from smts_cloudfill_plugin.core.baseline import interpolate_temporal, nearest_clear
 from smts_cloudfill_plugin.core.clouds import synthetic_cloud_masks
 from smts_cloudfill_plugin.core.config import S2_BANDS
-from smts_cloudfill_plugin.core.metrics import image_metrics, patch_edge_jumps
+from smts_cloudfill_plugin.core.metrics import edge_ratio, image_metrics, patch_edge_jumps
 from smts_cloudfill_plugin.core.progress import Feedback
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
 from smts_cloudfill_plugin.core.stack_reader import Stack
@@ -136,17 +136,6 @@ class Pool:
         return {"mse": mse, "sam": sam, "ssim": ssim,
                 "psnr": 10 * np.log10(1 / mse) if mse > 0 else float("inf"),
                 "pixels": int(self.sums[3]), "edge_ratio": edge_ratio(self.jumps)}
-
-
-def edge_ratio(jumps: np.ndarray) -> float:
-    """Worst grid phase: its mean jump over the mean jump of the other phases."""
-    mean = jumps[0] / np.maximum(jumps[1], 1)
-    ratios = []
-    for p in range(5):
-        other = float(np.mean(np.delete(mean, p)))
-        # Jumps only at one phase: infinitely blocky; no jumps at all: flat, no edge.
-        ratios.append(mean[p] / other if other > 0 else (np.inf if mean[p] > 0 else 1.0))
-    return float(max(ratios))
 
 
 def _fill_all(pools: list[dict], truth, real, hidden, days, msi, sar, models, work) -> None:

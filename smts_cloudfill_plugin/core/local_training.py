@@ -25,7 +25,7 @@ from .stack_reader import Stack
 from .train import TrainSettings, make_model, train
 from .training_data import explain_no_windows, fixed_samples, form_windows, load_season
 from .weights import bundled_weights_path, read_weights_info
-from .writer import check_writable
+from .writer import check_writable, write_text
 
 #: Seasons larger than this in memory (float32 reflectance) are refused: clip a smaller area.
 MAX_SEASON_BYTES = 3 * 1024 ** 3
@@ -180,8 +180,5 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
         page = training_report("SMTS CloudFill training report", summary, result.history, heldout,
                                [f"Seed {seed}; crops of {crop} px; batch {batch_size}."],
                                held_out=bool(val_w))
-        tmp = report + ".part"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(page)
-        os.replace(tmp, report)
+        write_text(report, page)
     return LocalTrainingResult(output, report, result.steps, result.best_val, heldout)

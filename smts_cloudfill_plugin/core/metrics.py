@@ -82,7 +82,7 @@ def patch_edge_jumps(image: np.ndarray, mask: np.ndarray, patch: int = 5) -> np.
     """(2, patch): summed and counted jumps |x[i+1] - x[i]| (mean over bands) between
     neighbouring pixels that are both in ``mask``, across columns and rows, by grid phase
     ``i % patch``. A model that fills patch by patch shows a larger jump at one phase (the
-    patch edges); :func:`scripts.product_eval.edge_ratio` turns this into a ratio.
+    patch edges); :func:`edge_ratio` turns this into a ratio.
 
     Args:
         image: (T, C, H, W) values; mask: (T, H, W) bool.
@@ -101,3 +101,14 @@ def patch_edge_jumps(image: np.ndarray, mask: np.ndarray, patch: int = 5) -> np.
             out[0, p] += float(np.take(jump, np.flatnonzero(phase == p), axis=axis - 1)[sel].sum())
             out[1, p] += float(sel.sum())
     return out
+
+
+def edge_ratio(jumps: np.ndarray) -> float:
+    """Worst grid phase: its mean jump over the mean jump of the other phases."""
+    mean = jumps[0] / np.maximum(jumps[1], 1)
+    ratios = []
+    for p in range(len(mean)):
+        other = float(np.mean(np.delete(mean, p)))
+        # Jumps only at one phase: infinitely blocky; no jumps at all: flat, no edge.
+        ratios.append(mean[p] / other if other > 0 else (np.inf if mean[p] > 0 else 1.0))
+    return float(max(ratios))

@@ -11,7 +11,6 @@ fill then uses that weight. The figures go to the log and to a small report.
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 from .clouds import cloud_bank
 from .metrics import spectral_angle, ssim_map
 from .model import SmtsVit, temporal_prefill
+from .writer import write_text
 
 #: Windows the check runs on (spread over the raster); each is run once per cloudy date.
 CHECK_WINDOWS = 12
@@ -66,7 +66,7 @@ def blended_fill(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
                  weights: torch.Tensor | None) -> torch.Tensor:
     """``interpolation + w * (model - interpolation)`` per date (``w`` of shape (T,)), in
     reflectance; the model alone where ``weights`` is None."""
-    if weights is None:
+    if weights is None or bool((weights == 1).all()):  # the model alone: no blend to compute
         return model(msi, missing, sar, days)
     interp, pred = interpolation_and_model(model, msi, missing, sar, days)
     w = weights.to(pred.dtype).reshape(-1, msi.shape[1], 1, 1, 1)
@@ -237,7 +237,4 @@ better.</p>
 <th>model MSE</th><th>interpolation SAM</th><th>model SAM</th><th>used</th><th>basis</th></tr>
 {rows}</table></body></html>
 """
-    tmp = path + ".part"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(tmp, path)
+    write_text(path, page)

@@ -70,6 +70,19 @@ def part_path(path: str) -> str:
     return os.path.join(folder, f".{name}{suffix}")
 
 
+def write_text(path: str, text: str) -> None:
+    """Write a small text file (a report) whole or not at all, under a part name of ours."""
+    part = part_path(path)
+    try:
+        with open(part, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(part, path)
+    except BaseException:
+        if os.path.exists(part):
+            os.remove(part)
+        raise
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` runs on this computer (never signals it)."""
     if pid == os.getpid():

@@ -58,11 +58,7 @@ def test_the_model_is_told_the_day_offsets():
 def test_patch_edge_jumps_find_5x5_blocks():
     """The matrix's block detector: a smooth ramp has the same jump at every grid phase; the
     same ramp averaged over 5 x 5 blocks jumps only at the block edges."""
-    import sys
-    from core_helpers import REPO_ROOT
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    from product_eval import edge_ratio
-    from smts_cloudfill_plugin.core.metrics import patch_edge_jumps
+    from smts_cloudfill_plugin.core.metrics import edge_ratio, patch_edge_jumps
     y, x = np.mgrid[0:40, 0:40].astype(np.float64)
     smooth = np.broadcast_to((x + y) / 80, (1, 2, 40, 40))
     blocky = smooth.reshape(1, 2, 8, 5, 8, 5).mean((3, 5)).repeat(5, 2).repeat(5, 3)
