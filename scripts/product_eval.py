@@ -31,7 +31,8 @@ from osgeo import gdal
 from smts_cloudfill_plugin.core.baseline import interpolate_temporal, nearest_clear
 from smts_cloudfill_plugin.core.clouds import synthetic_cloud_masks
 from smts_cloudfill_plugin.core.config import S2_BANDS
-from smts_cloudfill_plugin.core.metrics import edge_ratio, image_metrics, patch_edge_jumps
+from smts_cloudfill_plugin.core.evaluate import ScoreSums
+from smts_cloudfill_plugin.core.metrics import edge_ratio, patch_edge_jumps
 from smts_cloudfill_plugin.core.progress import Feedback
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
 from smts_cloudfill_plugin.core.stack_reader import Stack
@@ -111,31 +112,23 @@ def _sar_near(sar: list[tuple[object, str]], first, last, margin: int = 12) -> l
     return [p for d, p in sar if (first - d).days <= margin and (d - last).days <= margin]
 
 
-class Pool:
-    """Scores pooled over windows for one (method, scenario): sums weighted by pixel count
-    (as :func:`evaluate.pooled_scores`), so pools of several processes add up."""
+class Pool(ScoreSums):
+    """Scores pooled over windows for one (method, scenario), plus the patch-edge jumps."""
 
     def __init__(self) -> None:
-        self.sums = np.zeros(4)  # mse, sam, ssim (x pixels), pixels
+        super().__init__()
         self.jumps = np.zeros((2, 5))
 
     def add(self, pred: np.ndarray, sample: Sample) -> None:
-        m = image_metrics(pred, sample.msi, sample.scored)
-        if m["pixels"]:
-            self.sums += [m["mse"] * m["pixels"], m["sam"] * m["pixels"],
-                          m["ssim"] * m["pixels"], m["pixels"]]
+        super().add(pred, sample)
         self.jumps += patch_edge_jumps(pred, sample.scored)
 
     def merge(self, other: "Pool") -> None:
-        self.sums += other.sums
+        super().merge(other)
         self.jumps += other.jumps
 
     def result(self) -> dict:
-        n = max(self.sums[3], 1)
-        mse, sam, ssim = self.sums[:3] / n
-        return {"mse": mse, "sam": sam, "ssim": ssim,
-                "psnr": 10 * np.log10(1 / mse) if mse > 0 else float("inf"),
-                "pixels": int(self.sums[3]), "edge_ratio": edge_ratio(self.jumps)}
+        return {**vars(self.scores()), "edge_ratio": edge_ratio(self.jumps)}
 
 
 def _fill_all(pools: list[dict], truth, real, hidden, days, msi, sar, models, work) -> None:

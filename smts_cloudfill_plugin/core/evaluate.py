@@ -31,19 +31,35 @@ class Scores:
         return f"{self.mse:.5f} | {self.sam:.4f} | {self.psnr:.2f} | {self.ssim:.4f}"
 
 
+class ScoreSums:
+    """Metrics summed over scored pixels (each sample weighs by its pixel count); sums of
+    several sets (or processes) add up with :meth:`merge`."""
+
+    def __init__(self) -> None:
+        self.sums = np.zeros(4)  # mse, sam, ssim (each x pixels), pixels
+
+    def add(self, pred: np.ndarray, sample: Sample) -> None:
+        m = image_metrics(pred, sample.msi, sample.scored)
+        if m["pixels"]:
+            self.sums += [m["mse"] * m["pixels"], m["sam"] * m["pixels"],
+                          m["ssim"] * m["pixels"], m["pixels"]]
+
+    def merge(self, other: "ScoreSums") -> None:
+        self.sums += other.sums
+
+    def scores(self) -> Scores:
+        n = int(self.sums[3])
+        mse, sam, ssim = self.sums[:3] / max(n, 1)
+        return Scores(float(mse), float(sam),
+                      10 * np.log10(1.0 / mse) if mse > 0 else float("inf"), float(ssim), n)
+
+
 def pooled_scores(preds: list[np.ndarray], samples: list[Sample]) -> Scores:
     """Metrics over the scored pixels of all samples, weighted by pixel count."""
-    acc = {"mse": 0.0, "sam": 0.0, "ssim": 0.0}
-    n = 0
+    sums = ScoreSums()
     for p, s in zip(preds, samples):
-        m = image_metrics(p, s.msi, s.scored)
-        if m["pixels"] == 0:
-            continue
-        for k in acc:
-            acc[k] += m[k] * m["pixels"]
-        n += m["pixels"]
-    mse, sam, ssim = (acc[k] / max(n, 1) for k in ("mse", "sam", "ssim"))
-    return Scores(mse, sam, 10 * np.log10(1.0 / mse) if mse > 0 else float("inf"), ssim, n)
+        sums.add(p, s)
+    return sums.scores()
 
 
 def fill_interpolation(samples: list[Sample]) -> list[np.ndarray]:
