@@ -113,6 +113,8 @@ def cmd_train(args) -> None:
     print(f"{config.variant} width {config.width}: {len(windows)} training windows, "
           f"{len(vwindows)} validation windows", flush=True)
     model = make_model(config, seasons, args.seed, args.init)
+    if args.residual_scale is not None:
+        model = on_residual_prior(model, args.residual_scale)
     config = model.config
     settings = TrainSettings(max_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch,
                              lr=args.lr, seed=args.seed, validate_every=args.validate_every,
@@ -135,6 +137,18 @@ def cmd_train(args) -> None:
                 feedback=PrintFeedback())
     print(f"done: {res.steps} steps in {res.seconds:.0f} s, best validation masked MSE "
           f"{res.best_val:.5f} at step {res.best_step}", flush=True)
+
+
+def on_residual_prior(model: SmtsVit, scale: float) -> SmtsVit:
+    """The same network on the temporal prior corrected by the same-date residual (``scale``
+    px), its last layer zeroed again: training starts from that corrected interpolation, the
+    floor, and the best-step choice can only keep or improve on it."""
+    new = SmtsVit(model.config.replace(residual_scale=scale), model.normalisation)
+    new.load_state_dict(model.state_dict())
+    last = new.head if new.config.decoder == "linear" else new.refine[-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.zeros_(last.bias)
+    return new.train()
 
 
 def test_sets(config: cfg.ModelConfig):
@@ -539,6 +553,8 @@ def main() -> None:
         t.add_argument("--variants", type=int, default=0,
                        help="rounds of random date sequences added to the training windows")
         t.add_argument("--init", default=None, help="continue from these weights (same variant)")
+        t.add_argument("--residual-scale", type=float, default=None,
+                       help="move the model onto the residual-corrected prior (zeroed last layer)")
         t.add_argument("--val-variants", type=int, default=0,
                        help="rounds of random date sequences added to the validation windows "
                             "(more windows, a steadier choice of the best step)")

@@ -35,6 +35,9 @@ class ModelConfig:
             interpolation in time between the nearest clear dates, using the dates' true day
             offsets, and the decoder predicts a correction to that pre-fill whose last layer
             starts at zero: an untrained model *is* temporal interpolation.
+        residual_scale: with the temporal prior, also add the same-date residual correction at
+            this Gaussian scale in pixels (:mod:`prior`; 0: none). The untrained model is then
+            that corrected interpolation.
         time_channels: feed the model the dates' day offsets and, per pixel and date, the days to
             the nearest clear observation before and after (ours; spacing is 5..15 days, not
             fixed, and the paper's model knows a date only by its channel position).
@@ -58,6 +61,7 @@ class ModelConfig:
     mlp_ratio: float = 4.0
     mask_channels: bool = True
     prior: str = "zeros"
+    residual_scale: float = 0.0
     time_channels: bool = False
     decoder: str = "linear"
     decoder_channels: int = 16
@@ -69,6 +73,9 @@ class ModelConfig:
             raise ValueError(f"width {self.width} is not a multiple of heads {self.heads}")
         if self.prior not in ("zeros", "temporal"):
             raise ValueError(f"prior must be 'zeros' or 'temporal', not {self.prior!r}")
+        if self.residual_scale < 0 or (self.residual_scale > 0 and self.prior != "temporal"):
+            raise ValueError(f"residual_scale {self.residual_scale!r} needs the temporal prior "
+                             "and must not be negative")
         if self.decoder not in ("linear", "conv"):
             raise ValueError(f"decoder must be 'linear' or 'conv', not {self.decoder!r}")
         if self.window % self.patch:

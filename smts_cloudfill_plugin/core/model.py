@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig, Normalisation
+from .prior import neighbours, nominal_days, residual_correction, temporal_prefill
 
 
 class Attention(nn.Module):
@@ -101,11 +102,15 @@ class SmtsVit(nn.Module):
 
     def prefill(self, msi: torch.Tensor, missing: torch.Tensor,
                 days: torch.Tensor | None = None) -> torch.Tensor:
-        """Standardised MSI with hidden pixels set to 0 (paper) or temporally interpolated."""
+        """Standardised MSI with hidden pixels set to 0 (paper) or temporally interpolated, and
+        corrected by the date's own residual where ``residual_scale`` is set."""
         x = (torch.nan_to_num(msi) - self.msi_mean) / self.msi_std
         x = x.masked_fill(missing.unsqueeze(2), 0.0)
         if self.config.prior == "temporal":
-            x = temporal_prefill(x, missing, days)
+            filled = temporal_prefill(x, missing, days)
+            if self.config.residual_scale > 0:
+                filled = filled + residual_correction(x, missing, days, self.config.residual_scale)
+            x = filled
         return x
 
     def encode_inputs(self, x: torch.Tensor, missing: torch.Tensor,
@@ -177,27 +182,6 @@ class SmtsVit(nn.Module):
         return y * self.msi_std + self.msi_mean
 
 
-def nominal_days(days: torch.Tensor | None, missing: torch.Tensor) -> torch.Tensor:
-    """(B, T) day offsets; the model's nominal 10-day steps when unknown."""
-    if days is not None:
-        d = days.to(missing.device, torch.float32)
-        return d.expand(missing.shape[0], -1) if d.dim() == 2 else d.view(1, -1).expand(missing.shape[0], -1)
-    t = missing.shape[1]
-    return (10.0 * torch.arange(t, device=missing.device, dtype=torch.float32)).expand(missing.shape[0], t)
-
-
-def _neighbours(missing: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Per pixel and date: the index of the nearest clear date at or before it, and at or after
-    it (clamped into range), and whether each exists."""
-    t = missing.shape[1]
-    clear = ~missing
-    idx = torch.arange(t, device=missing.device).view(1, t, 1, 1).expand_as(missing)
-    prev = torch.where(clear, idx, torch.full_like(idx, -1)).cummax(dim=1).values
-    nxt = torch.where(clear, idx, torch.full_like(idx, t)).flip(1).cummin(dim=1).values.flip(1)
-    has_prev, has_next = prev >= 0, nxt < t
-    return idx, prev.clamp_min(0), nxt.clamp_max(t - 1), has_prev, has_next
-
-
 #: Time channels are in units of this many days (and capped at CAP of them).
 TIME_UNIT, TIME_CAP = 30.0, 3.0
 
@@ -206,7 +190,7 @@ def time_channels(missing: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
     """(B, 3T, H, W): each date's offset from the window's middle, and per pixel the days back
     to the previous clear observation and on to the next one (capped where there is none)."""
     b, t, h, w = missing.shape
-    idx, prev, nxt, has_prev, has_next = _neighbours(missing)
+    idx, prev, nxt, has_prev, has_next = neighbours(missing)
     d = days.view(b, t, 1, 1).expand(b, t, h, w)
     dp = torch.gather(d, 1, prev)
     dn = torch.gather(d, 1, nxt)
@@ -214,27 +198,6 @@ def time_channels(missing: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
     ahead = torch.where(has_next, (dn - d) / TIME_UNIT, torch.full_like(d, TIME_CAP)).clamp_max(TIME_CAP)
     centre = (days - days.mean(1, keepdim=True)) / TIME_UNIT
     return torch.cat([centre.view(b, t, 1, 1).expand(b, t, h, w), back, ahead], 1)
-
-
-def temporal_prefill(x: torch.Tensor, missing: torch.Tensor,
-                     days: torch.Tensor | None = None) -> torch.Tensor:
-    """Fill missing pixels of (B, T, C, H, W) by linear interpolation in time between the
-    nearest clear dates (true day offsets; the nominal 10-day steps when ``days`` is None),
-    the nearest clear date at the ends, 0 (the band mean) where a pixel has no clear date:
-    the same as :func:`baseline.interpolate_temporal` within the window."""
-    b, t, h, w = missing.shape
-    idx, prev, nxt, has_prev, has_next = _neighbours(missing)
-    p = torch.where(has_prev, prev, nxt)
-    n = torch.where(has_next, nxt, p)
-    d = nominal_days(days, missing).to(x.dtype).view(b, t, 1, 1).expand(b, t, h, w)
-    dp, dn = torch.gather(d, 1, p), torch.gather(d, 1, n)
-    span = dn - dp
-    wgt = torch.where(span > 0, (d - dp) / span.clamp_min(1e-6), torch.zeros_like(span))
-    gather = lambda i: torch.gather(x, 1, i.unsqueeze(2).expand_as(x))  # noqa: E731
-    vp, vn = gather(p), gather(n)
-    est = vp + wgt.unsqueeze(2) * (vn - vp)
-    est = est.masked_fill(~(has_prev | has_next).unsqueeze(2), 0.0)
-    return torch.where(missing.unsqueeze(2), est, x)
 
 
 def _init_weights(m: nn.Module) -> None:

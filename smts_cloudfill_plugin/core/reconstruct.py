@@ -32,8 +32,8 @@ from .streaming import (BlockRowWriter, MemoryTrimmer, OrderedWorkers, PerThread
                         available_cores, check_disk_space, cloud_fractions, column_bands,
                         gdal_cache_limit, split_batches, working_set)
 from .tiler import RowBlender, Window, iter_rows, plan_windows
-from .self_check import (CHECK_WINDOWS, DateCheck, blended_fill, check_group, describe_check,
-                         write_report)
+from .self_check import (CHECK_WINDOWS, DateCheck, FillPlan, blended_fill, check_group,
+                         describe_check, write_report)
 from .training_data import SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE
 from .weights import bundled_weights_path, describe, load_model
 from .writer import MASK_FILLED, OutputSet, RasterWriter, check_writable, folder_lock
@@ -111,22 +111,22 @@ def sar_for_group(stack: Stack, group: list[int], config: ModelConfig) -> list[i
 
 def _predict(model, device: torch.device, batch: tuple[np.ndarray, np.ndarray, np.ndarray | None],
              feedback: Feedback, days: torch.Tensor | None = None,
-             weights: torch.Tensor | None = None) -> tuple[np.ndarray, torch.device]:
-    """Run one batch of padded windows (the self-check's per-date weights applied); fall back
-    to CPU when CUDA runs out of memory."""
+             plan: FillPlan | None = None) -> tuple[np.ndarray, torch.device]:
+    """Fill one batch of padded windows (as the self-check's plan says, or by the model alone);
+    fall back to CPU when CUDA runs out of memory."""
     msi, missing, sar = (None if a is None else torch.from_numpy(a) for a in batch)
     try:
         with torch.inference_mode():
             out = blended_fill(model, msi.to(device), missing.to(device),
                                None if sar is None else sar.to(device),
                                None if days is None else days.to(device),
-                               None if weights is None else weights.to(device))
+                               plan)
         return out.float().cpu().numpy(), device
     except torch.cuda.OutOfMemoryError:
         feedback.warn("CUDA ran out of memory; continuing on the CPU (slower).")
         torch.cuda.empty_cache()
         model.to("cpu")
-        return _predict(model, torch.device("cpu"), batch, feedback, days, weights)
+        return _predict(model, torch.device("cpu"), batch, feedback, days, plan)
 
 
 def check_spacing(stack: Stack, group: list[int], sar_idx: list[int] | None,
@@ -240,9 +240,10 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         scl_classes: SCL classes counted as cloudy.
         msi_dates, sar_dates: optional dates (datetime.date or None each) replacing those parsed
             from the file names or metadata.
-        self_check: before filling, score the model against temporal interpolation on
-            held-back clear pixels of each cloudy date and fill each date with the blend of the
-            two that did best (:mod:`self_check`); False uses the model alone.
+        self_check: before filling, score the candidate fills (the model, the same-date
+            residual correction, temporal interpolation, and blends) on held-back clear pixels
+            of each cloudy date and fill each date with the one that did best, never worse than
+            interpolation (:mod:`self_check`); False uses the model alone.
         report: where the self-check's HTML report goes (default
             ``<output_folder>/cloudfill_check.html``).
         feedback: progress, messages and cancel.
@@ -297,8 +298,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         results: list[FilledDate] = []
         checks: list[DateCheck] = []
         if self_check:
-            feedback.info("Self-check: model vs temporal interpolation on held-back clear pixels "
-                          "of each cloudy date:")
+            feedback.info("Self-check: model, same-date residual and temporal interpolation on "
+                          "held-back clear pixels of each cloudy date:")
         with OutputSet() as outputs, _compression_threads():
             for g, (group, group_targets) in enumerate(groups.items()):
                 sar_idx = sar_for_group(stack, list(group), config)
@@ -317,18 +318,20 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                 check_spacing(stack, list(group), sar_idx, feedback)
                 known = day_numbers([stack.dates[t] for t in group])
                 days = None if known is None else torch.tensor(known, dtype=torch.float32)
-                date_weights = None
+                plan = None
                 if self_check:
                     found = _self_check(stack, model, dev, rows, list(group), sar_idx, keep,
                                         days, size, batch_size, feedback)
                     checks += found
-                    date_weights = torch.ones(len(group))
-                    for k, c in zip(keep, found):
-                        date_weights[k] = c.weight
+                    # Dates that are not written need nothing (weight 0: no model for them).
+                    chosen = {k: c for k, c in zip(keep, found)}
+                    plan = FillPlan(
+                        tuple(chosen[k].weight if k in chosen else 0.0 for k in range(len(group))),
+                        tuple(chosen[k].scale if k in chosen else 0.0 for k in range(len(group))))
                 dev = _fill_group(stack, open_stack, model, dev, rows, list(group), sar_idx, keep,
                                   [writers[t] for t in group_targets], size, overlap,
                                   batch_size, len(config.msi_bands), feedback,
-                                  (g / len(groups), 1 / len(groups)), trim, days, date_weights)
+                                  (g / len(groups), 1 / len(groups)), trim, days, plan)
                 feedback.check()
         for r in results:
             feedback.info(f"Wrote {r.path}")
@@ -482,7 +485,7 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
                 batch_size: int, bands: int, feedback: Feedback,
                 part: tuple[float, float], trim: MemoryTrimmer,
                 days: torch.Tensor | None = None,
-                weights: torch.Tensor | None = None) -> torch.device:
+                plan: FillPlan | None = None) -> torch.device:
     """Run the model over the whole raster for one group of dates and write its targets.
 
     Band by band of output columns (aligned on the output's tiles), each window-row by
@@ -513,7 +516,7 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
                 return None
             batch = block.windows[start:start + batch_size]
             pred, device[0] = _predict(model, device[0], _batch(data, w0.x0, batch, size),
-                                       feedback, days, weights)
+                                       feedback, days, plan)
             preds.append(pred[:, keep].reshape(len(batch), -1, size, size))
         return data, preds
 

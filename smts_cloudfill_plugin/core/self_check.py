@@ -1,12 +1,17 @@
-"""Self-check: does the model beat temporal interpolation on *this* scene, date by date?
+"""Self-check: what fills *this* scene best, date by date, never worse than interpolation?
 
 A model trained on a few sites can lose to plain interpolation on another scene. Before
 filling, reconstruct hides some clear pixels of each cloudy date (synthetic clouds on up to
-:data:`CHECK_WINDOWS` windows spread over the raster), fills them both ways, and picks per date
-the weight ``w`` of the fill ``interpolation + w * (model - interpolation)`` that does best on
-those held-back pixels, never worse than interpolation (``w = 0``) on MSE, SAM or SSIM, on each
-of two independent draws of held-back pixels. The
-fill then uses that weight. The figures go to the log and to a small report.
+:data:`CHECK_WINDOWS` windows spread over the raster) and fills them with every candidate:
+
+    interpolation + residual(s) + w * (model - interpolation)
+
+with ``residual(s)`` the same-date residual correction at Gaussian scale ``s`` (none, or one of
+:data:`SCALES`; :mod:`residual`) and ``w`` the model's weight (:data:`WEIGHTS`). Per date it
+picks the candidate that does best on those held-back pixels and never worse than
+interpolation (no residual, ``w = 0``) on MSE, SAM or SSIM, on each of two independent draws
+of held-back pixels. The fill then uses that candidate; where it gives the model no weight, the
+model is not run at all. The figures go to the log and to a small report.
 """
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ import torch
 
 from .clouds import cloud_bank
 from .metrics import spectral_angle, ssim_map
-from .model import SmtsVit, temporal_prefill
+from .model import SmtsVit
+from .prior import residual_correction, temporal_prefill
 from .writer import write_text
 
 #: Windows the check runs on (spread over the raster); each is run once per cloudy date.
@@ -30,6 +36,9 @@ CHECK_CLOUDS = 20
 MIN_PIXELS = 300
 #: Weights tried between interpolation (0) and the model (1).
 WEIGHTS = tuple(np.linspace(0.0, 1.0, 11))
+#: Gaussian scales (pixels) of the same-date residual correction tried; 0 = none. The
+#: matrix's scenarios split between 4 (small clouds) and 8 (real shapes, larger clouds).
+SCALES = (0.0, 4.0, 8.0)
 #: Independent draws of held-back pixels; a weight must beat interpolation on each.
 DRAWS = 2
 
@@ -61,21 +70,60 @@ def interpolation_and_model(model: SmtsVit, msi: torch.Tensor, missing: torch.Te
     return torch.where(defined.unsqueeze(2), interp, pred), pred
 
 
+@dataclass(frozen=True)
+class FillPlan:
+    """How each date of a group is filled: the model's weight and the residual scale (0: none).
+    ``FillPlan.model_alone(T, own)`` is the model without the check."""
+
+    weights: tuple[float, ...]
+    scales: tuple[float, ...]
+
+    @classmethod
+    def model_alone(cls, dates: int, own_scale: float = 0.0) -> "FillPlan":
+        return cls((1.0,) * dates, (own_scale,) * dates)
+
+    @property
+    def needs_model(self) -> bool:
+        return any(w > 0 for w in self.weights)
+
+
+def own_scale(model: SmtsVit) -> float:
+    """The residual scale already inside the model's prior (0: none)."""
+    return model.config.residual_scale if model.config.prior == "temporal" else 0.0
+
+
 def blended_fill(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
                  sar: torch.Tensor | None, days: torch.Tensor | None,
-                 weights: torch.Tensor | None) -> torch.Tensor:
-    """``interpolation + w * (model - interpolation)`` per date (``w`` of shape (T,)), in
-    reflectance; the model alone where ``weights`` is None."""
-    if weights is None or bool((weights == 1).all()):  # the model alone: no blend to compute
+                 plan: FillPlan | None) -> torch.Tensor:
+    """``interpolation + residual(s) + w * (model - its prior)`` per date, in reflectance; the
+    model alone where ``plan`` is None. The model is not run where no date needs it and
+    interpolation is defined everywhere."""
+    own = own_scale(model)
+    if plan is None or plan == FillPlan.model_alone(msi.shape[1], own):
         return model(msi, missing, sar, days)
-    interp, pred = interpolation_and_model(model, msi, missing, sar, days)
-    w = weights.to(pred.dtype).reshape(-1, msi.shape[1], 1, 1, 1)
-    return interp + w * (pred - interp)
+    interp, defined = interpolation(msi, missing, days)
+    whole = bool(defined.all())
+    clean = torch.nan_to_num(msi)
+    out = interp
+    if plan.needs_model or not whole:
+        pred = model(msi, missing, sar, days)
+        if not whole:
+            interp = torch.where(defined.unsqueeze(2), interp, pred)
+        change = pred - interp
+        if own > 0:
+            change = change - residual_correction(clean, missing, days, own)
+        w = torch.tensor(plan.weights, dtype=pred.dtype, device=pred.device).view(1, -1, 1, 1, 1)
+        out = interp + w * change
+    for scale in set(plan.scales) - {0.0}:
+        dates = [k for k, s in enumerate(plan.scales) if s == scale]
+        out = out + residual_correction(clean, missing, days, scale, dates)
+    return out
 
 
 @dataclass
 class DateCheck:
-    """The check of one cloudy date: held-back pixels, both methods' errors, the chosen weight."""
+    """The check of one cloudy date: held-back pixels, the errors of interpolation, the model
+    and the chosen fill, and the chosen candidate."""
 
     name: str
     date: str
@@ -86,35 +134,45 @@ class DateCheck:
     model_sam: float
     weight: float
     basis: str  # "this date", "pooled over the group's dates", "not checked"
+    scale: float = 0.0
+    chosen_mse: float = float("nan")
+    chosen_sam: float = float("nan")
 
     @property
     def verdict(self) -> str:
         if self.weight >= 0.999:
-            return "model"
-        if self.weight <= 0.001:
-            return "interpolation"
-        return f"blend {self.weight:.0%} model"
+            used = "model"
+        elif self.weight <= 0.001:
+            used = "interpolation"
+        else:
+            used = f"blend {self.weight:.0%} model"
+        if self.scale > 0:
+            used += f" + same-date residual ({self.scale:g} px)"
+        return used
 
 
 class _Errors:
-    """Per draw of held-back pixels and per weight: summed squared error (mean over bands),
-    spectral angle and SSIM dissimilarity (1 - SSIM) over the held-back pixels."""
+    """Per draw of held-back pixels, per residual scale and per weight: summed squared error
+    (mean over bands), spectral angle and SSIM dissimilarity (1 - SSIM) over the held-back
+    pixels."""
 
     METRICS = 3
 
     def __init__(self) -> None:
-        self.sums = np.zeros((DRAWS, self.METRICS, len(WEIGHTS)))
+        self.sums = np.zeros((DRAWS, self.METRICS, len(SCALES), len(WEIGHTS)))
         self.n = np.zeros(DRAWS)
 
-    def add(self, draw: int, interp: torch.Tensor, model: torch.Tensor, truth: torch.Tensor,
-            scored: torch.Tensor) -> None:
-        """(N, C, S, S) fills and truth of one date, (N, S, S) held-back pixels."""
+    def add(self, draw: int, interp: torch.Tensor, change: torch.Tensor,
+            corrections: list[torch.Tensor], truth: torch.Tensor, scored: torch.Tensor) -> None:
+        """(N, C, S, S) interpolation, the model's change to its prior, residual corrections
+        (one per scale) and truth of one date, (N, S, S) held-back pixels."""
         keep = scored.unsqueeze(1)
-        for i, w in enumerate(WEIGHTS):
-            fill = torch.where(keep, interp + float(w) * (model - interp), truth)
-            self.sums[draw, 0, i] += float(((fill - truth) ** 2).mean(1)[scored].sum())
-            self.sums[draw, 1, i] += float(spectral_angle(fill, truth, dim=1)[scored].sum())
-            self.sums[draw, 2, i] += float((1 - ssim_map(fill, truth))[scored].sum())
+        for a, corr in enumerate(corrections):
+            for i, w in enumerate(WEIGHTS):
+                fill = torch.where(keep, interp + corr + float(w) * change, truth)
+                self.sums[draw, 0, a, i] += float(((fill - truth) ** 2).mean(1)[scored].sum())
+                self.sums[draw, 1, a, i] += float(spectral_angle(fill, truth, dim=1)[scored].sum())
+                self.sums[draw, 2, a, i] += float((1 - ssim_map(fill, truth))[scored].sum())
         self.n[draw] += float(scored.sum())
 
     def merged(self, others: list["_Errors"]) -> "_Errors":
@@ -128,19 +186,22 @@ class _Errors:
     def pixels(self) -> int:
         return int(self.n.sum())
 
-    def mean(self, metric: int, weight: int) -> float:
-        return float(self.sums[:, metric, weight].sum() / max(self.pixels, 1))
+    def mean(self, metric: int, scale: int, weight: int) -> float:
+        return float(self.sums[:, metric, scale, weight].sum() / max(self.pixels, 1))
 
-    def best_weight(self) -> int:
-        """Index of the weight whose worst ratio to interpolation, over the metrics (MSE, SAM,
-        1 - SSIM) and over the independent draws, is lowest. Interpolation scores 1 on all, so
-        the choice is never worse than it on any metric of any draw: a weight must win on every
-        draw, which keeps chance wins on a few pixels out."""
-        base = np.maximum(self.sums[:, :, :1], 1e-20)
+    def best(self) -> tuple[int, int]:
+        """(scale, weight) indices of the candidate whose worst ratio to interpolation, over
+        the metrics (MSE, SAM, 1 - SSIM) and over the independent draws, is lowest.
+        Interpolation scores 1 on all, so the choice is never worse than it on any metric of
+        any draw: a candidate must win on every draw, which keeps chance wins on a few pixels
+        out; on a tie, interpolation."""
+        base = np.maximum(self.sums[:, :, :1, :1], 1e-20)
         ratio = (self.sums / base)[self.n > 0]
         if not len(ratio):
-            return len(WEIGHTS) - 1
-        return int(np.argmin(ratio.max(axis=(0, 1))))
+            return 0, len(WEIGHTS) - 1
+        worst = ratio.max(axis=(0, 1))                         # (scales, weights)
+        a, i = np.unravel_index(int(np.argmin(worst)), worst.shape)
+        return int(a), int(i)
 
 
 def held_back(missing: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -179,17 +240,26 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
                 # One copy of the windows per cloudy date, held-back pixels on that date only.
                 hidden = np.concatenate([np.stack([held_back(m, k, rng) for m in missing])
                                          for k in targets])
-                interp, pred = interpolation_and_model(model, rep(msi),
-                                                       torch.from_numpy(hidden).to(device),
-                                                       rep(sar), d)
-                interp, pred = interp.float().cpu(), pred.float().cpu()
+                x, m = rep(msi), torch.from_numpy(hidden).to(device)
+                interp, pred = interpolation_and_model(model, x, m, rep(sar), d)
+                clean = torch.nan_to_num(x)
+                corrections = [torch.zeros_like(interp) if s == 0 else
+                               residual_correction(clean, m, d, s, targets) for s in SCALES]
+                change = pred - interp
+                if own_scale(model) > 0:
+                    change = change - residual_correction(clean, m, d, own_scale(model), targets)
+                interp, change = interp.float().cpu(), change.float().cpu()
+                corrections = [c.float().cpu() for c in corrections]
                 for j, k in enumerate(targets):
                     part = slice(j * n, (j + 1) * n)
                     scored = torch.from_numpy(hidden[part, k] & ~missing[:, k])
                     if scored.any():
-                        errors[k].add(draw, interp[part, k], pred[part, k], truth_all[:, k],
+                        errors[k].add(draw, interp[part, k], change[part, k],
+                                      [c[part, k] for c in corrections], truth_all[:, k],
                                       scored)
     pooled = _Errors().merged(list(errors.values()))
+    # The model alone: weight 1 with its own residual scale (none unless its prior has one).
+    alone = SCALES.index(own_scale(model)) if own_scale(model) in SCALES else 0
     out = []
     for k in targets:
         e, basis = errors[k], "this date"
@@ -200,9 +270,10 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
             out.append(DateCheck(names[k], dates[k], 0, float("nan"), float("nan"),
                                  float("nan"), float("nan"), 1.0, "not checked"))
             continue
-        i = e.best_weight()
-        out.append(DateCheck(names[k], dates[k], e.pixels, e.mean(0, 0), e.mean(0, -1),
-                             e.mean(1, 0), e.mean(1, -1), float(WEIGHTS[i]), basis))
+        a, i = e.best()
+        out.append(DateCheck(names[k], dates[k], e.pixels, e.mean(0, 0, 0), e.mean(0, alone, -1),
+                             e.mean(1, 0, 0), e.mean(1, alone, -1), float(WEIGHTS[i]), basis,
+                             float(SCALES[a]), e.mean(0, a, i), e.mean(1, a, i)))
     return out
 
 
@@ -211,10 +282,11 @@ def describe_check(c: DateCheck) -> str:
     if c.basis == "not checked":
         return (f"  {c.name}: no clear pixel to hold back on this date or its group; "
                 "filled by the model unchecked.")
-    change = 100 * (c.model_mse / c.interp_mse - 1) if c.interp_mse > 0 else 0.0
-    return (f"  {c.name}: on {c.pixels} held-back clear pixels ({c.basis}), model MSE "
-            f"{c.model_mse:.5f} vs interpolation {c.interp_mse:.5f} ({change:+.0f} %), SAM "
-            f"{c.model_sam:.4f} vs {c.interp_sam:.4f}: using {c.verdict}.")
+    pct = lambda a, b: 100 * (a / b - 1) if b > 0 else 0.0  # noqa: E731
+    return (f"  {c.name}: on {c.pixels} held-back clear pixels ({c.basis}), interpolation MSE "
+            f"{c.interp_mse:.5f}, model {c.model_mse:.5f} ({pct(c.model_mse, c.interp_mse):+.0f} %); "
+            f"using {c.verdict}: MSE {c.chosen_mse:.5f} ({pct(c.chosen_mse, c.interp_mse):+.0f} %), "
+            f"SAM {c.chosen_sam:.4f} ({pct(c.chosen_sam, c.interp_sam):+.0f} %).")
 
 
 def write_report(path: str, model_name: str, checks: list[DateCheck]) -> None:
@@ -223,18 +295,21 @@ def write_report(path: str, model_name: str, checks: list[DateCheck]) -> None:
         f"<tr><td>{html.escape(c.name)}</td><td>{c.date}</td><td>{c.pixels}</td>"
         f"<td>{c.interp_mse:.5f}</td><td>{c.model_mse:.5f}</td><td>{c.interp_sam:.4f}</td>"
         f"<td>{c.model_sam:.4f}</td><td>{html.escape(c.verdict)}</td>"
+        f"<td>{c.chosen_mse:.5f}</td><td>{c.chosen_sam:.4f}</td>"
         f"<td>{html.escape(c.basis)}</td></tr>" for c in checks)
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>SMTS CloudFill check</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}
 table{{border-collapse:collapse}}</style></head><body>
 <h1>Fill check: {html.escape(model_name)} vs temporal interpolation</h1>
 <p>Before filling, clear pixels of each cloudy date were hidden under synthetic clouds (two
-independent draws) and filled both ways. Each date is filled with the weight of the model that
-did best on them (interpolation + weight x (model - interpolation)), never worse than
-interpolation on MSE, SAM or SSIM in either draw. Reflectance (data range 1); lower is
-better.</p>
+independent draws) and filled every candidate way: temporal interpolation, plus or not the
+same-date residual correction (what the date's clear pixels around the cloud say, at a Gaussian
+scale in pixels), plus a weight of the model's change to interpolation. Each date is filled with
+the candidate that did best on them, never worse than interpolation on MSE, SAM or SSIM in
+either draw. Reflectance (data range 1); lower is better.</p>
 <table><tr><th>raster</th><th>date</th><th>held-back pixels</th><th>interpolation MSE</th>
-<th>model MSE</th><th>interpolation SAM</th><th>model SAM</th><th>used</th><th>basis</th></tr>
+<th>model MSE</th><th>interpolation SAM</th><th>model SAM</th><th>used</th><th>used: MSE</th>
+<th>used: SAM</th><th>basis</th></tr>
 {rows}</table></body></html>
 """
     write_text(path, page)

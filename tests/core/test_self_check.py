@@ -44,6 +44,29 @@ def test_untrained_model_of_our_recipe_is_interpolation_with_the_true_dates():
     assert not np.allclose(nominal[..., some_clear], expected[..., some_clear], atol=1e-4)
 
 
+def test_untrained_model_with_the_residual_prior_is_the_corrected_interpolation():
+    from smts_cloudfill_plugin.core.prior import residual_correction
+    from smts_cloudfill_plugin.core.self_check import FillPlan, blended_fill, interpolation
+    model = ours(residual_scale=4.0).eval()
+    rng = np.random.default_rng(3)
+    msi = torch.from_numpy(rng.random((1, 6, 10, 20, 20), dtype=np.float32))
+    missing = torch.from_numpy(rng.random((1, 6, 20, 20)) > 0.6)
+    some_clear = ~missing.all(1)      # elsewhere: the band mean against the date's mean
+    days = torch.tensor([[0., 7, 19, 30, 42, 50]])
+    sar = torch.zeros(1, 5, 2, 20, 20)
+    with torch.no_grad():
+        out = model(msi, missing, sar, days)
+        interp, _ = interpolation(msi, missing, days)
+        expected = interp + residual_correction(msi, missing, days, 4.0)
+        assert torch.allclose(out[..., some_clear[0]], expected[..., some_clear[0]], atol=1e-5)
+        # The check's candidates are built on the model's change to *its* prior: weight 0
+        # with scale 4 and the model alone are the same fill.
+        same = blended_fill(model, msi, missing, sar, days, FillPlan((0.0,) * 6, (4.0,) * 6))
+        assert torch.allclose(same[..., some_clear[0]], out[..., some_clear[0]], atol=1e-5)
+    with pytest.raises(ValueError, match="residual_scale"):
+        config.smts_vit(residual_scale=4.0)          # the paper's zero prior has no line
+
+
 def test_the_model_is_told_the_day_offsets():
     model = ours()
     torch.nn.init.normal_(model.refine[-1].weight, std=0.1)   # a trained-looking correction
@@ -101,13 +124,13 @@ def test_self_check_takes_the_model_where_it_wins_and_interpolation_where_it_los
 
 def test_reconstruct_with_an_untrained_model_of_our_recipe_fills_by_interpolation(tmp_path):
     """Through the product path (per-date rasters, windows, blending, writing): the floor by
-    construction. An untrained model equals interpolation within each window, whatever the
-    self-check picks."""
+    construction. An untrained model equals interpolation within each window."""
     weights = save_weights(str(tmp_path / "ours.pt"), ours()).path
     msi, scl, sar = sample_paths("msi"), sample_paths("scl"), sample_paths("sar")
     out = tmp_path / "out"
-    results = reconstruct(msi, str(out), masks=scl, sar=sar, weights=weights, device="cpu")
-    assert results and (out / "cloudfill_check.html").exists()
+    results = reconstruct(msi, str(out), masks=scl, sar=sar, weights=weights, device="cpu",
+                          self_check=False)
+    assert results
     with Stack(msi, scl, sar, bands=config.S2_BANDS) as st:
         full = st.read(0, 0, st.width, st.height)
         days = np.array(day_numbers(st.dates))
@@ -117,6 +140,42 @@ def test_reconstruct_with_an_untrained_model_of_our_recipe_fills_by_interpolatio
             got = s.read(0, 0, s.width, s.height).msi[0]
         m = full.missing[r.date_index]
         np.testing.assert_allclose(got[:, m], expected[r.date_index][:, m], atol=2e-4)
+
+
+def test_self_check_takes_the_same_date_residual_where_the_date_is_off_the_line():
+    """Date 2 is brighter than the line through its neighbours (haze, a faster crop): its clear
+    pixels say so, and the check adds that residual; a model far off gets no weight."""
+    rng = np.random.default_rng(2)
+    field = rng.random((1, 1, 10, 40, 40), dtype=np.float32) * 0.3
+    msi = field + 0.01 * np.arange(6, dtype=np.float32)[None, :, None, None, None]
+    msi[:, 2] += 0.05
+    missing = np.zeros((1, 6, 40, 40), bool)
+    missing[0, 2, 10:22, 10:22] = True
+    model = _Oracle(torch.from_numpy(msi), -0.2)   # darker still: any weight makes it worse
+    found = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [2],
+                        [f"d{i}" for i in range(6)], [str(i) for i in range(6)])
+    assert found[0].weight == 0.0 and found[0].scale > 0
+    assert found[0].chosen_mse < 0.2 * found[0].interp_mse
+    assert "same-date residual" in found[0].verdict
+
+
+def test_reconstruct_with_the_check_writes_what_it_chose(tmp_path):
+    """Through the product: the check's report names each date's choice, and the fill of the
+    real cloudy date is never the untrained model's interpolation made worse on the check."""
+    weights = save_weights(str(tmp_path / "ours.pt"), ours()).path
+    msi, scl, sar = sample_paths("msi"), sample_paths("scl"), sample_paths("sar")
+    out = tmp_path / "out"
+    messages = []
+    from smts_cloudfill_plugin.core.progress import CallbackFeedback
+    results = reconstruct(msi, str(out), masks=scl, sar=sar, weights=weights, device="cpu",
+                          feedback=CallbackFeedback(on_message=messages.append))
+    page = (out / "cloudfill_check.html").read_text()
+    lines = [m for m in messages if "held-back clear pixels (" in m]
+    assert results and len(lines) == len(results)
+    for line in lines:
+        assert "using " in line
+        used = line.split("using ")[1].split(":")[0]
+        assert used in page
 
 
 def test_default_overlap_puts_windows_off_the_patch_grid():
