@@ -30,7 +30,7 @@ from .progress import Feedback
 from .stack_reader import Stack, StackWindow
 from .streaming import (BlockRowWriter, MemoryTrimmer, OrderedWorkers, PerThread,
                         available_cores, check_disk_space, cloud_fractions, column_bands,
-                        gdal_cache_limit, split_batches, working_set)
+                        gdal_cache_limit, split_batches, warn_never_clear, working_set)
 from .tiler import RowBlender, Window, iter_rows, plan_windows
 from .self_check import (CHECK_WINDOWS, DateCheck, FillPlan, blended_fill, check_group,
                          describe_check, write_report)
@@ -279,6 +279,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
             raise CloudFillError("Every pixel of every MSI date is cloudy or has no data: there "
                                  "is nothing to reconstruct from.")
         warn_whole_dates(stack, fractions, feedback)
+        warn_never_clear(fractions, feedback)
         targets = [t for t, f in enumerate(fractions) if f > 0]
         if not targets:
             feedback.info("No date has clouds or missing pixels: nothing to fill.")

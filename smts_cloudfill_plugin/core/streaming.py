@@ -10,7 +10,8 @@
 - :func:`gdal_cache_limit` and :func:`working_set` hold GDAL's block cache near what a band
   needs (by default it grows to 5 % of the RAM); :class:`MemoryTrimmer` hands freed heap
   memory back to the system.
-- :func:`cloud_fractions` scans the masks of all dates in parallel, block-aligned, cancellably.
+- :func:`cloud_fractions` scans the masks of all dates in parallel, block-aligned, cancellably,
+  counting the pixels missing on every date (:func:`warn_never_clear` tells the user).
 - :func:`check_disk_space` refuses a run whose outputs would not fit.
 """
 from __future__ import annotations
@@ -269,15 +270,34 @@ def working_set(datasets: Sequence[gdal.Dataset], columns: int, rows: int) -> in
     return total
 
 
-def cloud_fractions(stack, feedback: Feedback, workers: int | None = None) -> list[float]:
-    """:meth:`Stack.cloud_fractions`, with the dates scanned in parallel and cancellable.
+class MissingScan(list):
+    """Per-date missing fractions (a plain ``list[float]``, as callers always had) and
+    ``never_clear``: how many pixels are missing on every MSI date, of ``pixels`` in all.
+
+    Those pixels have nothing to fill from: the fill makes them up, so the user must hear of
+    them (a no-data strip at a swath edge, an area outside the footprint)."""
+
+    def __init__(self, fractions: Iterable[float], never_clear: int, pixels: int) -> None:
+        super().__init__(fractions)
+        self.never_clear = never_clear
+        self.pixels = pixels
+
+
+def cloud_fractions(stack, feedback: Feedback, workers: int | None = None) -> MissingScan:
+    """:meth:`Stack.cloud_fractions`, with the dates scanned in parallel and cancellable, and
+    the pixels missing on every date counted exactly on the way (:class:`MissingScan`).
 
     Each date is read in regions of whole blocks of its file (so no block is decoded twice)
     by one thread at a time (GDAL datasets are not shared between threads); the caller's
-    thread checks ``feedback`` every 0.1 s and stops the others on a cancel.
+    thread checks ``feedback`` every 0.1 s and stops the others on a cancel. The pixels missing
+    on every date are one shared (H, W) bool map that each date ANDs its missing mask into:
+    under a lock, since two dates' threads may update the same region and an unlocked
+    read-modify-write could lose a date's False (and count a pixel that was clear there).
     """
     width, height = stack.width, stack.height
     stop = threading.Event()
+    everywhere = np.ones((height, width), dtype=bool)   # missing on every date scanned so far
+    lock = threading.Lock()
 
     def count(t: int) -> int:
         block = stack.msi[t]._ds.GetRasterBand(1).GetBlockSize()  # type: ignore[attr-defined]
@@ -285,7 +305,10 @@ def cloud_fractions(stack, feedback: Feedback, workers: int | None = None) -> li
         for x, y, w, h in scan_blocks(width, height, block):
             if stop.is_set():
                 return -1
-            total += int(stack.read_missing(t, x, y, w, h).sum())
+            missing = stack.read_missing(t, x, y, w, h)
+            total += int(missing.sum())
+            with lock:
+                everywhere[y:y + h, x:x + w] &= missing
         return total
 
     n = len(stack.msi)
@@ -305,7 +328,26 @@ def cloud_fractions(stack, feedback: Feedback, workers: int | None = None) -> li
             for f in futures:
                 f.cancel()
             raise
-    return [f.result() / (width * height) for f in futures]
+    pixels = width * height
+    never_clear = int(np.count_nonzero(everywhere)) if n else 0
+    return MissingScan((f.result() / pixels for f in futures), never_clear, pixels)
+
+
+def warn_never_clear(scan: MissingScan, feedback: Feedback) -> None:
+    """Warn when some pixels are missing on every MSI date: the fill has no clear value to
+    take there and invents one, which looks like data on the map unless the user is told."""
+    if not scan.never_clear:
+        return
+    n = scan.never_clear
+    share = 100 * n / scan.pixels
+    share_text = f"{share:.1f} %" if share >= 0.1 else "less than 0.1 %"
+    feedback.warn(
+        f"{n} pixel{'s' if n != 1 else ''} ({share_text} of the raster) "
+        f"{'have' if n != 1 else 'has'} no clear value on any of the {len(scan)} MSI dates (for "
+        "example a no-data strip at the swath edge, or an area outside the satellite's "
+        "footprint): there is nothing to fill them from, so they are filled with made-up values "
+        "(the date's mean reflectance or the model's guess) and marked in each '_filled_mask' "
+        "output. Clip the inputs to the area the images cover to leave them out.")
 
 
 def output_bytes(width: int, height: int, bands: int, itemsize: int, dates: int) -> int:

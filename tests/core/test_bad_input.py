@@ -19,8 +19,9 @@ from osgeo import gdal
 from core_helpers import (copy_raster, damage_block, list_files, make_raster, read_raster,
                           run_cli, sample_paths, start_cli, truncate_copy)
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
-from smts_cloudfill_plugin.core.progress import CallbackFeedback
+from smts_cloudfill_plugin.core.progress import CallbackFeedback, Feedback
 from smts_cloudfill_plugin.core.reconstruct import reconstruct
+from smts_cloudfill_plugin.core.writer import MASK_FILLED
 
 
 @dataclass
@@ -244,3 +245,53 @@ def test_cancel_while_writing_leaves_nothing(sample, tmp_path, small_weights):
     assert any(f.endswith(".part") for f in seen), "temporary files existed while writing"
     assert not any(f.endswith("_filled.tif") for f in seen)
     assert list_files(out) == []
+
+
+class _Warnings(Feedback):
+    """Keeps the warnings (the messages a user must read) apart from the log lines."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+def _never_clear_warnings(warnings: list[str]) -> list[str]:
+    return [w for w in warnings if "no clear value on any" in w]
+
+
+def test_a_no_data_strip_on_every_date_is_warned_of(sample, tmp_path, small_weights):
+    """Columns 0-4 have no value on any date (no data in the image on three dates, SCL
+    'no data' on the other three, a wider strip on one): 5 x 64 = 320 px, 7.8 % of 64 x 64,
+    which the fill can only make up. The user is told how many, and the masks mark them."""
+    s = _copies(sample, tmp_path / "in")
+    for t, (m, c) in enumerate(zip(s["msi"], s["scl"])):
+        cols = 8 if t == 4 else 5
+        # no data in the image (its no-data value, 0) on three dates, SCL class 0 on the others
+        ds = gdal.Open(m if t < 3 else c, gdal.GA_Update)
+        for b in range(ds.RasterCount):
+            band = ds.GetRasterBand(b + 1)
+            band.WriteArray(np.zeros((ds.RasterYSize, cols), np.uint16), 0, 0)
+        ds = None
+    fb = _Warnings()
+    out = tmp_path / "out"
+    results = reconstruct(s["msi"], str(out), masks=s["scl"], sar=s["sar"],
+                          weights=small_weights, device="cpu", self_check=False, feedback=fb)
+    found = _never_clear_warnings(fb.warnings)
+    assert len(found) == 1, fb.warnings
+    assert found[0].startswith("320 pixels (7.8 % of the raster) have no clear value on any of "
+                               "the 6 MSI dates"), found[0]
+    assert "no-data strip" in found[0] and "made-up values" in found[0]
+    assert "'_filled_mask'" in found[0] and "Clip the inputs" in found[0]
+    assert len(results) == 6, "every date has the strip to fill"
+    for r in results:
+        assert (read_raster(r.mask_path)[0][:, :5] == MASK_FILLED).all(), r.mask_path
+
+
+def test_no_warning_when_every_pixel_is_clear_somewhere(sample, tmp_path, small_weights):
+    """The sample: two cloudy dates, each pixel clear on some date. No such warning."""
+    fb = _Warnings()
+    reconstruct(sample["msi"], str(tmp_path / "out"), masks=sample["scl"], sar=sample["sar"],
+                weights=small_weights, device="cpu", self_check=False, feedback=fb)
+    assert _never_clear_warnings(fb.warnings) == [], fb.warnings

@@ -231,3 +231,43 @@ def test_cancel_stops_before_the_next_block_and_leaves_no_file(tmp_path, monkeyp
     assert list_files(out) == [], "neither outputs nor .part files are left"
     assert not [t for t in threading.enumerate() if t.name.startswith("smts-")], \
         "no reading thread is left running"
+
+
+@pytest.mark.parametrize("workers", [1, 3, 6])
+def test_pixels_missing_on_every_date_are_counted_exactly_by_any_number_of_threads(
+        tmp_path, monkeypatch, workers):
+    """Each date's own random no-data pixels (70 %, so about 0.7 ** 6 = 12 % on all six) and
+    the sample's clouds; dates read in many small regions, each read slowed a little so the
+    threads' updates of the shared map interleave. The count equals a plain date-by-date AND,
+    and the fractions stay those of :meth:`Stack.cloud_fractions`."""
+    from osgeo import gdal
+
+    from smts_cloudfill_plugin.core import streaming
+    from smts_cloudfill_plugin.core.progress import Feedback
+    rng = np.random.default_rng(11)
+    msi = []
+    for p in sample_paths("msi"):
+        ds = gdal.GetDriverByName("GTiff").CreateCopy(str(tmp_path / p.split("/")[-1]),
+                                                      gdal.Open(p))
+        band = ds.GetRasterBand(1)
+        data = band.ReadAsArray()
+        data[rng.random(data.shape) < 0.7] = 0        # the image's no-data value
+        band.WriteArray(data)
+        msi.append(ds.GetDescription())
+        ds = None
+    real_blocks, real_missing = streaming.scan_blocks, Stack.read_missing
+
+    def slow_missing(self, *args, **kwargs):
+        time.sleep(0.002)
+        return real_missing(self, *args, **kwargs)
+
+    monkeypatch.setattr(streaming, "scan_blocks", lambda w, h, block: real_blocks(w, h, block, 1))
+    monkeypatch.setattr(Stack, "read_missing", slow_missing)
+    with Stack(msi, sample_paths("scl"), []) as st:
+        scan = streaming.cloud_fractions(st, Feedback(), workers=workers)
+        every = np.logical_and.reduce([real_missing(st, t, 0, 0, st.width, st.height)
+                                       for t in range(len(st.msi))])
+        assert len(real_blocks(st.width, st.height, (64, 6), 1)) > 5, "many regions a date"
+        assert scan == pytest.approx(st.cloud_fractions())
+    assert 0 < every.sum() < every.size
+    assert (scan.never_clear, scan.pixels) == (int(every.sum()), 64 * 64)
