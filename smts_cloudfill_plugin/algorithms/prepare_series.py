@@ -13,12 +13,26 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsFeatureRequest, QgsProce
                        QgsProcessingParameterString)
 from qgis.PyQt.QtGui import QIcon
 
+from ..gui.widget_metadata import product_files_metadata
 from ..plugin import resource_path
 from .feedback import QgisFeedback
 from .layers import layer_source_path, load_series_outputs
 
 RESAMPLING_LABELS = ["Nearest (no new values, as the bundled model's training data)",
                      "Bilinear", "Cubic"]
+#: In the order of core.prepare.SAME_DAY ('mosaic', 'clearer').
+SAME_DAY_LABELS = ["Mosaic them (the first product's pixels first)",
+                   "Keep the clearer (fewer cloudy pixels over the area, per its SCL)"]
+
+
+def same_day_name(value) -> str | None:
+    """'mosaic' or 'clearer' for a SAME_DAY value given as an index (0, '1') or by name, in any
+    case (what qgis_process users write); None when it is neither."""
+    from ..core.prepare import SAME_DAY
+    text = str(value).strip().lower() if value is not None else ""
+    if text.isdigit():
+        return SAME_DAY[int(text)] if int(text) < len(SAME_DAY) else None
+    return text if text in SAME_DAY else None
 
 
 class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
@@ -27,17 +41,21 @@ class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
     SAR = "SAR"
     CLOUD_BUFFER, EXTRA_SCL_CLASSES = "CLOUD_BUFFER", "EXTRA_SCL_CLASSES"
     CLOUD_POLYGONS, CLOUD_DATE_FIELD = "CLOUD_POLYGONS", "CLOUD_DATE_FIELD"
-    RESAMPLING, OUTPUT_FOLDER = "RESAMPLING", "OUTPUT_FOLDER"
+    RESAMPLING, SAME_DAY, OUTPUT_FOLDER = "RESAMPLING", "SAME_DAY", "OUTPUT_FOLDER"
     MSI, MASKS, SCL, SAR_OUT = "MSI", "MASKS", "SCL", "SAR_OUTPUT"
 
     HELP = {
-        PRODUCTS: "Sentinel-2 Level-2A products as downloaded from the Copernicus Browser: SAFE "
-                  ".zip files, or the MTD_MSIL2A.xml of unzipped .SAFE folders; several at once, "
-                  "any order. Level-1C products are refused (the model needs surface "
+        PRODUCTS: "Sentinel-2 Level-2A products as downloaded, several at once, any order. "
+                  "With '…': 'Add products' for SAFE .zip files from the Copernicus Browser "
+                  "(or the MTD_MSIL2A.xml of an unzipped .SAFE folder, or the band files of a "
+                  "per-band download); 'Add a folder' for a .SAFE folder, a folder of one "
+                  "date's per-band files (B02 ... B12 and SCL in the names, as the "
+                  "Semi-Automatic Classification Plugin downloads them) or a folder holding "
+                  "several products. Level-1C products are refused (the model needs surface "
                   "reflectance). Processing baseline 04.00+ offsets are removed.",
-        PRODUCTS_FOLDER: "Or a folder: every SAFE .zip and .SAFE folder in it, or one date's "
-                         "per-band files (B02 ... B12 and SCL in the names, as the "
-                         "Semi-Automatic Classification Plugin downloads them).",
+        PRODUCTS_FOLDER: "Or a folder (for qgis_process and models; in the dialog 'Add a "
+                         "folder' above does the same): every SAFE .zip and .SAFE folder in "
+                         "it, or one date's per-band files.",
         EXTENT: "The area to prepare (map canvas, a layer's extent or drawn), in any CRS. The "
                 "output is on the 10 m grid of the UTM zone of its centre. Leave empty when "
                 "parcels are given.",
@@ -63,6 +81,14 @@ class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
                         "date when there is no date field.",
         CLOUD_DATE_FIELD: "Field of the cloud polygons holding their date (a date, or text "
                           "YYYY-MM-DD / YYYYMMDD). Empty: every polygon applies to every date.",
+        SAME_DAY: "Two or more products of one day (neighbouring tiles, or the same tile "
+                  "downloaded twice): mosaic them, the first product's pixels first and the "
+                  "others only where it has no data; or keep only the clearer: the product with "
+                  "the fewest pixels over the area that its SCL calls cloudy, shadow or cirrus "
+                  "(and the extra SCL classes, if any) or that it does not cover. A product "
+                  "without SCL cannot be compared: the day is then mosaicked. The log says what "
+                  "was done. With qgis_process, SAME_DAY=mosaic or clearer works as well as the "
+                  "index.",
         RESAMPLING: "How the 20 m bands (B05, B06, B07, B8A, B11, B12) are put on the 10 m grid. "
                     "The SCL is always resampled with nearest.",
         OUTPUT_FOLDER: "Folder for S2_<date>.tif (10 bands, reflectance x 10000), "
@@ -90,17 +116,18 @@ class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
                 "Sentinel-1 exports into one stack per date on one 10 m grid clipped to your "
                 "area: 10 bands B02 ... B12 (20 m bands resampled), the scene classification, a "
                 "cloud mask with a buffer around the clouds and your own cloud polygons, and "
-                "Sentinel-1 VV/VH in dB. Products of one day are mosaicked, products of another "
-                "UTM zone reprojected, a product that does not cover the area is skipped with a "
-                "message. The results load as a group sorted by date: open 'Reconstruct cloudy "
-                "MSI' next, its date table fills itself from them.\n\n"
+                "Sentinel-1 VV/VH in dB. Products of one day are mosaicked (or the clearer "
+                "kept), products of another UTM zone reprojected, a product that does not "
+                "cover the area is skipped with a message. The results load as a group sorted "
+                "by date: open 'Reconstruct cloudy MSI' next, its date table fills itself from "
+                "them.\n\n"
                 "Contains modified Copernicus Sentinel data.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         folder_behaviour = getattr(QgsProcessingParameterFile, "Folder", 1)
         params = [
             QgsProcessingParameterMultipleLayers(self.PRODUCTS, "Sentinel-2 L2A products "
-                                                 "(SAFE .zip or MTD_MSIL2A.xml)",
+                                                 "(SAFE .zip or folder, per-band folder)",
                                                  QgsProcessing.TypeFile, optional=True),
             QgsProcessingParameterFile(self.PRODUCTS_FOLDER, "Or a folder of products",
                                        behavior=folder_behaviour, optional=True),
@@ -122,13 +149,17 @@ class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterField(self.CLOUD_DATE_FIELD, "Date field of the cloud polygons",
                                         parentLayerParameterName=self.CLOUD_POLYGONS,
                                         optional=True),
+            QgsProcessingParameterEnum(self.SAME_DAY, "Products of one day",
+                                       SAME_DAY_LABELS, defaultValue=0),
             QgsProcessingParameterEnum(self.RESAMPLING, "Resampling of the 20 m bands",
                                        RESAMPLING_LABELS, defaultValue=0),
             QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Output folder"),
         ]
         for p in params:
             p.setHelp(self.HELP[p.name()])
-            if p.name() in (self.EXTRA_SCL_CLASSES, self.RESAMPLING):
+            if p.name() == self.PRODUCTS:
+                p.setMetadata(product_files_metadata())
+            if p.name() in (self.PRODUCTS_FOLDER, self.EXTRA_SCL_CLASSES, self.RESAMPLING):
                 p.setFlags(p.flags() | p.FlagAdvanced)
             self.addParameter(p)
         self.addOutput(QgsProcessingOutputMultipleLayers(self.MSI, "Sentinel-2 stacks"))
@@ -197,7 +228,7 @@ class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from ..core.errors import CloudFillError
-        from ..core.prepare import DEFAULT_SCL_CLASSES, RESAMPLINGS, parse_classes, \
+        from ..core.prepare import DEFAULT_SCL_CLASSES, RESAMPLINGS, SAME_DAY, parse_classes, \
             prepare_series
         products = self._products(parameters, context)
         sar = [layer_source_path(l) for l in
@@ -217,6 +248,8 @@ class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
                 scl_classes=tuple(sorted(set(DEFAULT_SCL_CLASSES) | set(extra))),
                 cloud_polygons=self._cloud_polygons(parameters, context),
                 resampling=RESAMPLINGS[self.parameterAsEnum(parameters, self.RESAMPLING, context)],
+                same_day=same_day_name(parameters.get(self.SAME_DAY)) or
+                SAME_DAY[self.parameterAsEnum(parameters, self.SAME_DAY, context)],
                 feedback=QgisFeedback(feedback))
         except CloudFillError as e:  # Cancelled included
             raise QgsProcessingException(str(e)) from None
@@ -227,6 +260,18 @@ class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
                 self.MASKS: [d.mask_path for d in result.dates if d.mask_path],
                 self.SCL: [d.scl_path for d in result.dates if d.scl_path],
                 self.SAR_OUT: [s.path for s in result.sar]}
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        """SAME_DAY by name (qgis_process users write SAME_DAY=clearer) as well as by index."""
+        value = parameters.get(self.SAME_DAY)
+        if isinstance(value, str) and value.strip() and not value.strip().isdigit():
+            name = same_day_name(value)
+            if name is None:
+                return False, (f"Products of one day: '{value}' is not one of mosaic, clearer "
+                               "(or the index 0, 1).")
+            from ..core.prepare import SAME_DAY
+            parameters = {**parameters, self.SAME_DAY: SAME_DAY.index(name)}
+        return super().checkParameterValues(parameters, context)
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
         group = f"Sentinel-1/2 time series {dt.datetime.now():%Y-%m-%d %H:%M:%S}"

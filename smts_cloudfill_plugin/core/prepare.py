@@ -14,9 +14,12 @@ zone is exactly 2 x 2 output pixels. For each date it writes:
   by ``cloud_buffer`` pixels, and the user's polygons of missed clouds;
 - ``S1_<YYYYMMDD>.tif``: Sentinel-1 VV, VH in dB (Float32, NaN no data) on the same grid.
 
-Products of one day are mosaicked (the first product's pixels first); a product that does not
-cover the extent is skipped with a message. Every file is written under a temporary name and
-put in place only when the whole run succeeded (:class:`~.writer.OutputSet`).
+Products of one day are mosaicked (the first product's pixels first), or, with
+``same_day="clearer"``, only the one with the fewest cloudy or empty pixels over the extent (per
+its SCL) is kept: a mosaic takes the first product's pixels wherever it has data, cloudy or
+not. A product that does not cover the extent is skipped with a message.
+Every file is written under a temporary name and put in place only when the whole run succeeded
+(:class:`~.writer.OutputSet`).
 """
 from __future__ import annotations
 
@@ -49,6 +52,8 @@ DEFAULT_SCL_CLASSES = (0, 3, 8, 9, 10)
 #: SCL classes that are grown by the cloud buffer (not "no data").
 GROWN_CLASSES = (3, 8, 9, 10)
 RESAMPLINGS = ("nearest", "bilinear", "cubic")
+#: What to do with several products of one day: mosaic them, or keep the clearer one.
+SAME_DAY = ("mosaic", "clearer")
 #: Processing baseline 04.00 came into use on this date (ESA); per-band folders of later dates
 #: carry no metadata telling whether their values hold the -1000 offset.
 BASELINE_04_START = dt.date(2022, 1, 25)
@@ -335,12 +340,15 @@ def prepare_series(products: list[str], extent: Extent, out_folder: str, *,
                    cloud_buffer: int = DEFAULT_CLOUD_BUFFER,
                    scl_classes: tuple[int, ...] = DEFAULT_SCL_CLASSES,
                    cloud_polygons: CloudPolygons | None = None, resampling: str = "nearest",
-                   feedback: Feedback | None = None) -> Prepared:
+                   same_day: str = "mosaic", feedback: Feedback | None = None) -> Prepared:
     """Write the per-date stacks of ``products`` (and ``sar``) for ``extent``; see the module
     docstring. Raises :class:`CloudFillError` for unusable input, naming the file."""
     feedback = feedback or Feedback()
     if resampling not in RESAMPLINGS:
         raise CloudFillError(f"Resampling '{resampling}' is not one of {', '.join(RESAMPLINGS)}.")
+    if same_day not in SAME_DAY:
+        raise CloudFillError(f"Products of one day: '{same_day}' is not one of "
+                             f"{', '.join(SAME_DAY)}.")
     if cloud_buffer < 0:
         raise CloudFillError("The cloud buffer is a number of pixels, 0 or more.")
     with gdal_exceptions():
@@ -378,7 +386,7 @@ def prepare_series(products: list[str], extent: Extent, out_folder: str, *,
                 sub = SubFeedback(feedback, start, start + 0.95 / max(steps, 1))
                 results.append(_prepare_date(date, by_date[date], grid, out_folder, outputs,
                                              cloud_buffer, scl_classes, cloud_polygons,
-                                             resampling, sub))
+                                             resampling, same_day, sub))
             sar_results = []
             for k, (date, files) in enumerate(sorted(sar_groups.items())):
                 feedback.check()
@@ -403,10 +411,19 @@ def prepare_series(products: list[str], extent: Extent, out_folder: str, *,
 
 
 def _prepare_date(date, products, grid, folder, outputs, cloud_buffer, scl_classes,
-                  cloud_polygons, resampling, feedback) -> PreparedDate:
+                  cloud_polygons, resampling, same_day, feedback) -> PreparedDate:
     stamp = date.strftime("%Y%m%d")
     msi = np.zeros((len(MODEL_BANDS), grid.height, grid.width), np.uint16)
     scl = None
+    keep_clearer = same_day == "clearer" and len(products) > 1
+    if keep_clearer and any("SCL" not in p.bands for p in products):
+        feedback.warn(f"{date.isoformat()}: cannot tell which product is clearer, "
+                      f"{', '.join(p.name for p in products if 'SCL' not in p.bands)} has no "
+                      "scene classification (SCL): the products are mosaicked instead.")
+        keep_clearer = False
+    best = None  # (pixels to fill, index, msi, scl) of the clearer product so far
+    passed_over: list[str] = []
+    scores = []
     for j, product in enumerate(products):
         feedback.progress(j / (len(products) + 1), f"Sentinel-2 {date.isoformat()}: "
                                                    f"{product.name}")
@@ -419,11 +436,27 @@ def _prepare_date(date, products, grid, folder, outputs, cloud_buffer, scl_class
                           "its values are taken as reflectance x 10000 with no offset. If they "
                           "include the +1000 offset, the date will look too bright.")
         p_msi, p_scl = _product_arrays(product, grid, resampling, feedback)
+        if keep_clearer:
+            # the SCL's own verdict, no buffer: no data, clouds, shadows and the chosen classes
+            score = int(cloud_mask(p_scl, (p_msi == 0).any(0), scl_classes, 0).sum())
+            scores.append(score)
+            if best is None or score < best[0]:  # a tie keeps the first product
+                best = (score, j, p_msi, p_scl)
+            continue
         empty = msi == 0
         msi[empty] = p_msi[empty]
         if p_scl is not None:
             scl = p_scl if scl is None else np.where(scl == 0, p_scl, scl)
-    if len(products) > 1:
+    if best is not None:
+        _, j, msi, scl = best
+        pixels = grid.width * grid.height
+        feedback.info(f"{date.isoformat()}: kept the clearer of {len(products)} products, "
+                      f"{products[j].name} (" + ", ".join(
+                          f"{p.name}: {100 * s / pixels:.1f} %" for p, s in zip(products, scores))
+                      + " of the area cloudy or without data per the SCL).")
+        passed_over = [p.name for k, p in enumerate(products) if k != j]
+        products = [products[j]]
+    elif len(products) > 1:
         feedback.info(f"{date.isoformat()}: {len(products)} products mosaicked "
                       f"({', '.join(p.name for p in products)}).")
     missing = (msi == 0).any(0)
@@ -436,6 +469,8 @@ def _prepare_date(date, products, grid, folder, outputs, cloud_buffer, scl_class
           "PROCESSING_BASELINE": "; ".join(p.baseline or "unknown" for p in products),
           "BOA_ADD_OFFSET_REMOVED": "; ".join(f"{p.offsets['B02']:g}" for p in products),
           "ATTRIBUTION": f"Contains modified Copernicus Sentinel data {date.year}"}
+    if passed_over:
+        md["SAME_DAY_NOT_USED"] = "; ".join(passed_over) + " (not clearer)"
     first = products[0]
     if first.time:
         md["ACQUISITION_DATETIME"] = first.time

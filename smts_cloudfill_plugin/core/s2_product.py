@@ -75,11 +75,42 @@ class S2Product:
         return any(v != 0 for v in self.offsets.values())
 
 
+def product_root(path: str) -> str:
+    """The product a chosen file belongs to: the .SAFE folder of any file inside one (its
+    MTD_MSIL2A.xml included), the folder of a per-band file, else ``path`` itself.
+
+    QGIS's multi-file picker adds a folder as every file in it, and users pick a SAFE folder by
+    its metadata file or a per-band download by its band files: all of them mean the product.
+    """
+    if not os.path.isfile(path) or zipfile.is_zipfile(path):
+        return path
+    folder = os.path.dirname(os.path.abspath(path))
+    for _ in range(6):  # <product>.SAFE/GRANULE/<granule>/IMG_DATA/R10m/<band>.jp2
+        try:
+            if any(_MTD.search(n) for n in os.listdir(folder)):
+                return folder
+        except OSError:
+            break
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    if _BAND_FILE.search(os.path.basename(path)):
+        return os.path.dirname(os.path.abspath(path))
+    return path
+
+
 def find_products(paths: list[str]) -> list[str]:
     """The products among ``paths``: each a SAFE zip or folder, an MTD_MSIL*.xml, or a folder
-    of per-band files; a folder holding several products stands for all of them."""
+    of per-band files; a folder holding several products stands for all of them; files of one
+    product (see :func:`product_root`) stand for it once."""
     found: list[str] = []
+    roots = []
     for path in paths:
+        root = product_root(path) if os.path.exists(path) else path
+        if root not in roots:
+            roots.append(root)
+    for path in roots:
         if not os.path.exists(path):
             raise CloudFillError(f"Sentinel-2 product '{path}' does not exist.")
         if os.path.isdir(path) and not _is_product_folder(path):

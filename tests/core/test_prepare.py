@@ -199,6 +199,64 @@ def test_two_products_of_one_day_are_mosaicked(tmp_path):
     assert any("2 products mosaicked" in m for m in said)
 
 
+def one_day_pair(folder, cloudy_first: bool = True) -> tuple[list[str], np.ndarray]:
+    """Two full products of 2019-04-26: one with a bright SCL cloud (rows 10-39), one clear
+    (SCL 4 everywhere); return them in the asked order and the clear one's MSI."""
+    msi, _ = sample("20190426")
+    clear_scl = np.full((64, 64), 4, np.uint8)
+    cloudy, cloudy_scl = msi.copy(), clear_scl.copy()
+    cloudy[:, 10:40] = 6000
+    cloudy_scl[10:40] = 9
+    a = fx.make_product(folder, "20190426", msi=cloudy, scl=cloudy_scl, tile="31UES")
+    b = fx.make_product(folder, "20190426", msi=msi, scl=clear_scl, tile="31UFS", zipped=True)
+    return ([a, b] if cloudy_first else [b, a]), msi
+
+
+@pytest.mark.parametrize("cloudy_first", [True, False])
+def test_keep_the_clearer_of_two_products_of_one_day(tmp_path, cloudy_first):
+    pair, clear_msi = one_day_pair(tmp_path / "p", cloudy_first)
+    said, fb = messages()
+    result = prepare_series(pair, SAMPLE_EXTENT, str(tmp_path / "o"), cloud_buffer=0,
+                            same_day="clearer", feedback=fb)
+    d = result.dates[0]
+    assert np.array_equal(read(d.msi_path), clear_msi)
+    assert not read(d.mask_path).any()  # none of the cloudy product's pixels came in
+    assert d.products == [p for p in pair if "31UFS" in p]
+    kept = [m for m in said if "kept the clearer of 2 products" in m]
+    assert len(kept) == 1 and "T31UFS" in kept[0].split("(")[0]
+    assert "46.9 %" in kept[0] and "0.0 %" in kept[0]  # 30 of 64 rows cloudy, and none
+    assert "T31UES" in gdal.Open(d.msi_path).GetMetadataItem("SAME_DAY_NOT_USED")
+    # the default mosaic takes the first product's pixels, clouds included
+    mosaic = prepare_series(pair, SAMPLE_EXTENT, str(tmp_path / "m"), cloud_buffer=0)
+    assert read(mosaic.dates[0].mask_path).any() == cloudy_first
+
+
+def test_keep_the_clearer_needs_an_scl_else_mosaics_and_says_why(tmp_path):
+    folder = Path(fx.per_band_folder(tmp_path / "RT_20190426"))
+    next(folder.glob("*_SCL.tif")).unlink()
+    safe = fx.make_product(tmp_path, "20190426")
+    said, fb = messages()
+    result = prepare_series([str(folder), safe], SAMPLE_EXTENT, str(tmp_path / "o"),
+                            same_day="clearer", feedback=fb)
+    assert len(result.dates[0].products) == 2
+    assert any("cannot tell which product is clearer" in m and "RT_20190426" in m
+               for m in said)
+    with pytest.raises(CloudFillError, match="'best' is not one of mosaic, clearer"):
+        prepare_series([safe], SAMPLE_EXTENT, str(tmp_path / "o2"), same_day="best")
+
+
+def test_files_of_a_product_stand_for_it(tmp_path):
+    """What QGIS's multi-file picker gives: a SAFE folder's files, per-band files."""
+    safe = Path(fx.make_product(tmp_path, "20190421"))
+    bands = Path(fx.per_band_folder(tmp_path / "RT_20190426"))
+    picked = ([str(safe / "MTD_MSIL2A.xml")] + sorted(str(p) for p in safe.rglob("*.jp2"))
+              + sorted(str(p) for p in bands.iterdir()))
+    result = prepare_series(picked, SAMPLE_EXTENT, str(tmp_path / "o"), cloud_buffer=0)
+    assert [d.products for d in result.dates] == [[str(safe)], [str(bands)]]
+    for d, stamp in zip(result.dates, ("20190421", "20190426")):
+        assert np.array_equal(read(d.msi_path), sample(stamp)[0])
+
+
 def test_a_product_in_another_utm_zone_is_reprojected(tmp_path):
     utm31, utm32 = osr.SpatialReference(), osr.SpatialReference()
     utm31.ImportFromEPSG(32631)

@@ -243,3 +243,82 @@ def test_qgis_process_device_cpu_on_prepared_stacks(products, small_weights, tmp
     assert "Device: CPU" in done.stdout
     assert sorted(p.name for p in out.glob("*_filled.tif")) == ["S2_20190411_filled.tif",
                                                                 "S2_20190426_filled.tif"]
+
+
+# ----- issue 12: the products picker of the dialog; products of one day ------------------------
+def products_wrapper(dialog):
+    return dialog.mainWidget().wrappers["PRODUCTS"]
+
+
+def test_dialog_shows_the_products_it_is_given_and_runs_with_them(
+        qgis_app, provider, products, qgis_iface, qgis_new_project, monkeypatch, tmp_path):
+    """QGIS 3.22's own widget dropped every product set by a preset or a re-run ('0 inputs
+    selected') and ran without them."""
+    import processing
+    from qgis.gui import QgsBrowserGuiModel
+    browser = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser)
+    dialog = processing.createAlgorithmDialog("smts_cloudfill:prepare", {"PRODUCTS": products})
+    widget = products_wrapper(dialog).widget
+    assert widget.summary.text() == "6 products chosen"
+    assert dialog.mainWidget().createProcessingParameters()["PRODUCTS"] == products
+    dialog.deleteLater()
+
+
+def test_dialog_picker_adds_zips_safe_folders_and_per_band_folders(
+        qgis_app, provider, products, qgis_iface, qgis_new_project, monkeypatch, tmp_path):
+    import processing
+    from qgis.gui import QgsBrowserGuiModel
+    from qgis.PyQt.QtWidgets import QFileDialog
+    browser = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser)
+    dialog = processing.createAlgorithmDialog("smts_cloudfill:prepare")
+    widget = products_wrapper(dialog).widget
+    assert widget.summary.text() == "No product chosen"
+    # a folder of products: all six
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *a, **k: os.path.dirname(products[0])))
+    widget.add_folder()
+    assert widget.summary.text() == "6 products chosen"
+    widget.set_paths([])
+    # a SAFE .zip and an unzipped product's MTD_MSIL2A.xml with the file picker ...
+    zipped, safe = products[0], products[1]
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(
+        lambda *a, **k: ([zipped, os.path.join(safe, "MTD_MSIL2A.xml")], "")))
+    widget.add_files()
+    # ... a .SAFE folder and a per-band folder with the folder picker
+    for folder in (products[3], fx.per_band_folder(tmp_path / "RT_20190501", "20190511")):
+        monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                            staticmethod(lambda *a, f=folder, **k: f))
+        widget.add_folder()
+    assert widget.summary.text() == "4 products chosen"
+    params = dialog.mainWidget().createProcessingParameters()
+    dialog.deleteLater()
+    result = run({**params, "EXTENT": EXTENT, "CLOUD_BUFFER": 0,
+                  "OUTPUT_FOLDER": str(tmp_path / "o")})
+    assert [os.path.basename(p) for p in result["MSI"]] == \
+        [f"S2_{d}.tif" for d in ("20190401", "20190411", "20190426", "20190511")]
+
+
+@pytest.mark.parametrize("same_day", ["clearer", 1, "1"])
+def test_keep_the_clearer_of_two_products_of_one_day(provider, tmp_path, same_day):
+    from qgis.core import QgsProcessingContext
+    msi, _ = fx.sample_arrays("20190426")
+    cloudy, scl = msi.copy(), np.full((64, 64), 4, np.uint8)
+    cloudy[:, :32] = 6000
+    cloudy_scl = scl.copy()
+    cloudy_scl[:32] = 9
+    pair = [fx.make_product(tmp_path, "20190426", msi=cloudy, scl=cloudy_scl, tile="31UES"),
+            fx.make_product(tmp_path, "20190426", msi=msi, scl=scl, tile="31UFS")]
+    params = {"PRODUCTS": pair, "EXTENT": EXTENT, "SAME_DAY": same_day, "CLOUD_BUFFER": 0,
+              "OUTPUT_FOLDER": str(tmp_path / "o")}
+    feedback = QgsProcessingFeedback()
+    result = run(params, feedback)
+    assert np.array_equal(gdal.Open(result["MSI"][0]).ReadAsArray(), msi)
+    assert "kept the clearer of 2 products" in feedback.textLog()
+    alg = QgsApplication.processingRegistry().createAlgorithmById("smts_cloudfill:prepare")
+    ok, message = alg.checkParameterValues({**params, "SAME_DAY": "best"},
+                                           QgsProcessingContext())
+    assert not ok and "mosaic, clearer" in message
+    mosaic = run({**params, "SAME_DAY": 0, "OUTPUT_FOLDER": str(tmp_path / "m")})
+    assert gdal.Open(mosaic["MASKS"][0]).ReadAsArray()[:32].all()
