@@ -125,8 +125,9 @@ class ModelConfig:
 
 
 #: Our recipe on top of the paper's architecture (see the model card): a date-aware temporal
-#: prior with a zero-initialised correction, day offsets as input, a convolutional decoder.
-OURS = {"prior": "temporal", "time_channels": True, "decoder": "conv"}
+#: prior corrected by the date's own residual (4 px), with a zero-initialised correction, day
+#: offsets as input, a convolutional decoder.
+OURS = {"prior": "temporal", "residual_scale": 4.0, "time_channels": True, "decoder": "conv"}
 
 
 def smts_vit(**kw) -> ModelConfig:

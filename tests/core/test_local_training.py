@@ -53,10 +53,11 @@ def test_from_scratch_loss_falls_and_report_is_written(tmp_path, monkeypatch):
     assert "<svg" in page and "temporal interpolation" in page
     val = [float(m.split("validation masked MSE ")[1].split()[0]) for m in messages
            if "validation masked MSE" in m]
-    # Step 0 is the untrained model: temporal interpolation (our recipe's prior). Training must
-    # improve on it, and the model written is the best of all, step 0 included.
+    # Step 0 is the untrained model: temporal interpolation corrected by the same-date residual
+    # (our recipe's prior, already strong). Training must improve on it, and the model written
+    # is the best of all, step 0 included.
     assert messages[0].startswith("step 0") or any(m.startswith("step 0") for m in messages)
-    assert min(val) < 0.9 * val[0], f"validation error did not fall: {val[0]} -> {min(val)}"
+    assert min(val) < 0.98 * val[0], f"validation error did not fall: {val[0]} -> {min(val)}"
     assert info.extra["training"]["val_masked_mse"] == pytest.approx(min(val), rel=5e-3)
     assert hist["format"] == "smts-cloudfill-weights"
 
