@@ -7,7 +7,11 @@ Printed:
   8192 px square made from the shipped real sample, with the peak resident memory of each run
   (each size runs in a fresh subprocess);
 - the projected time for a full Sentinel-2 tile (10980 x 10980 px) on this CPU;
-- on CUDA, when torch sees a GPU: the same figures there and a projected full-tile time.
+- on CUDA, when torch sees a GPU: the same figures there and a projected full-tile time;
+- skipping clear windows: reconstruct (model alone, no self-check) on a raster whose two cloudy
+  dates are 10 % cloudy (one square of cloud) against the same raster fully cloudy, with the
+  windows run and the time ratio, and the share of windows a full tile would run with such a
+  square.
 
 The benchmark stacks cost almost no disk: for every file of the real sample (6 MSI dates, 6 SCL,
 5 SAR at 20 m), a small tiled GeoTIFF (MSI and SCL DEFLATE-compressed) holds 4 blocks of 512 px,
@@ -19,7 +23,7 @@ small CPU, so the 8192 px figure comes from a band of rows of the full 8192 px w
 depends on the width, not on the height; the output says how many rows).
 
 The last line sums the run up, so that runs can be compared:
-    bench: roofline_ratio=R cpu_px_per_s=P interp_px_per_s=I rss_mb=A,B,C tile_min=T
+    bench: roofline_ratio=R cpu_px_per_s=P interp_px_per_s=I rss_mb=A,B,C tile_min=T skip_ratio=S
 """
 from __future__ import annotations
 
@@ -49,6 +53,9 @@ BLOCK_VARIANTS = 4   # different random first-level mosaics
 FULL_TILE = 10980    # a Sentinel-2 tile at 10 m
 SIZES = (512, 2048, 8192)
 BAND_ROWS = 500      # rows of the 8192 px wide raster that are run (12 window-rows)
+SKIP_SIZE = 512      # side of the 10 %-cloudy and fully cloudy rasters of the skip figure
+SKIP_COVER = 0.10    # cloud cover of the partly cloudy one
+CLOUDY_DATES = (1, 3)  # the sample's cloudy dates; clouds are drawn on these only
 
 
 # ----- benchmark stacks ------------------------------------------------------------------------
@@ -176,6 +183,52 @@ class BenchStacks:
         return out
 
 
+def cloud_square(side: int, cover: float) -> tuple[int, int]:
+    """(start, length) along each axis of the centred square that covers ``cover`` of a
+    ``side`` x ``side`` raster."""
+    length = min(side, int(round(side * cover ** 0.5)))
+    return (side - length) // 2, length
+
+
+def square_cloud_masks(folder: str, stack: dict[str, list[str]], cover: float) -> list[str]:
+    """SCL rasters on the stack's grid: clear vegetation (class 4) everywhere, except cloud
+    (class 9) over a centred square covering ``cover`` of the area on CLOUDY_DATES (all of it
+    when ``cover`` is 1). The stack's MSI and SAR go with them unchanged."""
+    ref = gdal.Open(stack["msi"][0])
+    width, height = ref.RasterXSize, ref.RasterYSize
+    (x0, w), (y0, h) = cloud_square(width, cover), cloud_square(height, cover)
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for t in range(len(stack["msi"])):
+        scl = np.full((height, width), 4, np.uint8)
+        if t in CLOUDY_DATES:
+            scl[y0:y0 + h, x0:x0 + w] = 9
+        path = os.path.join(folder, f"scl_{t}.tif")
+        ds = gdal.GetDriverByName("GTiff").Create(path, width, height, 1, gdal.GDT_Byte,
+                                                  ["TILED=YES", "COMPRESS=DEFLATE"])
+        ds.SetGeoTransform(ref.GetGeoTransform())
+        ds.SetProjection(ref.GetProjection())
+        band = ds.GetRasterBand(1)
+        band.SetDescription("SCL")
+        band.WriteArray(scl)
+        ds = None
+        paths.append(path)
+    return paths
+
+
+def windows_touching_square(side: int, cover: float) -> tuple[int, int]:
+    """(windows that touch the centred cloud square, all windows) on a ``side`` px square
+    raster with the bundled model's window and overlap: what reconstruct runs there."""
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    from smts_cloudfill_plugin.core.tiler import plan_windows
+    start, length = cloud_square(side, cover)
+    windows = [w for row in plan_windows(side, side, 60, rec.default_overlap(60, 5))
+               for w in row]
+    touch = sum(w.x0 < start + length and w.x0 + w.w > start and
+                w.y0 < start + length and w.y0 + w.h > start for w in windows)
+    return touch, len(windows)
+
+
 # ----- measurements (each run in a fresh subprocess: its peak memory is its own) --------------
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -195,7 +248,8 @@ def child_reconstruct(args) -> dict:
     out = os.path.join(args.out, "reconstruct")
     t0 = time.perf_counter()
     results = rec.reconstruct(stack["msi"], out, masks=stack["scl"], sar=stack["sar"],
-                              weights=args.weights, device=args.device)
+                              weights=args.weights, device=args.device,
+                              self_check=not args.no_check)
     seconds = time.perf_counter() - t0
     width, height = _size(stack["msi"][0])
     shutil.rmtree(out, ignore_errors=True)
@@ -298,9 +352,11 @@ def _size(path: str) -> tuple[int, int]:
 
 
 def run_child(kind: str, stack: dict | None, weights: str, device: str, out: str,
-              timeout: float = 400, seconds: float = 4.0) -> dict:
+              timeout: float = 400, seconds: float = 4.0, check: bool = True) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, "--weights", weights,
            "--device", device, "--out", out, "--seconds", str(seconds)]
+    if not check:
+        cmd.append("--no-check")
     if stack is not None:
         cmd += ["--stack", json.dumps(stack)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -385,6 +441,30 @@ def device_runs(label: str, device: str, stacks: dict, weights: str, out: str, f
     return {"matmul": rate, "model": model, "runs": runs}
 
 
+def skip_runs(bench: "BenchStacks", size: int, weights: str, out: str) -> float:
+    """Reconstruct on a ``size`` px raster 10 % cloudy against the same raster fully cloudy
+    (model alone, so that both fill every window they run the same way); printed. Returns
+    the time ratio."""
+    stack = bench.stack(size, size)
+    runs = {}
+    for name, cover in (("10 % cloudy", SKIP_COVER), ("fully cloudy", 1.0)):
+        masks = square_cloud_masks(os.path.join(out, f"skip_{cover:g}"), stack, cover)
+        runs[name] = run_child("reconstruct", {**stack, "scl": masks}, weights, "cpu", out,
+                               check=False)
+    part, full = runs["10 % cloudy"], runs["fully cloudy"]
+    ratio = part["seconds"] / full["seconds"]
+    print(f"\n== skipping windows with no missing pixel ({size} x {size} px, dates "
+          f"{', '.join(map(str, CLOUDY_DATES))} cloudy, model alone) ==")
+    for name, r in runs.items():
+        print(f"{name:>24} {r['seconds']:>6.1f}s  {r['windows']:>6,} windows run")
+    print(f"{'ratio':>24} {ratio:>6.2f}   (time; windows {part['windows'] / full['windows']:.2f}: "
+          "the rest reads every date and writes both outputs over the whole raster)")
+    touch, total = windows_touching_square(FULL_TILE, SKIP_COVER)
+    print(f"a full tile with one square of {SKIP_COVER:.0%} cloud runs {touch:,} of its "
+          f"{total:,} windows ({touch / total:.0%}); scattered clouds touch more windows")
+    return ratio
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--child", choices=("reconstruct", "interp", "model"))
@@ -396,6 +476,9 @@ def main() -> None:
     ap.add_argument("--band-rows", type=int, default=BAND_ROWS,
                     help="rows of the 8192 px wide raster that are run (default %(default)s)")
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    ap.add_argument("--skip-size", type=int, default=SKIP_SIZE,
+                    help="side of the rasters of the skip figure (default %(default)s; 0 skips it)")
+    ap.add_argument("--no-check", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         fn = {"reconstruct": child_reconstruct, "interp": child_interp, "model": child_model}
@@ -474,10 +557,12 @@ def main() -> None:
                   f"{g['seconds'] * tile_windows / g['windows']:.1f} s (target: under 30 s)")
         else:
             print("\nCUDA: no GPU visible to torch; GPU figures skipped.")
+        skip = skip_runs(bench, args.skip_size, weights, tmp) if args.skip_size else float("nan")
         print(f"(bench took {time.perf_counter() - t_start:.0f} s)")
         print(f"bench: roofline_ratio={big['ratio']:.2f} cpu_px_per_s={big['px_s']:.0f} "
               f"interp_px_per_s={interp[names[-1]]['px_s']:.0f} "
-              f"rss_mb={','.join(f'{v:.0f}' for v in rss)} tile_min={tile_s / 60:.1f}")
+              f"rss_mb={','.join(f'{v:.0f}' for v in rss)} tile_min={tile_s / 60:.1f} "
+              f"skip_ratio={skip:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -394,6 +394,10 @@ BAND_COLUMNS = 2048
 #: GDAL's block cache is held at most at this, or GDAL_CACHE_SHARE x what one band needs.
 GDAL_CACHE_FLOOR = 128 << 20
 GDAL_CACHE_SHARE = 2
+#: Run only the windows with a missing pixel on a date being written (False runs every window,
+#: as before: the tests' reference). The output is the same bits either way, see
+#: :func:`_windows_to_run`.
+SKIP_CLEAR_WINDOWS = True
 
 
 class _Progress:
@@ -480,6 +484,24 @@ def _plan_blocks(rows: list[list[Window]], height: int, bands: list[tuple[int, i
     return blocks, spans
 
 
+def _windows_to_run(data: StackWindow, x0: int, windows: list[Window],
+                    keep: list[int]) -> list[bool]:
+    """Which windows of a block read at column ``x0`` have a missing pixel on a date written.
+
+    Skipping the others leaves every written pixel's bits as they were: a pixel that is clear
+    on its date is copied from the input whatever the blend, and a pixel that is missing lies
+    inside every window that covers it, so all of those run and it is blended from the same
+    predictions in the same order. The windows that run are batched without the skipped ones,
+    which leaves their predictions as they were as long as the model gives each window the same
+    values whatever else is in its batch (the bands of columns rely on this already; tested on
+    the CPU).
+    """
+    if not SKIP_CLEAR_WINDOWS:
+        return [True] * len(windows)
+    missing = data.missing[keep]
+    return [bool(missing[:, :w.h, w.x0 - x0:w.x0 - x0 + w.w].any()) for w in windows]
+
+
 def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[list[Window]],
                 group: list[int], sar_idx: list[int] | None, keep: list[int],
                 writers: list[tuple[RasterWriter, RasterWriter]], size: int, overlap: int,
@@ -487,7 +509,8 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
                 part: tuple[float, float], trim: MemoryTrimmer,
                 days: torch.Tensor | None = None,
                 plan: FillPlan | None = None) -> torch.device:
-    """Run the model over the whole raster for one group of dates and write its targets.
+    """Fill one group of dates over the whole raster (running only the windows that have a
+    missing pixel on a target date, :func:`_windows_to_run`) and write its targets.
 
     Band by band of output columns (aligned on the output's tiles), each window-row by
     window-row, in blocks of whole batches that worker threads read and run ahead while this
@@ -508,20 +531,23 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
     stacks = PerThread(open_stack)
 
     def work(block: _Block):
-        """Read a block (each worker with its own opened stack) and run its batches."""
+        """Read a block (each worker with its own opened stack) and run, in batches, the
+        windows that have something to fill; the others get None."""
         w0, w1 = block.windows[0], block.windows[-1]
         data = stacks.get().read(w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h, sar_idx, group)
-        preds = []
-        for start in range(0, len(block.windows), batch_size):
+        run = [w for w, r in zip(block.windows, _windows_to_run(data, w0.x0, block.windows, keep))
+               if r]
+        found: dict[Window, np.ndarray] = {}
+        for start in range(0, len(run), batch_size):
             if pool.stop.is_set():
                 return None
-            batch = block.windows[start:start + batch_size]
+            batch = run[start:start + batch_size]
             pred, device[0] = _predict(model, device[0], _batch(data, w0.x0, batch, size),
                                        feedback, days, plan)
-            preds.append(pred[:, keep].reshape(len(batch), -1, size, size))
-        return data, preds
+            found.update(zip(batch, pred[:, keep].reshape(len(batch), -1, size, size)))
+        return data, [found.get(w) for w in block.windows]
 
-    band = -1
+    band, ran = -1, 0
     try:
         with gdal_cache_limit(max(GDAL_CACHE_FLOOR, int(GDAL_CACHE_SHARE * need))), \
                 _worker_threads(dev) as workers, \
@@ -535,9 +561,11 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
                     out = [(BlockRowWriter(image.ds, image.dtype, size, x0, x1),
                             BlockRowWriter(mask.ds, np.dtype(np.uint8), size, x0, x1))
                            for image, mask in writers]
-                for w, p in zip(block.windows, (p for pred in preds for p in pred)):
-                    blender.add(w.x0 - s0, w.y0, w.w, w.h, p)
-                progress.add(len(block.windows))
+                for w, p in zip(block.windows, preds):
+                    if p is not None:   # skipped: clear on every date written, see above
+                        blender.add(w.x0 - s0, w.y0, w.w, w.h, p)
+                        ran += 1
+                progress.add(len(block.windows))   # skipped windows are done too
                 bx, y0 = block.windows[0].x0, block.windows[0].y0
                 n = block.next_top - y0
                 if block.x_to > block.x_from:
@@ -556,6 +584,8 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
                     trim()
     finally:
         stacks.close()
+    feedback.info(f"  {ran} of {progress.total} windows run ({progress.total - ran} skipped: no "
+                  "missing pixel on the dates filled).")
     return device[0]
 
 

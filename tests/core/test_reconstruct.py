@@ -221,3 +221,63 @@ def test_each_date_is_filled_in_its_own_type_and_band_order(tmp_path, sample, sa
     float_out = read_raster(results[1].path).astype(np.float64)
     cloud = read_raster(results[1].mask_path)[0].astype(bool)
     np.testing.assert_allclose(float_out[:, cloud] * 1e4, plain[3][:, cloud], atol=0.51)
+
+
+def _clouds_in_part(tmp_path, scl: list[str]) -> tuple[list[str], list[np.ndarray]]:
+    """The sample's SCL with the clouds of 2019-04-11 kept in its left 22 columns only (its
+    clouds are at the bottom) and those of 2019-04-26 in the top-right corner only (clear
+    vegetation elsewhere)."""
+    parts = {1: (slice(None), slice(0, 22)), 3: (slice(0, 12), slice(40, None))}
+    paths, clouds = [], []
+    for t, p in enumerate(scl):
+        a = read_raster(p)[0]
+        if t in parts:
+            part = np.full(a.shape, 4, a.dtype)
+            part[parts[t]] = a[parts[t]]
+            a = part
+        dst = copy_raster(p, tmp_path / "scl" / os.path.basename(p))
+        ds = gdal.Open(dst, gdal.GA_Update)
+        ds.GetRasterBand(1).WriteArray(a)
+        ds = None
+        paths.append(dst)
+        clouds.append(scl_to_mask(a))
+    return paths, clouds
+
+
+@pytest.mark.parametrize("self_check, batch, block_windows", [(False, 3, 4), (True, 2, 1)])
+def test_clear_windows_are_skipped_with_the_same_bits(tmp_path, monkeypatch, sample,
+                                                      small_weights, self_check, batch,
+                                                      block_windows):
+    """Clouds in two corners: only the windows that touch them run, and every output pixel
+    has the bits of the run where every window runs (the reference, as before)."""
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    scl, clouds = _clouds_in_part(tmp_path, sample["scl"])
+    assert [t for t, c in enumerate(clouds) if c.any()] == [1, 3]
+    monkeypatch.setattr(rec, "BLOCK_WINDOWS", block_windows)
+    runs = {}
+    for skip in (False, True):
+        monkeypatch.setattr(rec, "SKIP_CLEAR_WINDOWS", skip)
+        messages: list[str] = []
+        progress: list[float] = []
+        results = reconstruct(sample["msi"], str(tmp_path / f"out_{skip}"), masks=scl,
+                              sar=sample["sar"], weights=small_weights, device="cpu",
+                              batch_size=batch, self_check=self_check,
+                              feedback=CallbackFeedback(on_progress=progress.append,
+                                                        on_message=messages.append))
+        ran = [m for m in messages if "windows run" in m]
+        assert len(ran) == 1, "one group: dates 1 and 3 share their six dates"
+        runs[skip] = results, ran[0]
+        assert progress == sorted(progress) and progress[-1] == pytest.approx(1.0)
+    for skipped, every in zip(runs[True][0], runs[False][0]):
+        assert skipped.date_index == every.date_index
+        mask = read_raster(skipped.mask_path)[0]
+        np.testing.assert_array_equal(mask, clouds[skipped.date_index].astype(np.uint8))
+        np.testing.assert_array_equal(read_raster(skipped.path), read_raster(every.path))
+        np.testing.assert_array_equal(mask, read_raster(every.mask_path)[0])
+    windows = [w for row in plan_windows(64, 64, 20, 20 // 3) for w in row]
+    touched = sum(bool((clouds[1] | clouds[3])[w.y0:w.y0 + w.h, w.x0:w.x0 + w.w].any())
+                  for w in windows)
+    assert 0 < touched < len(windows) == 25
+    assert runs[False][1].strip() == "25 of 25 windows run (0 skipped: no missing pixel on the " \
+                                     "dates filled)."
+    assert runs[True][1].strip().startswith(f"{touched} of 25 windows run ({25 - touched} skipped")
