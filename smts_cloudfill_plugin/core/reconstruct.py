@@ -110,23 +110,31 @@ def sar_for_group(stack: Stack, group: list[int], config: ModelConfig) -> list[i
 
 
 def _predict(model, device: torch.device, batch: tuple[np.ndarray, np.ndarray, np.ndarray | None],
-             feedback: Feedback, days: torch.Tensor | None = None,
-             plan: FillPlan | None = None) -> tuple[np.ndarray, torch.device]:
-    """Fill one batch of padded windows (as the self-check's plan says, or by the model alone);
-    fall back to CPU when CUDA runs out of memory."""
+             days: torch.Tensor | None = None, plan: FillPlan | None = None) -> np.ndarray:
+    """Fill one batch of padded windows (as the self-check's plan says, or by the model alone).
+
+    A CUDA out-of-memory error is left to the caller: this runs on worker threads, and only the
+    main thread may move the model (:func:`_fall_back_to_cpu`)."""
     msi, missing, sar = (None if a is None else torch.from_numpy(a) for a in batch)
-    try:
-        with torch.inference_mode():
-            out = blended_fill(model, msi.to(device), missing.to(device),
-                               None if sar is None else sar.to(device),
-                               None if days is None else days.to(device),
-                               plan)
-        return out.float().cpu().numpy(), device
-    except torch.cuda.OutOfMemoryError:
-        feedback.warn("CUDA ran out of memory; continuing on the CPU (slower).")
-        torch.cuda.empty_cache()
-        model.to("cpu")
-        return _predict(model, torch.device("cpu"), batch, feedback, days, plan)
+    with torch.inference_mode():
+        out = blended_fill(model, msi.to(device), missing.to(device),
+                           None if sar is None else sar.to(device),
+                           None if days is None else days.to(device),
+                           plan)
+    return out.float().cpu().numpy()
+
+
+def _fall_back_to_cpu(model, feedback: Feedback) -> torch.device:
+    """CUDA ran out of memory: warn and move the model to the CPU.
+
+    Called on the main thread while no worker runs the model (the pool drained, or before the
+    fill), and outside the exception handler (its traceback holds the CUDA tensors), so the
+    model moves once, no batch sees it half-moved, and the freed memory goes back to the GPU.
+    On the CPU this error cannot come again: the warning is given once a run."""
+    feedback.warn("CUDA ran out of memory; continuing on the CPU (slower).")
+    model.to("cpu")
+    torch.cuda.empty_cache()
+    return torch.device("cpu")
 
 
 def check_spacing(stack: Stack, group: list[int], sar_idx: list[int] | None,
@@ -321,8 +329,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                 days = None if known is None else torch.tensor(known, dtype=torch.float32)
                 plan = None
                 if self_check:
-                    found = _self_check(stack, model, dev, rows, list(group), sar_idx, keep,
-                                        days, size, batch_size, feedback)
+                    found, dev = _self_check(stack, model, dev, rows, list(group), sar_idx, keep,
+                                             days, size, batch_size, feedback)
                     checks += found
                     # Dates that are not written need nothing (weight 0: no model for them).
                     chosen = {k: c for k, c in zip(keep, found)}
@@ -359,8 +367,13 @@ def default_overlap(size: int, patch: int) -> int:
 def _self_check(stack: Stack, model, dev: torch.device, rows: list[list[Window]],
                 group: list[int], sar_idx: list[int] | None, keep: list[int],
                 days: torch.Tensor | None, size: int, batch_size: int,
-                feedback: Feedback) -> list[DateCheck]:
-    """Run :func:`self_check.check_group` on a few windows of this group; log each date."""
+                feedback: Feedback) -> tuple[list[DateCheck], torch.device]:
+    """Run :func:`self_check.check_group` on a few windows of this group; log each date; return
+    the checks and the device the model is on after.
+
+    The check runs the model on this (the main) thread while no worker does (before the group's
+    fill), so when CUDA runs out of memory it falls back at once and starts the check over on
+    the CPU (same windows, same seed: the same checks as a run on the CPU)."""
     windows = check_windows(rows, CHECK_WINDOWS)
     batches = []
     for start in range(0, len(windows), batch_size):
@@ -372,11 +385,24 @@ def _self_check(stack: Stack, model, dev: torch.device, rows: list[list[Window]]
     warn_empty_sar(stack, sar_idx, batches, feedback)
     names = [stack.msi[t].name for t in group]
     dates = [str(stack.dates[t] or "?") for t in group]
-    found = check_group(model, dev, batches, days, keep, names, dates, seed=group[0],
-                        check=feedback.check)
+
+    def run(on: torch.device) -> list[DateCheck]:
+        return check_group(model, on, batches, days, keep, names, dates, seed=group[0],
+                           check=feedback.check)
+
+    out_of_memory = False
+    try:
+        found = run(dev)
+    except torch.cuda.OutOfMemoryError:
+        if dev.type != "cuda":
+            raise
+        out_of_memory = True
+    if out_of_memory:
+        dev = _fall_back_to_cpu(model, feedback)
+        found = run(dev)
     for c in found:
         feedback.info(describe_check(c))
-    return found
+    return found, dev
 
 
 #: Windows read and run as one block (rounded up to whole batches): a block's inputs take
@@ -394,6 +420,8 @@ BAND_COLUMNS = 2048
 #: GDAL's block cache is held at most at this, or GDAL_CACHE_SHARE x what one band needs.
 GDAL_CACHE_FLOOR = 128 << 20
 GDAL_CACHE_SHARE = 2
+#: A worker's result for a block on which CUDA ran out of memory (see :func:`_fill_group`).
+_OUT_OF_MEMORY = object()
 #: Run only the windows with a missing pixel on a date being written (False runs every window,
 #: as before: the tests' reference). The output is the same bits either way, see
 #: :func:`_windows_to_run`.
@@ -517,6 +545,11 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
     thread blends and writes. Every window that touches a band is run for it, so each pixel is
     blended from the same windows in the same order as in one pass over whole rows: the result
     depends neither on the bands nor on the blocks.
+
+    When CUDA runs out of memory on a block, the worker only says so; this thread, on the first
+    such block, drains the pool (the blocks after it are dropped), moves the model to the CPU
+    once and goes on from that block with a new pool: blocks already written stay as they are
+    (``results`` below). Return the device the model is on after.
     """
     width, height = stack.width, stack.height
     tile_w = writers[0][0].ds.GetRasterBand(1).GetBlockSize()[0]
@@ -527,32 +560,54 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
     inputs += [stack.masks[t]._ds for t in group if stack.masks[t] is not None]  # type: ignore
     inputs += [stack._sar_vrts[i] for i in sar_idx or []]
     need = working_set(inputs, max(s1 - s0 for s0, s1 in spans), size)
-    device = [dev]
     stacks = PerThread(open_stack)
 
     def work(block: _Block):
         """Read a block (each worker with its own opened stack) and run, in batches, the
-        windows that have something to fill; the others get None."""
+        windows that have something to fill; the others get None. When CUDA runs out of
+        memory, return :data:`_OUT_OF_MEMORY` and leave the model to the main thread."""
         w0, w1 = block.windows[0], block.windows[-1]
         data = stacks.get().read(w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h, sar_idx, group)
         run = [w for w, r in zip(block.windows, _windows_to_run(data, w0.x0, block.windows, keep))
                if r]
         found: dict[Window, np.ndarray] = {}
-        for start in range(0, len(run), batch_size):
-            if pool.stop.is_set():
-                return None
-            batch = run[start:start + batch_size]
-            pred, device[0] = _predict(model, device[0], _batch(data, w0.x0, batch, size),
-                                       feedback, days, plan)
-            found.update(zip(batch, pred[:, keep].reshape(len(batch), -1, size, size)))
+        try:
+            for start in range(0, len(run), batch_size):
+                if pool.stop.is_set():
+                    return None
+                batch = run[start:start + batch_size]
+                pred = _predict(model, dev, _batch(data, w0.x0, batch, size), days, plan)
+                found.update(zip(batch, pred[:, keep].reshape(len(batch), -1, size, size)))
+        except torch.cuda.OutOfMemoryError:
+            if dev.type != "cuda":
+                raise
+            return _OUT_OF_MEMORY
         return data, [found.get(w) for w in block.windows]
+
+    pool: OrderedWorkers | None = None
+
+    def results():
+        """(block, (data, predictions)) in order, from a pool of workers on ``dev``; on the
+        first block on which CUDA ran out of memory, drain the pool (the blocks after it are
+        dropped), fall back to the CPU once and go on from that block with a new pool."""
+        nonlocal pool, dev
+        done = 0
+        while done < len(blocks):
+            with _worker_threads(dev) as workers, \
+                    OrderedWorkers(work, blocks[done:], workers, workers + BLOCKS_AHEAD) as pool:
+                for block, result in pool.results(feedback.check):
+                    if result is _OUT_OF_MEMORY:
+                        break   # leaving the pool drains it: no worker runs the model after
+                    yield block, result
+                    done += 1
+            if done < len(blocks):   # out of memory on blocks[done]
+                dev = _fall_back_to_cpu(model, feedback)
 
     band, ran = -1, 0
     try:
         with gdal_cache_limit(max(GDAL_CACHE_FLOOR, int(GDAL_CACHE_SHARE * need))), \
-                _worker_threads(dev) as workers, \
-                OrderedWorkers(work, blocks, workers, workers + BLOCKS_AHEAD) as pool:
-            for block, (data, preds) in pool.results(feedback.check):
+                contextlib.closing(results()) as ordered:   # closed: the pool drained
+            for block, (data, preds) in ordered:
                 if block.band != band:
                     band = block.band
                     x0, x1 = col_bands[band]
@@ -586,7 +641,7 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
         stacks.close()
     feedback.info(f"  {ran} of {progress.total} windows run ({progress.total - ran} skipped: no "
                   "missing pixel on the dates filled).")
-    return device[0]
+    return dev
 
 
 def _compose(stack: Stack, data: StackWindow, k: int, prediction: np.ndarray, xs: slice,

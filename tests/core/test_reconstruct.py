@@ -281,3 +281,93 @@ def test_clear_windows_are_skipped_with_the_same_bits(tmp_path, monkeypatch, sam
     assert runs[False][1].strip() == "25 of 25 windows run (0 skipped: no missing pixel on the " \
                                      "dates filled)."
     assert runs[True][1].strip().startswith(f"{touched} of 25 windows run ({25 - touched} skipped")
+
+
+@pytest.mark.parametrize("where, fail_from, self_check",
+                         [("fill", 3, False), ("fill", 1, False), ("check", 1, True)])
+def test_cuda_out_of_memory_falls_back_once_on_the_main_thread(tmp_path, monkeypatch, sample,
+                                                                small_weights, where, fail_from,
+                                                                self_check):
+    """A run that believes it is on CUDA (tensors stay on the CPU) whose model runs out of
+    memory in the fill's workers (from their ``fail_from``-th batch) or in the self-check (the
+    fill then runs no model here: the random model loses to interpolation): one warning,
+    the model moved to the CPU once, on the main thread, while no batch runs; the outputs are
+    those of a run on the CPU."""
+    import threading
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    monkeypatch.setattr(rec, "BLOCK_WINDOWS", 2)   # many blocks: several in flight
+
+    def run(name: str) -> tuple[list, list[str], list[float]]:
+        messages: list[str] = []
+        progress: list[float] = []
+        results = reconstruct(sample["msi"], str(tmp_path / name), masks=sample["scl"],
+                              sar=sample["sar"], weights=small_weights, device="cpu",
+                              batch_size=2, self_check=self_check,
+                              feedback=CallbackFeedback(on_progress=progress.append,
+                                                        on_message=messages.append))
+        return results, messages, progress
+
+    reference, ref_messages, _ = run("cpu")
+
+    lock = threading.Lock()
+    state = {"cuda": False, "running": 0, "calls": 0}
+    moves: list[tuple[str, threading.Thread, int]] = []
+    failed: list[threading.Thread] = []
+    real_load, real_to = rec.load_model, torch.Tensor.to
+
+    def load(*args, **kwargs):
+        model, info = real_load(*args, **kwargs)
+        forward = model.forward
+
+        def fake_forward(*a, **k):
+            on_main = threading.current_thread() is threading.main_thread()
+            with lock:
+                if state["cuda"] and on_main == (where == "check"):
+                    state["calls"] += 1
+                    if state["calls"] >= fail_from:
+                        failed.append(threading.current_thread())
+                        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+                state["running"] += 1
+            try:
+                return forward(*a, **k)
+            finally:
+                with lock:
+                    state["running"] -= 1
+
+        def fake_to(target, *a, **k):   # records the move; the parameters stay on the CPU
+            with lock:
+                moves.append((str(target), threading.current_thread(), state["running"]))
+                state["cuda"] = str(target) == "cuda"
+            return model
+
+        model.forward, model.to = fake_forward, fake_to
+        return model, info
+
+    def is_cuda(a) -> bool:
+        return (isinstance(a, torch.device) and a.type == "cuda") or \
+            (isinstance(a, str) and a == "cuda")
+
+    def tensor_to(self, *args, **kwargs):   # tensors sent to "cuda" stay on the CPU
+        args = tuple(torch.device("cpu") if is_cuda(a) else a for a in args)
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(rec, "load_model", load)
+    monkeypatch.setattr(rec, "choose_device", lambda requested, feedback: torch.device("cuda"))
+    monkeypatch.setattr(torch.Tensor, "to", tensor_to)
+    results, messages, progress = run("cuda")
+    monkeypatch.undo()
+
+    assert failed, "the simulated out-of-memory error was raised"
+    main = threading.main_thread()
+    assert all((t is main) == (where == "check") for t in failed), failed
+    warnings = [m for m in messages if m.startswith("WARNING:")]
+    assert warnings == ["WARNING: CUDA ran out of memory; continuing on the CPU (slower)."]
+    assert moves == [("cuda", main, 0), ("cpu", main, 0)], \
+        "moved to CUDA, then once to the CPU on the main thread with no batch running"
+    assert progress == sorted(progress) and progress[-1] == pytest.approx(1.0)
+    same = [m for m in ref_messages if m.startswith("  ")]   # each date, check, windows run
+    assert [m for m in messages if m.startswith("  ")] == same, "the same, each window once"
+    assert [r.date_index for r in results] == [r.date_index for r in reference] == [1, 3]
+    for got, want in zip(results, reference):
+        np.testing.assert_array_equal(read_raster(got.mask_path), read_raster(want.mask_path))
+        np.testing.assert_array_equal(read_raster(got.path), read_raster(want.path))
