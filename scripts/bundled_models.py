@@ -104,7 +104,9 @@ def data_summary(config: cfg.ModelConfig) -> dict:
 
 
 def cmd_train(args) -> None:
-    ours = cfg.OURS if args.recipe == "ours" else {}
+    ours = dict(cfg.OURS) if args.recipe == "ours" else {}
+    if args.residual_scale is not None and ours:
+        ours["residual_scale"] = args.residual_scale
     config = VARIANTS[args.variant](width=args.width, depth=args.depth, heads=args.heads, **ours)
     seasons, windows = split("train", config, args.variants)
     vseasons, vwindows = split("validation", config, args.val_variants)
@@ -113,7 +115,7 @@ def cmd_train(args) -> None:
     print(f"{config.variant} width {config.width}: {len(windows)} training windows, "
           f"{len(vwindows)} validation windows", flush=True)
     model = make_model(config, seasons, args.seed, args.init)
-    if args.residual_scale is not None:
+    if args.residual_scale is not None and model.config.residual_scale != args.residual_scale:
         model = on_residual_prior(model, args.residual_scale)
     config = model.config
     settings = TrainSettings(max_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch,
@@ -166,6 +168,7 @@ MATRIX_MODELS = {
     "SMTS-ViT": ("smts_vit.pt", True),
     "MTS-ViT": ("mts_vit.pt", True),
     "SMTS-ViT, no self-check": ("smts_vit.pt", False),
+    "MTS-ViT, no self-check": ("mts_vit.pt", False),
     "SMTS-ViT (paper)": ("ablations/smts_vit_paper.pt", False),
     "MTS-ViT (paper)": ("ablations/mts_vit_paper.pt", False),
     "S-ViT (paper)": ("ablations/s_vit_paper.pt", False),
@@ -242,7 +245,8 @@ def target_lines(result: dict) -> list[str]:
         d = rows["demo"]
         out.append(f"Demo case: SMTS-ViT MSE {100 * (d['SMTS-ViT']['mse'] / d['interpolation']['mse'] - 1):+.1f} %, "
                    f"SAM {100 * (d['SMTS-ViT']['sam'] / d['interpolation']['sam'] - 1):+.1f} % vs interpolation.")
-    order_methods = ("SMTS-ViT, no self-check", "MTS-ViT", "S-ViT (paper)")
+    # The paper's ablation compares the networks alone: our two without the self-check.
+    order_methods = ("SMTS-ViT, no self-check", "MTS-ViT, no self-check", "S-ViT (paper)")
     main = [r for n, r in rows.items() if not n.startswith("clear windows")]
     means = {m: float(np.mean([r[m]["mse"] for r in main if m in r])) for m in order_methods
              if any(m in r for r in main)}
@@ -333,12 +337,16 @@ Written by `make eval` (`scripts/bundled_models.py eval`); do not edit by hand.
 SMTS-ViT is the default; MTS-ViT is used when no SAR is given. Both ship with the plugin. The
 `ablations/` weights (the paper's recipe, and S-ViT) are kept for the evaluation only.
 
-**Our recipe** (`ModelConfig` with `prior="temporal"`, `time_channels=True`, `decoder="conv"`):
-the paper's architecture (convolutional 5 x 5 patch projection, learned 2-D position embedding,
-6 pre-norm transformer blocks with 8 heads) with four changes, each chosen by measurement:
+**Our recipe** (`ModelConfig` with `prior="temporal"`, `residual_scale=4`, `time_channels=True`,
+`decoder="conv"`): the paper's architecture (convolutional 5 x 5 patch projection, learned 2-D
+position embedding, 6 pre-norm transformer blocks with 8 heads) with four changes, each chosen by
+measurement:
 1. hidden pixels are pre-filled by temporal linear interpolation with the dates' true day offsets,
-   and the model predicts a *correction* to that prior whose last layer starts at zero, so the
-   untrained model is exactly interpolation;
+   corrected by the date's own residual (`core/prior.py`: what the date's clear pixels around the
+   cloud say about its departure from that interpolation, measured with the same pair of source
+   dates, spread by a normalised 4 px Gaussian that fades far from clear pixels), and the model
+   predicts a *correction* to that prior whose last layer starts at zero, so the untrained model
+   is exactly that corrected interpolation;
 2. the model is told the day offsets of its dates, and per pixel how many days separate each
    date from the nearest clear observation before and after (spacing is 5..15 days, not fixed);
 3. the decoder emits {smts.config.decoder_channels if smts else 16} features per pixel per token, then a 3 x 3 convolution over those
@@ -349,13 +357,15 @@ the paper's architecture (convolutional 5 x 5 patch projection, learned 2-D posi
    of the season (dilated 0..2 px) on 1..6 dates; the loss is 0.5 MSE + 0.5 SAM at scales 1, 1/2,
    1/4 as in the paper, but the MSE on standardised bands (on reflectance, MSE ~ 0.003 next to
    SAM ~ 0.15 rad: the paper's sum is almost all SAM, which is blind to brightness).
-The step-0 model (interpolation) is a candidate of the best-step choice on validation.
+The step-0 model (the prior) is a candidate of the best-step choice on validation.
 
 **In the product**, reconstruct's self-check (`core/self_check.py`) then hides clear pixels of each
-cloudy date of the user's own scene, fills them both ways, and fills each date with
-`interpolation + w x (model - interpolation)`, `w` in 0, 0.1 .. 1, the weight that did best on
-those pixels without being worse than interpolation on MSE or SAM. The log and
-`cloudfill_check.html` in the output folder show the figures.
+cloudy date of the user's own scene (synthetic clouds on up to 12 windows, two independent draws)
+and fills them with every candidate `interpolation + residual(s) + w x (model - its prior)`:
+the same-date residual at scale s in none, 4, 8 px, and the model's weight w in 0, 0.1 .. 1. Each
+date is filled with the candidate that did best on those pixels without being worse than
+interpolation on MSE, SAM or SSIM in either draw; where no date of a group gives the model weight,
+the model is not run. The log and `cloudfill_check.html` in the output folder show the figures.
 
 **The paper's recipe** (ablations): zero-filled clouds, linear patch decoder, the paper's clouds on
 every date, reflectance MSE; plus the per-date mask channels. Trained earlier (3500 steps for
@@ -554,7 +564,9 @@ def main() -> None:
                        help="rounds of random date sequences added to the training windows")
         t.add_argument("--init", default=None, help="continue from these weights (same variant)")
         t.add_argument("--residual-scale", type=float, default=None,
-                       help="move the model onto the residual-corrected prior (zeroed last layer)")
+                       help="the prior's same-date residual scale (px; 0: none): for a new "
+                            "model, its config; with --init, a model on another scale is moved "
+                            "onto this one (last layer zeroed)")
         t.add_argument("--val-variants", type=int, default=0,
                        help="rounds of random date sequences added to the validation windows "
                             "(more windows, a steadier choice of the best step)")
