@@ -14,6 +14,7 @@ from osgeo import gdal
 from processing.gui.wrappers import DIALOG_STANDARD, MultipleLayerWidgetWrapper
 from qgis.core import QgsMapLayerProxyModel, QgsProcessingContext, QgsProject, QgsRasterLayer
 from qgis.gui import QgsMapLayerComboBox
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
@@ -307,6 +308,11 @@ def resolve_layers(values) -> list[QgsRasterLayer]:
     return out
 
 
+def _alive(obj) -> bool:
+    """False for None and for a Qt object whose C++ side was deleted (e.g. a closed dialog's)."""
+    return obj is not None and not (isinstance(obj, sip.simplewrapper) and sip.isdeleted(obj))
+
+
 class StackTableWrapper(MultipleLayerWidgetWrapper):
     """Processing widget wrapper: the table for MSI; linked read-only views for MASKS and SAR.
 
@@ -348,6 +354,17 @@ class StackTableWrapper(MultipleLayerWidgetWrapper):
         self._widen_dialog()
         QTimer.singleShot(0, self._widen_dialog)  # after the dialog restored its own geometry
 
+    def refresh(self) -> None:
+        """Processing's panel calls this on every layer added to or removed from the project.
+
+        The inherited refresh calls ``self.widget.updateForOptions``, which our table and
+        labels lack: an AttributeError, which QGIS ignores, while the widget lives, but a
+        RuntimeError ("wrapped C/C++ object ... has been deleted"), which it does not, once the
+        closed dialog has deleted it. The table's layer boxes follow the project themselves.
+        """
+        if not self.standard and _alive(self.widget):
+            super().refresh()
+
     def _widen_dialog(self) -> None:
         """At least DIALOG_SIZE, so the default dialog shows the names and the Check column."""
         try:
@@ -359,10 +376,13 @@ class StackTableWrapper(MultipleLayerWidgetWrapper):
             pass
 
     def _push_dates(self) -> None:
+        """Copy the table's dates to the date parameters (skipped for parts already deleted)."""
+        if not _alive(self.widget):
+            return
         context = QgsProcessingContext()
         for name, kind in (("MSI_DATES", MSI), ("SAR_DATES", SAR)):
             w = self.date_wrappers.get(name)
-            if w is not None:
+            if _alive(w):
                 w.setParameterValue(self.widget.dates_text(kind), context)
 
     def setValue(self, value) -> None:  # noqa: N802

@@ -244,3 +244,38 @@ def test_default_dialog_shows_layer_names_and_the_check_column(qgis_app, provide
     assert header.sectionSize(LAYER) >= 150 and header.sectionSize(MASK) >= 150
     assert header.sectionSize(CLOUD) > 0 and header.sectionSize(CHECK) >= 150
     dialog.close()
+
+
+def test_project_layer_signals_after_the_dialog_is_deleted_are_quiet(qgis_app, provider, qgis_iface,
+                                                                     qgis_new_project, monkeypatch):
+    """Item 13: Processing's panel refreshes every wrapper on each layer added to or removed
+    from the project (``ParametersPanel.layerRegistryChanged``, which ignores AttributeError
+    only). Once the closed dialog was deleted, the inherited refresh of the table's wrappers
+    raised "wrapped C/C++ object of type DateTableWidget has been deleted"."""
+    import sys
+    from qgis.PyQt.QtCore import QCoreApplication, QEvent
+    from smts_cloudfill_plugin.gui.date_table import StackTableWrapper
+    layers = add_sample_layers()
+    raised = []
+    monkeypatch.setattr(sys, "excepthook", lambda *exc: raised.append(exc))
+    dialog, table = open_dialog(qgis_iface, monkeypatch)
+    panel = dialog.mainWidget()
+    ours = [w for w in panel.wrappers.values() if isinstance(w, StackTableWrapper)]
+    assert len(ours) == 3
+    panel.layerRegistryChanged([])  # while open: nothing to do, nothing raised
+    dialog.show()
+    dialog.close()  # the window's X: a close event; QGIS deletes the dialog later
+    dialog.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    QCoreApplication.processEvents()
+    from qgis.PyQt import sip
+    assert sip.isdeleted(table)
+    for wrapper in ours:
+        wrapper.refresh()  # raised RuntimeError before
+        wrapper._push_dates()
+    extra = QgsRasterLayer(layers["msi"][0].source(), "added after close")
+    QgsProject.instance().addMapLayer(extra)
+    QgsProject.instance().removeMapLayer(extra.id())
+    QgsProject.instance().clear()
+    QCoreApplication.processEvents()
+    assert raised == []
