@@ -15,7 +15,8 @@ from ..dependencies import missing_message, torch_available
 from ..gui.widget_metadata import date_table_metadata
 from ..plugin import resource_path
 from .feedback import QgisFeedback
-from .reconstruct_msi import CREDITS, DEVICES, WEIGHTS_FILTER, parse_date_list
+from .reconstruct_msi import (CREDITS, DEVICES, WEIGHTS_FILTER, cloud_buffer_help,
+                              cloud_buffer_parameter, parse_date_list)
 from .layers import layer_source_path
 
 
@@ -28,6 +29,7 @@ def default_model_path() -> str:
 
 class TrainStacksAlgorithm(QgsProcessingAlgorithm):
     MSI, MASKS, SAR = "MSI", "MASKS", "SAR"
+    CLOUD_BUFFER = "CLOUD_BUFFER"
     INIT_MODEL, FROM_SCRATCH = "INIT_MODEL", "FROM_SCRATCH"
     MAX_MINUTES, EPOCHS, VALIDATION_FRACTION, SEED, DEVICE = \
         "MAX_MINUTES", "EPOCHS", "VALIDATION_FRACTION", "SEED", "DEVICE"
@@ -40,6 +42,9 @@ class TrainStacksAlgorithm(QgsProcessingAlgorithm):
         MASKS: "Optional cloud masks, one per MSI date (SCL or 0/1). Really cloudy pixels are "
                "left out of the loss.",
         SAR: "Optional Sentinel-1 rasters (VV, VH), any number, matched to the windows by date.",
+        CLOUD_BUFFER: cloud_buffer_help("The grown pixels are left out of the loss, as "
+                                        "Reconstruct fills them; each pixel of buffer leaves "
+                                        "about 5 % of a cloudy date's clear pixels out."),
         INIT_MODEL: "Optional weights to fine-tune. Empty: the bundled SMTS-ViT (MTS-ViT without "
                     "SAR). Its bands must match the stack's.",
         FROM_SCRATCH: "Train a new model for the stack's own bands (any band set) instead of "
@@ -93,6 +98,7 @@ class TrainStacksAlgorithm(QgsProcessingAlgorithm):
                                                  QgsProcessing.TypeRaster, optional=True),
             QgsProcessingParameterMultipleLayers(self.SAR, "Sentinel-1 dates (VV, VH)",
                                                  QgsProcessing.TypeRaster, optional=True),
+            cloud_buffer_parameter(self.CLOUD_BUFFER),
             QgsProcessingParameterFile(self.INIT_MODEL, "Model to fine-tune (empty: bundled)",
                                        fileFilter=WEIGHTS_FILTER, optional=True),
             QgsProcessingParameterBoolean(self.FROM_SCRATCH, "Train from scratch", False),
@@ -166,7 +172,8 @@ class TrainStacksAlgorithm(QgsProcessingAlgorithm):
                                           len(msi), self.MSI_DATES),
                 sar_dates=parse_date_list(self.parameterAsString(parameters, self.SAR_DATES, context),
                                           len(sar), self.SAR_DATES),
-                feedback=QgisFeedback(feedback))
+                feedback=QgisFeedback(feedback),
+                cloud_buffer=self.parameterAsInt(parameters, self.CLOUD_BUFFER, context))
         except CloudFillError as e:  # Cancelled included: the best model so far is kept
             raise QgsProcessingException(str(e)) from None
         return {self.OUTPUT_MODEL: result.output, self.OUTPUT_REPORT: result.report}

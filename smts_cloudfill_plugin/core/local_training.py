@@ -21,7 +21,7 @@ from .errors import CloudFillError
 from .evaluate import fill_interpolation, fill_model, pooled_scores
 from .progress import Feedback, SubFeedback
 from .report import training_report
-from .stack_reader import Stack
+from .stack_reader import DEFAULT_CLOUD_BUFFER, Stack
 from .train import TrainSettings, make_model, train
 from .training_data import explain_no_windows, fixed_samples, form_windows, load_season
 from .weights import bundled_weights_path, read_weights_info
@@ -53,7 +53,8 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
                     report: str | None = None, msi_dates: list | None = None,
                     sar_dates: list | None = None, batch_size: int = 8,
                     scl_classes: tuple[int, ...] = DEFAULT_SCL_MISSING,
-                    feedback: Feedback | None = None) -> LocalTrainingResult:
+                    feedback: Feedback | None = None,
+                    cloud_buffer: int = DEFAULT_CLOUD_BUFFER) -> LocalTrainingResult:
     """Fine-tune (default) or train from scratch on a season; write the model and a report.
 
     Args:
@@ -69,6 +70,9 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
         validation_fraction: share of the date windows, the latest in time, held out.
         seed: makes the run repeatable on CPU.
         report: HTML report path (optional).
+        cloud_buffer: pixels by which SCL clouds and shadows are grown, as Reconstruct does:
+            hazy rims SCL misses stay out of the loss and out of the clear pixels the model
+            learns from. 0/1 masks are not grown.
     """
     feedback = feedback or Feedback()
     check_writable(os.path.dirname(os.path.abspath(output)))
@@ -104,7 +108,8 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
                              f"reads it whole. Clip the rasters to a smaller area (under "
                              f"{MAX_SEASON_BYTES / 1024 ** 3:.0f} GB).")
     season = load_season(list(msi), masks, list(sar or []) or None, config.msi_bands,
-                         scl_classes, msi_dates=msi_dates, sar_dates=sar_dates)
+                         scl_classes, msi_dates=msi_dates, sar_dates=sar_dates,
+                         cloud_buffer=cloud_buffer)
     feedback.check()
     if season.missing.all():
         raise CloudFillError("Every pixel of every MSI date is cloudy or has no data: there are no "

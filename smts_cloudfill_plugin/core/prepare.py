@@ -39,18 +39,13 @@ from .errors import CloudFillError
 from .gdal_scope import gdal_exceptions
 from .progress import Feedback, SubFeedback
 from .s2_product import MODEL_BANDS, NATIVE_RES, S2Product, find_products, open_product
-from .stack_reader import DN_SCALE, RasterInfo, canonical_band
+# The cloud buffer's default and grown classes are shared with Reconstruct and Train.
+from .stack_reader import (DEFAULT_CLOUD_BUFFER, DN_SCALE, GROWN_CLASSES, RasterInfo,
+                           canonical_band)
 from .writer import OutputSet, RasterWriter, folder_lock
 
-#: Default growth of SCL clouds and shadows, in 10 m pixels. Measured on the real WorldCereal
-#: seasons (scripts/cloud_buffer.py, 31 partly cloudy dates): clear pixels 1, 2, 3 px from an SCL
-#: cloud differ from their temporal interpolation 4.1x, 2.8x, 1.8x as much as pixels far from
-#: clouds (haze, edges), 4 px 1.4x, 5 px 1.2x; each ring costs about 5 % of the clear pixels.
-DEFAULT_CLOUD_BUFFER = 3
 #: SCL classes that count as "to fill": no data, cloud shadow, cloud medium/high, thin cirrus.
 DEFAULT_SCL_CLASSES = (0, 3, 8, 9, 10)
-#: SCL classes that are grown by the cloud buffer (not "no data").
-GROWN_CLASSES = (3, 8, 9, 10)
 RESAMPLINGS = ("nearest", "bilinear", "cubic")
 #: What to do with several products of one day: mosaic them, or keep the clearer one.
 SAME_DAY = ("mosaic", "clearer")

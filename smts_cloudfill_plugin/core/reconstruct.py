@@ -27,7 +27,7 @@ from .dates import centred_group, day_numbers, pick_sar_dates
 from .device import choose_device
 from .errors import CloudFillError
 from .progress import Feedback
-from .stack_reader import Stack, StackWindow
+from .stack_reader import DEFAULT_CLOUD_BUFFER, Stack, StackWindow
 from .streaming import (BlockRowWriter, MemoryTrimmer, OrderedWorkers, PerThread,
                         available_cores, check_disk_space, cloud_fractions, column_bands,
                         gdal_cache_limit, split_batches, warn_never_clear, working_set)
@@ -233,7 +233,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                 scl_classes: tuple[int, ...] = DEFAULT_SCL_MISSING,
                 msi_dates: list | None = None, sar_dates: list | None = None,
                 self_check: bool = True, report: str | None = None,
-                feedback: Feedback | None = None) -> list[FilledDate]:
+                feedback: Feedback | None = None,
+                cloud_buffer: int = DEFAULT_CLOUD_BUFFER) -> list[FilledDate]:
     """Fill every cloudy date of the stack; return what was written.
 
     Args:
@@ -246,6 +247,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         batch_size: windows per model call.
         overlap: pixels shared by neighbouring windows (default :func:`default_overlap`).
         scl_classes: SCL classes counted as cloudy.
+        cloud_buffer: pixels by which SCL clouds and shadows are grown (SCL misses hazy rims,
+            which the fill would otherwise spread into the cloud); 0/1 masks are not grown.
         msi_dates, sar_dates: optional dates (datetime.date or None each) replacing those parsed
             from the file names or metadata.
         self_check: before filling, score the candidate fills (the model, the same-date
@@ -263,7 +266,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
 
     def open_stack() -> Stack:
         return Stack(list(msi), masks, list(sar or []), bands=config.msi_bands,
-                     scl_classes=scl_classes, msi_dates=msi_dates, sar_dates_given=sar_dates)
+                     scl_classes=scl_classes, msi_dates=msi_dates, sar_dates_given=sar_dates,
+                     cloud_buffer=cloud_buffer)
 
     with folder_lock(output_folder), open_stack() as stack:
         check_date_order(stack)

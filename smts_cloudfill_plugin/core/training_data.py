@@ -16,7 +16,7 @@ from .clouds import DEFAULT_SCL_MISSING, cloud_bank, dilate, synthetic_cloud_mas
 from .config import ModelConfig
 from .dates import day_numbers, pick_sar_dates
 from .errors import CloudFillError
-from .stack_reader import Stack
+from .stack_reader import DEFAULT_CLOUD_BUFFER, Stack
 
 #: Date spacing the model expects, and how far a step may stray from it (days).
 STEP_DAYS, STEP_TOLERANCE = 10.0, 5.0
@@ -45,10 +45,13 @@ class Season:
 def load_season(msi: list[str], masks: list[str | None] | None, sar: list[str] | None,
                 bands: tuple[str, ...], scl_classes: tuple[int, ...] = DEFAULT_SCL_MISSING,
                 name: str = "", msi_dates: list | None = None,
-                sar_dates: list | None = None) -> Season:
-    """Read a whole stack (dates from the file names or metadata, or given, are required)."""
+                sar_dates: list | None = None,
+                cloud_buffer: int = DEFAULT_CLOUD_BUFFER) -> Season:
+    """Read a whole stack (dates from the file names or metadata, or given, are required);
+    SCL clouds and shadows grown by ``cloud_buffer`` px, as Reconstruct grows them."""
     with Stack(list(msi), masks, list(sar or []), bands=bands, scl_classes=scl_classes,
-               msi_dates=msi_dates, sar_dates_given=sar_dates) as stack:
+               msi_dates=msi_dates, sar_dates_given=sar_dates,
+               cloud_buffer=cloud_buffer) as stack:
         for role, infos in (("MSI", stack.msi), ("SAR", stack.sar)):
             unknown = [i.name for i in infos if i.date is None]
             if unknown:

@@ -22,32 +22,44 @@ from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, 
 
 from ..algorithms.stack_checks import (MSI, SAR, RowCheck, check_row, is_our_output,  # noqa: F401
                                        layer_date, layer_kind, reference_layer, source_path)
-from ..core.clouds import DEFAULT_SCL_MISSING, binary_to_mask, looks_like_scl, scl_to_mask
+from ..core.clouds import DEFAULT_SCL_MISSING, binary_to_mask, dilate, looks_like_scl, scl_to_mask
 from ..core.dates import parse_date
 from ..core.gdal_scope import gdal_exceptions
+from ..core.stack_reader import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
 
 KIND, DATE, LAYER, MASK, CLOUD, CHECK = range(6)
 HEADERS = ["Kind", "Date", "Layer", "Cloud mask", "Cloud %", "Check"]
 #: Pixels: the Check column, the table, and the dialog the table opens in (the Processing
 #: dialog's default is too narrow for the layer names next to the help panel).
 CHECK_WIDTH, MIN_TABLE_WIDTH, DIALOG_SIZE = 190, 760, (1180, 720)
+#: Largest side of the reduced read behind the cloud % column (masks up to this are read whole).
+CLOUD_READ_SIZE = 1024
 
 
-def cloud_percent(layer: QgsRasterLayer | None) -> float | None:
-    """Share of cloudy pixels of a mask layer (SCL or 0/1), from a reduced read."""
+def cloud_percent(layer: QgsRasterLayer | None,
+                  cloud_buffer: int = DEFAULT_CLOUD_BUFFER) -> float | None:
+    """Share of cloudy pixels of a mask layer (SCL or 0/1), from a reduced read: SCL clouds
+    and shadows grown by ``cloud_buffer`` px as Reconstruct grows them (exactly for masks up to
+    CLOUD_READ_SIZE px a side; on a larger mask's reduced read, by the buffer scaled to it)."""
     if layer is None:
         return None
     try:
         with gdal_exceptions():
             ds = gdal.Open(source_path(layer))
             band = ds.GetRasterBand(1)
-            values = band.ReadAsArray(buf_xsize=min(ds.RasterXSize, 256),
-                                      buf_ysize=min(ds.RasterYSize, 256))
+            width, height = ds.RasterXSize, ds.RasterYSize
+            values = band.ReadAsArray(buf_xsize=min(width, CLOUD_READ_SIZE),
+                                      buf_ysize=min(height, CLOUD_READ_SIZE))
             description = band.GetDescription()
     except (RuntimeError, AttributeError):
         return None
-    mask = scl_to_mask(values, DEFAULT_SCL_MISSING) if looks_like_scl(values, description) \
-        else binary_to_mask(values)
+    if not looks_like_scl(values, description):
+        return 100.0 * float(binary_to_mask(values).mean())
+    grown = tuple(c for c in DEFAULT_SCL_MISSING if c in GROWN_CLASSES)
+    other = tuple(c for c in DEFAULT_SCL_MISSING if c not in GROWN_CLASSES)
+    scale = min(values.shape[1] / width, values.shape[0] / height)
+    mask = dilate(scl_to_mask(values, grown), int(round(cloud_buffer * scale))) | \
+        scl_to_mask(values, other)
     return 100.0 * float(mask.mean())
 
 
@@ -93,6 +105,14 @@ class DateTableWidget(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.summary)
         self._updating = False
+        #: SCL clouds and shadows are grown by this many pixels in the cloud % column.
+        self.cloud_buffer = DEFAULT_CLOUD_BUFFER
+
+    def set_cloud_buffer(self, pixels: int) -> None:
+        """Follow the algorithm's CLOUD_BUFFER, so the cloud % is what will be filled."""
+        if pixels != self.cloud_buffer:
+            self.cloud_buffer = pixels
+            self.refresh_checks()
 
     # ----- building rows -------------------------------------------------------------------
     def clear(self) -> None:
@@ -250,7 +270,7 @@ class DateTableWidget(QWidget):
             check = check_row(kind, layer, mask, self.date(r), reference)
             if check.ok and kind == MSI and any(with_mask) and mask is None:
                 check = RowCheck(False, "no mask: give a mask for every date or for none")
-            pct = cloud_percent(mask) if mask is not None else None
+            pct = cloud_percent(mask, self.cloud_buffer) if mask is not None else None
             self.table.item(r, CLOUD).setText("" if pct is None else f"{pct:.0f}")
             item = self.table.item(r, CHECK)
             item.setText(check.message)
@@ -350,9 +370,25 @@ class StackTableWrapper(MultipleLayerWidgetWrapper):
                 w.source = self
             elif name in ("MSI_DATES", "SAR_DATES"):
                 self.date_wrappers[name] = w
+            elif name == "CLOUD_BUFFER":
+                self._follow_cloud_buffer(w)
         self._push_dates()
         self._widen_dialog()
         QTimer.singleShot(0, self._widen_dialog)  # after the dialog restored its own geometry
+
+    def _follow_cloud_buffer(self, wrapper) -> None:
+        """The cloud % column grows SCL clouds by the dialog's CLOUD_BUFFER, now and on
+        every change of it."""
+        def update(*_) -> None:
+            try:
+                value = int(float(wrapper.parameterValue()))
+            except (TypeError, ValueError, RuntimeError):
+                return
+            self.widget.set_cloud_buffer(max(value, 0))
+        update()
+        signal = getattr(wrapper, "widgetValueHasChanged", None)
+        if signal is not None:
+            signal.connect(update)
 
     def refresh(self) -> None:
         """Processing's panel calls this on every layer added to or removed from the project.

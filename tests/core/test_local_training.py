@@ -175,3 +175,29 @@ def test_a_checkpoint_of_another_training_is_not_resumed(tmp_path, start_model, 
     assert any("belongs to another training" in m and "starting afresh" in m for m in messages)
     _, info = load_model(res.output)
     assert info.extra["fine_tuned_from"] is None and info.config.width == 32
+
+
+@pytest.mark.parametrize("kw, buffer", [({}, 3), ({"cloud_buffer": 0}, 0),
+                                        ({"cloud_buffer": 5}, 5)])
+def test_training_grows_the_scl_clouds_as_reconstruct_does(tmp_path, start_model, monkeypatch,
+                                                           kw, buffer):
+    """The season Train learns from has the missing mask Reconstruct fills (default: the
+    measured buffer): hazy rims stay out of the loss."""
+    import numpy as np
+    from smts_cloudfill_plugin.core import local_training as lt
+    from smts_cloudfill_plugin.core.stack_reader import Stack
+
+    class Seen(Exception):
+        pass
+    seasons = []
+
+    def spy(*args, **kwargs):
+        seasons.append(real(*args, **kwargs))
+        raise Seen
+    real = lt.load_season
+    monkeypatch.setattr(lt, "load_season", spy)
+    with pytest.raises(Seen):
+        train_on_stacks(MSI, str(tmp_path / "m.pt"), SCL, SAR, init_model=start_model, **kw)
+    with Stack(MSI, SCL, cloud_buffer=buffer) as st:  # the sample is in date order
+        want = st.read(0, 0, st.width, st.height).missing
+    np.testing.assert_array_equal(seasons[0].missing, want)

@@ -9,12 +9,17 @@ import torch
 from osgeo import gdal
 
 from core_helpers import copy_raster, list_files, make_raster, read_raster
-from smts_cloudfill_plugin.core.clouds import scl_to_mask
+from smts_cloudfill_plugin.core.clouds import dilate, scl_to_mask
 from smts_cloudfill_plugin.core.progress import CallbackFeedback
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
-from smts_cloudfill_plugin.core.stack_reader import Stack
+from smts_cloudfill_plugin.core.stack_reader import DEFAULT_CLOUD_BUFFER, Stack
 from smts_cloudfill_plugin.core.tiler import blend_weights, plan_windows
 from smts_cloudfill_plugin.core.weights import load_model
+
+
+def scl_missing(scl: np.ndarray, buffer: int = DEFAULT_CLOUD_BUFFER) -> np.ndarray:
+    """What Reconstruct fills by default: SCL clouds and shadows grown by ``buffer``, no data."""
+    return dilate(np.isin(scl, (3, 8, 9, 10)), buffer) | (scl == 0)
 
 
 def _expected_reflectance(weights: str, msi, scl, sar, overlap: int) -> np.ndarray:
@@ -80,7 +85,8 @@ def test_clear_pixels_are_bit_exact_and_mask_is_the_scl_mask(sample_run):
         src = read_raster(sample_run["msi"][r.date_index])
         out = read_raster(r.path)
         mask = read_raster(r.mask_path)[0]
-        scl_mask = scl_to_mask(read_raster(sample_run["scl"][r.date_index])[0])
+        scl_mask = scl_missing(read_raster(sample_run["scl"][r.date_index])[0])
+        assert scl_mask.sum() > scl_to_mask(read_raster(sample_run["scl"][r.date_index])[0]).sum()
         assert out.dtype == src.dtype == np.uint16 and out.shape == src.shape
         assert mask.dtype == np.uint8
         np.testing.assert_array_equal(mask, scl_mask.astype(np.uint8))
@@ -127,7 +133,7 @@ def test_odd_size_raster(tmp_path, sample, small_weights, win):
     SAR stays on its own 20 m grid."""
     msi = [copy_raster(p, tmp_path / "in" / os.path.basename(p), srcWin=win) for p in sample["msi"]]
     scl = [copy_raster(p, tmp_path / "in" / os.path.basename(p), srcWin=win) for p in sample["scl"]]
-    clouds = [scl_to_mask(read_raster(p)[0]) for p in scl]
+    clouds = [scl_missing(read_raster(p)[0]) for p in scl]
     cloudy = [i for i, c in enumerate(clouds) if c.any()]
     assert len(cloudy) == 2, "both cloudy dates have clouds in this crop"
     out = tmp_path / "out"
@@ -240,7 +246,7 @@ def _clouds_in_part(tmp_path, scl: list[str]) -> tuple[list[str], list[np.ndarra
         ds.GetRasterBand(1).WriteArray(a)
         ds = None
         paths.append(dst)
-        clouds.append(scl_to_mask(a))
+        clouds.append(scl_missing(a))
     return paths, clouds
 
 
@@ -371,3 +377,35 @@ def test_cuda_out_of_memory_falls_back_once_on_the_main_thread(tmp_path, monkeyp
     for got, want in zip(results, reference):
         np.testing.assert_array_equal(read_raster(got.mask_path), read_raster(want.mask_path))
         np.testing.assert_array_equal(read_raster(got.path), read_raster(want.path))
+
+
+def test_cloud_buffer_0_fills_the_scl_as_it_is_and_0_1_masks_are_never_grown(tmp_path, sample,
+                                                                             small_weights):
+    """cloud_buffer=0 fills what Reconstruct filled before the buffer existed, bit for bit
+    (self-check on): the same as the SCL turned into 0/1 masks, which no buffer grows."""
+    binary = [make_raster(tmp_path / "bin" / f"CLOUDS_{i}.tif",
+                          scl_to_mask(read_raster(p)[0]).astype(np.uint8))
+              for i, p in enumerate(sample["scl"])]
+    runs = {}
+    for name, masks, buffer in (("scl", sample["scl"], 0), ("binary", binary, 7)):
+        runs[name] = reconstruct(sample["msi"], str(tmp_path / name), masks=masks,
+                                 sar=sample["sar"], weights=small_weights, device="cpu",
+                                 cloud_buffer=buffer)
+    assert [r.date_index for r in runs["scl"]] == [r.date_index for r in runs["binary"]] == [1, 3]
+    for a, b in zip(runs["scl"], runs["binary"]):
+        np.testing.assert_array_equal(read_raster(a.mask_path)[0],
+                                      scl_to_mask(read_raster(sample["scl"][a.date_index])[0]))
+        np.testing.assert_array_equal(read_raster(a.mask_path), read_raster(b.mask_path))
+        np.testing.assert_array_equal(read_raster(a.path), read_raster(b.path))
+
+
+@pytest.mark.parametrize("args, buffer", [([], DEFAULT_CLOUD_BUFFER), (["--cloud-buffer", "0"], 0),
+                                          (["--cloud-buffer", "5"], 5)])
+def test_cli_cloud_buffer_reaches_reconstruct(monkeypatch, tmp_path, sample, args, buffer):
+    from smts_cloudfill_plugin.core import __main__ as cli
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    seen = {}
+    monkeypatch.setattr(rec, "reconstruct", lambda *a, **kw: seen.update(kw) or [])
+    assert cli.main(["reconstruct", "--msi", *sample["msi"], "--masks", *sample["scl"],
+                     "--out", str(tmp_path), *args]) == 0
+    assert seen["cloud_buffer"] == buffer

@@ -25,7 +25,7 @@ def test_scl_mask_raster_through_the_stack(tmp_path):
     scl = np.arange(12, dtype=np.uint8).reshape(3, 4)
     msi = _msi(tmp_path, "a_20190401.tif", np.full((4, 3, 4), 1000, np.uint16), nodata=0)
     mask = make_raster(tmp_path / "scl.tif", scl, descriptions=["SCL"])
-    with Stack([msi], [mask], bands=tuple(BANDS4)) as st:
+    with Stack([msi], [mask], bands=tuple(BANDS4), cloud_buffer=0) as st:
         np.testing.assert_array_equal(st.read(0, 0, 4, 3).missing[0], scl_to_mask(scl))
     with Stack([msi], [mask], bands=tuple(BANDS4), scl_classes=(4, 5)) as st:
         np.testing.assert_array_equal(st.read(0, 0, 4, 3).missing[0], np.isin(scl, (4, 5)))
@@ -107,7 +107,8 @@ def test_bands_are_matched_by_name(tmp_path):
 
 
 def test_sample_stack_dates_and_fractions(sample):
-    with Stack(sample["msi"], sample["scl"], sample["sar"], bands=config.S2_BANDS) as st:
+    with Stack(sample["msi"], sample["scl"], sample["sar"], bands=config.S2_BANDS,
+               cloud_buffer=0) as st:
         assert st.dates == [dt.date(2019, 4, d) for d in (1, 11, 21, 26)] + \
             [dt.date(2019, 5, 11), dt.date(2019, 5, 16)]
         assert st.sar_dates == [dt.date(2019, 3, 30), dt.date(2019, 4, 11), dt.date(2019, 4, 23),
@@ -315,3 +316,93 @@ def test_a_stack_that_fails_to_open_closes_what_it_opened(tmp_path, sample, monk
     counts = [sys.getrefcount(ds) for ds in opened]
     opened.clear()  # e's traceback holds this frame in a cycle: hold no dataset in it either
     assert counts[:3] == [counts[3]] * 3, e.value
+
+
+# ----- issue 12 item 3: the cloud buffer ---------------------------------------------------------
+def _chebyshev_grown(seeds: np.ndarray, n: int) -> np.ndarray:
+    """Pixels within Chebyshev distance ``n`` of a seed, by brute force."""
+    ys, xs = np.nonzero(seeds)
+    yy, xx = np.mgrid[:seeds.shape[0], :seeds.shape[1]]
+    out = np.zeros(seeds.shape, bool)
+    for y, x in zip(ys, xs):
+        out |= np.maximum(abs(yy - y), abs(xx - x)) <= n
+    return out
+
+
+def _scl_scene() -> np.ndarray:
+    """30 x 40 SCL, vegetation (4) with a cloud, a shadow at the edge, cirrus, no data, water."""
+    scl = np.full((30, 40), 4, np.uint8)
+    scl[10:13, 15:17] = 9      # cloud high
+    scl[0, 39] = 3             # shadow in a corner: growing stops at the raster's edge
+    scl[25, 5] = 10            # thin cirrus
+    scl[20, 30] = 0            # no data: not grown
+    scl[5, 5] = 6              # water: not cloudy
+    scl[28, 30] = 7            # unclassified: cloudy only when chosen, and never grown
+    return scl
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 5])
+def test_scl_clouds_and_shadows_grow_by_exactly_n_pixels(tmp_path, n):
+    scl = _scl_scene()
+    msi = _msi(tmp_path, "a_20190401.tif", np.full((4, 30, 40), 900, np.uint16), nodata=0,
+               geotransform=(500000.0, 10.0, 0.0, 5650000.0, 0.0, -10.0))
+    mask = make_raster(tmp_path / "scl.tif", scl, descriptions=["SCL"],
+                       geotransform=(500000.0, 10.0, 0.0, 5650000.0, 0.0, -10.0))
+    clouds = np.isin(scl, (3, 9, 10))
+    want = _chebyshev_grown(clouds, n) | (scl == 0)
+    with Stack([msi], [mask], bands=tuple(BANDS4), cloud_buffer=n) as st:
+        got = st.read(0, 0, 40, 30).missing[0]
+        np.testing.assert_array_equal(got, want)
+        assert st.cloud_fractions() == pytest.approx([want.mean()])
+    assert got[20, 30] and not got[20, 29:32:2].any(), "no data is missing, but not grown"
+    with Stack([msi], [mask], bands=tuple(BANDS4), cloud_buffer=n,
+               scl_classes=(0, 3, 7, 8, 9, 10)) as st:
+        got7 = st.read(0, 0, 40, 30).missing[0]
+    np.testing.assert_array_equal(got7, want | (scl == 7))
+
+
+def test_the_default_buffer_is_the_measured_one_shared_with_prepare(tmp_path):
+    from smts_cloudfill_plugin.core import prepare
+    from smts_cloudfill_plugin.core.stack_reader import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
+    assert prepare.DEFAULT_CLOUD_BUFFER is DEFAULT_CLOUD_BUFFER == 3
+    assert prepare.GROWN_CLASSES is GROWN_CLASSES
+    scl = _scl_scene()
+    gt = (500000.0, 10.0, 0.0, 5650000.0, 0.0, -10.0)
+    msi = _msi(tmp_path, "a_20190401.tif", np.full((4, 30, 40), 900, np.uint16), geotransform=gt)
+    mask = make_raster(tmp_path / "scl.tif", scl, descriptions=["SCL"], geotransform=gt)
+    with Stack([msi], [mask], bands=tuple(BANDS4)) as st:
+        assert st.cloud_buffer == 3
+        np.testing.assert_array_equal(st.read(0, 0, 40, 30).missing[0],
+                                      _chebyshev_grown(np.isin(scl, (3, 9, 10)), 3) | (scl == 0))
+    with pytest.raises(CloudFillError, match="cloud buffer is a number of pixels"):
+        Stack([msi], [mask], bands=tuple(BANDS4), cloud_buffer=-1)
+
+
+def test_a_zero_one_mask_is_taken_as_it_is(tmp_path):
+    m = np.zeros((30, 40), np.uint8)
+    m[10:13, 15:17] = 1
+    gt = (500000.0, 10.0, 0.0, 5650000.0, 0.0, -10.0)
+    msi = _msi(tmp_path, "a_20190401.tif", np.full((4, 30, 40), 900, np.uint16), geotransform=gt)
+    mask = make_raster(tmp_path / "m.tif", m, geotransform=gt)
+    with Stack([msi], [mask], bands=tuple(BANDS4), cloud_buffer=5) as st:
+        np.testing.assert_array_equal(st.read(0, 0, 40, 30).missing[0], m.astype(bool))
+        np.testing.assert_array_equal(st.read(14, 9, 5, 6).missing[0], m[9:15, 14:19] == 1)
+
+
+@pytest.mark.parametrize("n", [1, 3, 7])
+def test_a_window_s_mask_is_the_crop_of_the_whole_raster_s(sample, n):
+    """However the raster is cut (edges, corners, 1 px windows, windows smaller than the
+    buffer), a window's missing mask is the crop of the whole raster's."""
+    rng = np.random.default_rng(n)
+    with Stack(sample["msi"], sample["scl"], bands=config.S2_BANDS, cloud_buffer=n) as st:
+        whole = st.read(0, 0, st.width, st.height).missing
+        windows = [(0, 0, 64, 64), (0, 0, 1, 1), (63, 63, 1, 1), (0, 30, 64, 5), (30, 0, 2, 64),
+                   (61, 0, 3, 3)] + [tuple(int(v) for v in (x, y, rng.integers(1, 65 - x),
+                                                              rng.integers(1, 65 - y)))
+                                      for x, y in rng.integers(0, 64, (20, 2))]
+        for x0, y0, w, h in windows:
+            np.testing.assert_array_equal(st.read(x0, y0, w, h).missing,
+                                          whole[:, y0:y0 + h, x0:x0 + w], f"{(x0, y0, w, h)}")
+    with Stack(sample["msi"], sample["scl"], bands=config.S2_BANDS, cloud_buffer=0) as st:
+        assert (whole.sum((1, 2)) >= st.read(0, 0, 64, 64).missing.sum((1, 2))).all()
+        assert whole.sum() > st.read(0, 0, 64, 64).missing.sum()

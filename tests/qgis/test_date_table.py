@@ -47,7 +47,8 @@ def test_fills_from_project_sorted_with_masks_and_sar(table):
         assert layer.name()[-8:] == mask.name()[-8:], "mask paired with its date"
         assert table.table.item(r, CHECK).text() == "ok"
     cloud = {table.date(r).isoformat(): float(table.table.item(r, CLOUD).text()) for r in msi_rows}
-    assert cloud["2019-04-26"] == pytest.approx(31, abs=1)
+    # SCL clouds grown by the default buffer, as Reconstruct fills them (31 % as the SCL is)
+    assert cloud["2019-04-26"] == pytest.approx(46.5, abs=0.6)
     assert cloud["2019-04-01"] == 0
     sorted_ids = [l.id() for l in sorted(
         [l for l in QgsProject.instance().mapLayers().values() if l.name().startswith("S2_")],
@@ -279,3 +280,31 @@ def test_project_layer_signals_after_the_dialog_is_deleted_are_quiet(qgis_app, p
     QgsProject.instance().clear()
     QCoreApplication.processEvents()
     assert raised == []
+
+
+# ----- issue 12 item 3: the cloud % follows the cloud buffer ------------------------------------
+def test_cloud_percent_is_what_the_stack_fills_for_each_buffer(qgis_app, qgis_new_project):
+    from smts_cloudfill_plugin.core.stack_reader import Stack
+    from smts_cloudfill_plugin.gui.date_table import cloud_percent
+    layers = add_sample_layers(shuffle=False)
+    msi = sorted(glob.glob(str(SAMPLE / "msi" / "*.tif")))
+    scl = sorted(glob.glob(str(SAMPLE / "scl" / "*.tif")))
+    for buffer in (0, 1, 3, 6):
+        with Stack(msi, scl, cloud_buffer=buffer) as st:
+            want = [100 * f for f in st.cloud_fractions()]
+        assert [cloud_percent(l, buffer) for l in layers["scl"]] == pytest.approx(want)
+
+
+def test_the_dialog_s_cloud_buffer_drives_the_cloud_column(qgis_app, provider, qgis_iface,
+                                                           qgis_new_project, monkeypatch):
+    from smts_cloudfill_plugin.gui.date_table import CLOUD, MSI
+    add_sample_layers()
+    dialog, table = open_dialog(qgis_iface, monkeypatch)
+    row = table.rows(MSI)[3]
+    assert table.date(row).isoformat() == "2019-04-26"
+    assert table.cloud_buffer == 3 and table.table.item(row, CLOUD).text() == "47"
+    wrapper = dialog.mainWidget().wrappers["CLOUD_BUFFER"]
+    from qgis.core import QgsProcessingContext
+    wrapper.setParameterValue(0, QgsProcessingContext())
+    assert table.cloud_buffer == 0 and table.table.item(row, CLOUD).text() == "31"
+    dialog.deleteLater()

@@ -264,3 +264,84 @@ def test_pth_weights_are_accepted_like_pt(provider, small_weights, tmp_path):
     result = run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": pth, "SELF_CHECK": False,
                   "OUTPUT_FOLDER": str(tmp_path / "out")})
     assert len(result["FILLED"]) == 2
+
+
+# ----- issue 12 item 3: the cloud buffer ---------------------------------------------------------
+@pytest.mark.parametrize("alg_id", ["smts_cloudfill:reconstruct", "smts_cloudfill:train"])
+def test_cloud_buffer_parameter_default_range_and_help(provider, alg_id):
+    from qgis.core import QgsProcessingContext
+    from smts_cloudfill_plugin.core.stack_reader import DEFAULT_CLOUD_BUFFER
+    alg = QgsApplication.processingRegistry().createAlgorithmById(alg_id)
+    p = alg.parameterDefinition("CLOUD_BUFFER")
+    assert p.defaultValue() == DEFAULT_CLOUD_BUFFER == 3
+    assert (p.minimum(), p.maximum()) == (0, 20)
+    assert "SCL masks only" in p.help() and "0/1 mask" in p.help() and "Default 3" in p.help()
+    assert "5 %" in p.help()
+    context = QgsProcessingContext()
+    assert not p.checkValueIsAcceptable(21, context) and p.checkValueIsAcceptable(0, context)
+
+
+@pytest.mark.parametrize("given, expected", [({}, 3), ({"CLOUD_BUFFER": 0}, 0),
+                                             ({"CLOUD_BUFFER": 7}, 7)])
+def test_cloud_buffer_reaches_reconstruct_and_train(provider, small_weights, tmp_path,
+                                                    monkeypatch, given, expected):
+    from smts_cloudfill_plugin.core import local_training, reconstruct as rec
+    seen = {}
+    monkeypatch.setattr(rec, "reconstruct", lambda *a, **kw: seen.setdefault("rec", kw) and [])
+    run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
+         "OUTPUT_FOLDER": str(tmp_path / "r"), **given})
+    assert seen["rec"]["cloud_buffer"] == expected
+
+    from smts_cloudfill_plugin.core.errors import CloudFillError
+
+    def train(*a, **kw):
+        seen["train"] = kw
+        raise CloudFillError("stopped by the test")
+    monkeypatch.setattr(local_training, "train_on_stacks", train)
+    import processing
+    with pytest.raises(QgsProcessingException, match="stopped by the test"):
+        processing.run("smts_cloudfill:train", {"MSI": MSI, "MASKS": SCL, "SAR": SAR,
+                                                "OUTPUT_MODEL": str(tmp_path / "m.pt"), **given})
+    assert seen["train"]["cloud_buffer"] == expected
+
+
+def test_the_filled_area_is_the_grown_scl(provider, small_weights, tmp_path):
+    """CLOUD_BUFFER grows the SCL's clouds in what is filled; 0 fills the SCL as it is."""
+    from smts_cloudfill_plugin.core.stack_reader import Stack
+    for buffer in (0, 2):
+        result = run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
+                      "SELF_CHECK": False,
+                      "CLOUD_BUFFER": buffer, "OUTPUT_FOLDER": str(tmp_path / str(buffer))})
+        with Stack(MSI, SCL, cloud_buffer=buffer) as st:
+            want = st.read(0, 0, st.width, st.height).missing
+        for path in sorted(result["FILLED_MASKS"]):
+            t = [os.path.basename(m)[:-4] for m in MSI].index(
+                os.path.basename(path)[:-len("_filled_mask.tif")])
+            np.testing.assert_array_equal(gdal.Open(path).ReadAsArray().astype(bool), want[t])
+
+
+def test_qgis_process_accepts_cloud_buffer(small_weights, tmp_path):
+    import subprocess
+    from smts_cloudfill_plugin.core.stack_reader import Stack
+    from smts_cloudfill_plugin.dependencies import dependency_folder
+    from test_install_package import link_torch
+    from test_prepare_algorithm import QGIS_PROCESS, qgis_home
+    if QGIS_PROCESS is None:
+        pytest.skip("no qgis_process.bin")
+    env, home = qgis_home(tmp_path / "qgis")
+    link_torch(dependency_folder(str(home / "profiles" / "default")))
+    out = tmp_path / "out"
+    done = subprocess.run([QGIS_PROCESS, "run", "smts_cloudfill:reconstruct", "--",
+                           *[f"MSI={p}" for p in MSI], *[f"MASKS={p}" for p in SCL],
+                           *[f"SAR={p}" for p in SAR],
+                           f"MODEL={small_weights}", "DEVICE=cpu", "SELF_CHECK=false",
+                           "CLOUD_BUFFER=1", f"OUTPUT_FOLDER={out}"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with Stack(MSI, SCL, cloud_buffer=1) as st:
+        want = st.read(0, 0, st.width, st.height).missing
+    masks = sorted(out.glob("*_filled_mask.tif"))
+    assert [m.name[:-len("_filled_mask.tif")] for m in masks] == \
+        [os.path.basename(p)[:-4] for p in (MSI[1], MSI[3])]
+    for t, m in zip((1, 3), masks):
+        np.testing.assert_array_equal(gdal.Open(str(m)).ReadAsArray().astype(bool), want[t])
