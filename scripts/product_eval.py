@@ -11,7 +11,8 @@ Scenarios (PAPER.md and issue 10):
 - ``1 date K`` / ``2 dates K``: the same clouds on exactly 1 or 2 inner dates (clear neighbours);
 - ``real 1 date`` / ``real all dates``: real SCL cloud shapes of other, partly cloudy dates of
   the same season on 1 inner date / on every date;
-- ``demo``: the shipped sample with 2019-04-21 under the real clouds of 2019-04-26.
+- ``demo``: the shipped sample with 2019-04-21 under the real clouds of 2019-04-26, its SCL masks
+  grown by the product's default cloud buffer (as ``make demo`` runs it).
 
 Metrics: masked MSE, SAM, PSNR, SSIM (reflectance, data range 1), pooled over windows, and the
 patch-edge ratio: the mean jump between neighbouring filled pixels across a 5-pixel grid line

@@ -13,6 +13,7 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsFeatureRequest, QgsProce
                        QgsProcessingParameterString)
 from qgis.PyQt.QtGui import QIcon
 
+from ..core.stack_reader import DEFAULT_CLOUD_BUFFER
 from ..gui.widget_metadata import product_files_metadata
 from ..plugin import resource_path
 from .feedback import QgisFeedback
@@ -68,7 +69,8 @@ class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
              "names, the date in the file name. Written per date in dB on the output grid; the "
              "orbit direction (ASC/DESC in the name or metadata) is noted.",
         CLOUD_BUFFER: "Pixels (10 m) by which SCL clouds and cloud shadows are grown in the "
-                      "cloud mask: SCL misses cloud edges and haze. Default 3, measured on real "
+                      "cloud mask: SCL misses cloud edges and haze. Default "
+                      f"{DEFAULT_CLOUD_BUFFER}, measured on real "
                       "seasons: pixels 1-3 px from an SCL cloud are 4x to 1.8x as far off as "
                       "clear pixels, 4-5 px only 1.4x to 1.2x; each pixel of buffer costs about "
                       "5 % of a cloudy date's clear pixels.",
@@ -139,8 +141,8 @@ class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterMultipleLayers(self.SAR, "Sentinel-1 GeoTIFFs (VV, VH)",
                                                  QgsProcessing.TypeRaster, optional=True),
             QgsProcessingParameterNumber(self.CLOUD_BUFFER, "Cloud buffer (pixels)",
-                                         QgsProcessingParameterNumber.Integer, 3, minValue=0,
-                                         maxValue=50),
+                                         QgsProcessingParameterNumber.Integer,
+                                         DEFAULT_CLOUD_BUFFER, minValue=0, maxValue=20),
             QgsProcessingParameterString(self.EXTRA_SCL_CLASSES, "Extra SCL classes counted as "
                                          "cloudy", optional=True),
             QgsProcessingParameterFeatureSource(self.CLOUD_POLYGONS, "Missed clouds "

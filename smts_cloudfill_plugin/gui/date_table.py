@@ -384,7 +384,8 @@ class StackTableWrapper(MultipleLayerWidgetWrapper):
                 value = int(float(wrapper.parameterValue()))
             except (TypeError, ValueError, RuntimeError):
                 return
-            self.widget.set_cloud_buffer(max(value, 0))
+            if _alive(self.widget):      # the signal may outlive a closed dialog's table
+                self.widget.set_cloud_buffer(max(value, 0))
         update()
         signal = getattr(wrapper, "widgetValueHasChanged", None)
         if signal is not None:
