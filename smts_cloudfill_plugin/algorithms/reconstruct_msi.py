@@ -132,11 +132,13 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
         CLOUD_BUFFER: cloud_buffer_help("Each pixel of buffer fills about 5 % more of a cloudy "
                                         "date's clear pixels (their own values are replaced)."),
         BATCH_SIZE: "Windows per model call; lower it if the GPU runs out of memory.",
-        SELF_CHECK: "Before filling, hide some clear pixels of each cloudy date, fill them with "
-                    "the model and with temporal interpolation, and fill each date with the blend "
-                    "of the two that did best there (never worse than interpolation on MSE, SAM "
-                    "or SSIM). The figures go to the log and to cloudfill_check.html in the "
-                    "output folder. Off: the model alone.",
+        SELF_CHECK: "Before filling, hide some clear pixels of each cloudy date and fill them "
+                    "every candidate way: temporal interpolation, with or without the date's own "
+                    "residual (what its clear pixels around the cloud say), plus a weight of the "
+                    "model's correction. Each date is filled with the candidate that did best "
+                    "there, never worse than interpolation on MSE, SAM or SSIM. The figures go "
+                    "to the log and to cloudfill_check.html in the output folder. Off: the "
+                    "model alone.",
         MSI_DATES: "Optional acquisition dates of the MSI layers, comma separated YYYY-MM-DD in "
                    "the same order; they replace dates read from file names or metadata. The date "
                    "table of the dialog fills this in.",
@@ -175,8 +177,9 @@ class ReconstructMsiAlgorithm(QgsProcessingAlgorithm):
                 "each cloudy date gets a filled raster and a filled-pixel mask, on the input's "
                 "grid, CRS, no data, band names and data type.\n\n"
                 "Before filling, the self-check hides some clear pixels of each cloudy date, "
-                "fills them with the model and with temporal interpolation, and fills the date "
-                "with the blend that did best there (log and cloudfill_check.html).\n\n"
+                "fills them with the model, with temporal interpolation and with the date's own "
+                "residual, and fills the date the way that did best there, never worse than "
+                "interpolation (log and cloudfill_check.html).\n\n"
                 "Inputs: 6 or more Sentinel-2 dates about 10 days apart (10 bands B02, B03, B04, "
                 "B05, B06, B07, B08, B8A, B11, B12), optional per-date cloud masks (SCL or 0/1), "
                 "optional Sentinel-1 VV/VH dates over the same weeks.\n\n" + CREDITS)

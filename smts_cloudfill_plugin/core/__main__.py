@@ -70,9 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "%(default)s, measured: SCL misses hazy cloud rims); 0/1 masks are "
                         "taken as they are")
     r.add_argument("--no-self-check", action="store_true",
-                   help="fill with the model alone; by default each cloudy date is filled with the "
-                        "blend of model and temporal interpolation that did best on held-back "
-                        "clear pixels of this stack (report: cloudfill_check.html)")
+                   help="fill with the model alone; by default each cloudy date is filled the "
+                        "way that did best on held-back clear pixels of this stack (interpolation, "
+                        "+/- the date's own residual, + a weight of the model; report: "
+                        "cloudfill_check.html)")
     r.add_argument("--quiet", action="store_true", help="print only the written paths")
     r.set_defaults(run=_reconstruct)
     i = sub.add_parser("info", help="print a weights file's metadata")
