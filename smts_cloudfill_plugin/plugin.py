@@ -4,20 +4,9 @@ qgis_process calls ``initProcessing`` only; the desktop calls ``initGui``, which
 """
 from __future__ import annotations
 
-import os
-
 from qgis.core import QgsApplication
 
 from .dependencies import add_dependency_folder
-
-PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-def resource_path(*parts: str) -> str:
-    """A file under the plugin's resources (inside the installed plugin or the source tree)."""
-    inside = os.path.join(PLUGIN_DIR, "resources", *parts)
-    return inside if os.path.exists(inside) else os.path.join(os.path.dirname(PLUGIN_DIR),
-                                                              "resources", *parts)
 
 
 class SmtsCloudFillPlugin:

@@ -11,11 +11,9 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsFeatureRequest, QgsProce
                        QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
-from qgis.PyQt.QtGui import QIcon
-
 from ..core.stack_reader import DEFAULT_CLOUD_BUFFER
 from ..gui.widget_metadata import product_files_metadata
-from ..plugin import resource_path
+from .base import MAX_CLOUD_BUFFER, CloudFillAlgorithm, split_layer_lists
 from .feedback import QgisFeedback
 from .layers import layer_source_path, load_series_outputs
 
@@ -36,7 +34,7 @@ def same_day_name(value) -> str | None:
     return text if text in SAME_DAY else None
 
 
-class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
+class PrepareSeriesAlgorithm(CloudFillAlgorithm):
     PRODUCTS, PRODUCTS_FOLDER = "PRODUCTS", "PRODUCTS_FOLDER"
     EXTENT, PARCELS, EXTENT_BUFFER = "EXTENT", "PARCELS", "EXTENT_BUFFER"
     SAR = "SAR"
@@ -104,12 +102,6 @@ class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
     def displayName(self) -> str:  # noqa: N802
         return "Prepare Sentinel-1/2 time series"
 
-    def icon(self) -> QIcon:
-        return QIcon(resource_path("icon.svg"))
-
-    def createInstance(self):  # noqa: N802
-        return type(self)()
-
     def flags(self):
         return super().flags() | QgsProcessingAlgorithm.FlagCanCancel
 
@@ -142,7 +134,8 @@ class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
                                                  QgsProcessing.TypeRaster, optional=True),
             QgsProcessingParameterNumber(self.CLOUD_BUFFER, "Cloud buffer (pixels)",
                                          QgsProcessingParameterNumber.Integer,
-                                         DEFAULT_CLOUD_BUFFER, minValue=0, maxValue=20),
+                                         DEFAULT_CLOUD_BUFFER, minValue=0,
+                                         maxValue=MAX_CLOUD_BUFFER),
             QgsProcessingParameterString(self.EXTRA_SCL_CLASSES, "Extra SCL classes counted as "
                                          "cloudy", optional=True),
             QgsProcessingParameterFeatureSource(self.CLOUD_POLYGONS, "Missed clouds "
@@ -171,7 +164,6 @@ class PrepareSeriesAlgorithm(QgsProcessingAlgorithm):
 
     # ----- parameters -> engine arguments ---------------------------------------------------
     def _products(self, parameters, context) -> list[str]:
-        from .reconstruct_msi import split_layer_lists
         values = split_layer_lists(parameters, (self.PRODUCTS,)).get(self.PRODUCTS) or []
         if isinstance(values, str):
             values = [values]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-from ..plugin import resource_path
+from ..paths import ICON_PATH
 
 
 class SmtsProvider(QgsProcessingProvider):
@@ -18,7 +18,7 @@ class SmtsProvider(QgsProcessingProvider):
         return "SMTS CloudFill: cloud filling for Sentinel-2 time series"
 
     def icon(self) -> QIcon:
-        return QIcon(resource_path("icon.svg"))
+        return QIcon(ICON_PATH)
 
     def loadAlgorithms(self) -> None:  # noqa: N802
         from .prepare_series import PrepareSeriesAlgorithm

@@ -3,20 +3,13 @@ from __future__ import annotations
 
 import os
 
-from qgis.core import (QgsApplication, QgsProcessing, QgsProcessingAlgorithm,
-                       QgsProcessingException,
-                       QgsProcessingParameterBoolean, QgsProcessingParameterEnum,
-                       QgsProcessingParameterFile, QgsProcessingParameterFileDestination,
-                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
-                       QgsProcessingParameterString)
-from qgis.PyQt.QtGui import QIcon
+from qgis.core import (QgsApplication, QgsProcessingAlgorithm, QgsProcessingException,
+                       QgsProcessingParameterBoolean, QgsProcessingParameterFile,
+                       QgsProcessingParameterFileDestination, QgsProcessingParameterNumber)
 
 from ..dependencies import missing_message, torch_available
-from ..gui.widget_metadata import date_table_metadata
-from ..plugin import resource_path
+from .base import WEIGHTS_FILTER, StackAlgorithm
 from .feedback import QgisFeedback
-from .reconstruct_msi import (CREDITS, DEVICES, WEIGHTS_FILTER, cloud_buffer_help,
-                              cloud_buffer_parameter, parse_date_list)
 from .layers import layer_source_path
 
 
@@ -27,24 +20,17 @@ def default_model_path() -> str:
                         "smts_local.pt")
 
 
-class TrainStacksAlgorithm(QgsProcessingAlgorithm):
-    MSI, MASKS, SAR = "MSI", "MASKS", "SAR"
-    CLOUD_BUFFER = "CLOUD_BUFFER"
+class TrainStacksAlgorithm(StackAlgorithm):
+    """Fine-tunes or trains a model on a season; the shared stack parameters come from
+    StackAlgorithm."""
+
     INIT_MODEL, FROM_SCRATCH = "INIT_MODEL", "FROM_SCRATCH"
-    MAX_MINUTES, EPOCHS, VALIDATION_FRACTION, SEED, DEVICE = \
-        "MAX_MINUTES", "EPOCHS", "VALIDATION_FRACTION", "SEED", "DEVICE"
-    MSI_DATES, SAR_DATES = "MSI_DATES", "SAR_DATES"
+    MAX_MINUTES, EPOCHS, VALIDATION_FRACTION, SEED = \
+        "MAX_MINUTES", "EPOCHS", "VALIDATION_FRACTION", "SEED"
     OUTPUT_MODEL, OUTPUT_REPORT = "OUTPUT_MODEL", "OUTPUT_REPORT"
 
+    MSI_LABEL = "Sentinel-2 dates of the season (MSI)"
     HELP = {
-        MSI: "Sentinel-2 rasters of one season, one per date, in date order (6 dates or more; "
-             "windows of 6 dates about 10 days apart are formed from them).",
-        MASKS: "Optional cloud masks, one per MSI date (SCL or 0/1). Really cloudy pixels are "
-               "left out of the loss.",
-        SAR: "Optional Sentinel-1 rasters (VV, VH), any number, matched to the windows by date.",
-        CLOUD_BUFFER: cloud_buffer_help("The grown pixels are left out of the loss, as "
-                                        "Reconstruct fills them; each pixel of buffer leaves "
-                                        "about 5 % of a cloudy date's clear pixels out."),
         INIT_MODEL: "Optional weights to fine-tune. Empty: the bundled SMTS-ViT (MTS-ViT without "
                     "SAR). Its bands must match the stack's.",
         FROM_SCRATCH: "Train a new model for the stack's own bands (any band set) instead of "
@@ -55,15 +41,18 @@ class TrainStacksAlgorithm(QgsProcessingAlgorithm):
         VALIDATION_FRACTION: "Share of the date windows, the latest in the season, held out to "
                              "choose the best step and to compare with temporal interpolation.",
         SEED: "Random seed: the same seed gives the same model on the CPU.",
-        DEVICE: "Where training runs. Auto takes a CUDA GPU when PyTorch sees one.",
-        MSI_DATES: "Optional dates of the MSI layers (YYYY-MM-DD, comma separated), replacing "
-                   "those in the file names. The dialog's date table fills this in.",
-        SAR_DATES: "Optional dates of the SAR layers (YYYY-MM-DD, comma separated).",
         OUTPUT_MODEL: "The trained weights (.pt), usable as MODEL in 'Reconstruct cloudy MSI' and "
                       "on the command line. A checkpoint beside it lets a stopped run resume.",
         OUTPUT_REPORT: "HTML report: loss curves and held-out metrics against temporal "
                        "interpolation.",
     }
+    ADVANCED = (SEED,)
+    SUMMARY = ("Adapts the cloud-filling model to your own season: fine-tunes the bundled "
+               "SMTS-ViT (or a given model), or trains a new one from scratch for any band set. "
+               "Clear pixels are hidden under synthetic clouds and the model learns to give them "
+               "back; really cloudy pixels are left out. The latest date windows are held out and "
+               "the report compares the model with temporal interpolation on them. Cancel keeps "
+               "the best model so far; running again with the same output resumes.")
 
     def name(self) -> str:
         return "train"
@@ -71,34 +60,15 @@ class TrainStacksAlgorithm(QgsProcessingAlgorithm):
     def displayName(self) -> str:  # noqa: N802
         return "Train on local stacks"
 
-    def icon(self) -> QIcon:
-        return QIcon(resource_path("icon.svg"))
-
-    def createInstance(self):  # noqa: N802
-        return type(self)()
-
     def flags(self):
         # One training at a time: it uses every core; no batch of trainings.
         return (super().flags() | QgsProcessingAlgorithm.FlagCanCancel) & \
             ~QgsProcessingAlgorithm.FlagSupportsBatch
 
-    def shortHelpString(self) -> str:  # noqa: N802
-        return ("Adapts the cloud-filling model to your own season: fine-tunes the bundled "
-                "SMTS-ViT (or a given model), or trains a new one from scratch for any band set. "
-                "Clear pixels are hidden under synthetic clouds and the model learns to give them "
-                "back; really cloudy pixels are left out. The latest date windows are held out and "
-                "the report compares the model with temporal interpolation on them. Cancel keeps "
-                "the best model so far; running again with the same output resumes.\n\n" + CREDITS)
-
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        params = [
-            QgsProcessingParameterMultipleLayers(self.MSI, "Sentinel-2 dates of the season (MSI)",
-                                                 QgsProcessing.TypeRaster),
-            QgsProcessingParameterMultipleLayers(self.MASKS, "Cloud masks (SCL or 0/1), one per date",
-                                                 QgsProcessing.TypeRaster, optional=True),
-            QgsProcessingParameterMultipleLayers(self.SAR, "Sentinel-1 dates (VV, VH)",
-                                                 QgsProcessing.TypeRaster, optional=True),
-            cloud_buffer_parameter(self.CLOUD_BUFFER),
+        shared = self.shared_parameter
+        self.add_parameters([
+            shared(self.MSI), shared(self.MASKS), shared(self.SAR), shared(self.CLOUD_BUFFER),
             QgsProcessingParameterFile(self.INIT_MODEL, "Model to fine-tune (empty: bundled)",
                                        fileFilter=WEIGHTS_FILTER, optional=True),
             QgsProcessingParameterBoolean(self.FROM_SCRATCH, "Train from scratch", False),
@@ -110,29 +80,18 @@ class TrainStacksAlgorithm(QgsProcessingAlgorithm):
                                          QgsProcessingParameterNumber.Double, 0.2, minValue=0.0,
                                          maxValue=0.9),
             QgsProcessingParameterNumber(self.SEED, "Seed", QgsProcessingParameterNumber.Integer, 0),
-            QgsProcessingParameterEnum(self.DEVICE, "Device", DEVICES, defaultValue=0),
-            QgsProcessingParameterString(self.MSI_DATES, "Sentinel-2 dates (YYYY-MM-DD, ...)",
-                                         optional=True),
-            QgsProcessingParameterString(self.SAR_DATES, "Sentinel-1 dates (YYYY-MM-DD, ...)",
-                                         optional=True),
+            shared(self.DEVICE), shared(self.MSI_DATES), shared(self.SAR_DATES),
             QgsProcessingParameterFileDestination(self.OUTPUT_MODEL, "Trained model",
                                                   "SMTS CloudFill weights (*.pt)",
                                                   defaultValue=default_model_path(),
                                                   createByDefault=True),
             QgsProcessingParameterFileDestination(self.OUTPUT_REPORT, "Training report",
                                                   "HTML files (*.html)", optional=True),
-        ]
-        roles = {self.MSI: "msi", self.MASKS: "masks", self.SAR: "sar"}
-        for p in params:
-            p.setHelp(self.HELP[p.name()])
-            if p.name() in (self.SEED, self.MSI_DATES, self.SAR_DATES):
-                p.setFlags(p.flags() | p.FlagAdvanced)
-            if p.name() in roles:
-                p.setMetadata(date_table_metadata(roles[p.name()]))
-            self.addParameter(p)
+        ])
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
-        """A trained model must outlive the session: no temporary file."""
+        """A trained model must outlive the session: no temporary file (the shared checks
+        first)."""
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
@@ -149,9 +108,8 @@ class TrainStacksAlgorithm(QgsProcessingAlgorithm):
         from ..core.errors import CloudFillError
         from ..core.local_training import train_on_stacks
 
-        msi = [layer_source_path(l) for l in self.parameterAsLayerList(parameters, self.MSI, context)]
-        masks = [layer_source_path(l) for l in self.parameterAsLayerList(parameters, self.MASKS, context)]
-        sar = [layer_source_path(l) for l in self.parameterAsLayerList(parameters, self.SAR, context)]
+        msi, masks, sar = ([layer_source_path(l) for l in self.layers(parameters, name, context)]
+                           for name in (self.MSI, self.MASKS, self.SAR))
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
         if not output.lower().endswith(".pt"):
@@ -166,12 +124,10 @@ class TrainStacksAlgorithm(QgsProcessingAlgorithm):
                 epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
                 validation_fraction=self.parameterAsDouble(parameters, self.VALIDATION_FRACTION, context),
                 seed=self.parameterAsInt(parameters, self.SEED, context),
-                device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)].lower(),
+                device=self.device(parameters, context),
                 report=report,
-                msi_dates=parse_date_list(self.parameterAsString(parameters, self.MSI_DATES, context),
-                                          len(msi), self.MSI_DATES),
-                sar_dates=parse_date_list(self.parameterAsString(parameters, self.SAR_DATES, context),
-                                          len(sar), self.SAR_DATES),
+                msi_dates=self.dates(parameters, self.MSI_DATES, len(msi), context),
+                sar_dates=self.dates(parameters, self.SAR_DATES, len(sar), context),
                 feedback=QgisFeedback(feedback),
                 cloud_buffer=self.parameterAsInt(parameters, self.CLOUD_BUFFER, context))
         except CloudFillError as e:  # Cancelled included: the best model so far is kept

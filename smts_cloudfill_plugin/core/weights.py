@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ..paths import BUNDLED_WEIGHTS_DIR
 from .config import ModelConfig, Normalisation
 from .errors import CloudFillError
 from .model import SmtsVit
@@ -24,11 +25,6 @@ FORMAT = "smts-cloudfill-weights"
 FORMAT_VERSION = 1
 __version__ = "0.1.0"
 
-_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # smts_cloudfill_plugin/
-_INSTALLED_WEIGHTS = os.path.join(_PKG_DIR, "model_weights")             # installed plugin / zip
-#: The bundled weights: inside the installed plugin, else the source checkout's model_weights/.
-BUNDLED_DIR = (_INSTALLED_WEIGHTS if os.path.isdir(_INSTALLED_WEIGHTS)
-               else os.path.join(os.path.dirname(_PKG_DIR), "model_weights"))
 
 
 @dataclass
@@ -48,7 +44,7 @@ class WeightsInfo:
 
 def bundled_weights_path(uses_sar: bool = True) -> str:
     """Where the plugin keeps its bundled SMTS-ViT (with SAR) or MTS-ViT (without)."""
-    return os.path.join(BUNDLED_DIR, "smts_vit.pt" if uses_sar else "mts_vit.pt")
+    return os.path.join(BUNDLED_WEIGHTS_DIR, "smts_vit.pt" if uses_sar else "mts_vit.pt")
 
 
 def save_weights(path: str, model: SmtsVit, extra: dict[str, Any] | None = None) -> WeightsInfo:

@@ -13,6 +13,7 @@ from qgis.PyQt.QtCore import QPointF, Qt
 from qgis.PyQt.QtGui import QColor, QIcon, QPainter, QPen, QPixmap, QPolygonF
 from qgis.PyQt.QtWidgets import QAction
 
+from ..paths import ICON_PATH
 from .swipe import SwipeMapTool, _log_exception
 
 MENU = "SMTS CloudFill"
@@ -23,8 +24,7 @@ SWIPE_TIP = ("Drag on the map to compare: the selected raster, e.g. the filled r
 
 
 def _plugin_icon() -> QIcon:
-    from ..plugin import resource_path
-    return QIcon(resource_path("icon.svg"))
+    return QIcon(ICON_PATH)
 
 
 def swipe_icon(size: int = 32) -> QIcon:

@@ -1,0 +1,218 @@
+"""What the provider's algorithms share, declared once.
+
+``CloudFillAlgorithm``: icon, (no) group and a fresh instance, for every algorithm.
+``StackAlgorithm``: Reconstruct and Train both read a stack of Sentinel-2 dates with masks and
+SAR; its parameters (MSI, MASKS, SAR, DEVICE, CLOUD_BUFFER, MSI_DATES, SAR_DATES), their help,
+how they are read and the credits are declared here, so the two dialogs cannot drift apart.
+Each algorithm lists its parameters in its own dialog order and keeps only its own.
+"""
+from __future__ import annotations
+
+from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
+                       QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
+                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
+                       QgsProcessingParameterString)
+from qgis.PyQt.QtGui import QIcon
+
+from ..core.stack_reader import DEFAULT_CLOUD_BUFFER
+from ..gui.widget_metadata import date_table_metadata
+from ..paths import ICON_PATH
+
+#: The DEVICE choices, in the enum's order (index 0 is the default).
+DEVICES = ["Auto", "CPU", "CUDA"]
+#: Weights files the file pickers offer and accept: ours are .pt; .pth is PyTorch's other usual
+#: suffix, and the command line takes either.
+WEIGHTS_FILTER = "PyTorch weights (*.pt *.pth)"
+#: The cloud buffer a user may choose (pixels), in every algorithm that grows clouds.
+MAX_CLOUD_BUFFER = 20
+CREDITS = ("Method: Li, Wang, State, \"Vision Transformer-Based Time-Series Image Reconstruction "
+           "for Cloud-Filling Applications\", IGARSS 2025, arXiv:2506.19591. Bundled model trained "
+           "on Copernicus Sentinel data (contains modified Copernicus Sentinel data 2017-2019, "
+           "WorldCereal training extractions, Flanders).")
+
+
+def parse_date_list(text: str, count: int, name: str) -> list | None:
+    """A comma-separated YYYY-MM-DD list for ``count`` layers; None when empty."""
+    from ..core.dates import parse_date
+    text = (text or "").strip()
+    if not text:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    dates = [parse_date(p) for p in parts]
+    if None in dates:
+        raise QgsProcessingException(f"{name}: '{parts[dates.index(None)]}' is not a date "
+                                     "(use YYYY-MM-DD).")
+    if len(dates) != count:
+        raise QgsProcessingException(f"{name} lists {len(dates)} dates for {count} layers.")
+    return dates
+
+
+def device_name(value) -> str | None:
+    """'auto', 'cpu' or 'cuda' for a DEVICE value given as an index (0, '1') or by name, in any
+    case ('cpu', 'CUDA': what qgis_process users write); None when it is neither."""
+    text = str(value).strip() if value is not None else ""
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        return DEVICES[index].lower() if 0 <= index < len(DEVICES) else None
+    names = [d.lower() for d in DEVICES]
+    return text.lower() if text.lower() in names else None
+
+
+def with_device_index(parameters: dict, name: str) -> dict:
+    """``parameters`` with a DEVICE given by name replaced by its index (the enum's own form)."""
+    value = parameters.get(name)
+    if isinstance(value, str) and not value.strip().isdigit() and device_name(value):
+        parameters = dict(parameters)
+        parameters[name] = [d.lower() for d in DEVICES].index(device_name(value))
+    return parameters
+
+
+def split_layer_lists(parameters: dict, names: tuple[str, ...]) -> dict:
+    """The batch dialog of QGIS 3.22 gives a multiple-layer cell as one 'path;path;...' string,
+    which QGIS itself reads as a single (missing) layer: make it a list."""
+    out = dict(parameters)
+    for name in names:
+        value = out.get(name)
+        if isinstance(value, str) and ";" in value:
+            out[name] = [v for v in value.split(";") if v.strip()]
+    return out
+
+
+def layer_list(alg: QgsProcessingAlgorithm, parameters: dict, name: str, context) -> list:
+    """The layers of a multiple-layer parameter (a batch 'a;b' string included)."""
+    return alg.parameterAsLayerList(split_layer_lists(parameters, (name,)), name, context)
+
+
+class CloudFillAlgorithm(QgsProcessingAlgorithm):
+    """Icon, group and instance of every algorithm of the provider."""
+
+    def icon(self) -> QIcon:
+        return QIcon(ICON_PATH)
+
+    def group(self) -> str:
+        return ""
+
+    def groupId(self) -> str:  # noqa: N802 (QGIS's name)
+        return ""
+
+    def createInstance(self):  # noqa: N802
+        return type(self)()
+
+
+class StackAlgorithm(CloudFillAlgorithm):
+    """An algorithm running the model on a stack (Reconstruct, Train).
+
+    Subclasses build their dialog order from :meth:`shared_parameter` and their own parameters,
+    pass the list to :meth:`add_parameters`, give ``HELP`` for their own parameters, ``ADVANCED``
+    for their own advanced ones and ``SUMMARY`` for the help panel (the credits are appended).
+    """
+
+    MSI, MASKS, SAR, DEVICE = "MSI", "MASKS", "SAR", "DEVICE"
+    CLOUD_BUFFER = "CLOUD_BUFFER"
+    MSI_DATES, SAR_DATES = "MSI_DATES", "SAR_DATES"
+
+    #: The MSI parameter's label (Train says it is one season).
+    MSI_LABEL = "Sentinel-2 dates (MSI)"
+    SUMMARY = ""
+    HELP: dict[str, str] = {}
+    ADVANCED: tuple[str, ...] = ()
+
+    SHARED_HELP = {
+        MSI: "Sentinel-2 rasters of one season, one multiband raster per date, in date order (at "
+             "least 6 dates, about 10 days apart; the model sees 6 dates at a time). Bands are "
+             "matched by name (B02 ... B12) or by position. UInt16 DN or float reflectance.",
+        MASKS: "Optional cloud masks, one per MSI date in the same order: Sentinel-2 scene "
+               "classification (SCL) or a 0/1 raster (1 = cloud). Masked, no-data and NaN pixels "
+               "are the missing ones: Reconstruct fills them, Train leaves them out of the loss. "
+               "Without masks only no-data and NaN pixels are missing.",
+        SAR: "Optional Sentinel-1 rasters (VV, VH in dB or linear power), in date order, dates in "
+             "the file names (or SAR_DATES), matched to the MSI dates by date. With SAR the "
+             "SMTS-ViT model is used, without it MTS-ViT. SAR on another grid is resampled "
+             "(bilinear) onto the MSI grid.",
+        DEVICE: "Where the model runs. Auto takes a CUDA GPU when PyTorch sees one, else the CPU. "
+                "With qgis_process, DEVICE=cpu (or auto, cuda) works as well as the index.",
+        CLOUD_BUFFER: (
+            f"Pixels (10 m) by which the clouds and cloud shadows of SCL masks (classes 3, 8, 9, "
+            f"10) are grown: SCL misses hazy cloud rims, and the fill spreads what the pixels "
+            f"next to a cloud say into it, so the filled area would come out whitish. SCL masks "
+            f"only: a 0/1 mask (such as Prepare's CLOUDS_*.tif, already grown) is taken as it "
+            f"is. Default {DEFAULT_CLOUD_BUFFER}, measured on real seasons: clear pixels 1, 2, "
+            f"3 px from an SCL cloud are 4.1x, 2.8x, 1.8x as far from their interpolation as "
+            f"pixels far from clouds, 4 and 5 px only 1.4x and 1.2x. Each pixel of buffer makes "
+            f"about 5 % more of a cloudy date's clear pixels missing: Reconstruct replaces their "
+            f"values, Train leaves them out of the loss. 0 uses the SCL as it is."),
+        MSI_DATES: "Optional acquisition dates of the MSI layers, comma separated YYYY-MM-DD in "
+                   "the same order; they replace dates read from file names or metadata. The date "
+                   "table of the dialog fills this in.",
+        SAR_DATES: "Optional acquisition dates of the SAR layers, comma separated YYYY-MM-DD in "
+                   "the same order (used to match SAR dates to MSI dates).",
+    }
+    SHARED_ADVANCED = (MSI_DATES, SAR_DATES)
+    #: The date table's role of each layer parameter (gui/date_table.py).
+    TABLE_ROLES = {MSI: "msi", MASKS: "masks", SAR: "sar"}
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return self.SUMMARY + "\n\n" + CREDITS
+
+    def shared_parameter(self, name: str) -> QgsProcessingParameterDefinition:
+        """A new definition of one shared parameter (help and flags come in add_parameters)."""
+        if name == self.MSI:
+            return QgsProcessingParameterMultipleLayers(self.MSI, self.MSI_LABEL,
+                                                        QgsProcessing.TypeRaster)
+        if name == self.MASKS:
+            return QgsProcessingParameterMultipleLayers(
+                self.MASKS, "Cloud masks (SCL or 0/1), one per date", QgsProcessing.TypeRaster,
+                optional=True)
+        if name == self.SAR:
+            return QgsProcessingParameterMultipleLayers(self.SAR, "Sentinel-1 dates (VV, VH)",
+                                                        QgsProcessing.TypeRaster, optional=True)
+        if name == self.DEVICE:
+            return QgsProcessingParameterEnum(self.DEVICE, "Device", DEVICES, defaultValue=0)
+        if name == self.CLOUD_BUFFER:
+            return QgsProcessingParameterNumber(self.CLOUD_BUFFER,
+                                                "Cloud buffer for SCL masks (pixels)",
+                                                QgsProcessingParameterNumber.Integer,
+                                                DEFAULT_CLOUD_BUFFER, minValue=0,
+                                                maxValue=MAX_CLOUD_BUFFER)
+        if name == self.MSI_DATES:
+            return QgsProcessingParameterString(self.MSI_DATES,
+                                                "Sentinel-2 dates (YYYY-MM-DD, ...)", optional=True)
+        if name == self.SAR_DATES:
+            return QgsProcessingParameterString(self.SAR_DATES,
+                                                "Sentinel-1 dates (YYYY-MM-DD, ...)", optional=True)
+        raise KeyError(name)
+
+    def add_parameters(self, params: list) -> None:
+        """Add ``params`` in this order, with their help, advanced flag and date-table widget."""
+        helps = {**self.SHARED_HELP, **self.HELP}
+        advanced = self.SHARED_ADVANCED + tuple(self.ADVANCED)
+        for p in params:
+            p.setHelp(helps[p.name()])
+            if p.name() in advanced:
+                p.setFlags(p.flags() | p.FlagAdvanced)
+            if p.name() in self.TABLE_ROLES:
+                p.setMetadata(date_table_metadata(self.TABLE_ROLES[p.name()]))
+            self.addParameter(p)
+
+    # ----- shared parameters -> engine arguments ---------------------------------------------
+    def layers(self, parameters, name: str, context) -> list:
+        """The layers of MSI, MASKS or SAR (a batch 'a;b' string included)."""
+        return layer_list(self, parameters, name, context)
+
+    def dates(self, parameters, name: str, count: int, context) -> list | None:
+        """MSI_DATES or SAR_DATES for ``count`` layers; None when empty."""
+        return parse_date_list(self.parameterAsString(parameters, name, context), count, name)
+
+    def device(self, parameters, context) -> str:
+        """'auto', 'cpu' or 'cuda', whether DEVICE was given as an index or by name."""
+        return device_name(parameters.get(self.DEVICE)) or \
+            DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)].lower()
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        """A DEVICE given by name is accepted (QGIS's enum check takes only indices)."""
+        parameters = split_layer_lists(parameters, (self.MSI, self.MASKS, self.SAR))
+        value = parameters.get(self.DEVICE)
+        if isinstance(value, str) and value.strip() and device_name(value) is None:
+            return False, (f"Device '{value}' is not one of auto, cpu, cuda (or the index "
+                           "0, 1, 2).")
+        return super().checkParameterValues(with_device_index(parameters, self.DEVICE), context)
