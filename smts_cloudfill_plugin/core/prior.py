@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 
 def nominal_days(days: torch.Tensor | None, missing: torch.Tensor) -> torch.Tensor:
@@ -72,16 +71,29 @@ RIDGE = 0.01
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian average of (N, H, W) maps, zero outside the map (so that, applied to
-    a 0/1 support map too, the ratio is a normalised average)."""
+    """Separable Gaussian average of (N, H, W) maps (truncated at 4 sigma), zero outside the map
+    (so that, applied to a 0/1 support map too, the ratio is a normalised average).
+
+    Written as two small matrix products with banded (Toeplitz) kernels: the same sums as a
+    zero-padded convolution, but matmul runs some 100x faster on the CPU than a one-channel
+    convolution with a 33..65-tap kernel."""
+    h, w = x.shape[-2:]
+    rows = _band(h, sigma, x.dtype, x.device)
+    cols = _band(w, sigma, x.dtype, x.device)
+    return rows @ x @ cols
+
+
+def _band(n: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(n, n) symmetric matrix of the normalised, truncated Gaussian kernel."""
     radius = max(1, int(math.ceil(4 * sigma)))
-    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
     k = k / k.sum()
-    y = x.unsqueeze(1)
-    y = F.conv2d(y, k.view(1, 1, 1, -1), padding=(0, radius))
-    y = F.conv2d(y, k.view(1, 1, -1, 1), padding=(radius, 0))
-    return y.squeeze(1)
+    i = torch.arange(n)
+    offset = i.view(-1, 1) - i.view(1, -1)
+    band = torch.where(offset.abs() <= radius, k[(offset + radius).clamp(0, 2 * radius)],
+                       torch.zeros((), dtype=torch.float64))
+    return band.to(dtype=dtype, device=device)
 
 
 def residual_correction(x: torch.Tensor, missing: torch.Tensor, days: torch.Tensor | None,
