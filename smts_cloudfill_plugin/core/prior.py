@@ -18,6 +18,7 @@ case gained 58 % (``model_weights/EXPERIMENTS.md``).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -83,6 +84,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return rows @ x @ cols
 
 
+@functools.lru_cache(maxsize=32)
 def _band(n: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """(n, n) symmetric matrix of the normalised, truncated Gaussian kernel."""
     radius = max(1, int(math.ceil(4 * sigma)))

@@ -4,10 +4,10 @@ A model trained on a few sites can lose to plain interpolation on another scene.
 filling, reconstruct hides some clear pixels of each cloudy date (synthetic clouds on up to
 :data:`CHECK_WINDOWS` windows spread over the raster) and fills them with every candidate:
 
-    interpolation + residual(s) + w * (model - interpolation)
+    interpolation + residual(s) + w * (model - its prior)
 
 with ``residual(s)`` the same-date residual correction at Gaussian scale ``s`` (none, or one of
-:data:`SCALES`; :mod:`residual`) and ``w`` the model's weight (:data:`WEIGHTS`). Per date it
+:data:`SCALES`; :mod:`prior`) and ``w`` the model's weight (:data:`WEIGHTS`). Per date it
 picks the candidate that does best on those held-back pixels and never worse than
 interpolation (no residual, ``w = 0``) on MSE, SAM or SSIM, on each of two independent draws
 of held-back pixels. The fill then uses that candidate; where it gives the model no weight, the
@@ -104,19 +104,29 @@ def blended_fill(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
     interp, defined = interpolation(msi, missing, days)
     whole = bool(defined.all())
     clean = torch.nan_to_num(msi)
+    needs_model = plan.needs_model or not whole
+    # Each scale's correction once, for the dates that take it (all of them for the model's own
+    # scale, which its change is measured from); dates are corrected independently.
+    dates: dict[float, list[int] | None] = {}
+    for k, scale in enumerate(plan.scales):
+        if scale > 0:
+            dates.setdefault(scale, []).append(k)
+    if needs_model and own > 0:
+        dates[own] = None
+    corrections = {s: residual_correction(clean, missing, days, s, ks) for s, ks in dates.items()}
     out = interp
-    if plan.needs_model or not whole:
+    if needs_model:
         pred = model(msi, missing, sar, days)
         if not whole:
             interp = torch.where(defined.unsqueeze(2), interp, pred)
         change = pred - interp
         if own > 0:
-            change = change - residual_correction(clean, missing, days, own)
+            change = change - corrections[own]
         w = torch.tensor(plan.weights, dtype=pred.dtype, device=pred.device).view(1, -1, 1, 1, 1)
         out = interp + w * change
-    for scale in set(plan.scales) - {0.0}:
-        dates = [k for k, s in enumerate(plan.scales) if s == scale]
-        out = out + residual_correction(clean, missing, days, scale, dates)
+    for k, scale in enumerate(plan.scales):
+        if scale > 0:
+            out[:, k] = out[:, k] + corrections[scale][:, k]
     return out
 
 
@@ -246,8 +256,10 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
                 corrections = [torch.zeros_like(interp) if s == 0 else
                                residual_correction(clean, m, d, s, targets) for s in SCALES]
                 change = pred - interp
-                if own_scale(model) > 0:
-                    change = change - residual_correction(clean, m, d, own_scale(model), targets)
+                own = own_scale(model)
+                if own > 0:
+                    change = change - (corrections[SCALES.index(own)] if own in SCALES else
+                                       residual_correction(clean, m, d, own, targets))
                 interp, change = interp.float().cpu(), change.float().cpu()
                 corrections = [c.float().cpu() for c in corrections]
                 for j, k in enumerate(targets):
