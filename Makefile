@@ -34,7 +34,7 @@ demo: setup
 demo-products: setup
 	rm -rf out/demo-products
 	$(PY) tests/s2_products.py out/demo-products/downloads
-	$(PY) -c "import glob; from smts_cloudfill_plugin.core.prepare import Extent, prepare_series; from smts_cloudfill_plugin.core.progress import PrintFeedback; prepare_series(sorted(glob.glob('out/demo-products/downloads/*')), Extent(574680, 5621800, 575320, 5622440, 'EPSG:32631'), 'out/demo-products/prepared', sar=sorted(glob.glob('resources/sample/sar/*.tif')), feedback=PrintFeedback())"
+	$(PY) -c "import glob; from smts_cloudfill_plugin.core.prepare.series import Extent, prepare_series; from smts_cloudfill_plugin.core.progress import PrintFeedback; prepare_series(sorted(glob.glob('out/demo-products/downloads/*')), Extent(574680, 5621800, 575320, 5622440, 'EPSG:32631'), 'out/demo-products/prepared', sar=sorted(glob.glob('resources/sample/sar/*.tif')), feedback=PrintFeedback())"
 	$(PY) -m smts_cloudfill_plugin.core reconstruct --msi out/demo-products/prepared/S2_*.tif \
 	    --masks out/demo-products/prepared/CLOUDS_*.tif --sar out/demo-products/prepared/S1_*.tif \
 	    --out out/demo-products/filled

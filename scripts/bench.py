@@ -220,7 +220,7 @@ def windows_touching_square(side: int, cover: float) -> tuple[int, int]:
     """(windows that touch the centred cloud square, all windows) on a ``side`` px square
     raster with the bundled model's window and overlap: what reconstruct runs there."""
     from smts_cloudfill_plugin.core import reconstruct as rec
-    from smts_cloudfill_plugin.core.tiler import plan_windows
+    from smts_cloudfill_plugin.core.plan.windows import plan_windows
     start, length = cloud_square(side, cover)
     windows = [w for row in plan_windows(side, side, 60, rec.default_overlap(60, 5))
                for w in row]
@@ -237,14 +237,6 @@ def peak_rss_mb() -> float:
 def child_reconstruct(args) -> dict:
     from smts_cloudfill_plugin.core import reconstruct as rec
     stack = json.loads(args.stack)
-    calls: list[int] = []
-    predict = rec._predict
-
-    def counting(model, device, batch, feedback, *rest):
-        calls.append(batch[0].shape[0])
-        return predict(model, device, batch, feedback, *rest)
-
-    rec._predict = counting
     out = os.path.join(args.out, "reconstruct")
     t0 = time.perf_counter()
     results = rec.reconstruct(stack["msi"], out, masks=stack["scl"], sar=stack["sar"],
@@ -253,28 +245,30 @@ def child_reconstruct(args) -> dict:
     seconds = time.perf_counter() - t0
     width, height = _size(stack["msi"][0])
     shutil.rmtree(out, ignore_errors=True)
-    return {"seconds": seconds, "pixels": width * height, "windows": sum(calls),
+    windows = sum({r.group: r.windows_run for r in results}.values())
+    return {"seconds": seconds, "pixels": width * height, "windows": windows,
             "dates": len(results), "rss_mb": peak_rss_mb()}
 
 
 def child_interp(args) -> dict:
     """Temporal interpolation streamed like reconstruct: scan for clouds, then tile-aligned
     blocks read, interpolated and the cloudy dates written (same reader and writer)."""
-    from smts_cloudfill_plugin.core.baseline import interpolate_temporal
-    from smts_cloudfill_plugin.core.config import S2_BANDS
-    from smts_cloudfill_plugin.core.dates import day_numbers
+    from smts_cloudfill_plugin.core.training.baseline import interpolate_temporal
+    from smts_cloudfill_plugin.core.model.config import S2_BANDS
+    from smts_cloudfill_plugin.core.read.dates import day_numbers
     from smts_cloudfill_plugin.core.progress import Feedback
     from smts_cloudfill_plugin.core.reconstruct import output_paths
-    from smts_cloudfill_plugin.core.stack_reader import Stack
-    from smts_cloudfill_plugin.core.streaming import cloud_fractions, gdal_cache_limit
-    from smts_cloudfill_plugin.core.writer import MASK_FILLED, OutputSet, RasterWriter
+    from smts_cloudfill_plugin.core.read.stack import Stack
+    from smts_cloudfill_plugin.core.read.block_cache import gdal_cache_limit
+    from smts_cloudfill_plugin.core.read.missing import scan_missing
+    from smts_cloudfill_plugin.core.write.writer import MASK_FILLED, OutputSet, RasterWriter
     stack = json.loads(args.stack)
     out = os.path.join(args.out, "interp")
     os.makedirs(out, exist_ok=True)
     t0 = time.perf_counter()
     with Stack(stack["msi"], stack["scl"], None, bands=S2_BANDS) as st, \
             gdal_cache_limit(64 << 20), OutputSet() as outputs:
-        fractions = cloud_fractions(st, Feedback())
+        fractions = scan_missing(st, Feedback()).fractions
         targets = [t for t, f in enumerate(fractions) if f > 0]
         days = np.array(day_numbers(st.dates), dtype=np.float64)
         writers = {}
@@ -315,7 +309,7 @@ def child_model(args) -> dict:
 
     import torch
     from smts_cloudfill_plugin.core import reconstruct as rec
-    from smts_cloudfill_plugin.core.weights import load_model
+    from smts_cloudfill_plugin.core.model.weights import load_model
     model, info = load_model(args.weights, args.device)
     cfg, size = info.config, info.config.window
     dev = torch.device(args.device)
@@ -389,27 +383,27 @@ def matmul_rate(device: str, n: int = 2048, seconds: float = 1.0) -> float:
 
 
 def windows_for(width: int, height: int, batch_size: int = 8) -> int:
-    """Windows reconstruct runs on a raster of this size (band halos included)."""
+    """Windows reconstruct runs on a fully cloudy raster of this size (strip halos included)."""
     from smts_cloudfill_plugin.core import reconstruct as rec
-    from smts_cloudfill_plugin.core.streaming import column_bands
-    from smts_cloudfill_plugin.core.tiler import plan_windows
+    from smts_cloudfill_plugin.core.plan.strips import column_strips, plan_blocks
+    from smts_cloudfill_plugin.core.plan.windows import plan_windows
     tile = 256 if width > 256 or height > 256 else width
     rows = plan_windows(width, height, 60, rec.default_overlap(60, 5))
-    blocks, _ = rec._plan_blocks(rows, height, column_bands(width, tile, rec.BAND_COLUMNS),
-                                 batch_size)
+    blocks, _ = plan_blocks(rows, height, column_strips(width, tile, rec.STRIP_COLUMNS),
+                            batch_size, rec.BLOCK_WINDOWS)
     return sum(len(b.windows) for b in blocks)
 
 
 def bench_weights(folder: str) -> tuple[str, str]:
     """The bundled SMTS-ViT when trained, else the same architecture with random weights."""
-    from smts_cloudfill_plugin.core.weights import bundled_weights_path, read_weights_info
+    from smts_cloudfill_plugin.core.model.weights import bundled_weights_path, read_weights_info
     path = bundled_weights_path(uses_sar=True)
     if os.path.exists(path):
         return path, f"trained weights {os.path.relpath(path, ROOT)}"
     import torch
-    from smts_cloudfill_plugin.core.config import smts_vit
-    from smts_cloudfill_plugin.core.model import SmtsVit
-    from smts_cloudfill_plugin.core.weights import save_weights
+    from smts_cloudfill_plugin.core.model.config import smts_vit
+    from smts_cloudfill_plugin.core.model.network import SmtsVit
+    from smts_cloudfill_plugin.core.model.weights import save_weights
     torch.manual_seed(0)
     path = save_weights(os.path.join(folder, "smts_vit_random.pt"), SmtsVit(smts_vit())).path
     read_weights_info(path)
@@ -489,8 +483,8 @@ def main() -> None:
 
     import torch
     from smts_cloudfill_plugin.core import reconstruct as rec
-    from smts_cloudfill_plugin.core.model import flops_per_pixel
-    from smts_cloudfill_plugin.core.weights import read_weights_info
+    from smts_cloudfill_plugin.core.model.network import flops_per_pixel
+    from smts_cloudfill_plugin.core.model.weights import read_weights_info
     t_start = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="smts_bench_")
     try:
@@ -546,7 +540,7 @@ def main() -> None:
         print(f"peak RSS {', '.join(f'{v:.0f}' for v in rss)} MB for {', '.join(names)}: "
               f"{'flat' if grow < 0.15 * rss[-2 if len(rss) > 1 else -1] else 'GROWING'} "
               f"({grow:+.0f} MB from the last but one to the largest; memory is bounded by the "
-              f"bands of {rec.BAND_COLUMNS} columns and blocks of windows, so a raster "
+              f"strips of {rec.STRIP_COLUMNS} columns and blocks of windows, so a raster "
               f"narrower than a band needs less)")
 
         if torch.cuda.is_available():

@@ -29,15 +29,15 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from smts_cloudfill_plugin.core import config as cfg  # noqa: E402
-from smts_cloudfill_plugin.core.evaluate import (CLOUD_COUNTS, fill_model,  # noqa: E402
+from smts_cloudfill_plugin.core.model import config as cfg  # noqa: E402
+from smts_cloudfill_plugin.core.training.evaluate import (CLOUD_COUNTS, fill_model,  # noqa: E402
                                                  pooled_scores, real_cloud_samples)
 from smts_cloudfill_plugin.core.progress import PrintFeedback  # noqa: E402
-from smts_cloudfill_plugin.core.train import TrainSettings, make_model, train  # noqa: E402
-from smts_cloudfill_plugin.core.training_data import (Season, fixed_samples, load_season,  # noqa: E402
+from smts_cloudfill_plugin.core.training.train import TrainSettings, make_model, train  # noqa: E402
+from smts_cloudfill_plugin.core.training.data import (Season, fixed_samples, load_season,  # noqa: E402
                                                       window_pool)
-from smts_cloudfill_plugin.core.model import SmtsVit  # noqa: E402
-from smts_cloudfill_plugin.core.weights import load_model  # noqa: E402
+from smts_cloudfill_plugin.core.model.network import SmtsVit  # noqa: E402
+from smts_cloudfill_plugin.core.model.weights import load_model  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data", "worldcereal")
 CACHE = os.path.join(ROOT, ".cache", "worldcereal")
@@ -132,7 +132,7 @@ def cmd_train(args) -> None:
                               **data_summary(config)},
             "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, CPU"}
     if args.init:
-        from smts_cloudfill_plugin.core.weights import read_weights_info
+        from smts_cloudfill_plugin.core.model.weights import read_weights_info
         before = read_weights_info(args.init)[0].extra
         earlier = before.get("training_stages", []) + [before.get("training", {})]
         meta["training_stages"] = [{k: t.get(k) for k in ("steps", "seconds", "lr", "best_step")}
@@ -181,7 +181,7 @@ CLEAR_METHODS = ("truth", "interpolation", "SMTS-ViT", "MTS-ViT", "SMTS-ViT (pap
 
 def matrix_inputs():
     """Held-out season, its date windows, per-date MSI paths by date, SAR (date, path)."""
-    from smts_cloudfill_plugin.core.dates import parse_date
+    from smts_cloudfill_plugin.core.read.dates import parse_date
     seasons, windows = split("test", cfg.smts_vit())
     windows = windows + clear_windows(seasons[0], cfg.smts_vit(), windows)
     d = converted_site(SITE_B)
@@ -193,7 +193,7 @@ def matrix_inputs():
 def clear_windows(season: Season, config: cfg.ModelConfig, known: list) -> list:
     """Date windows made of fully clear dates only (at most 1 % cloud), as a user picks them
     when the season allows: the greedy windows mostly hold one cloudy date."""
-    from smts_cloudfill_plugin.core.training_data import DateWindow
+    from smts_cloudfill_plugin.core.training.data import DateWindow
     frac = season.missing.reshape(len(season.dates), -1).mean(1)
     keep = [i for i in range(len(season.dates)) if frac[i] <= 0.01]
     sub = Season(season.msi[keep], season.missing[keep], season.sar, [season.dates[i] for i in keep],
@@ -497,7 +497,7 @@ def cmd_finetune(args) -> None:
     Fine-tunes the bundled SMTS-ViT on site 31UDS (64 x 64 px, its 2018 season), the latest 20 % of
     its date windows held out, for at most ``--minutes``; prints held-out masked MSE against
     temporal interpolation and writes the HTML report."""
-    from smts_cloudfill_plugin.core.local_training import train_on_stacks
+    from smts_cloudfill_plugin.core.training.local import train_on_stacks
     d = converted_site(SITE_A)
     pick = lambda sub: sorted(p for p in glob.glob(os.path.join(d, sub, "*.tif"))  # noqa: E731
                               if "2018" in os.path.basename(p))
@@ -521,7 +521,7 @@ def cmd_scratch20m(args) -> None:
     32 x 32 px, no SAR), the latest 20 % of its date windows held out; prints the held-out masked
     MSE against temporal interpolation."""
     from osgeo import gdal
-    from smts_cloudfill_plugin.core.local_training import train_on_stacks
+    from smts_cloudfill_plugin.core.training.local import train_on_stacks
     d = converted_site(SITE_A)
     work = os.path.join(ROOT, "out", "scratch20m")
     os.makedirs(os.path.join(work, "msi"), exist_ok=True)

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from convert_worldcereal import S2_BANDS, find_file, open_product, read_s2  # noqa: E402
 
-from smts_cloudfill_plugin.core.clouds import dilate  # noqa: E402
+from smts_cloudfill_plugin.core.read.clouds import dilate  # noqa: E402
 
 CLOUDY = (3, 8, 9, 10)
 BAD = (0, 1) + CLOUDY

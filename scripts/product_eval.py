@@ -29,15 +29,15 @@ import time
 import numpy as np
 from osgeo import gdal
 
-from smts_cloudfill_plugin.core.baseline import interpolate_temporal, nearest_clear
-from smts_cloudfill_plugin.core.clouds import synthetic_cloud_masks
-from smts_cloudfill_plugin.core.config import S2_BANDS
-from smts_cloudfill_plugin.core.evaluate import ScoreSums
-from smts_cloudfill_plugin.core.metrics import edge_ratio, patch_edge_jumps
+from smts_cloudfill_plugin.core.training.baseline import interpolate_temporal, nearest_clear
+from smts_cloudfill_plugin.core.read.clouds import synthetic_cloud_masks
+from smts_cloudfill_plugin.core.model.config import S2_BANDS
+from smts_cloudfill_plugin.core.training.evaluate import ScoreSums
+from smts_cloudfill_plugin.core.training.metrics import edge_ratio, patch_edge_jumps
 from smts_cloudfill_plugin.core.progress import Feedback
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
-from smts_cloudfill_plugin.core.stack_reader import Stack
-from smts_cloudfill_plugin.core.training_data import Sample
+from smts_cloudfill_plugin.core.read.stack import Stack
+from smts_cloudfill_plugin.core.training.data import Sample
 
 gdal.UseExceptions()
 
@@ -225,7 +225,7 @@ def evaluate_matrix(season, windows, msi_paths: dict, sar_paths: list, models: d
 
 def demo_case(sample_dir: str):
     """The demo's case on the shipped sample: inputs for :func:`evaluate_matrix`."""
-    from smts_cloudfill_plugin.core.dates import day_numbers
+    from smts_cloudfill_plugin.core.read.dates import day_numbers
     msi = sorted(glob.glob(os.path.join(sample_dir, "msi", "*.tif")))
     scl = sorted(glob.glob(os.path.join(sample_dir, "scl", "*.tif")))
     sar = sorted(glob.glob(os.path.join(sample_dir, "sar", "*.tif")))

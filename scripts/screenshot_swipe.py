@@ -38,9 +38,9 @@ STRETCH = (0, 1800)  # DN
 
 
 def untrained_weights(path: str) -> str:
-    code = ("import sys; from smts_cloudfill_plugin.core.model import SmtsVit; "
-            "from smts_cloudfill_plugin.core.config import smts_vit, Normalisation; "
-            "from smts_cloudfill_plugin.core.weights import save_weights; "
+    code = ("import sys; from smts_cloudfill_plugin.core.model.network import SmtsVit; "
+            "from smts_cloudfill_plugin.core.model.config import smts_vit, Normalisation; "
+            "from smts_cloudfill_plugin.core.model.weights import save_weights; "
             "save_weights(sys.argv[1], SmtsVit(smts_vit(), "
             "Normalisation((0.1,)*10, (0.1,)*10, (-12, -18), (4, 4))))")
     subprocess.run([sys.executable, "-c", code, path], check=True, cwd=ROOT)

@@ -14,7 +14,7 @@ from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingExcep
                        QgsProcessingParameterString)
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.stack_reader import DEFAULT_CLOUD_BUFFER
+from ..core.read.stack import DEFAULT_CLOUD_BUFFER
 from ..gui.widget_metadata import date_table_metadata
 from ..paths import ICON_PATH
 
@@ -33,7 +33,7 @@ CREDITS = ("Method: Li, Wang, State, \"Vision Transformer-Based Time-Series Imag
 
 def parse_date_list(text: str, count: int, name: str) -> list | None:
     """A comma-separated YYYY-MM-DD list for ``count`` layers; None when empty."""
-    from ..core.dates import parse_date
+    from ..core.read.dates import parse_date
     text = (text or "").strip()
     if not text:
         return None

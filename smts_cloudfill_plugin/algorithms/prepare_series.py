@@ -11,7 +11,7 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsFeatureRequest, QgsProce
                        QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
-from ..core.stack_reader import DEFAULT_CLOUD_BUFFER
+from ..core.read.stack import DEFAULT_CLOUD_BUFFER
 from ..gui.widget_metadata import product_files_metadata
 from .base import MAX_CLOUD_BUFFER, CloudFillAlgorithm, split_layer_lists
 from .feedback import QgisFeedback
@@ -27,7 +27,7 @@ SAME_DAY_LABELS = ["Mosaic them (the first product's pixels first)",
 def same_day_name(value) -> str | None:
     """'mosaic' or 'clearer' for a SAME_DAY value given as an index (0, '1') or by name, in any
     case (what qgis_process users write); None when it is neither."""
-    from ..core.prepare import SAME_DAY
+    from ..core.prepare.series import SAME_DAY
     text = str(value).strip().lower() if value is not None else ""
     if text.isdigit():
         return SAME_DAY[int(text)] if int(text) < len(SAME_DAY) else None
@@ -172,7 +172,7 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
         return paths + ([folder] if folder else [])
 
     def _extent(self, parameters, context):
-        from ..core.prepare import Extent
+        from ..core.prepare.series import Extent
         if parameters.get(self.EXTENT):
             rect = self.parameterAsExtent(parameters, self.EXTENT, context)
             crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context)
@@ -192,8 +192,8 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
                                      "layer's extent or a drawn rectangle) or a parcels layer.")
 
     def _cloud_polygons(self, parameters, context):
-        from ..core.dates import parse_date
-        from ..core.prepare import CloudPolygons
+        from ..core.read.dates import parse_date
+        from ..core.prepare.series import CloudPolygons
         source = self.parameterAsSource(parameters, self.CLOUD_POLYGONS, context)
         if source is None:
             return None
@@ -222,7 +222,7 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from ..core.errors import CloudFillError
-        from ..core.prepare import DEFAULT_SCL_CLASSES, RESAMPLINGS, SAME_DAY, parse_classes, \
+        from ..core.prepare.series import DEFAULT_SCL_CLASSES, RESAMPLINGS, SAME_DAY, parse_classes, \
             prepare_series
         products = self._products(parameters, context)
         sar = [layer_source_path(l) for l in
@@ -263,7 +263,7 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
             if name is None:
                 return False, (f"Products of one day: '{value}' is not one of mosaic, clearer "
                                "(or the index 0, 1).")
-            from ..core.prepare import SAME_DAY
+            from ..core.prepare.series import SAME_DAY
             parameters = {**parameters, self.SAME_DAY: SAME_DAY.index(name)}
         return super().checkParameterValues(parameters, context)
 

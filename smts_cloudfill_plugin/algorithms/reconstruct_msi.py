@@ -8,7 +8,7 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException,
                        QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterNumber, QgsProcessingParameterString)
 
-from ..core.clouds import DEFAULT_SCL_MISSING
+from ..core.read.clouds import DEFAULT_SCL_MISSING
 from ..dependencies import missing_message, torch_available
 from .base import WEIGHTS_FILTER, StackAlgorithm
 from .feedback import QgisFeedback
@@ -94,7 +94,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         from ..core.reconstruct import reconstruct
 
         from ..core.gdal_scope import gdal_exceptions
-        from ..core.writer import folder_lock
+        from ..core.write.writer import folder_lock
         msi_layers = self.layers(parameters, self.MSI, context)
         mask_layers = self.layers(parameters, self.MASKS, context)
         sar_layers = self.layers(parameters, self.SAR, context)

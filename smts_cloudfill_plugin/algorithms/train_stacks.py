@@ -106,7 +106,7 @@ class TrainStacksAlgorithm(StackAlgorithm):
         if not torch_available():
             raise QgsProcessingException(missing_message())
         from ..core.errors import CloudFillError
-        from ..core.local_training import train_on_stacks
+        from ..core.training.local import train_on_stacks
 
         msi, masks, sar = ([layer_source_path(l) for l in self.layers(parameters, name, context)]
                            for name in (self.MSI, self.MASKS, self.SAR))

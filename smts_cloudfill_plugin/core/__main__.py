@@ -14,7 +14,7 @@ from .errors import Cancelled, CloudFillError, Terminated
 
 def _sort_by_date(msi: list[str], masks: list[str] | None) -> tuple[list[str], list[str] | None]:
     """Put MSI (and their masks) in date order when every file name carries a date."""
-    from .dates import parse_date
+    from .read.dates import parse_date
     import os
     dates = [parse_date(os.path.basename(p)) for p in msi]
     if any(d is None for d in dates):
@@ -28,7 +28,7 @@ def _sort_by_date(msi: list[str], masks: list[str] | None) -> tuple[list[str], l
 def _reconstruct(args: argparse.Namespace) -> int:
     from .progress import PrintFeedback
     from .reconstruct import reconstruct
-    from .writer import folder_lock
+    from .write.writer import folder_lock
     msi, masks = _sort_by_date(args.msi, args.masks)
     classes = tuple(int(c) for c in args.scl_classes.split(",")) if args.scl_classes else None
     kw = {"scl_classes": classes} if classes else {}
@@ -44,14 +44,14 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .weights import read_weights_info
+    from .model.weights import read_weights_info
     info, _ = read_weights_info(args.weights)
     print(json.dumps(info.to_dict(), indent=1))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .stack_reader import DEFAULT_CLOUD_BUFFER
+    from .read.stack import DEFAULT_CLOUD_BUFFER
     p = argparse.ArgumentParser(prog="python -m smts_cloudfill_plugin.core",
                                 description="Fill clouds in Sentinel-2 time series with SMTS-ViT.")
     sub = p.add_subparsers(dest="command", required=True)

@@ -1,14 +1,14 @@
 """Reconstruct: fill the cloudy pixels of every cloudy date of a stack with SMTS-ViT.
 
-stack reader -> tiler -> model -> blender -> writer. Each cloudy date gets ``<name>_filled.tif``
-(clear pixels copied bit for bit, cloudy ones from the model) and ``<name>_filled_mask.tif``
-(1 where the model filled).
+read (:mod:`.read`) -> plan windows (:mod:`.plan`) -> model (:mod:`.model`) -> blend
+(:mod:`.blend`) -> write (:mod:`.write`). Each cloudy date gets ``<name>_filled.tif`` (clear
+pixels copied bit for bit, cloudy ones filled) and ``<name>_filled_mask.tif`` (1 where filled).
 
-Streaming (see :mod:`streaming`): the raster is processed in bands of output columns, each top
-to bottom one window-row at a time, in blocks of windows (with their overlap halo) that a
-background thread reads while the model runs on the previous block; finished rows go to the
-outputs one tile-row at a time. Memory depends on the band and block sizes, not on the raster's
-size, and GDAL's block cache is held near what one band needs.
+Streaming: the raster is processed in strips of output columns (:mod:`.plan.strips`), each top
+to bottom one window-row at a time, in blocks of windows (with their overlap halo) that worker
+threads (:mod:`.workers`) read and run while this thread blends and writes the blocks before;
+finished rows go to the outputs one tile-row at a time. Memory depends on the strip and block
+sizes, not on the raster's size, and GDAL's block cache is held near what one strip needs.
 """
 from __future__ import annotations
 
@@ -21,33 +21,47 @@ import numpy as np
 import torch
 from osgeo import gdal
 
-from .clouds import DEFAULT_SCL_MISSING
-from .config import ModelConfig
-from .dates import centred_group, day_numbers, pick_sar_dates
-from .device import choose_device
+from .read.clouds import DEFAULT_SCL_MISSING
+from .model.config import ModelConfig
+from .read.dates import centred_group, day_numbers, pick_sar_dates
+from .model.device import choose_device
 from .errors import CloudFillError
 from .progress import Feedback
-from .stack_reader import DEFAULT_CLOUD_BUFFER, Stack, StackWindow
-from .streaming import (BlockRowWriter, MemoryTrimmer, OrderedWorkers, PerThread,
-                        available_cores, check_disk_space, cloud_fractions, column_bands,
-                        gdal_cache_limit, split_batches, warn_never_clear, working_set)
-from .tiler import RowBlender, Window, iter_rows, plan_windows
-from .self_check import (CHECK_WINDOWS, DateCheck, FillPlan, blended_fill, check_group,
+from .read.stack import DEFAULT_CLOUD_BUFFER, Stack, StackWindow
+from .workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores
+from .read.block_cache import gdal_cache_limit, working_set
+from .read.missing import scan_missing, warn_never_clear
+from .plan.windows import Window, plan_windows
+from .plan.strips import Block, column_strips, plan_blocks
+from .blend.blender import RowBlender
+from .write.disk import check_disk_space
+from .blend.self_check import (CHECK_WINDOWS, DateCheck, FillPlan, blended_fill, check_group,
                          describe_check, write_report)
-from .training_data import SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE
-from .weights import bundled_weights_path, describe, load_model
-from .writer import MASK_FILLED, OutputSet, RasterWriter, check_writable, folder_lock
+from .training.data import SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE
+from .model.weights import bundled_weights_path, describe, load_model
+from .write.writer import MASK_FILLED, OutputSet, RasterWriter, check_writable, folder_lock
 
 
 @dataclass
 class FilledDate:
-    """One written result."""
+    """One written result, and the pass that filled it.
+
+    Attributes:
+        date_index: the date's index in the stack.
+        source, path, mask_path: the input, the filled raster and its filled-pixel mask.
+        cloud_fraction: the share of the date's pixels that were missing.
+        group: the stack's indices of the dates the model saw together with this one (one pass
+            over the raster fills every date of a group that needs it).
+        windows_run: windows the model ran in that pass (those with a missing pixel).
+    """
 
     date_index: int
     source: str
     path: str
     mask_path: str
     cloud_fraction: float
+    group: tuple[int, ...] = ()
+    windows_run: int = 0
 
 
 def output_paths(msi_path: str, folder: str) -> tuple[str, str]:
@@ -209,7 +223,7 @@ def _overlap(a: Window, b: Window) -> int:
 def _batch(block: StackWindow, x0: int, windows: list[Window], size: int
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Model inputs for windows cut from a block read at column ``x0``: padded to ``size``
-    (reflectance 0, missing True, SAR NaN, as :func:`tiler.pad_to`), copied once."""
+    (reflectance 0, missing True, SAR NaN), copied once."""
     n, (t, c) = len(windows), block.msi.shape[:2]
     msi = np.empty((n, t, c, size, size), np.float32)
     missing = np.empty((n, t, size, size), bool)
@@ -254,7 +268,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         self_check: before filling, score the candidate fills (the model, the same-date
             residual correction, temporal interpolation, and blends) on held-back clear pixels
             of each cloudy date and fill each date with the one that did best, never worse than
-            interpolation (:mod:`self_check`); False uses the model alone.
+            interpolation (:mod:`.blend.self_check`); False uses the model alone.
         report: where the self-check's HTML report goes (default
             ``<output_folder>/cloudfill_check.html``).
         feedback: progress, messages and cancel.
@@ -281,7 +295,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         check_disk_space(output_folder, stack.width, stack.height, ref.band_count,
                          ref.numpy_dtype.itemsize, 1)
         with gdal_cache_limit(16 << 20):   # every block is read once: no need to keep it
-            fractions = cloud_fractions(stack, feedback)
+            scan = scan_missing(stack, feedback)
+        fractions = scan.fractions
         trim = MemoryTrimmer()
         trim(force=True)
         feedback.check()
@@ -291,7 +306,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
             raise CloudFillError("Every pixel of every MSI date is cloudy or has no data: there "
                                  "is nothing to reconstruct from.")
         warn_whole_dates(stack, fractions, feedback)
-        warn_never_clear(fractions, feedback)
+        warn_never_clear(scan, feedback)
         targets = [t for t, f in enumerate(fractions) if f > 0]
         if not targets:
             feedback.info("No date has clouds or missing pixels: nothing to fill.")
@@ -326,7 +341,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                                                     dtype=np.uint8, descriptions=["filled"],
                                                     nodata=None, metadata=meta))
                     writers[t] = (image, mask)
-                    results.append(FilledDate(t, stack.msi[t].path, path, mask_path, fractions[t]))
+                    results.append(FilledDate(t, stack.msi[t].path, path, mask_path, fractions[t],
+                                              tuple(group)))
                 keep = [group.index(t) for t in group_targets]
                 check_spacing(stack, list(group), sar_idx, feedback)
                 known = day_numbers([stack.dates[t] for t in group])
@@ -341,10 +357,12 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                     plan = FillPlan(
                         tuple(chosen[k].weight if k in chosen else 0.0 for k in range(len(group))),
                         tuple(chosen[k].scale if k in chosen else 0.0 for k in range(len(group))))
-                dev = _fill_group(stack, open_stack, model, dev, rows, list(group), sar_idx, keep,
-                                  [writers[t] for t in group_targets], size, overlap,
-                                  batch_size, len(config.msi_bands), feedback,
-                                  (g / len(groups), 1 / len(groups)), trim, days, plan)
+                dev, ran = _fill_group(stack, open_stack, model, dev, rows, list(group), sar_idx,
+                                       keep, [writers[t] for t in group_targets], size, overlap,
+                                       batch_size, len(config.msi_bands), feedback,
+                                       (g / len(groups), 1 / len(groups)), trim, days, plan)
+                for r in results[-len(group_targets):]:
+                    r.windows_run = ran
                 feedback.check()
         for r in results:
             feedback.info(f"Wrote {r.path}")
@@ -372,7 +390,7 @@ def _self_check(stack: Stack, model, dev: torch.device, rows: list[list[Window]]
                 group: list[int], sar_idx: list[int] | None, keep: list[int],
                 days: torch.Tensor | None, size: int, batch_size: int,
                 feedback: Feedback) -> tuple[list[DateCheck], torch.device]:
-    """Run :func:`self_check.check_group` on a few windows of this group; log each date; return
+    """Run :func:`.blend.self_check.check_group` on a few windows of this group; log each date; return
     the checks and the device the model is on after.
 
     The check runs the model on this (the main) thread while no worker does (before the group's
@@ -417,11 +435,11 @@ BLOCK_WINDOWS = 24
 MODEL_WORKERS: int | None = None
 #: Blocks in flight beyond the workers' own.
 BLOCKS_AHEAD = 1
-#: Output columns per band: the raster is processed band by band (each top to bottom), so
+#: Output columns per strip: the raster is processed strip by strip (each top to bottom), so
 #: memory depends on this, not on the raster's width or height. The windows that straddle a
-#: band's edge are run for both bands (about 60 / BAND_COLUMNS more work).
-BAND_COLUMNS = 2048
-#: GDAL's block cache is held at most at this, or GDAL_CACHE_SHARE x what one band needs.
+#: strip's edge are run for both strips (about 60 / STRIP_COLUMNS more work).
+STRIP_COLUMNS = 2048
+#: GDAL's block cache is held at most at this, or GDAL_CACHE_SHARE x what one strip needs.
 GDAL_CACHE_FLOOR = 128 << 20
 GDAL_CACHE_SHARE = 2
 #: A worker's result for a block on which CUDA ran out of memory (see :func:`_fill_group`).
@@ -485,37 +503,6 @@ def _worker_threads(dev: torch.device):
         torch.set_num_threads(budget)
 
 
-@dataclass
-class _Block:
-    """Windows of one row and one band, run together; they finish columns [x_from, x_to)."""
-
-    band: int
-    windows: list[Window]
-    next_top: int
-    x_from: int
-    x_to: int
-    row_end: bool
-
-
-def _plan_blocks(rows: list[list[Window]], height: int, bands: list[tuple[int, int]],
-                 batch_size: int) -> tuple[list[_Block], list[tuple[int, int]]]:
-    """Blocks band by band, row by row, left to right; and each band's window span."""
-    blocks, spans = [], []
-    for b, (x0, x1) in enumerate(bands):
-        spans.append((0, 0))
-        for row, next_top in iter_rows(rows, height):
-            mine = [w for w in row if w.x0 < x1 and w.x0 + w.w > x0]
-            spans[b] = (mine[0].x0, max(w.x0 + w.w for w in mine))
-            parts = split_batches(mine, batch_size, BLOCK_WINDOWS)
-            x_from = x0
-            for i, part in enumerate(parts):
-                x_to = min(x1, parts[i + 1][0].x0) if i + 1 < len(parts) else x1
-                blocks.append(_Block(b, part, next_top, x_from, max(x_from, x_to),
-                                     i + 1 == len(parts)))
-                x_from = max(x_from, x_to)
-    return blocks, spans
-
-
 def _windows_to_run(data: StackWindow, x0: int, windows: list[Window],
                     keep: list[int]) -> list[bool]:
     """Which windows of a block read at column ``x0`` have a missing pixel on a date written.
@@ -525,7 +512,7 @@ def _windows_to_run(data: StackWindow, x0: int, windows: list[Window],
     inside every window that covers it, so all of those run and it is blended from the same
     predictions in the same order. The windows that run are batched without the skipped ones,
     which leaves their predictions as they were as long as the model gives each window the same
-    values whatever else is in its batch (the bands of columns rely on this already; tested on
+    values whatever else is in its batch (the strips of columns rely on this already; tested on
     the CPU).
     """
     if not SKIP_CLEAR_WINDOWS:
@@ -540,25 +527,24 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
                 batch_size: int, bands: int, feedback: Feedback,
                 part: tuple[float, float], trim: MemoryTrimmer,
                 days: torch.Tensor | None = None,
-                plan: FillPlan | None = None) -> torch.device:
+                plan: FillPlan | None = None) -> tuple[torch.device, int]:
     """Fill one group of dates over the whole raster (running only the windows that have a
     missing pixel on a target date, :func:`_windows_to_run`) and write its targets.
 
-    Band by band of output columns (aligned on the output's tiles), each window-row by
+    Strip by strip of output columns (aligned on the output's tiles), each window-row by
     window-row, in blocks of whole batches that worker threads read and run ahead while this
-    thread blends and writes. Every window that touches a band is run for it, so each pixel is
+    thread blends and writes. Every window that touches a strip is run for it, so each pixel is
     blended from the same windows in the same order as in one pass over whole rows: the result
-    depends neither on the bands nor on the blocks.
+    depends neither on the strips nor on the blocks.
 
     When CUDA runs out of memory on a block, the worker only says so; this thread, on the first
     such block, drains the pool (the blocks after it are dropped), moves the model to the CPU
     once and goes on from that block with a new pool: blocks already written stay as they are
-    (``results`` below). Return the device the model is on after.
+    (``results`` below). Return the device the model is on after, and the windows run.
     """
     width, height = stack.width, stack.height
-    tile_w = writers[0][0].ds.GetRasterBand(1).GetBlockSize()[0]
-    col_bands = column_bands(width, tile_w, BAND_COLUMNS)
-    blocks, spans = _plan_blocks(rows, height, col_bands, batch_size)
+    strips = column_strips(width, writers[0][0].block_size[0], STRIP_COLUMNS)
+    blocks, spans = plan_blocks(rows, height, strips, batch_size, BLOCK_WINDOWS)
     progress = _Progress(feedback, sum(len(b.windows) for b in blocks), *part)
     inputs = [stack.msi[t]._ds for t in group]  # type: ignore[attr-defined]
     inputs += [stack.masks[t]._ds for t in group if stack.masks[t] is not None]  # type: ignore
@@ -566,7 +552,7 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
     need = working_set(inputs, max(s1 - s0 for s0, s1 in spans), size)
     stacks = PerThread(open_stack)
 
-    def work(block: _Block):
+    def work(block: Block):
         """Read a block (each worker with its own opened stack) and run, in batches, the
         windows that have something to fill; the others get None. When CUDA runs out of
         memory, return :data:`_OUT_OF_MEMORY` and leave the model to the main thread."""
@@ -607,18 +593,17 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
             if done < len(blocks):   # out of memory on blocks[done]
                 dev = _fall_back_to_cpu(model, feedback)
 
-    band, ran = -1, 0
+    strip, ran = -1, 0
     try:
         with gdal_cache_limit(max(GDAL_CACHE_FLOOR, int(GDAL_CACHE_SHARE * need))), \
                 contextlib.closing(results()) as ordered:   # closed: the pool drained
             for block, (data, preds) in ordered:
-                if block.band != band:
-                    band = block.band
-                    x0, x1 = col_bands[band]
-                    s0, s1 = spans[band]
+                if block.strip != strip:
+                    strip = block.strip
+                    x0, x1 = strips[strip]
+                    s0, s1 = spans[strip]
                     blender = RowBlender(len(keep) * bands, s1 - s0, size, overlap)
-                    out = [(BlockRowWriter(image.ds, image.dtype, size, x0, x1),
-                            BlockRowWriter(mask.ds, np.dtype(np.uint8), size, x0, x1))
+                    out = [(image.strip(x0, x1, size), mask.strip(x0, x1, size))
                            for image, mask in writers]
                 for w, p in zip(block.windows, preds):
                     if p is not None:   # skipped: clear on every date written, see above
@@ -645,7 +630,7 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
         stacks.close()
     feedback.info(f"  {ran} of {progress.total} windows run ({progress.total - ran} skipped: no "
                   "missing pixel on the dates filled).")
-    return dev
+    return dev, ran
 
 
 def _compose(stack: Stack, data: StackWindow, k: int, prediction: np.ndarray, xs: slice,

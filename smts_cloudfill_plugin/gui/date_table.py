@@ -22,10 +22,10 @@ from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, 
 
 from ..algorithms.stack_checks import (MSI, SAR, RowCheck, check_row, is_our_output,  # noqa: F401
                                        layer_date, layer_kind, reference_layer, source_path)
-from ..core.clouds import DEFAULT_SCL_MISSING, binary_to_mask, dilate, looks_like_scl, scl_to_mask
-from ..core.dates import parse_date
+from ..core.read.clouds import DEFAULT_SCL_MISSING, binary_to_mask, dilate, looks_like_scl, scl_to_mask
+from ..core.read.dates import parse_date
 from ..core.gdal_scope import gdal_exceptions
-from ..core.stack_reader import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
+from ..core.read.stack import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
 
 KIND, DATE, LAYER, MASK, CLOUD, CHECK = range(6)
 HEADERS = ["Kind", "Date", "Layer", "Cloud mask", "Cloud %", "Check"]

@@ -39,7 +39,7 @@ def _product_files_wrapper() -> type:
                                      QWidget)
 
     from ..core.errors import CloudFillError
-    from ..core.s2_product import find_products
+    from ..core.prepare.products import find_products
 
     last_dir_key = "/Processing/LastInputPath"  # where QGIS's own file pickers start
 

@@ -125,7 +125,7 @@ def list_files(folder) -> list[str]:
 
 def sample_normalisation():
     """Per-band statistics of the sample's clear pixels (so a random model gives varied output)."""
-    from smts_cloudfill_plugin.core.config import Normalisation
+    from smts_cloudfill_plugin.core.model.config import Normalisation
     msi = np.stack([read_raster(p) for p in sample_paths("msi")]).astype(np.float64) * 1e-4
     sar = np.stack([read_raster(p) for p in sample_paths("sar")]).astype(np.float64)
     return Normalisation(tuple(msi.mean((0, 2, 3))), tuple(msi.std((0, 2, 3))),
@@ -134,15 +134,15 @@ def sample_normalisation():
 
 def small_config(**kw):
     """A tiny SMTS-ViT: width 32, depth 2, 4 heads, window 20."""
-    from smts_cloudfill_plugin.core import config
+    from smts_cloudfill_plugin.core.model import config
     return config.smts_vit(**{"width": 32, "depth": 2, "heads": 4, "window": 20, "pos_grid": 4,
                               **kw})
 
 
 def save_small_model(path, seed: int = 0, **kw) -> str:
     """Save a random-init small model with the sample's normalisation; return the path."""
-    from smts_cloudfill_plugin.core.model import SmtsVit
-    from smts_cloudfill_plugin.core.weights import save_weights
+    from smts_cloudfill_plugin.core.model.network import SmtsVit
+    from smts_cloudfill_plugin.core.model.weights import save_weights
     torch.manual_seed(seed)
     cfg = small_config(**kw)
     norm = sample_normalisation()

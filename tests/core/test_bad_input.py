@@ -21,7 +21,7 @@ from core_helpers import (copy_raster, damage_block, list_files, make_raster, re
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
 from smts_cloudfill_plugin.core.progress import CallbackFeedback, Feedback
 from smts_cloudfill_plugin.core.reconstruct import reconstruct
-from smts_cloudfill_plugin.core.writer import MASK_FILLED
+from smts_cloudfill_plugin.core.write.writer import MASK_FILLED
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smts_cloudfill_plugin.core.baseline import interpolate_temporal
+from smts_cloudfill_plugin.core.training.baseline import interpolate_temporal
 
 TIMES = np.array([0.0, 3.0, 10.0, 11.0, 25.0, 40.0])  # uneven gaps
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from smts_cloudfill_plugin.core.weights import bundled_weights_path, load_model
+from smts_cloudfill_plugin.core.model.weights import bundled_weights_path, load_model
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smts_cloudfill_plugin.core.clouds import (DEFAULT_SCL_MISSING, binary_to_mask,
+from smts_cloudfill_plugin.core.read.clouds import (DEFAULT_SCL_MISSING, binary_to_mask,
                                                gaussian_smooth, looks_like_scl, scl_to_mask,
                                                synthetic_cloud_mask, synthetic_cloud_masks)
 

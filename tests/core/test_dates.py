@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from core_helpers import sample_paths
-from smts_cloudfill_plugin.core.dates import (centred_group, date_from_file, day_numbers,
+from smts_cloudfill_plugin.core.read.dates import (centred_group, date_from_file, day_numbers,
                                               parse_date, pick_sar_dates)
 
 D = dt.date(2019, 4, 1)

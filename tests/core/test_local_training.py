@@ -6,13 +6,13 @@ import os
 import pytest
 import torch
 
-from smts_cloudfill_plugin.core.config import Normalisation, smts_vit
+from smts_cloudfill_plugin.core.model.config import Normalisation, smts_vit
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
-from smts_cloudfill_plugin.core.local_training import train_on_stacks
-from smts_cloudfill_plugin.core.model import SmtsVit
+from smts_cloudfill_plugin.core.training.local import train_on_stacks
+from smts_cloudfill_plugin.core.model.network import SmtsVit
 from smts_cloudfill_plugin.core.progress import CallbackFeedback
 from smts_cloudfill_plugin.core.reconstruct import reconstruct
-from smts_cloudfill_plugin.core.weights import load_model, save_weights
+from smts_cloudfill_plugin.core.model.weights import load_model, save_weights
 
 torch.set_num_threads(1)
 from sample_stack import MSI, SAR, SCL  # noqa: E402 (tests/ is on sys.path)
@@ -31,7 +31,7 @@ def start_model(tmp_path_factory) -> str:
 
 def small_scratch(monkeypatch):
     """Make from-scratch models small so the tests stay fast (the recipe is unchanged)."""
-    import smts_cloudfill_plugin.core.local_training as lt
+    import smts_cloudfill_plugin.core.training.local as lt
     real = lt.smts_vit
     monkeypatch.setattr(lt, "smts_vit", lambda **kw: real(**kw).replace(
         width=32, depth=2, heads=4, window=20, pos_grid=4))
@@ -184,8 +184,8 @@ def test_training_grows_the_scl_clouds_as_reconstruct_does(tmp_path, start_model
     """The season Train learns from has the missing mask Reconstruct fills (default: the
     measured buffer): hazy rims stay out of the loss."""
     import numpy as np
-    from smts_cloudfill_plugin.core import local_training as lt
-    from smts_cloudfill_plugin.core.stack_reader import Stack
+    from smts_cloudfill_plugin.core.training import local as lt
+    from smts_cloudfill_plugin.core.read.stack import Stack
 
     class Seen(Exception):
         pass

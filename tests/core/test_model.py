@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from smts_cloudfill_plugin.core import config
-from smts_cloudfill_plugin.core.config import ModelConfig, Normalisation
-from smts_cloudfill_plugin.core.model import SmtsVit
+from smts_cloudfill_plugin.core.model import config
+from smts_cloudfill_plugin.core.model.config import ModelConfig, Normalisation
+from smts_cloudfill_plugin.core.model.network import SmtsVit
 
 SMALL = {"width": 32, "depth": 2, "heads": 4, "pos_grid": 4, "window": 20}
 

@@ -29,9 +29,10 @@ SCRIPT = textwrap.dedent(f"""
         raise SystemExit("the blocker does not work")
 
     import smts_cloudfill_plugin.core as core
-    names = sorted(m.name for m in pkgutil.iter_modules(core.__path__))
+    prefix = "smts_cloudfill_plugin.core."
+    names = sorted(m.name[len(prefix):] for m in pkgutil.walk_packages(core.__path__, prefix))
     for name in names:
-        importlib.import_module("smts_cloudfill_plugin.core." + name)
+        importlib.import_module(prefix + name)
     leaked = sorted(k for k in sys.modules if k.split(".")[0] in BLOCKED)
     assert not leaked, leaked
     print("MODULES", " ".join(names))
@@ -47,9 +48,18 @@ SCRIPT = textwrap.dedent(f"""
         assert e.code == 0, e.code
 """)
 
-REQUIRED = {"errors", "progress", "config", "model", "clouds", "baseline", "metrics", "losses",
-            "dates", "stack_reader", "tiler", "writer", "weights", "device", "reconstruct",
-            "__main__"}
+#: The runtime flow (read -> plan -> model -> blend -> write, driven by reconstruct) and
+#: training, each folder importable on its own.
+REQUIRED = {"errors", "progress", "workers", "reconstruct", "__main__",
+            "read", "read.stack", "read.clouds", "read.dates",
+            "plan", "plan.windows",
+            "model", "model.config", "model.network", "model.prior", "model.weights",
+            "model.device",
+            "blend", "blend.self_check", "blend.blender",
+            "write", "write.writer",
+            "training", "training.train", "training.data", "training.local", "training.losses",
+            "training.evaluate", "training.metrics", "training.baseline", "training.report",
+            "prepare", "prepare.series", "prepare.products"}
 
 
 def test_core_imports_without_qgis():

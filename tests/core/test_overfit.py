@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from smts_cloudfill_plugin.core import config
-from smts_cloudfill_plugin.core.clouds import synthetic_cloud_masks
-from smts_cloudfill_plugin.core.config import Normalisation
-from smts_cloudfill_plugin.core.losses import multiscale_loss
-from smts_cloudfill_plugin.core.model import SmtsVit
-from smts_cloudfill_plugin.core.stack_reader import Stack
+from smts_cloudfill_plugin.core.model import config
+from smts_cloudfill_plugin.core.read.clouds import synthetic_cloud_masks
+from smts_cloudfill_plugin.core.model.config import Normalisation
+from smts_cloudfill_plugin.core.training.losses import multiscale_loss
+from smts_cloudfill_plugin.core.model.network import SmtsVit
+from smts_cloudfill_plugin.core.read.stack import Stack
 
 STEPS = 300
 

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import s2_products as fx  # noqa: E402
 
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError  # noqa: E402
-from smts_cloudfill_plugin.core.prepare import (CloudPolygons, Extent, cloud_mask,  # noqa: E402
+from smts_cloudfill_plugin.core.prepare.series import (CloudPolygons, Extent, cloud_mask,  # noqa: E402
                                                 prepare_series, target_grid)
 from smts_cloudfill_plugin.core.progress import CallbackFeedback  # noqa: E402
 
@@ -177,7 +177,7 @@ def test_buffer_and_user_polygons_in_the_written_masks(season, tmp_path):
         assert mask[60:62, 2:4].all()                    # the undated polygon on every date
     _, scl = sample("20190426")
     cloudy = np.isin(scl, (3, 8, 9, 10))
-    from smts_cloudfill_plugin.core.clouds import dilate
+    from smts_cloudfill_plugin.core.read.clouds import dilate
     assert np.array_equal(m["2019-04-26"], dilate(cloudy, 2) | m["2019-04-01"])
     assert abs(result.dates[3].cloud_fraction - m["2019-04-26"].mean()) < 1e-9
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from smts_cloudfill_plugin.core.prior import RIDGE, gaussian_blur, residual_correction
-from smts_cloudfill_plugin.core.self_check import interpolation
+from smts_cloudfill_plugin.core.model.prior import RIDGE, gaussian_blur, residual_correction
+from smts_cloudfill_plugin.core.blend.self_check import interpolation
 
 DAYS = torch.tensor([0.0, 10, 20, 30, 40, 50])
 

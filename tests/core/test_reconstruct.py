@@ -9,12 +9,13 @@ import torch
 from osgeo import gdal
 
 from core_helpers import copy_raster, list_files, make_raster, read_raster
-from smts_cloudfill_plugin.core.clouds import dilate, scl_to_mask
+from smts_cloudfill_plugin.core.read.clouds import dilate, scl_to_mask
 from smts_cloudfill_plugin.core.progress import CallbackFeedback
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
-from smts_cloudfill_plugin.core.stack_reader import DEFAULT_CLOUD_BUFFER, Stack
-from smts_cloudfill_plugin.core.tiler import blend_weights, plan_windows
-from smts_cloudfill_plugin.core.weights import load_model
+from smts_cloudfill_plugin.core.read.stack import DEFAULT_CLOUD_BUFFER, Stack
+from smts_cloudfill_plugin.core.blend.blender import blend_weights
+from smts_cloudfill_plugin.core.plan.windows import plan_windows
+from smts_cloudfill_plugin.core.model.weights import load_model
 
 
 def scl_missing(scl: np.ndarray, buffer: int = DEFAULT_CLOUD_BUFFER) -> np.ndarray:

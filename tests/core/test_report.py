@@ -1,7 +1,7 @@
 """The training report says where its metrics come from (issue 11, item 15)."""
 from __future__ import annotations
 
-from smts_cloudfill_plugin.core.report import training_report
+from smts_cloudfill_plugin.core.training.report import training_report
 
 HISTORY = [{"step": 0, "loss": 1.0, "val_mse": 0.1}, {"step": 10, "loss": 0.5, "val_mse": 0.05}]
 METRICS = [{"clouds": 1, "method": "MTS-ViT", "mse": 0.01, "sam": 0.1, "psnr": 30.0, "ssim": 0.9}]

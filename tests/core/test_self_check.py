@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from core_helpers import sample_normalisation, sample_paths
-from smts_cloudfill_plugin.core import config
-from smts_cloudfill_plugin.core.baseline import interpolate_temporal
-from smts_cloudfill_plugin.core.dates import day_numbers
-from smts_cloudfill_plugin.core.model import SmtsVit
+from smts_cloudfill_plugin.core.model import config
+from smts_cloudfill_plugin.core.training.baseline import interpolate_temporal
+from smts_cloudfill_plugin.core.read.dates import day_numbers
+from smts_cloudfill_plugin.core.model.network import SmtsVit
 from smts_cloudfill_plugin.core.reconstruct import default_overlap, output_paths, reconstruct
-from smts_cloudfill_plugin.core.self_check import check_group
-from smts_cloudfill_plugin.core.stack_reader import Stack
-from smts_cloudfill_plugin.core.weights import save_weights
+from smts_cloudfill_plugin.core.blend.self_check import check_group
+from smts_cloudfill_plugin.core.read.stack import Stack
+from smts_cloudfill_plugin.core.model.weights import save_weights
 
 SMALL = {"width": 32, "depth": 1, "heads": 4, "window": 20, "pos_grid": 4}
 
@@ -45,8 +45,8 @@ def test_untrained_model_of_our_recipe_is_interpolation_with_the_true_dates():
 
 
 def test_untrained_model_with_the_residual_prior_is_the_corrected_interpolation():
-    from smts_cloudfill_plugin.core.prior import residual_correction
-    from smts_cloudfill_plugin.core.self_check import FillPlan, blended_fill, interpolation
+    from smts_cloudfill_plugin.core.model.prior import residual_correction
+    from smts_cloudfill_plugin.core.blend.self_check import FillPlan, blended_fill, interpolation
     model = ours(residual_scale=4.0).eval()
     rng = np.random.default_rng(3)
     msi = torch.from_numpy(rng.random((1, 6, 10, 20, 20), dtype=np.float32))
@@ -81,7 +81,7 @@ def test_the_model_is_told_the_day_offsets():
 def test_patch_edge_jumps_find_5x5_blocks():
     """The matrix's block detector: a smooth ramp has the same jump at every grid phase; the
     same ramp averaged over 5 x 5 blocks jumps only at the block edges."""
-    from smts_cloudfill_plugin.core.metrics import edge_ratio, patch_edge_jumps
+    from smts_cloudfill_plugin.core.training.metrics import edge_ratio, patch_edge_jumps
     y, x = np.mgrid[0:40, 0:40].astype(np.float64)
     smooth = np.broadcast_to((x + y) / 80, (1, 2, 40, 40))
     blocky = smooth.reshape(1, 2, 8, 5, 8, 5).mean((3, 5)).repeat(5, 2).repeat(5, 3)

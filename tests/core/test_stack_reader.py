@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from core_helpers import SAMPLE_GT, damage_block, make_raster, read_raster, truncate_copy
-from smts_cloudfill_plugin.core import config
-from smts_cloudfill_plugin.core.clouds import scl_to_mask
+from smts_cloudfill_plugin.core.model import config
+from smts_cloudfill_plugin.core.read.clouds import scl_to_mask
 from smts_cloudfill_plugin.core.errors import CloudFillError
-from smts_cloudfill_plugin.core.stack_reader import Stack, canonical_band
+from smts_cloudfill_plugin.core.progress import Feedback
+from smts_cloudfill_plugin.core.read.missing import scan_missing
+from smts_cloudfill_plugin.core.read.stack import Stack, canonical_band
 
 BANDS4 = ["B02", "B03", "B04", "B08"]
 
@@ -41,7 +43,7 @@ def test_zero_one_mask_rasters(tmp_path):
         missing = st.read(0, 0, 4, 3).missing
         np.testing.assert_array_equal(missing[0], m.astype(bool))
         assert not missing[1].any() and not missing[2].any()
-        assert st.cloud_fractions() == pytest.approx([m.mean(), 0, 0])
+        assert scan_missing(st, Feedback()).fractions == pytest.approx([m.mean(), 0, 0])
 
 
 def test_msi_nodata_and_nan_count_as_missing(tmp_path):
@@ -113,7 +115,7 @@ def test_sample_stack_dates_and_fractions(sample):
             [dt.date(2019, 5, 11), dt.date(2019, 5, 16)]
         assert st.sar_dates == [dt.date(2019, 3, 30), dt.date(2019, 4, 11), dt.date(2019, 4, 23),
                                 dt.date(2019, 5, 5), dt.date(2019, 5, 17)]
-        f = st.cloud_fractions()
+        f = scan_missing(st, Feedback()).fractions
         # README: 0 %, 7.9 %, 0 %, 31.2 %, 0 %, 0 %
         assert f == pytest.approx([0, 0.079, 0, 0.312, 0, 0], abs=0.001)
         assert st.encoding == "dn"
@@ -239,7 +241,7 @@ def test_bands_are_matched_by_name_on_every_date(tmp_path):
 def test_training_reads_mixed_dates_alike(tmp_path, sample):
     """Training reads through the same stack: a Float32 reflectance date and a date with its
     bands in another order give the season that the plain sample gives."""
-    from smts_cloudfill_plugin.core.training_data import load_season
+    from smts_cloudfill_plugin.core.training.data import load_season
     msi = list(sample["msi"])
     src = read_raster(msi[3])
     names = _descriptions(msi[3])
@@ -297,7 +299,7 @@ def test_a_stack_that_fails_to_open_closes_what_it_opened(tmp_path, sample, monk
     once, in order, not left to the garbage collector (which crashed the process at exit)."""
     import sys
     from osgeo import gdal
-    from smts_cloudfill_plugin.core import stack_reader
+    from smts_cloudfill_plugin.core.read import stack as stack_reader
     opened: list[gdal.Dataset] = []
 
     def spy(path, role):
@@ -353,7 +355,7 @@ def test_scl_clouds_and_shadows_grow_by_exactly_n_pixels(tmp_path, n):
     with Stack([msi], [mask], bands=tuple(BANDS4), cloud_buffer=n) as st:
         got = st.read(0, 0, 40, 30).missing[0]
         np.testing.assert_array_equal(got, want)
-        assert st.cloud_fractions() == pytest.approx([want.mean()])
+        assert scan_missing(st, Feedback()).fractions == pytest.approx([want.mean()])
     assert got[20, 30] and not got[20, 29:32:2].any(), "no data is missing, but not grown"
     with Stack([msi], [mask], bands=tuple(BANDS4), cloud_buffer=n,
                scl_classes=(0, 3, 7, 8, 9, 10)) as st:
@@ -362,8 +364,8 @@ def test_scl_clouds_and_shadows_grow_by_exactly_n_pixels(tmp_path, n):
 
 
 def test_the_default_buffer_is_the_measured_one_shared_with_prepare(tmp_path):
-    from smts_cloudfill_plugin.core import prepare
-    from smts_cloudfill_plugin.core.stack_reader import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
+    from smts_cloudfill_plugin.core.prepare import series as prepare
+    from smts_cloudfill_plugin.core.read.stack import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
     assert prepare.DEFAULT_CLOUD_BUFFER is DEFAULT_CLOUD_BUFFER == 3
     assert prepare.GROWN_CLASSES is GROWN_CLASSES
     scl = _scl_scene()

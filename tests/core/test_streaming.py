@@ -18,18 +18,26 @@ import torch
 
 from core_helpers import REPO_ROOT, list_files, read_raster, sample_paths
 from smts_cloudfill_plugin.core import reconstruct as rec
-from smts_cloudfill_plugin.core.config import smts_vit
-from smts_cloudfill_plugin.core.dates import centred_group
+from smts_cloudfill_plugin.core.model.config import smts_vit
+from smts_cloudfill_plugin.core.read.dates import centred_group
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
-from smts_cloudfill_plugin.core.model import SmtsVit
+from smts_cloudfill_plugin.core.model.network import SmtsVit
 from smts_cloudfill_plugin.core.progress import CallbackFeedback
-from smts_cloudfill_plugin.core.stack_reader import Stack
-from smts_cloudfill_plugin.core.tiler import StripBlender, iter_rows, pad_to, plan_windows
-from smts_cloudfill_plugin.core.weights import load_model, save_weights
-from smts_cloudfill_plugin.core.writer import MASK_FILLED
+from smts_cloudfill_plugin.core.read.stack import Stack
+from smts_cloudfill_plugin.core.blend.blender import RowBlender
+from smts_cloudfill_plugin.core.plan.windows import iter_rows, plan_windows
+from smts_cloudfill_plugin.core.model.weights import load_model, save_weights
+from smts_cloudfill_plugin.core.write.writer import MASK_FILLED
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 from bench import BenchStacks  # noqa: E402
+
+
+def pad_to(array: np.ndarray, size: int, value: float | bool = 0) -> np.ndarray:
+    """Pad the last two axes of ``array`` at the bottom/right to ``size`` x ``size``."""
+    h, w = array.shape[-2:]
+    return np.pad(array, [(0, 0)] * (array.ndim - 2) + [(0, size - h), (0, size - w)],
+                  constant_values=value)
 
 
 def straightforward(weights: str, msi, scl, sar, batch_size: int,
@@ -40,7 +48,8 @@ def straightforward(weights: str, msi, scl, sar, batch_size: int,
     overlap = rec.default_overlap(size, cfg.patch) if overlap is None else overlap
     out = {}
     with Stack(msi, scl, sar, bands=cfg.msi_bands) as st:
-        targets = [t for t, f in enumerate(st.cloud_fractions()) if f > 0]
+        targets = [t for t in range(len(st.msi))
+                   if st.read_missing(t, 0, 0, st.width, st.height).any()]
         groups: dict[tuple, list[int]] = {}
         for t in targets:
             groups.setdefault(tuple(centred_group(t, len(st.msi), cfg.msi_dates)), []).append(t)
@@ -52,7 +61,7 @@ def straightforward(weights: str, msi, scl, sar, batch_size: int,
                 out[t] = (np.zeros((st.reference.band_count, st.height, st.width),
                                    st.reference.numpy_dtype),
                           np.zeros((st.height, st.width), np.uint8))
-            blender = StripBlender(len(keep) * 10, st.width, size, overlap)
+            blender = RowBlender(len(keep) * 10, st.width, size, overlap)
             for row, next_top in iter_rows(rows, st.height):
                 strip = st.read(0, row[0].y0, st.width, row[0].h, sar_idx, list(group))
                 for start in range(0, len(row), batch_size):
@@ -66,8 +75,10 @@ def straightforward(weights: str, msi, scl, sar, batch_size: int,
                         pred = model(torch.from_numpy(m), torch.from_numpy(miss),
                                      torch.from_numpy(s)).float().numpy()
                     for w, p in zip(chunk, pred):
-                        blender.add(w, p[keep].reshape(-1, size, size))
-                top, blended = blender.finish_row(next_top)
+                        blender.add(w.x0, w.y0, w.w, w.h, p[keep].reshape(-1, size, size))
+                top = blender.top
+                blended = blender.finish(0, st.width, next_top - top)
+                blender.next_row(next_top)
                 n = blended.shape[1]
                 blended = blended.reshape(len(keep), 10, n, st.width)
                 for j, (k, t) in enumerate(zip(keep, group_targets)):
@@ -93,20 +104,20 @@ def full_weights(tmp_path_factory):
     return save_weights(str(tmp_path_factory.mktemp("w") / "smts.pt"), SmtsVit(smts_vit())).path
 
 
-@pytest.mark.parametrize("where, batch, block_windows, workers, band_columns, overlap", [
+@pytest.mark.parametrize("where, batch, block_windows, workers, strip_columns, overlap", [
     ("sample", 3, 24, 2, 2048, None),
     ("sample", 2, 1, 1, 2048, None),
     ("bench", 5, 7, 2, 2048, None),     # 600 x 270 px: tiled output, several blocks, block-rows
     ("bench", 4, 1000, 1, 4096, None),  # one block per row, one worker: the plain order
-    ("bench", 5, 7, 3, 256, None),      # two bands of columns, [0, 256) and [256, 600)
+    ("bench", 5, 7, 3, 256, None),      # two strips of columns, [0, 256) and [256, 600)
     ("small", 1, 1, 2, 256, None),      # 520 x 60 px, blocks of one window, some all halo
     ("small", 3, 4, 2, 256, 13),        # stride 7: three windows overlap every pixel
 ])
 def test_streamed_output_is_bit_exact(tmp_path, monkeypatch, stacks, small_weights, where, batch,
-                                      block_windows, workers, band_columns, overlap):
+                                      block_windows, workers, strip_columns, overlap):
     monkeypatch.setattr(rec, "BLOCK_WINDOWS", block_windows)
     monkeypatch.setattr(rec, "MODEL_WORKERS", workers)
-    monkeypatch.setattr(rec, "BAND_COLUMNS", band_columns)
+    monkeypatch.setattr(rec, "STRIP_COLUMNS", strip_columns)
     if where == "sample":
         paths = {k: sample_paths(k) for k in ("msi", "scl", "sar")}
     else:
@@ -135,8 +146,8 @@ def test_refuses_output_larger_than_free_space(tmp_path, monkeypatch, stacks, sm
     cloudy dates about 25 MB. 0.5 MB free is refused before the scan for clouds (one date
     cannot fit), 20 MB after it (two dates do not)."""
     free = int(free_mb * 1e6) if needed == "before the scan" else int(20e6)
-    monkeypatch.setattr(rec, "cloud_fractions", _fail_if_called if needed == "before the scan"
-                        else rec.cloud_fractions)
+    monkeypatch.setattr(rec, "scan_missing", _fail_if_called if needed == "before the scan"
+                        else rec.scan_missing)
     monkeypatch.setattr("shutil.disk_usage", lambda p: DiskUsage(10 ** 12, 10 ** 12 - free, free))
     paths = stacks.stack(1024, 1024)
     out = tmp_path / "out"
@@ -156,7 +167,7 @@ def test_refuses_output_larger_than_free_space(tmp_path, monkeypatch, stacks, sm
 
 
 def test_file_sizes_are_shown_in_a_unit_that_shows_them():
-    from smts_cloudfill_plugin.core.streaming import file_size
+    from smts_cloudfill_plugin.core.write.disk import file_size
     assert [file_size(n) for n in (0, 999, 1000, 500e3, 13_212_057.6, 99.94e6, 250e6, 1.5e9,
                                    2.5e12)] == \
         ["0 bytes", "999 bytes", "1.0 kB", "500 kB", "13.2 MB", "99.9 MB", "250 MB", "1.5 GB",
@@ -208,9 +219,9 @@ def test_cancel_stops_before_the_next_block_and_leaves_no_file(tmp_path, monkeyp
             events.append(("read", stopped.is_set()))
         return real_read(self, *args, **kwargs)
 
-    real_scan, real_predict, real_read = rec.cloud_fractions, rec._predict, Stack.read
+    real_scan, real_predict, real_read = rec.scan_missing, rec._predict, Stack.read
     monkeypatch.setattr(rec, "OrderedWorkers", Workers)
-    monkeypatch.setattr(rec, "cloud_fractions", scan)
+    monkeypatch.setattr(rec, "scan_missing", scan)
     monkeypatch.setattr(rec, "_predict", predict)
     monkeypatch.setattr(Stack, "read", read)
     out = tmp_path / "out"
@@ -239,10 +250,10 @@ def test_pixels_missing_on_every_date_are_counted_exactly_by_any_number_of_threa
     """Each date's own random no-data pixels (70 %, so about 0.7 ** 6 = 12 % on all six) and
     the sample's clouds; dates read in many small regions, each read slowed a little so the
     threads' updates of the shared map interleave. The count equals a plain date-by-date AND,
-    and the fractions stay those of :meth:`Stack.cloud_fractions`."""
+    and the fractions are those of a whole-raster read of each date."""
     from osgeo import gdal
 
-    from smts_cloudfill_plugin.core import streaming
+    from smts_cloudfill_plugin.core.read import missing as scanning
     from smts_cloudfill_plugin.core.progress import Feedback
     rng = np.random.default_rng(11)
     msi = []
@@ -255,19 +266,19 @@ def test_pixels_missing_on_every_date_are_counted_exactly_by_any_number_of_threa
         band.WriteArray(data)
         msi.append(ds.GetDescription())
         ds = None
-    real_blocks, real_missing = streaming.scan_blocks, Stack.read_missing
+    real_blocks, real_missing = scanning.scan_blocks, Stack.read_missing
 
     def slow_missing(self, *args, **kwargs):
         time.sleep(0.002)
         return real_missing(self, *args, **kwargs)
 
-    monkeypatch.setattr(streaming, "scan_blocks", lambda w, h, block: real_blocks(w, h, block, 1))
+    monkeypatch.setattr(scanning, "scan_blocks", lambda w, h, block: real_blocks(w, h, block, 1))
     monkeypatch.setattr(Stack, "read_missing", slow_missing)
     with Stack(msi, sample_paths("scl"), []) as st:
-        scan = streaming.cloud_fractions(st, Feedback(), workers=workers)
-        every = np.logical_and.reduce([real_missing(st, t, 0, 0, st.width, st.height)
-                                       for t in range(len(st.msi))])
+        scan = scanning.scan_missing(st, Feedback(), workers=workers)
+        each = [real_missing(st, t, 0, 0, st.width, st.height) for t in range(len(st.msi))]
+        every = np.logical_and.reduce(each)
         assert len(real_blocks(st.width, st.height, (64, 6), 1)) > 5, "many regions a date"
-        assert scan == pytest.approx(st.cloud_fractions())
+        assert scan.fractions == pytest.approx([m.mean() for m in each])
     assert 0 < every.sum() < every.size
     assert (scan.never_clear, scan.pixels) == (int(every.sum()), 64 * 64)

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from core_helpers import list_files, save_small_model
-from smts_cloudfill_plugin.core import config
+from smts_cloudfill_plugin.core.model import config
 from smts_cloudfill_plugin.core.errors import CloudFillError
-from smts_cloudfill_plugin.core.model import SmtsVit
+from smts_cloudfill_plugin.core.model.network import SmtsVit
 from smts_cloudfill_plugin.core.reconstruct import reconstruct
-from smts_cloudfill_plugin.core.weights import (FORMAT, describe, load_model, read_weights_info,
+from smts_cloudfill_plugin.core.model.weights import (FORMAT, describe, load_model, read_weights_info,
                                                 save_weights)
 
 
@@ -208,5 +208,5 @@ def test_a_file_with_python_objects_is_refused_in_whole_sentences(tmp_path):
         load_model(path)
     msg = str(e.value)
     assert msg.startswith(f"'{path}' holds Python objects")
-    assert "smts_cloudfill_plugin.core.model.SmtsVit" in msg
+    assert "smts_cloudfill_plugin.core.model.network.SmtsVit" in msg
     assert msg.endswith(".") and "\n" not in msg and "\x1b" not in msg

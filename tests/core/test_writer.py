@@ -7,8 +7,8 @@ from osgeo import gdal
 
 from core_helpers import list_files, make_raster, read_raster
 from smts_cloudfill_plugin.core.errors import CloudFillError
-from smts_cloudfill_plugin.core.stack_reader import open_raster
-from smts_cloudfill_plugin.core.writer import OutputSet, RasterWriter, check_writable
+from smts_cloudfill_plugin.core.read.stack import open_raster
+from smts_cloudfill_plugin.core.write.writer import OutputSet, RasterWriter, check_writable
 
 GT = (500000.0, 20.0, 0.0, 4600000.0, 0.0, -20.0)
 
@@ -130,15 +130,15 @@ import sys  # noqa: E402
 import textwrap  # noqa: E402
 
 from core_helpers import REPO_ROOT, SUBPROCESS_ENV  # noqa: E402
-from smts_cloudfill_plugin.core.writer import (LOCK_NAME, clean_stale_parts,  # noqa: E402
+from smts_cloudfill_plugin.core.write.writer import (LOCK_NAME, clean_stale_parts,  # noqa: E402
                                                folder_lock)
 
 # A child that opens an output set (and the folder lock), writes a part, says "ready" and waits.
 CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np
-    from smts_cloudfill_plugin.core.stack_reader import open_raster
-    from smts_cloudfill_plugin.core.writer import OutputSet, RasterWriter, folder_lock
+    from smts_cloudfill_plugin.core.read.stack import open_raster
+    from smts_cloudfill_plugin.core.write.writer import OutputSet, RasterWriter, folder_lock
     src, out = sys.argv[1], sys.argv[2]
     _, like = open_raster(src, "input")
     with folder_lock(out), OutputSet() as outs:
@@ -201,8 +201,8 @@ def test_cli_exits_143_on_sigterm_with_nothing_written(tmp_path):
         import numpy as np
         import smts_cloudfill_plugin.core.reconstruct as rec
         from smts_cloudfill_plugin.core.__main__ import main
-        from smts_cloudfill_plugin.core.stack_reader import open_raster
-        from smts_cloudfill_plugin.core.writer import OutputSet, RasterWriter
+        from smts_cloudfill_plugin.core.read.stack import open_raster
+        from smts_cloudfill_plugin.core.write.writer import OutputSet, RasterWriter
         def fake(msi, out, **kw):
             _, like = open_raster(msi[0], "input")
             with OutputSet() as outs:
@@ -287,8 +287,8 @@ def test_gdal_exception_mode_is_left_as_found(tmp_path):
         import numpy as np
         from osgeo import gdal
         import smts_cloudfill_plugin.core.reconstruct, smts_cloudfill_plugin.core.__main__
-        from smts_cloudfill_plugin.core.stack_reader import Stack, open_raster
-        from smts_cloudfill_plugin.core.writer import OutputSet, RasterWriter
+        from smts_cloudfill_plugin.core.read.stack import Stack, open_raster
+        from smts_cloudfill_plugin.core.write.writer import OutputSet, RasterWriter
         assert not gdal.GetUseExceptions(), "set at import"
         with Stack([sys.argv[1]]) as st:
             assert gdal.GetUseExceptions()
@@ -308,7 +308,7 @@ def test_gdal_exception_mode_is_left_as_found(tmp_path):
 def test_long_output_names_get_a_part_name_that_fits(tmp_path):
     """An input name of 230 characters: its output name fits the file system, so the run must
     not fail on the temporary name (it did: the part name added about 25 characters)."""
-    from smts_cloudfill_plugin.core.writer import _PART, part_path
+    from smts_cloudfill_plugin.core.write.writer import _PART, part_path
     long_name = "S2_" + "x" * 220 + "_filled.tif"
     assert len(long_name) <= 255
     part = part_path(str(tmp_path / long_name))

@@ -59,9 +59,9 @@ def provider(qgis_processing):
 def small_weights(tmp_path_factory) -> str:
     """An untrained small SMTS-ViT: fast, and enough to check the plumbing."""
     import torch
-    from smts_cloudfill_plugin.core.config import Normalisation, smts_vit
-    from smts_cloudfill_plugin.core.model import SmtsVit
-    from smts_cloudfill_plugin.core.weights import save_weights
+    from smts_cloudfill_plugin.core.model.config import Normalisation, smts_vit
+    from smts_cloudfill_plugin.core.model.network import SmtsVit
+    from smts_cloudfill_plugin.core.model.weights import save_weights
     torch.manual_seed(0)
     config = smts_vit(width=32, depth=1, heads=4, window=20, pos_grid=4)
     norm = Normalisation((0.1,) * 10, (0.1,) * 10, (-12.0, -18.0), (4.0, 4.0))

@@ -284,14 +284,16 @@ def test_project_layer_signals_after_the_dialog_is_deleted_are_quiet(qgis_app, p
 
 # ----- issue 12 item 3: the cloud % follows the cloud buffer ------------------------------------
 def test_cloud_percent_is_what_the_stack_fills_for_each_buffer(qgis_app, qgis_new_project):
-    from smts_cloudfill_plugin.core.stack_reader import Stack
+    from smts_cloudfill_plugin.core.progress import Feedback
+    from smts_cloudfill_plugin.core.read.missing import scan_missing
+    from smts_cloudfill_plugin.core.read.stack import Stack
     from smts_cloudfill_plugin.gui.date_table import cloud_percent
     layers = add_sample_layers(shuffle=False)
     msi = sorted(glob.glob(str(SAMPLE / "msi" / "*.tif")))
     scl = sorted(glob.glob(str(SAMPLE / "scl" / "*.tif")))
     for buffer in (0, 1, 3, 6):
         with Stack(msi, scl, cloud_buffer=buffer) as st:
-            want = [100 * f for f in st.cloud_fractions()]
+            want = [100 * f for f in scan_missing(st, Feedback()).fractions]
         assert [cloud_percent(l, buffer) for l in layers["scl"]] == pytest.approx(want)
 
 

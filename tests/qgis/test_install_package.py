@@ -116,7 +116,7 @@ def test_zip_layout(built_zip):
     assert general["hasProcessingProvider"] == "yes"
     assert general["qgisMinimumVersion"] == "3.22"
     for required in ("__init__.py", "plugin.py", "dependencies.py", "algorithms/provider.py",
-                     "algorithms/reconstruct_msi.py", "gui/install_dialog.py", "core/model.py",
+                     "algorithms/reconstruct_msi.py", "gui/install_dialog.py", "core/model/network.py",
                      general["icon"], "resources/sample/README.md"):
         assert f"{PLUGIN}/{required}" in names, required
     assert any(n.startswith(f"{PLUGIN}/resources/sample/msi/") for n in names)

@@ -12,9 +12,9 @@ from osgeo import gdal
 from qgis.core import (QgsApplication, QgsProcessingException,
                        QgsProcessingFeedback, QgsProject, QgsRasterLayer)
 
-from smts_cloudfill_plugin.core.config import smts_vit
-from smts_cloudfill_plugin.core.model import SmtsVit
-from smts_cloudfill_plugin.core.weights import save_weights
+from smts_cloudfill_plugin.core.model.config import smts_vit
+from smts_cloudfill_plugin.core.model.network import SmtsVit
+from smts_cloudfill_plugin.core.model.weights import save_weights
 
 torch.set_num_threads(1)
 from sample_stack import MSI, SAR, SCL  # noqa: E402 (tests/ is on sys.path)
@@ -211,7 +211,7 @@ def test_batch_dialog_value_a_semicolon_list_runs(provider, small_weights, tmp_p
 
 def test_two_runs_into_one_folder_the_second_is_refused(provider, small_weights, tmp_path):
     """Item 8: the folder is locked while a run writes into it."""
-    from smts_cloudfill_plugin.core.writer import folder_lock
+    from smts_cloudfill_plugin.core.write.writer import folder_lock
     import threading
     out = tmp_path / "o"
     held, release = threading.Event(), threading.Event()
@@ -270,7 +270,7 @@ def test_pth_weights_are_accepted_like_pt(provider, small_weights, tmp_path):
 @pytest.mark.parametrize("alg_id", ["smts_cloudfill:reconstruct", "smts_cloudfill:train"])
 def test_cloud_buffer_parameter_default_range_and_help(provider, alg_id):
     from qgis.core import QgsProcessingContext
-    from smts_cloudfill_plugin.core.stack_reader import DEFAULT_CLOUD_BUFFER
+    from smts_cloudfill_plugin.core.read.stack import DEFAULT_CLOUD_BUFFER
     alg = QgsApplication.processingRegistry().createAlgorithmById(alg_id)
     p = alg.parameterDefinition("CLOUD_BUFFER")
     assert p.defaultValue() == DEFAULT_CLOUD_BUFFER == 3
@@ -285,7 +285,8 @@ def test_cloud_buffer_parameter_default_range_and_help(provider, alg_id):
                                              ({"CLOUD_BUFFER": 7}, 7)])
 def test_cloud_buffer_reaches_reconstruct_and_train(provider, small_weights, tmp_path,
                                                     monkeypatch, given, expected):
-    from smts_cloudfill_plugin.core import local_training, reconstruct as rec
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    from smts_cloudfill_plugin.core.training import local as local_training
     seen = {}
     monkeypatch.setattr(rec, "reconstruct", lambda *a, **kw: seen.setdefault("rec", kw) and [])
     run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
@@ -307,7 +308,7 @@ def test_cloud_buffer_reaches_reconstruct_and_train(provider, small_weights, tmp
 
 def test_the_filled_area_is_the_grown_scl(provider, small_weights, tmp_path):
     """CLOUD_BUFFER grows the SCL's clouds in what is filled; 0 fills the SCL as it is."""
-    from smts_cloudfill_plugin.core.stack_reader import Stack
+    from smts_cloudfill_plugin.core.read.stack import Stack
     for buffer in (0, 2):
         result = run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
                       "SELF_CHECK": False,
@@ -322,7 +323,7 @@ def test_the_filled_area_is_the_grown_scl(provider, small_weights, tmp_path):
 
 def test_qgis_process_accepts_cloud_buffer(small_weights, tmp_path):
     import subprocess
-    from smts_cloudfill_plugin.core.stack_reader import Stack
+    from smts_cloudfill_plugin.core.read.stack import Stack
     from smts_cloudfill_plugin.dependencies import dependency_folder
     from test_install_package import link_torch
     from test_prepare_algorithm import QGIS_PROCESS, qgis_home

@@ -9,7 +9,7 @@ from osgeo import gdal
 
 from qgis.core import QgsApplication, QgsProcessingException
 
-from smts_cloudfill_plugin.core.weights import bundled_weights_path, load_model
+from smts_cloudfill_plugin.core.model.weights import bundled_weights_path, load_model
 
 torch.set_num_threads(1)
 from sample_stack import MSI, SAR, SCL  # noqa: E402 (tests/ is on sys.path)

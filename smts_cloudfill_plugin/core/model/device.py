@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from .errors import CloudFillError
-from .progress import Feedback
+from ..errors import CloudFillError
+from ..progress import Feedback
 
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -16,13 +16,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from .config import ModelConfig, Normalisation
-from .errors import Cancelled, CloudFillError
+from ..model.config import ModelConfig, Normalisation
+from ..errors import Cancelled, CloudFillError
 from .losses import multiscale_loss
-from .model import SmtsVit
-from .progress import Feedback
-from .training_data import DateWindow, Sample, Season, band_statistics, fixed_samples, random_sample
-from .weights import load_model, save_weights
+from ..model.network import SmtsVit
+from ..progress import Feedback
+from .data import DateWindow, Sample, Season, band_statistics, fixed_samples, random_sample
+from ..model.weights import load_model, save_weights
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Two parts, both classical and both measured against the baseline on held-out dates:
 
 - **temporal interpolation** between the nearest clear dates before and after, with the true
-  day offsets (the baseline itself, :mod:`baseline`, in torch and within a window);
+  day offsets (the baseline itself, :mod:`..training.baseline`, in torch and within a window);
 - the **same-date residual correction**: where the date itself differs from that line (a field
   cut, a brighter sky, growth faster than linear), the clear pixels of the same date around the
   cloud show by how much. The residual ``date - interpolation`` on those clear pixels is spread
@@ -50,7 +50,7 @@ def temporal_prefill(x: torch.Tensor, missing: torch.Tensor,
     """Fill missing pixels of (B, T, C, H, W) by linear interpolation in time between the
     nearest clear dates (true day offsets; the nominal 10-day steps when ``days`` is None),
     the nearest clear date at the ends, 0 (the band mean) where a pixel has no clear date:
-    the same as :func:`baseline.interpolate_temporal` within the window."""
+    the same as :func:`..training.baseline.interpolate_temporal` within the window."""
     b, t, h, w = missing.shape
     idx, prev, nxt, has_prev, has_next = neighbours(missing)
     p = torch.where(has_prev, prev, nxt)

@@ -33,16 +33,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from .clouds import dilate
-from .dates import date_from_file
-from .errors import CloudFillError
-from .gdal_scope import gdal_exceptions
-from .progress import Feedback, SubFeedback
-from .s2_product import MODEL_BANDS, NATIVE_RES, S2Product, find_products, open_product
+from ..read.clouds import dilate
+from ..read.dates import date_from_file
+from ..errors import CloudFillError
+from ..gdal_scope import gdal_exceptions
+from ..progress import Feedback, SubFeedback
+from .products import MODEL_BANDS, NATIVE_RES, S2Product, find_products, open_product
 # The cloud buffer's default and grown classes are shared with Reconstruct and Train.
-from .stack_reader import (DEFAULT_CLOUD_BUFFER, DN_SCALE, GROWN_CLASSES, RasterInfo,
+from ..read.stack import (DEFAULT_CLOUD_BUFFER, DN_SCALE, GROWN_CLASSES, RasterInfo,
                            canonical_band)
-from .writer import OutputSet, RasterWriter, folder_lock
+from ..write.writer import OutputSet, RasterWriter, folder_lock
 
 #: SCL classes that count as "to fill": no data, cloud shadow, cloud medium/high, thin cirrus.
 DEFAULT_SCL_CLASSES = (0, 3, 8, 9, 10)

@@ -7,7 +7,7 @@ filling, reconstruct hides some clear pixels of each cloudy date (synthetic clou
     interpolation + residual(s) + w * (model - its prior)
 
 with ``residual(s)`` the same-date residual correction at Gaussian scale ``s`` (none, or one of
-:data:`SCALES`; :mod:`prior`) and ``w`` the model's weight (:data:`WEIGHTS`). Per date it
+:data:`SCALES`; :mod:`..model.prior`) and ``w`` the model's weight (:data:`WEIGHTS`). Per date it
 picks the candidate that does best on those held-back pixels and never worse than
 interpolation (no residual, ``w = 0``) on MSE, SAM or SSIM, on each of two independent draws
 of held-back pixels. The fill then uses that candidate; where it gives the model no weight, the
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .clouds import cloud_bank
-from .metrics import spectral_angle, ssim_map
-from .model import SmtsVit
-from .prior import residual_correction, temporal_prefill
-from .writer import write_text
+from ..read.clouds import cloud_bank
+from ..training.metrics import spectral_angle, ssim_map
+from ..model.network import SmtsVit
+from ..model.prior import residual_correction, temporal_prefill
+from ..write.writer import write_text
 
 #: Windows the check runs on (spread over the raster); each is run once per cloudy date.
 CHECK_WINDOWS = 12
@@ -45,7 +45,7 @@ DRAWS = 2
 
 def interpolation(msi: torch.Tensor, missing: torch.Tensor,
                   days: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Temporal linear interpolation within the window, as :func:`baseline.interpolate_temporal`:
+    """Temporal linear interpolation within the window, as :func:`..training.baseline.interpolate_temporal`:
     true day offsets, the nearest clear date at the ends, and where a pixel has no clear date
     the date's mean over its clear pixels in the window. Returns the fill and where it is
     defined (False only on a date with no clear pixel in the window at all)."""

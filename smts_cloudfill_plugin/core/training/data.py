@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .clouds import DEFAULT_SCL_MISSING, cloud_bank, dilate, synthetic_cloud_masks
-from .config import ModelConfig
-from .dates import day_numbers, pick_sar_dates
-from .errors import CloudFillError
-from .stack_reader import DEFAULT_CLOUD_BUFFER, Stack
+from ..read.clouds import DEFAULT_SCL_MISSING, cloud_bank, dilate, synthetic_cloud_masks
+from ..model.config import ModelConfig
+from ..read.dates import day_numbers, pick_sar_dates
+from ..errors import CloudFillError
+from ..read.stack import DEFAULT_CLOUD_BUFFER, Stack
 
 #: Date spacing the model expects, and how far a step may stray from it (days).
 STEP_DAYS, STEP_TOLERANCE = 10.0, 5.0

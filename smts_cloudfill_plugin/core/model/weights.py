@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from ..paths import BUNDLED_WEIGHTS_DIR
+from ...paths import BUNDLED_WEIGHTS_DIR
 from .config import ModelConfig, Normalisation
-from .errors import CloudFillError
-from .model import SmtsVit
+from ..errors import CloudFillError
+from .network import SmtsVit
 
 FORMAT = "smts-cloudfill-weights"
 FORMAT_VERSION = 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smts_cloudfill_plugin.core.tiler import (StripBlender, Window, axis_starts, blend_weights,
-                                              iter_rows, pad_to, plan_windows)
+from smts_cloudfill_plugin.core.blend.blender import RowBlender, blend_weights
+from smts_cloudfill_plugin.core.plan.windows import Window, axis_starts, iter_rows, plan_windows
 
 
 def _coverage(rows: list[list[Window]], width: int, height: int, size: int) -> np.ndarray:
@@ -63,30 +63,22 @@ def test_blend_weights_are_positive_and_symmetric():
     assert (blend_weights(20, 0) == 1).all()
 
 
-def test_pad_to():
-    a = np.arange(6, dtype=np.float32).reshape(1, 2, 3)
-    p = pad_to(a, 4, value=-1)
-    assert p.shape == (1, 4, 4)
-    np.testing.assert_array_equal(p[:, :2, :3], a)
-    assert (p[:, 2:] == -1).all() and (p[:, :, 3:] == -1).all()
-    assert pad_to(np.zeros((4, 4)), 4).shape == (4, 4)
-    assert pad_to(np.zeros((2, 2), bool), 3, True)[2, 2]
-
-
 def _blend(image: np.ndarray, size: int, overlap: int, noise: float = 0.0) -> np.ndarray:
     """Run the windows of ``image`` (channels, h, w) through the blender as reconstruct does."""
     c, height, width = image.shape
     rows = plan_windows(width, height, size, overlap)
-    blender = StripBlender(c, width, size, overlap)
+    blender = RowBlender(c, width, size, overlap)
     out = np.full(image.shape, np.nan, dtype=np.float32)
     rng = np.random.default_rng(0)
     for row, next_top in iter_rows(rows, height):
         for w in row:
-            pred = pad_to(image[:, w.y0:w.y0 + w.h, w.x0:w.x0 + w.w], size, value=1e6)
-            # Padding must never leak into the result: give it absurd values.
+            pred = np.full((c, size, size), 1e6, np.float32)   # padding must never leak in
+            pred[:, :w.h, :w.w] = image[:, w.y0:w.y0 + w.h, w.x0:w.x0 + w.w]
             pred = pred + noise * rng.standard_normal(pred.shape).astype(np.float32)
-            blender.add(w, pred)
-        top, done = blender.finish_row(next_top)
+            blender.add(w.x0, w.y0, w.w, w.h, pred)
+        top = blender.top
+        done = blender.finish(0, width, next_top - top)
+        blender.next_row(next_top)
         assert done.shape == (c, next_top - top, width)
         assert np.isnan(out[:, top:next_top]).all(), "rows are handed back once"
         out[:, top:next_top] = done
@@ -116,10 +108,10 @@ def test_blending_averages_disagreeing_windows_smoothly():
     width, height, size, overlap = 34, 20, 20, 6
     rows = plan_windows(width, height, size, overlap)
     assert [w.x0 for w in rows[0]] == [0, 14]
-    blender = StripBlender(1, width, size, overlap)
-    blender.add(rows[0][0], np.zeros((1, size, size), np.float32))
-    blender.add(rows[0][1], np.ones((1, size, size), np.float32))
-    _, out = blender.finish_row(height)
+    blender = RowBlender(1, width, size, overlap)
+    for w, value in zip(rows[0], (0.0, 1.0)):
+        blender.add(w.x0, w.y0, w.w, w.h, np.full((1, size, size), value, np.float32))
+    out = blender.finish(0, width, height)
     line = out[0, 10]
     assert (line[:14] == 0).all() and (line[20:] == 1).all()
     assert (np.diff(line[13:21]) > 0).all(), "monotone transition in the overlap, no jump"

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 from osgeo import gdal
 
-from .dates import parse_date
-from .errors import CloudFillError
-from .gdal_scope import gdal_exceptions
+from ..read.dates import parse_date
+from ..errors import CloudFillError
+from ..gdal_scope import gdal_exceptions
 
 #: The ten bands of the model, in its order.
 MODEL_BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")

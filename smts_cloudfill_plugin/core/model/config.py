@@ -36,7 +36,7 @@ class ModelConfig:
             offsets, and the decoder predicts a correction to that pre-fill whose last layer
             starts at zero: an untrained model *is* temporal interpolation.
         residual_scale: with the temporal prior, also add the same-date residual correction at
-            this Gaussian scale in pixels (:mod:`prior`; 0: none). The untrained model is then
+            this Gaussian scale in pixels (:mod:`.prior`; 0: none). The untrained model is then
             that corrected interpolation.
         time_channels: feed the model the dates' day offsets and, per pixel and date, the days to
             the nearest clear observation before and after (ours; spacing is 5..15 days, not
@@ -47,7 +47,7 @@ class ModelConfig:
             input, with context across patch edges, gives the output (no 5 x 5 blocks).
         decoder_channels: feature channels per pixel of the ``"conv"`` decoder.
         pos_grid: side of the learned position-embedding grid, resized to the token grid.
-        window: side in pixels of the windows the model was trained on; the tiler uses it.
+        window: side in pixels of the windows the model was trained on; the window planner uses it.
     """
 
     msi_bands: tuple[str, ...] = S2_BANDS

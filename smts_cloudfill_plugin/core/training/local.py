@@ -14,18 +14,18 @@ import os
 from dataclasses import dataclass
 
 
-from .clouds import DEFAULT_SCL_MISSING
-from .config import OURS, mts_vit, smts_vit
-from .device import choose_device
-from .errors import CloudFillError
+from ..read.clouds import DEFAULT_SCL_MISSING
+from ..model.config import OURS, mts_vit, smts_vit
+from ..model.device import choose_device
+from ..errors import CloudFillError
 from .evaluate import fill_interpolation, fill_model, pooled_scores
-from .progress import Feedback, SubFeedback
+from ..progress import Feedback, SubFeedback
 from .report import training_report
-from .stack_reader import DEFAULT_CLOUD_BUFFER, Stack
+from ..read.stack import DEFAULT_CLOUD_BUFFER, Stack
 from .train import TrainSettings, make_model, train
-from .training_data import explain_no_windows, fixed_samples, form_windows, load_season
-from .weights import bundled_weights_path, read_weights_info
-from .writer import check_writable, write_text
+from .data import explain_no_windows, fixed_samples, form_windows, load_season
+from ..model.weights import bundled_weights_path, read_weights_info
+from ..write.writer import check_writable, write_text
 
 #: Seasons larger than this in memory (float32 reflectance) are refused: clip a smaller area.
 MAX_SEASON_BYTES = 3 * 1024 ** 3

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from osgeo import gdal, osr
 
-from . import gdal_scope
+from .. import gdal_scope
 from .clouds import DEFAULT_SCL_MISSING, binary_to_mask, dilate, looks_like_scl, scl_to_mask
 from .dates import date_from_file
-from .errors import CloudFillError
+from ..errors import CloudFillError
 
 #: Integer reflectance is DN x this when the band declares no scale of its own (Sentinel-2 L2A).
 DN_SCALE = 1e-4
@@ -554,18 +554,6 @@ class Stack:
             with np.errstate(divide="ignore", invalid="ignore"):
                 out = 10.0 * np.log10(np.where(out > 0, out, np.nan))
         return out
-
-    def cloud_fractions(self) -> list[float]:
-        """Fraction of missing pixels per MSI date (whole raster, read in strips)."""
-        fractions = []
-        strip = max(1, min(self.height, 4_000_000 // max(self.width, 1)))
-        for t in range(len(self.msi)):
-            count = 0
-            for y0 in range(0, self.height, strip):
-                h = min(strip, self.height - y0)
-                count += int(self.read_missing(t, 0, y0, self.width, h).sum())
-            fractions.append(count / (self.width * self.height))
-        return fractions
 
     def close(self) -> None:
         self._sar_vrts = []

@@ -13,8 +13,8 @@ import torch
 
 from .baseline import interpolate_temporal
 from .metrics import image_metrics
-from .model import SmtsVit
-from .training_data import DateWindow, Sample, Season, cut_sample, fixed_samples
+from ..model.network import SmtsVit
+from .data import DateWindow, Sample, Season, cut_sample, fixed_samples
 
 CLOUD_COUNTS = (10, 20, 30, 40, 50)
 

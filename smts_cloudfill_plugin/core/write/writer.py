@@ -23,10 +23,10 @@ import uuid
 import numpy as np
 from osgeo import gdal
 
-from . import gdal_scope
-from .errors import CloudFillError
-from .progress import sigterm_as_cancel
-from .stack_reader import RasterInfo
+from .. import gdal_scope
+from ..errors import CloudFillError
+from ..progress import sigterm_as_cancel
+from ..read.stack import RasterInfo
 
 #: Value of the filled-pixel mask raster: 0 kept from the input, 1 filled by the model.
 MASK_KEPT, MASK_FILLED = 0, 1
@@ -179,6 +179,16 @@ class RasterWriter:
                 if like.offsets[i] != 0.0:
                     band.SetOffset(like.offsets[i])
 
+    @property
+    def block_size(self) -> tuple[int, int]:
+        """The file's block (tile) width and height."""
+        return tuple(self.ds.GetRasterBand(1).GetBlockSize())
+
+    def strip(self, x0: int, x1: int, max_piece_rows: int) -> "StripWriter":
+        """A writer of columns [x0, x1) that takes pieces row by row and hands them to GDAL
+        one whole block-row at a time (:class:`StripWriter`)."""
+        return StripWriter(self.ds, self.dtype, max_piece_rows, x0, x1)
+
     def write(self, x0: int, y0: int, array: np.ndarray) -> None:
         """Write a (bands, h, w) or (h, w) array at pixel (x0, y0)."""
         a = array if array.ndim == 3 else array[None]
@@ -209,6 +219,56 @@ class RasterWriter:
         if self._scoped:
             self._scoped = False
             gdal_scope.release()
+
+
+class StripWriter:
+    """Buffers rows of columns [x0, x1) of a :class:`RasterWriter`'s file and writes them
+    block-row by block-row (made by :meth:`RasterWriter.strip`).
+
+    Pieces arrive with :meth:`put` anywhere in the rows not yet written; :meth:`rows_done` says
+    that all rows above ``y`` are complete. A block-row (the dataset's block height, e.g. 256
+    rows of a tiled GeoTIFF) is written as soon as it is complete, and flushed column group by
+    column group. With ``x0`` and ``x1`` on block boundaries (or the raster's edge), GDAL
+    compresses each tile once, never holds partial tiles, and its cache never fills with output.
+    """
+
+    def __init__(self, ds: gdal.Dataset, dtype: np.dtype, max_piece_rows: int,
+                 x0: int = 0, x1: int | None = None, flush_columns: int = 1024) -> None:
+        self.ds = ds
+        self.bands = ds.RasterCount
+        self.height = ds.RasterYSize
+        self.x0, self.x1 = x0, ds.RasterXSize if x1 is None else x1
+        bw, bh = ds.GetRasterBand(1).GetBlockSize()
+        self.block_h = min(bh, self.height)
+        self.flush_columns = max(bw, flush_columns // bw * bw)
+        self.top = 0   # first row not yet handed to GDAL
+        rows = self.block_h + max_piece_rows
+        self.buffer = np.zeros((self.bands, rows, self.x1 - self.x0), dtype=dtype)
+
+    def put(self, x: int, y: int, array: np.ndarray) -> None:
+        """Store a (bands, h, w) piece at raster pixel (x, y); its rows must not be written yet."""
+        a = array if array.ndim == 3 else array[None]
+        dy, dx = y - self.top, x - self.x0
+        self.buffer[:, dy:dy + a.shape[1], dx:dx + a.shape[2]] = a
+
+    def rows_done(self, y: int) -> None:
+        """Rows above ``y`` are complete: write every complete block-row."""
+        while self.top < self.height and y >= min(self.top + self.block_h, self.height):
+            n = min(self.block_h, self.height - self.top)
+            self._write(n)
+            rest = y - (self.top + n)
+            if rest > 0:
+                self.buffer[:, :rest] = self.buffer[:, n:n + rest].copy()
+            self.top += n
+
+    def _write(self, n: int) -> None:
+        width = self.x1 - self.x0
+        for c0 in range(0, width, self.flush_columns):
+            c1 = min(width, c0 + self.flush_columns)
+            for i in range(self.bands):
+                self.ds.GetRasterBand(i + 1).WriteArray(self.buffer[i, :n, c0:c1], self.x0 + c0,
+                                                        self.top)
+            self.ds.FlushCache()
 
 
 class OutputSet:

@@ -1,0 +1,1 @@
+"""Blending: the self-check's choice of fill per date, and window overlaps evened out."""

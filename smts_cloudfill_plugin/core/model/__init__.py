@@ -1,0 +1,1 @@
+"""The model: configuration, network, classical prior, weights, device."""

@@ -1,0 +1,1 @@
+"""Planning the work: model windows over the raster, strips of columns, date groups."""

@@ -1,0 +1,1 @@
+"""Preparing a per-date stack from Sentinel-2 products (the Prepare algorithm)."""

@@ -1,0 +1,1 @@
+"""Training and evaluation: data, losses, metrics, the baseline, reports."""
