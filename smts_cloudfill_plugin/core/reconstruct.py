@@ -546,10 +546,7 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
     strips = column_strips(width, writers[0][0].block_size[0], STRIP_COLUMNS)
     blocks, spans = plan_blocks(rows, height, strips, batch_size, BLOCK_WINDOWS)
     progress = _Progress(feedback, sum(len(b.windows) for b in blocks), *part)
-    inputs = [stack.msi[t]._ds for t in group]  # type: ignore[attr-defined]
-    inputs += [stack.masks[t]._ds for t in group if stack.masks[t] is not None]  # type: ignore
-    inputs += [stack._sar_vrts[i] for i in sar_idx or []]
-    need = working_set(inputs, max(s1 - s0 for s0, s1 in spans), size)
+    need = working_set(stack.datasets(group, sar_idx), max(s1 - s0 for s0, s1 in spans), size)
     stacks = PerThread(open_stack)
 
     def work(block: Block):

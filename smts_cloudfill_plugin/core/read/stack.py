@@ -446,6 +446,14 @@ class Stack:
         (float 0..1) or 'dn' (stored values x scale + offset)."""
         return self.encodings[0]
 
+    def datasets(self, dates: list[int], sar_indices: list[int] | None = None
+                 ) -> list[gdal.Dataset]:
+        """The opened datasets a read of these dates (and SAR dates) touches: their MSI
+        rasters, masks and SAR on the MSI grid (for sizing GDAL's cache)."""
+        out = [self.msi[t]._ds for t in dates]  # type: ignore[attr-defined]
+        out += [self.masks[t]._ds for t in dates if self.masks[t] is not None]  # type: ignore
+        return out + [self._sar_vrts[i] for i in sar_indices or []]
+
     # ----- reading -----------------------------------------------------------------------------
     def _scale_offset(self, t: int, file_band: int) -> tuple[float, float]:
         info = self.msi[t]
