@@ -11,6 +11,7 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsFeatureRequest, QgsProce
                        QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
+from ..core.read.clouds import DEFAULT_SCL_MISSING
 from ..core.read.stack import DEFAULT_CLOUD_BUFFER
 from ..gui.widget_metadata import product_files_metadata
 from .base import MAX_CLOUD_BUFFER, CloudFillAlgorithm, split_layer_lists
@@ -222,8 +223,7 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from ..core.errors import CloudFillError
-        from ..core.prepare.series import DEFAULT_SCL_CLASSES, RESAMPLINGS, SAME_DAY, parse_classes, \
-            prepare_series
+        from ..core.prepare.series import RESAMPLINGS, SAME_DAY, parse_classes, prepare_series
         products = self._products(parameters, context)
         sar = [layer_source_path(l) for l in
                self.parameterAsLayerList(parameters, self.SAR, context)]
@@ -239,7 +239,7 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
                 products, extent, folder,
                 buffer_m=self.parameterAsDouble(parameters, self.EXTENT_BUFFER, context),
                 sar=sar, cloud_buffer=self.parameterAsInt(parameters, self.CLOUD_BUFFER, context),
-                scl_classes=tuple(sorted(set(DEFAULT_SCL_CLASSES) | set(extra))),
+                scl_classes=tuple(sorted(set(DEFAULT_SCL_MISSING) | set(extra))),
                 cloud_polygons=self._cloud_polygons(parameters, context),
                 resampling=RESAMPLINGS[self.parameterAsEnum(parameters, self.RESAMPLING, context)],
                 same_day=same_day_name(parameters.get(self.SAME_DAY)) or

@@ -102,3 +102,17 @@ def test_union_semantics():
     more = synthetic_cloud_mask(h, w, 6, np.random.default_rng(9))
     fewer = synthetic_cloud_mask(h, w, 3, np.random.default_rng(9))
     assert (more >= fewer).all() and more.sum() > fewer.sum()
+
+
+def test_every_scl_default_is_the_one_constant():
+    """Prepare, Reconstruct, the stack reader and training take their SCL default from
+    clouds.DEFAULT_SCL_MISSING (the same object, not an equal copy)."""
+    import inspect
+
+    from smts_cloudfill_plugin.core.prepare.series import prepare_series
+    from smts_cloudfill_plugin.core.read.stack import Stack
+    from smts_cloudfill_plugin.core.reconstruct import reconstruct
+    from smts_cloudfill_plugin.core.training.local import train_on_stacks
+    for func in (prepare_series, reconstruct, train_on_stacks):
+        assert inspect.signature(func).parameters["scl_classes"].default is DEFAULT_SCL_MISSING
+    assert Stack.__dataclass_fields__["scl_classes"].default is DEFAULT_SCL_MISSING

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from ..read.clouds import dilate
+from ..read.clouds import DEFAULT_SCL_MISSING, dilate
 from ..read.dates import date_from_file
 from ..errors import CloudFillError
 from ..gdal_scope import gdal_exceptions
@@ -44,8 +44,6 @@ from ..read.stack import (DEFAULT_CLOUD_BUFFER, DN_SCALE, GROWN_CLASSES, RasterI
                            canonical_band)
 from ..write.writer import OutputSet, RasterWriter, folder_lock
 
-#: SCL classes that count as "to fill": no data, cloud shadow, cloud medium/high, thin cirrus.
-DEFAULT_SCL_CLASSES = (0, 3, 8, 9, 10)
 RESAMPLINGS = ("nearest", "bilinear", "cubic")
 #: What to do with several products of one day: mosaic them, or keep the clearer one.
 SAME_DAY = ("mosaic", "clearer")
@@ -333,7 +331,7 @@ class CloudPolygons:
 def prepare_series(products: list[str], extent: Extent, out_folder: str, *,
                    buffer_m: float = 0.0, sar: list[str] | None = None,
                    cloud_buffer: int = DEFAULT_CLOUD_BUFFER,
-                   scl_classes: tuple[int, ...] = DEFAULT_SCL_CLASSES,
+                   scl_classes: tuple[int, ...] = DEFAULT_SCL_MISSING,
                    cloud_polygons: CloudPolygons | None = None, resampling: str = "nearest",
                    same_day: str = "mosaic", feedback: Feedback | None = None) -> Prepared:
     """Write the per-date stacks of ``products`` (and ``sar``) for ``extent``; see the module
