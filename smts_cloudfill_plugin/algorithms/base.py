@@ -14,12 +14,14 @@ from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingExcep
                        QgsProcessingParameterString)
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.read.stack import DEFAULT_CLOUD_BUFFER
+from ..core.model.device import DEVICES
+from ..core.read.stack import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
 from ..gui.widget_metadata import date_table_metadata
 from ..paths import ICON_PATH
 
-#: The DEVICE choices, in the enum's order (index 0 is the default).
-DEVICES = ["Auto", "CPU", "CUDA"]
+#: The DEVICE enum's labels: core's DEVICES in its order (index 0, auto, is the default), the
+#: acronyms upper-cased.
+DEVICE_LABELS = [d.title() if d == "auto" else d.upper() for d in DEVICES]
 #: Weights files the file pickers offer and accept: ours are .pt; .pth is PyTorch's other usual
 #: suffix, and the command line takes either.
 WEIGHTS_FILTER = "PyTorch weights (*.pt *.pth)"
@@ -53,9 +55,8 @@ def device_name(value) -> str | None:
     text = str(value).strip() if value is not None else ""
     if text.lstrip("-").isdigit():
         index = int(text)
-        return DEVICES[index].lower() if 0 <= index < len(DEVICES) else None
-    names = [d.lower() for d in DEVICES]
-    return text.lower() if text.lower() in names else None
+        return DEVICES[index] if 0 <= index < len(DEVICES) else None
+    return text.lower() if text.lower() in DEVICES else None
 
 
 def with_device_index(parameters: dict, name: str) -> dict:
@@ -63,7 +64,7 @@ def with_device_index(parameters: dict, name: str) -> dict:
     value = parameters.get(name)
     if isinstance(value, str) and not value.strip().isdigit() and device_name(value):
         parameters = dict(parameters)
-        parameters[name] = [d.lower() for d in DEVICES].index(device_name(value))
+        parameters[name] = DEVICES.index(device_name(value))
     return parameters
 
 
@@ -132,8 +133,8 @@ class StackAlgorithm(CloudFillAlgorithm):
         DEVICE: "Where the model runs. Auto takes a CUDA GPU when PyTorch sees one, else the CPU. "
                 "With qgis_process, DEVICE=cpu (or auto, cuda) works as well as the index.",
         CLOUD_BUFFER: (
-            f"Pixels (10 m) by which the clouds and cloud shadows of SCL masks (classes 3, 8, 9, "
-            f"10) are grown: SCL misses hazy cloud rims, and the fill spreads what the pixels "
+            f"Pixels (10 m) by which the clouds and cloud shadows of SCL masks (classes "
+            f"{', '.join(map(str, GROWN_CLASSES))}) are grown: SCL misses hazy cloud rims, and the fill spreads what the pixels "
             f"next to a cloud say into it, so the filled area would come out whitish. SCL masks "
             f"only: a 0/1 mask (such as Prepare's CLOUDS_*.tif, already grown) is taken as it "
             f"is. Default {DEFAULT_CLOUD_BUFFER}, measured on real seasons: clear pixels 1, 2, "
@@ -167,7 +168,8 @@ class StackAlgorithm(CloudFillAlgorithm):
             return QgsProcessingParameterMultipleLayers(self.SAR, "Sentinel-1 dates (VV, VH)",
                                                         QgsProcessing.TypeRaster, optional=True)
         if name == self.DEVICE:
-            return QgsProcessingParameterEnum(self.DEVICE, "Device", DEVICES, defaultValue=0)
+            return QgsProcessingParameterEnum(self.DEVICE, "Device", DEVICE_LABELS,
+                                              defaultValue=0)
         if name == self.CLOUD_BUFFER:
             return QgsProcessingParameterNumber(self.CLOUD_BUFFER,
                                                 "Cloud buffer for SCL masks (pixels)",
@@ -206,13 +208,13 @@ class StackAlgorithm(CloudFillAlgorithm):
     def device(self, parameters, context) -> str:
         """'auto', 'cpu' or 'cuda', whether DEVICE was given as an index or by name."""
         return device_name(parameters.get(self.DEVICE)) or \
-            DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)].lower()
+            DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)]
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
         """A DEVICE given by name is accepted (QGIS's enum check takes only indices)."""
         parameters = split_layer_lists(parameters, (self.MSI, self.MASKS, self.SAR))
         value = parameters.get(self.DEVICE)
         if isinstance(value, str) and value.strip() and device_name(value) is None:
-            return False, (f"Device '{value}' is not one of auto, cpu, cuda (or the index "
-                           "0, 1, 2).")
+            return False, (f"Device '{value}' is not one of {', '.join(DEVICES)} (or the "
+                           f"index {', '.join(map(str, range(len(DEVICES))))}).")
         return super().checkParameterValues(with_device_index(parameters, self.DEVICE), context)

@@ -11,7 +11,7 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsFeatureRequest, QgsProce
                        QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
-from ..core.read.clouds import DEFAULT_SCL_MISSING
+from ..core.read.clouds import DEFAULT_SCL_MISSING, describe_scl_classes
 from ..core.read.stack import DEFAULT_CLOUD_BUFFER
 from ..gui.widget_metadata import product_files_metadata
 from .base import MAX_CLOUD_BUFFER, CloudFillAlgorithm, split_layer_lists
@@ -73,8 +73,8 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
                       "seasons: pixels 1-3 px from an SCL cloud are 4x to 1.8x as far off as "
                       "clear pixels, 4-5 px only 1.4x to 1.2x; each pixel of buffer costs about "
                       "5 % of a cloudy date's clear pixels.",
-        EXTRA_SCL_CLASSES: "SCL classes to count as cloudy besides 0 (no data), 3 (shadow), "
-                           "8, 9 (cloud) and 10 (cirrus), comma separated: e.g. 7 "
+        EXTRA_SCL_CLASSES: "SCL classes to count as cloudy besides "
+                           f"{describe_scl_classes(DEFAULT_SCL_MISSING)}, comma separated: e.g. 7 "
                            "(unclassified) or 2 (dark features) where they are clouds in your "
                            "scene, 11 (snow).",
         CLOUD_POLYGONS: "Optional polygons of clouds the SCL missed, drawn by you. They are "

@@ -8,7 +8,7 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException,
                        QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterNumber, QgsProcessingParameterString)
 
-from ..core.read.clouds import DEFAULT_SCL_MISSING
+from ..core.read.clouds import DEFAULT_SCL_MISSING, describe_scl_classes
 from ..dependencies import missing_message, torch_available
 from .base import WEIGHTS_FILTER, StackAlgorithm
 from .feedback import QgisFeedback
@@ -18,6 +18,8 @@ NO_MSI = ("No Sentinel-2 (MSI) layers were given. In the batch dialog (QGIS 3.22
           "row's dates as the file paths separated by ';' in the 'Sentinel-2 dates (MSI)' cell "
           "(the '...' button, 'Select files', picks several), the masks likewise, one per date "
           "in the same order.")
+#: The SCL_CLASSES parameter's default, as the text it takes.
+DEFAULT_SCL_TEXT = ",".join(map(str, DEFAULT_SCL_MISSING))
 
 
 class ReconstructMsiAlgorithm(StackAlgorithm):
@@ -30,8 +32,8 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
     HELP = {
         MODEL: "Optional weights file (.pt). Empty: the bundled SMTS-ViT, or MTS-ViT when no SAR "
                "is given. Models trained with 'Train on local stacks' work here.",
-        SCL_CLASSES: "SCL classes counted as cloudy (comma separated). Default: 0 no data, "
-                     "3 cloud shadow, 8 and 9 cloud, 10 thin cirrus.",
+        SCL_CLASSES: "SCL classes counted as cloudy (comma separated). Default: "
+                     f"{describe_scl_classes(DEFAULT_SCL_MISSING)}.",
         BATCH_SIZE: "Windows per model call; lower it if the GPU runs out of memory.",
         SELF_CHECK: "Before filling, hide some clear pixels of each cloudy date and fill them "
                     "every candidate way: temporal interpolation, with or without the date's own "
@@ -75,7 +77,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
                                        fileFilter=WEIGHTS_FILTER, optional=True),
             shared(self.DEVICE),
             QgsProcessingParameterString(self.SCL_CLASSES, "SCL classes counted as cloudy",
-                                         defaultValue=",".join(map(str, DEFAULT_SCL_MISSING))),
+                                         defaultValue=DEFAULT_SCL_TEXT),
             shared(self.CLOUD_BUFFER), shared(self.MSI_DATES), shared(self.SAR_DATES),
             QgsProcessingParameterBoolean(self.SELF_CHECK, "Check the model against temporal "
                                           "interpolation on this scene", defaultValue=True),
@@ -106,7 +108,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
                             if c.strip())
         except ValueError:
             raise QgsProcessingException("SCL classes must be whole numbers separated by commas, "
-                                         "for example 0,3,8,9,10.") from None
+                                         f"for example {DEFAULT_SCL_TEXT}.") from None
         msi_dates = self.dates(parameters, self.MSI_DATES, len(msi_layers), context)
         sar_dates = self.dates(parameters, self.SAR_DATES, len(sar_layers), context)
         folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)

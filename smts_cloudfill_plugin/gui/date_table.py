@@ -22,7 +22,7 @@ from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, 
 
 from ..algorithms.stack_checks import (MSI, SAR, RowCheck, check_row, is_our_output,  # noqa: F401
                                        layer_date, layer_kind, reference_layer, source_path)
-from ..core.read.clouds import DEFAULT_SCL_MISSING, binary_to_mask, dilate, looks_like_scl, scl_to_mask
+from ..core.read.clouds import DEFAULT_SCL_MISSING, binary_to_mask, looks_like_scl, scl_missing
 from ..core.read.dates import parse_date
 from ..core.gdal_scope import gdal_exceptions
 from ..core.read.stack import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
@@ -55,11 +55,9 @@ def cloud_percent(layer: QgsRasterLayer | None,
         return None
     if not looks_like_scl(values, description):
         return 100.0 * float(binary_to_mask(values).mean())
-    grown = tuple(c for c in DEFAULT_SCL_MISSING if c in GROWN_CLASSES)
-    other = tuple(c for c in DEFAULT_SCL_MISSING if c not in GROWN_CLASSES)
     scale = min(values.shape[1] / width, values.shape[0] / height)
-    mask = dilate(scl_to_mask(values, grown), int(round(cloud_buffer * scale))) | \
-        scl_to_mask(values, other)
+    buffer_px = int(round(cloud_buffer * scale))
+    mask = scl_missing(values, DEFAULT_SCL_MISSING, GROWN_CLASSES, buffer_px)
     return 100.0 * float(mask.mean())
 
 

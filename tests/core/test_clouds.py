@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smts_cloudfill_plugin.core.read.clouds import (DEFAULT_SCL_MISSING, binary_to_mask,
-                                               gaussian_smooth, looks_like_scl, scl_to_mask,
-                                               synthetic_cloud_mask, synthetic_cloud_masks)
+from smts_cloudfill_plugin.core.read.clouds import (DEFAULT_SCL_MISSING, SCL_CLASS_NAMES,
+                                                    binary_to_mask, describe_scl_classes, dilate,
+                                                    gaussian_smooth, looks_like_scl, scl_missing,
+                                                    scl_to_mask, synthetic_cloud_mask,
+                                                    synthetic_cloud_masks)
 
 #: Sentinel-2 L2A scene classes and whether the default treats them as missing.
 SCL_DEFAULT = {0: True,    # no data
@@ -116,3 +118,21 @@ def test_every_scl_default_is_the_one_constant():
     for func in (prepare_series, reconstruct, train_on_stacks):
         assert inspect.signature(func).parameters["scl_classes"].default is DEFAULT_SCL_MISSING
     assert Stack.__dataclass_fields__["scl_classes"].default is DEFAULT_SCL_MISSING
+
+
+def test_scl_missing_grows_only_the_grown_classes():
+    scl = np.full((9, 9), 4, np.uint8)
+    scl[2, 2], scl[6, 6], scl[0, 8] = 9, 0, 7
+    got = scl_missing(scl, DEFAULT_SCL_MISSING, (3, 8, 9, 10), 1)
+    assert np.array_equal(got, dilate(scl == 9, 1) | (scl == 0))   # no data is not grown
+    assert np.array_equal(scl_missing(scl, DEFAULT_SCL_MISSING, (3, 8, 9, 10), 0),
+                          scl_to_mask(scl))
+    assert not scl_missing(scl, (), (9,), 2).any()
+
+
+def test_scl_classes_are_described_from_their_numbers():
+    assert set(SCL_CLASS_NAMES) == set(SCL_DEFAULT)
+    assert describe_scl_classes(DEFAULT_SCL_MISSING) == (
+        "0 (no data), 3 (cloud shadow), 8 (cloud, medium probability), "
+        "9 (cloud, high probability) and 10 (thin cirrus)")
+    assert describe_scl_classes([11]) == "11 (snow)"

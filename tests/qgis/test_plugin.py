@@ -48,3 +48,34 @@ def test_toolbar_tooltips_survive_the_shortcut_manager(qgis_iface, qgis_processi
         assert "left of the divider" in plugin.actions[1].toolTip()
     finally:
         plugin.unload()
+
+
+def test_the_algorithms_load_without_torch(tmp_path):
+    """Where PyTorch is missing the provider still loads (and offers to install it): the
+    algorithms' shared defaults (devices among them) come from torch-free core modules."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = (
+        "import importlib.abc, sys\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ImportError('torch is blocked in this test')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from qgis.core import QgsApplication\n"
+        "app = QgsApplication([], False)\n"
+        "app.initQgis()\n"
+        "from smts_cloudfill_plugin.algorithms.provider import SmtsProvider\n"
+        "from smts_cloudfill_plugin.algorithms.reconstruct_msi import ReconstructMsiAlgorithm\n"
+        "alg = ReconstructMsiAlgorithm()\n"
+        "alg.initAlgorithm()\n"
+        "print(alg.parameterDefinition('DEVICE').options(), 'torch' in sys.modules)\n")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "HOME": str(tmp_path),
+           "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=str(root), env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "['Auto', 'CPU', 'CUDA'] False" in done.stdout

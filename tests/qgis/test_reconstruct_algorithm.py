@@ -346,3 +346,41 @@ def test_qgis_process_accepts_cloud_buffer(small_weights, tmp_path):
         [os.path.basename(p)[:-4] for p in (MSI[1], MSI[3])]
     for t, m in zip((1, 3), masks):
         np.testing.assert_array_equal(gdal.Open(str(m)).ReadAsArray().astype(bool), want[t])
+
+
+# ----- one source for every default --------------------------------------------------------------
+@pytest.mark.parametrize("alg_id", ["smts_cloudfill:reconstruct", "smts_cloudfill:train"])
+def test_device_choices_follow_core_devices(provider, alg_id):
+    from qgis.core import QgsProcessingContext
+    from smts_cloudfill_plugin.algorithms.base import device_name
+    from smts_cloudfill_plugin.core.model.device import DEVICES
+    alg = QgsApplication.processingRegistry().createAlgorithmById(alg_id)
+    p = alg.parameterDefinition("DEVICE")
+    assert [o.lower() for o in p.options()] == list(DEVICES) and p.defaultValue() == 0
+    assert p.options() == ["Auto", "CPU", "CUDA"]
+    context = QgsProcessingContext()
+    for index, name in enumerate(DEVICES):
+        assert device_name(index) == device_name(name.upper()) == name
+        assert alg.device({"DEVICE": index}, context) == name
+    assert device_name(len(DEVICES)) is None and device_name("tpu") is None
+    ok, message = alg.checkParameterValues({"DEVICE": "tpu"}, context)
+    assert not ok and "not one of auto, cpu, cuda (or the index 0, 1, 2)" in message
+
+
+def test_scl_classes_default_and_help_come_from_the_core_constant(provider):
+    from smts_cloudfill_plugin.core.read.clouds import DEFAULT_SCL_MISSING, SCL_CLASS_NAMES
+    from smts_cloudfill_plugin.core.read.stack import GROWN_CLASSES
+    alg = QgsApplication.processingRegistry().createAlgorithmById("smts_cloudfill:reconstruct")
+    p = alg.parameterDefinition("SCL_CLASSES")
+    assert tuple(int(c) for c in p.defaultValue().split(",")) == DEFAULT_SCL_MISSING
+    for c in DEFAULT_SCL_MISSING:
+        assert f"{c} ({SCL_CLASS_NAMES[c]})" in p.help()
+    assert p.help().endswith("9 (cloud, high probability) and 10 (thin cirrus).")
+    buffer_help = alg.parameterDefinition("CLOUD_BUFFER").help()
+    assert f"(classes {', '.join(map(str, GROWN_CLASSES))})" in buffer_help
+    assert "(classes 3, 8, 9, 10)" in buffer_help
+    prepare = QgsApplication.processingRegistry().createAlgorithmById("smts_cloudfill:prepare")
+    extra = prepare.parameterDefinition("EXTRA_SCL_CLASSES").help()
+    assert extra.startswith("SCL classes to count as cloudy besides 0 (no data), 3 (cloud "
+                            "shadow), 8 (cloud, medium probability), 9 (cloud, high "
+                            "probability) and 10 (thin cirrus), comma separated")

@@ -1,16 +1,26 @@
-"""Choosing where the model runs, and saying why."""
+"""Choosing where the model runs, and saying why.
+
+Torch is imported on use: the Processing algorithms take :data:`DEVICES` from here for their
+Device choice, and they load (offering to install PyTorch) where torch is missing.
+"""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import CloudFillError
 from ..progress import Feedback
 
+if TYPE_CHECKING:
+    import torch
+
+#: The devices one may ask for, in the order the algorithms offer them ('auto' first: the
+#: default).
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def choose_device(requested: str, feedback: Feedback) -> torch.device:
     """'auto' takes CUDA when torch sees a GPU; 'cuda' without one is an error."""
+    import torch
     requested = requested.lower()
     if requested not in DEVICES:
         raise CloudFillError(f"Unknown device '{requested}': use one of {', '.join(DEVICES)}.")

@@ -5,16 +5,42 @@ data) and must be filled.
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 
-#: SCL classes treated as missing by default: no data 0, cloud shadow 3, cloud medium 8,
-#: cloud high 9, thin cirrus 10.
+#: Sentinel-2 L2A scene classification (SCL) classes, named for help texts and messages.
+SCL_CLASS_NAMES: dict[int, str] = {
+    0: "no data", 1: "saturated or defective", 2: "dark features", 3: "cloud shadow",
+    4: "vegetation", 5: "not vegetated", 6: "water", 7: "unclassified",
+    8: "cloud, medium probability", 9: "cloud, high probability", 10: "thin cirrus", 11: "snow"}
+
+#: SCL classes treated as missing by default, in Prepare, Reconstruct, Train and the date table:
+#: no data, cloud shadow, cloud medium and high probability, thin cirrus.
 DEFAULT_SCL_MISSING: tuple[int, ...] = (0, 3, 8, 9, 10)
+
+
+def describe_scl_classes(classes: Iterable[int]) -> str:
+    """'3 (cloud shadow), 8 (...) and 10 (thin cirrus)': help texts built from the constants
+    they describe, so they cannot drift from them."""
+    parts = [f"{c} ({SCL_CLASS_NAMES[c]})" for c in classes]
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
 
 
 def scl_to_mask(scl: np.ndarray, classes: tuple[int, ...] = DEFAULT_SCL_MISSING) -> np.ndarray:
     """True where the scene classification is one of ``classes``."""
     return np.isin(scl, np.asarray(classes, dtype=scl.dtype if scl.dtype.kind in "iu" else None))
+
+
+def scl_missing(scl: np.ndarray, classes: Iterable[int], grown_classes: Iterable[int],
+                buffer_px: int) -> np.ndarray:
+    """True where the SCL is one of ``classes``, those also in ``grown_classes`` (clouds and
+    shadows, ``core.read.stack.GROWN_CLASSES``) grown by ``buffer_px`` pixels. A whole raster
+    at once: the stack reader grows window by window with a margin instead."""
+    classes, grown_classes = tuple(classes), set(grown_classes)
+    grown = tuple(c for c in classes if c in grown_classes)
+    other = tuple(c for c in classes if c not in grown_classes)
+    return dilate(scl_to_mask(scl, grown), buffer_px) | scl_to_mask(scl, other)
 
 
 def binary_to_mask(values: np.ndarray) -> np.ndarray:
