@@ -210,3 +210,54 @@ def test_a_file_with_python_objects_is_refused_in_whole_sentences(tmp_path):
     assert msg.startswith(f"'{path}' holds Python objects")
     assert "smts_cloudfill_plugin.core.model.network.SmtsVit" in msg
     assert msg.endswith(".") and "\n" not in msg and "\x1b" not in msg
+
+
+# ----- the software version: metadata.txt's, in both layouts ----------------------------------
+def _metadata_version(path) -> str:
+    import configparser
+    metadata = configparser.ConfigParser(interpolation=None)
+    metadata.read(path, encoding="utf-8")
+    return metadata["general"]["version"]
+
+
+def test_a_weights_file_records_the_version_of_metadata_txt(tmp_path):
+    from core_helpers import REPO_ROOT
+    cfg = config.mts_vit(width=32, depth=1, heads=4, window=20, pos_grid=4)
+    save_weights(str(tmp_path / "m.pt"), SmtsVit(cfg, config.Normalisation((0.1,) * 10,
+                                                                             (0.05,) * 10)))
+    version = _metadata_version(REPO_ROOT / "metadata.txt")
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", version), version
+    info, _ = read_weights_info(str(tmp_path / "m.pt"))
+    assert info.to_dict()["software_version"] == version
+    with open(tmp_path / "m.json", encoding="utf-8") as f:
+        assert json.load(f)["software_version"] == version
+    payload = torch.load(str(tmp_path / "m.pt"), weights_only=True)
+    assert json.loads(payload["metadata"])["software_version"] == version
+
+
+def test_the_version_is_found_inside_an_installed_plugin_too(tmp_path):
+    """Packaged or installed, metadata.txt lies beside paths.py (package_plugin.plugin_files);
+    in a checkout it is one folder up. paths.py, a leaf module, is loaded alone from a copy."""
+    import importlib.util
+    import shutil
+    import sys
+    from core_helpers import REPO_ROOT
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    try:
+        from package_plugin import plugin_files
+    finally:
+        sys.path.remove(str(REPO_ROOT / "scripts"))
+    names = {name: src for src, name in plugin_files()}
+    assert names["metadata.txt"] == REPO_ROOT / "metadata.txt" and "paths.py" in names
+    plugin = tmp_path / "plugins" / "smts_cloudfill_plugin"
+    plugin.mkdir(parents=True)
+    shutil.copy(names["paths.py"], plugin / "paths.py")
+    (plugin / "metadata.txt").write_text("[general]\nname=x\nversion=9.8.7\nabout=100% sure\n")
+    spec = importlib.util.spec_from_file_location("installed_paths", plugin / "paths.py")
+    installed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(installed)
+    assert installed.METADATA_PATH == str(plugin / "metadata.txt")
+    assert installed.plugin_version() == "9.8.7"
+    from smts_cloudfill_plugin import paths
+    assert paths.METADATA_PATH == str(REPO_ROOT / "metadata.txt")
+    assert paths.plugin_version() == _metadata_version(REPO_ROOT / "metadata.txt")

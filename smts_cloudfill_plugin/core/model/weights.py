@@ -16,15 +16,13 @@ from typing import Any
 
 import torch
 
-from ...paths import BUNDLED_WEIGHTS_DIR
+from ...paths import BUNDLED_WEIGHTS_DIR, plugin_version
 from .config import ModelConfig, Normalisation
 from ..errors import CloudFillError
 from .network import SmtsVit
 
 FORMAT = "smts-cloudfill-weights"
 FORMAT_VERSION = 1
-__version__ = "0.1.0"
-
 
 
 @dataclass
@@ -38,8 +36,8 @@ class WeightsInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {"architecture": self.config.to_dict(), "variant": self.config.variant,
-                "normalisation": self.normalisation.to_dict(), "software_version": __version__,
-                **self.extra}
+                "normalisation": self.normalisation.to_dict(),
+                "software_version": plugin_version(), **self.extra}
 
 
 def bundled_weights_path(uses_sar: bool = True) -> str:
