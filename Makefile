@@ -18,9 +18,16 @@ system-packages:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); }
 
-.venv/.setup-done: requirements-dev.txt
+# PyTorch's pin is the plugin's own (TORCH_REQUIREMENT in dependencies.py, what the plugin installs
+# for QGIS): read from there, so the tests run the torch the plugin installs.
+DEPENDENCIES := smts_cloudfill_plugin/dependencies.py
+TORCH_REQUIREMENT := $(shell sed -n 's/^TORCH_REQUIREMENT = "\(.*\)"$$/\1/p' $(DEPENDENCIES))
+
+.venv/.setup-done: requirements-dev.txt $(DEPENDENCIES)
+	@[ -n "$(TORCH_REQUIREMENT)" ] || { echo "no TORCH_REQUIREMENT in $(DEPENDENCIES)" >&2; exit 1; }
 	@[ -x $(PY) ] || /usr/bin/python3 -m venv --system-site-packages .venv
-	$(PY) -m pip install -q --disable-pip-version-check $(WHEELS) -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check $(WHEELS) -r requirements-dev.txt \
+	    "$(TORCH_REQUIREMENT)"
 	@touch $@
 
 test: setup

@@ -11,6 +11,8 @@ import importlib.util
 import os
 import sys
 
+#: The one PyTorch pin: the plugin installs it for QGIS, and the Makefile's setup reads this line
+#: (keep it one plain string) to install the same torch for the tests.
 TORCH_REQUIREMENT = "torch==2.13.0"
 
 

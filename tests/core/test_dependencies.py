@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -53,7 +55,7 @@ def test_cpu_command(folder, monkeypatch):
     assert cmd[:4] == [deps.real_python(), "-m", "pip", "install"]
     assert _option(cmd, "--target") == [folder]
     assert "--upgrade" in cmd and "--only-binary=:all:" in cmd
-    assert cmd[-1] == deps.TORCH_REQUIREMENT == "torch==2.13.0"
+    assert cmd[-1] == deps.TORCH_REQUIREMENT and deps.TORCH_REQUIREMENT.startswith("torch==")
     # An extra index: pip's configured find-links and indexes (here /opt/wheels) still count.
     assert _option(cmd, "--extra-index-url") == ["https://download.pytorch.org/whl/cpu"]
     assert "--index-url" not in cmd and "--no-index" not in cmd
@@ -65,7 +67,7 @@ def test_cuda_command_uses_pypi_default(folder, monkeypatch):
     cmd = deps.pip_install_command(folder, cuda=True, python="/opt/py/bin/python3")
     assert cmd[0] == "/opt/py/bin/python3"
     assert "--extra-index-url" not in cmd and "--index-url" not in cmd
-    assert cmd[-1] == "torch==2.13.0" and _option(cmd, "--target") == [folder]
+    assert cmd[-1] == deps.TORCH_REQUIREMENT and _option(cmd, "--target") == [folder]
 
 
 def test_cpu_command_on_windows_needs_no_extra_index(folder, monkeypatch):
@@ -123,3 +125,16 @@ def test_parse_verify_output():
 
 def test_missing_message_names_the_installer():
     assert "Install PyTorch" in deps.missing_message()
+
+
+def test_the_dev_setup_installs_the_plugins_own_torch_pin():
+    """One pin: `make setup` installs TORCH_REQUIREMENT read from dependencies.py, and
+    requirements-dev.txt names no torch of its own."""
+    root = Path(deps.__file__).resolve().parents[1]
+    requirements = (root / "requirements-dev.txt").read_text(encoding="utf-8").splitlines()
+    assert not [ln for ln in requirements if ln.strip().lower().startswith("torch")]
+    done = subprocess.run(["make", "--dry-run", "--always-make", ".venv/.setup-done"],
+                          cwd=str(root), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "-r requirements-dev.txt" in done.stdout
+    assert f'"{deps.TORCH_REQUIREMENT}"' in done.stdout, done.stdout
