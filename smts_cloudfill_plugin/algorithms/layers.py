@@ -18,7 +18,7 @@ from qgis.core import (QgsContrastEnhancement, QgsMapLayer, QgsMultiBandColorRen
                        QgsRasterLayer, QgsRasterMinMaxOrigin)
 from qgis.PyQt.QtGui import QColor
 
-from ..core.read.stack import canonical_band
+from ..core.read.raster import canonical_band
 
 # Post-processors must outlive the algorithm run (QGIS keeps only a raw pointer).
 _KEEP_ALIVE: list[QgsProcessingLayerPostProcessorInterface] = []

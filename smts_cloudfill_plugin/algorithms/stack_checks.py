@@ -17,7 +17,7 @@ from qgis.core import QgsRasterLayer
 
 from ..core.read.dates import date_from_file, parse_date
 from ..core.gdal_scope import gdal_exceptions
-from ..core.read.stack import canonical_band
+from ..core.read.raster import canonical_band
 
 MSI, SAR = "S2", "S1"
 #: Suffixes of the rasters a run writes (never inputs of another run).

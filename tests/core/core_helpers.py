@@ -79,6 +79,14 @@ def read_raster(path) -> np.ndarray:
     return a if a.ndim == 3 else a[None]
 
 
+def raster_info(path, role: str = "input"):
+    """What a raster file says of itself (to write another like it), its dataset closed again."""
+    from smts_cloudfill_plugin.core.read.raster import RasterSource
+    source = RasterSource.open(str(path), role)
+    source.close()
+    return source
+
+
 def sample_paths(kind: str) -> list[str]:
     """The sample's files of one kind ('msi', 'scl' or 'sar'), in date order."""
     return sorted(glob.glob(str(SAMPLE / kind / "*.tif")))

@@ -13,7 +13,9 @@ from smts_cloudfill_plugin.core.read.clouds import scl_to_mask
 from smts_cloudfill_plugin.core.errors import CloudFillError
 from smts_cloudfill_plugin.core.progress import Feedback
 from smts_cloudfill_plugin.core.read.missing import scan_missing
-from smts_cloudfill_plugin.core.read.stack import Stack, canonical_band
+from smts_cloudfill_plugin.core.read.raster import (MaskSource, RasterSource, SarSource,
+                                                   canonical_band)
+from smts_cloudfill_plugin.core.read.stack import Stack
 
 BANDS4 = ["B02", "B03", "B04", "B08"]
 
@@ -299,16 +301,15 @@ def test_a_stack_that_fails_to_open_closes_what_it_opened(tmp_path, sample, monk
     once, in order, not left to the garbage collector (which crashed the process at exit)."""
     import sys
     from osgeo import gdal
-    from smts_cloudfill_plugin.core.read import stack as stack_reader
     opened: list[gdal.Dataset] = []
 
-    def spy(path, role):
-        ds, info = real(path, role)
-        opened.append(ds)
-        return ds, info
+    def spy(cls, path, role):
+        source = real(cls, path, role)
+        opened.append(source.dataset)
+        return source
 
-    real = stack_reader.open_raster
-    monkeypatch.setattr(stack_reader, "open_raster", spy)
+    real = RasterSource.open.__func__
+    monkeypatch.setattr(RasterSource, "open", classmethod(spy))
     other = make_raster(tmp_path / "m.tif", np.zeros((64, 64), np.uint8), epsg=32632)
     with pytest.raises(CloudFillError, match="EPSG:32632") as e:
         Stack(sample["msi"][:2], [None, other], bands=config.S2_BANDS)
@@ -319,6 +320,29 @@ def test_a_stack_that_fails_to_open_closes_what_it_opened(tmp_path, sample, monk
     opened.clear()  # e's traceback holds this frame in a cycle: hold no dataset in it either
     assert counts[:3] == [counts[3]] * 3, e.value
 
+
+
+def test_a_stack_s_sources_own_their_datasets_until_it_closes(tmp_path, sample):
+    """Each source holds its dataset (a SAR source also its view on the MSI grid) until the
+    stack closes them; what the stack found of a mask (SCL or 0/1) and of a SAR raster (which
+    bands are VV and VH) are fields of its source."""
+    zero_one = make_raster(tmp_path / "m.tif", np.zeros((64, 64), np.uint8))
+    swapped = make_raster(tmp_path / "s_20190411.tif", read_raster(sample["sar"][1])[::-1],
+                          geotransform=(SAMPLE_GT[0], 20, 0, SAMPLE_GT[3], 0, -20),
+                          descriptions=["VH", "VV"])
+    st = Stack(sample["msi"][:2], [sample["scl"][0], zero_one], [sample["sar"][0], swapped],
+               bands=config.S2_BANDS)
+    assert all(type(m) is MaskSource for m in st.masks)
+    assert all(type(s) is SarSource for s in st.sar) and type(st.msi[0]) is RasterSource
+    assert [m.is_scl for m in st.masks] == [True, False]
+    assert [s.vv_vh for s in st.sar] == [(0, 1), (1, 0)]
+    assert st.msi[0].block_size == (64, 6)
+    assert st.datasets([1], [1]) == [st.msi[1].dataset, st.masks[1].dataset, st.sar[1].warped]
+    sources = [*st.msi, *st.masks, *st.sar]
+    assert all(s.dataset is not None for s in sources) and all(s.warped for s in st.sar)
+    st.close()
+    assert all(s.dataset is None for s in sources) and all(s.warped is None for s in st.sar)
+    assert st.msi[1].name == "S2_0000280849BAC91C_20190411.tif", "what is known stays known"
 
 # ----- issue 12 item 3: the cloud buffer ---------------------------------------------------------
 def _chebyshev_grown(seeds: np.ndarray, n: int) -> np.ndarray:

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from core_helpers import list_files, make_raster, read_raster
+from core_helpers import list_files, make_raster, raster_info, read_raster
 from smts_cloudfill_plugin.core.errors import CloudFillError
-from smts_cloudfill_plugin.core.read.stack import open_raster
 from smts_cloudfill_plugin.core.write.writer import OutputSet, RasterWriter, check_writable
 
 GT = (500000.0, 20.0, 0.0, 4600000.0, 0.0, -20.0)
@@ -25,7 +24,7 @@ def test_round_trip_keeps_everything(tmp_path, dtype, nodata, scale, offset):
     meta = {"ACQUISITION_DATE": "2019-04-26", "SOURCE": "test"}
     src = make_raster(tmp_path / "src.tif", data, geotransform=GT, epsg=32633, nodata=nodata,
                       descriptions=["B02", "B03", "B04"], scale=scale, offset=offset, metadata=meta)
-    _, like = open_raster(src, "input")
+    like = raster_info(src)
     dst = tmp_path / "dst.tif"
     with OutputSet() as outs:
         w = outs.add(RasterWriter(str(dst), like, metadata={"EXTRA": "1"}))
@@ -33,7 +32,7 @@ def test_round_trip_keeps_everything(tmp_path, dtype, nodata, scale, offset):
         w.write(0, 4, data[:, 4:])
         assert not dst.exists(), "the final name appears only on commit"
     assert list_files(tmp_path) == ["dst.tif", "src.tif"]
-    ds, back = gdal.Open(str(dst)), open_raster(str(dst), "output")[1]
+    ds, back = gdal.Open(str(dst)), raster_info(dst, "output")
     np.testing.assert_array_equal(read_raster(dst), data)
     assert read_raster(dst).dtype == np.dtype(dtype)
     assert back.geotransform == GT
@@ -54,7 +53,7 @@ def test_round_trip_keeps_everything(tmp_path, dtype, nodata, scale, offset):
 def test_single_band_output_with_its_own_type(tmp_path):
     src = make_raster(tmp_path / "src.tif", np.ones((4, 5, 6), np.uint16), nodata=0,
                       descriptions=list("abcd"), scale=1e-4)
-    _, like = open_raster(src, "input")
+    like = raster_info(src)
     with OutputSet() as outs:
         w = outs.add(RasterWriter(str(tmp_path / "m.tif"), like, band_count=1, dtype=np.uint8,
                                   descriptions=["filled"], nodata=None))
@@ -70,7 +69,7 @@ def test_single_band_output_with_its_own_type(tmp_path):
 def test_float32_reflectance_stays_float32(tmp_path):
     data = np.random.default_rng(0).random((2, 6, 6)).astype(np.float32) * 0.3
     src = make_raster(tmp_path / "src.tif", data)
-    _, like = open_raster(src, "input")
+    like = raster_info(src)
     with OutputSet() as outs:
         outs.add(RasterWriter(str(tmp_path / "o.tif"), like)).write(0, 0, data)
     out = read_raster(tmp_path / "o.tif")
@@ -80,7 +79,7 @@ def test_float32_reflectance_stays_float32(tmp_path):
 
 def test_large_output_is_tiled(tmp_path):
     src = make_raster(tmp_path / "src.tif", np.zeros((1, 300, 280), np.uint16))
-    _, like = open_raster(src, "input")
+    like = raster_info(src)
     with OutputSet() as outs:
         outs.add(RasterWriter(str(tmp_path / "o.tif"), like)).write(
             0, 0, np.arange(300 * 280, dtype=np.uint16).reshape(1, 300, 280))
@@ -91,7 +90,7 @@ def test_large_output_is_tiled(tmp_path):
 
 def test_an_exception_leaves_no_file_at_all(tmp_path):
     src = make_raster(tmp_path / "in" / "src.tif", np.ones((2, 5, 5), np.uint16))
-    _, like = open_raster(src, "input")
+    like = raster_info(src)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(RuntimeError, match="boom"):
@@ -107,7 +106,7 @@ def test_an_exception_leaves_no_file_at_all(tmp_path):
 def test_commit_replaces_an_older_output(tmp_path):
     src = make_raster(tmp_path / "src.tif", np.full((1, 3, 3), 7, np.uint16))
     old = make_raster(tmp_path / "o.tif", np.zeros((1, 9, 9), np.uint8))
-    _, like = open_raster(src, "input")
+    like = raster_info(src)
     with OutputSet() as outs:
         outs.add(RasterWriter(old, like)).write(0, 0, np.full((1, 3, 3), 7, np.uint16))
     assert read_raster(old).shape == (1, 3, 3) and (read_raster(old) == 7).all()
@@ -137,10 +136,11 @@ from smts_cloudfill_plugin.core.write.writer import (LOCK_NAME, clean_stale_part
 CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np
-    from smts_cloudfill_plugin.core.read.stack import open_raster
+    from smts_cloudfill_plugin.core.read.raster import RasterSource
     from smts_cloudfill_plugin.core.write.writer import OutputSet, RasterWriter, folder_lock
     src, out = sys.argv[1], sys.argv[2]
-    _, like = open_raster(src, "input")
+    like = RasterSource.open(src, "input")
+    like.close()
     with folder_lock(out), OutputSet() as outs:
         outs.add(RasterWriter(out + "/a_filled.tif", like)).write(0, 0, np.ones((2, 5, 5), np.uint16))
         print("ready", flush=True)
@@ -201,10 +201,11 @@ def test_cli_exits_143_on_sigterm_with_nothing_written(tmp_path):
         import numpy as np
         import smts_cloudfill_plugin.core.reconstruct as rec
         from smts_cloudfill_plugin.core.__main__ import main
-        from smts_cloudfill_plugin.core.read.stack import open_raster
+        from smts_cloudfill_plugin.core.read.raster import RasterSource
         from smts_cloudfill_plugin.core.write.writer import OutputSet, RasterWriter
         def fake(msi, out, **kw):
-            _, like = open_raster(msi[0], "input")
+            like = RasterSource.open(msi[0], "input")
+            like.close()
             with OutputSet() as outs:
                 outs.add(RasterWriter(out + "/a_filled.tif", like)).write(0, 0, np.ones((2, 5, 5), np.uint16))
                 print("ready", flush=True)
@@ -242,7 +243,7 @@ def test_folder_lock_nests_in_one_thread_and_is_released(tmp_path):
 
 def test_a_failed_rename_leaves_no_partial_set(tmp_path):
     src = make_raster(tmp_path / "in" / "src.tif", np.ones((2, 5, 5), np.uint16))
-    _, like = open_raster(src, "input")
+    like = raster_info(src)
     out = tmp_path / "out"
     out.mkdir()
     old = make_raster(out / "a.tif", np.full((1, 5, 5), 3, np.uint16))
@@ -259,7 +260,7 @@ def test_a_failed_rename_leaves_no_partial_set(tmp_path):
 
 def test_a_rename_failing_midway_is_rolled_back(tmp_path, monkeypatch):
     src = make_raster(tmp_path / "in" / "src.tif", np.ones((2, 5, 5), np.uint16))
-    _, like = open_raster(src, "input")
+    like = raster_info(src)
     out = tmp_path / "out"
     out.mkdir()
     old = make_raster(out / "a.tif", np.full((1, 5, 5), 3, np.uint16))
@@ -287,7 +288,8 @@ def test_gdal_exception_mode_is_left_as_found(tmp_path):
         import numpy as np
         from osgeo import gdal
         import smts_cloudfill_plugin.core.reconstruct, smts_cloudfill_plugin.core.__main__
-        from smts_cloudfill_plugin.core.read.stack import Stack, open_raster
+        from smts_cloudfill_plugin.core.read.raster import RasterSource
+        from smts_cloudfill_plugin.core.read.stack import Stack
         from smts_cloudfill_plugin.core.write.writer import OutputSet, RasterWriter
         assert not gdal.GetUseExceptions(), "set at import"
         with Stack([sys.argv[1]]) as st:
@@ -295,8 +297,9 @@ def test_gdal_exception_mode_is_left_as_found(tmp_path):
             with OutputSet() as outs:
                 outs.add(RasterWriter(sys.argv[2] + "/o.tif", st.msi[0]))
         assert not gdal.GetUseExceptions(), "left on"
-        _, like = open_raster(sys.argv[1], "input")
+        like = RasterSource.open(sys.argv[1], "input")
         assert not gdal.GetUseExceptions()
+        like.close()
         print("ok")
     """)
     src = make_raster(tmp_path / "src.tif", np.ones((4, 5, 5), np.uint16))

@@ -39,9 +39,9 @@ from ..errors import CloudFillError
 from ..gdal_scope import gdal_exceptions
 from ..progress import Feedback, SubFeedback
 from .products import MODEL_BANDS, NATIVE_RES, S2Product, find_products, open_product
+from ..read.raster import RasterInfo, canonical_band
 # The cloud buffer's default and grown classes are shared with Reconstruct and Train.
-from ..read.stack import (DEFAULT_CLOUD_BUFFER, DN_SCALE, GROWN_CLASSES, RasterInfo,
-                           canonical_band)
+from ..read.stack import DEFAULT_CLOUD_BUFFER, DN_SCALE, GROWN_CLASSES
 from ..write.writer import OutputSet, RasterWriter, folder_lock
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic")

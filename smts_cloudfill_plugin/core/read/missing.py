@@ -63,7 +63,7 @@ def scan_missing(stack, feedback: Feedback, workers: int | None = None) -> Missi
     lock = threading.Lock()
 
     def count(t: int) -> int:
-        block = stack.msi[t]._ds.GetRasterBand(1).GetBlockSize()  # type: ignore[attr-defined]
+        block = stack.msi[t].block_size
         total = 0
         for x, y, w, h in scan_blocks(width, height, block):
             if stop.is_set():

@@ -13,15 +13,15 @@ hand may mix a UInt16 date with a Float32 one, or band orders.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal
 
 from .. import gdal_scope
 from .clouds import DEFAULT_SCL_MISSING, binary_to_mask, dilate, looks_like_scl, scl_to_mask
-from .dates import date_from_file
+from .raster import MaskSource, RasterInfo, RasterSource, SarSource, canonical_band
 from ..errors import CloudFillError
 
 #: Integer reflectance is DN x this when the band declares no scale of its own (Sentinel-2 L2A).
@@ -37,171 +37,7 @@ DEFAULT_CLOUD_BUFFER = 3
 #: (not "no data", nor classes a user adds).
 GROWN_CLASSES = (3, 8, 9, 10)
 
-
-def canonical_band(name: str) -> str:
-    """'B2', 'b02', 'B02 (blue)' -> 'B02'; 'B8A' stays; anything else upper-cased."""
-    token = name.strip().split()[0].upper() if name.strip() else ""
-    if len(token) >= 2 and token[0] == "B" and token[1:].isdigit():
-        return f"B{int(token[1:]):02d}"
-    return token
-
-
-@dataclass
-class RasterInfo:
-    """What we know of one raster file after opening it."""
-
-    path: str
-    width: int
-    height: int
-    geotransform: tuple[float, ...]
-    crs_wkt: str
-    band_count: int
-    gdal_type: int
-    nodata: list[float | None]
-    descriptions: list[str]
-    scales: list[float]
-    offsets: list[float]
-    metadata: dict[str, str]
-    date: dt.date | None = None
-    role: str = "Raster"
-
-    @property
-    def name(self) -> str:
-        return os.path.basename(self.path)
-
-    @property
-    def numpy_dtype(self) -> np.dtype:
-        return np.dtype(gdal.GetDataTypeName(self.gdal_type).lower().replace("byte", "uint8"))
-
-    @property
-    def crs_name(self) -> str:
-        srs = osr.SpatialReference(wkt=self.crs_wkt) if self.crs_wkt else None
-        if srs is None:
-            return "no CRS"
-        code = srs.GetAuthorityCode(None)
-        return f"{srs.GetAuthorityName(None)}:{code}" if code else srs.GetName()
-
-
-def open_raster(path: str, role: str) -> tuple[gdal.Dataset, RasterInfo]:
-    """Open ``path`` read-only; a clear :class:`CloudFillError` when GDAL cannot."""
-    with gdal_scope.gdal_exceptions():
-        return _open_raster(path, role)
-
-
-def _open_raster(path: str, role: str) -> tuple[gdal.Dataset, RasterInfo]:
-    if not os.path.exists(path):
-        raise CloudFillError(f"{role} '{path}' does not exist.")
-    try:
-        ds = gdal.Open(path, gdal.GA_ReadOnly)
-    except RuntimeError as e:
-        raise CloudFillError(f"Cannot read {role} '{path}' as a raster: {e}") from None
-    if ds is None or ds.RasterCount == 0:
-        raise CloudFillError(f"Cannot read {role} '{path}' as a raster: it has no bands.")
-    bands = [ds.GetRasterBand(i + 1) for i in range(ds.RasterCount)]
-    md = ds.GetMetadata() or {}
-    info = RasterInfo(
-        path=path, width=ds.RasterXSize, height=ds.RasterYSize,
-        geotransform=tuple(ds.GetGeoTransform()), crs_wkt=ds.GetProjection() or "",
-        band_count=ds.RasterCount, gdal_type=bands[0].DataType,
-        nodata=[b.GetNoDataValue() for b in bands],
-        descriptions=[b.GetDescription() or "" for b in bands],
-        scales=[b.GetScale() or 1.0 for b in bands],
-        offsets=[b.GetOffset() or 0.0 for b in bands],
-        metadata=md)
-    info.date = date_from_file(path, md)
-    info.role = role
-    problem = _truncation(ds, info)
-    if problem:
-        ds = bands = None  # closed now, not kept open by the traceback (see read_array)
-        raise CloudFillError(problem)
-    return ds, info
-
-
-def _truncation(ds: gdal.Dataset, info: RasterInfo) -> str | None:
-    """Why a GeoTIFF is refused when its blocks reach past the end of the file (a cut-off copy
-    or download), or None.
-
-    GDAL opens such a file without a word and fails only when the missing part is read, and a
-    file cut before its georeferencing tags even opens as "in no CRS": checking where each
-    block ends (from the file's directory, nothing is read) names the real problem at once.
-    """
-    if ds.GetDriver().ShortName != "GTiff":
-        return None
-    try:
-        stat = os.stat(info.path)
-    except OSError:
-        return None
-    size, key = stat.st_size, (os.path.abspath(info.path), stat.st_size, stat.st_mtime_ns)
-    if key in _COMPLETE:  # each worker thread opens the stack again: check a file once
-        return None
-    interleaved = (ds.GetMetadataItem("INTERLEAVE", "IMAGE_STRUCTURE") or "") == "PIXEL"
-    for i in range(1 if interleaved else ds.RasterCount):
-        band = ds.GetRasterBand(i + 1)
-        bx, by = band.GetBlockSize()
-        for y in range(-(-info.height // by)):
-            for x in range(-(-info.width // bx)):
-                offset = band.GetMetadataItem(f"BLOCK_OFFSET_{x}_{y}", "TIFF")
-                length = band.GetMetadataItem(f"BLOCK_SIZE_{x}_{y}", "TIFF")
-                if offset and length and int(offset) + int(length) > size:
-                    return (f"{info.role} '{info.path}' is truncated ({size} bytes, but its "
-                            f"pixel data runs to byte {int(offset) + int(length)}): copy or "
-                            "download it again.")
-    _COMPLETE.add(key)
-    return None
-
-
-#: GeoTIFFs found complete: (path, size, modification time).
-_COMPLETE: set[tuple[str, int, int]] = set()
-
-
-def read_array(info: RasterInfo, x0: int = 0, y0: int = 0, w: int | None = None,
-               h: int | None = None, band: int | None = None, ds: gdal.Dataset | None = None,
-               **buffer) -> np.ndarray:
-    """Read a window of ``info``'s raster (all bands, or band ``band`` from 1), from its opened
-    dataset or ``ds`` (e.g. a warped VRT of it); a damaged file gives a
-    :class:`CloudFillError` naming it, not GDAL's traceback.
-
-    The error's traceback keeps this frame's variables alive, and a caught error often ends in
-    a reference cycle: no dataset may stay in them, or the garbage collector closes it late,
-    after GDAL has shut down (QGIS's exit), and the process crashes.
-    """
-    w = info.width - x0 if w is None else w
-    h = info.height - y0 if h is None else h
-    data = None
-    try:
-        source = ds if ds is not None else info._ds  # type: ignore[attr-defined]
-        data = (source if band is None else source.GetRasterBand(band)).ReadAsArray(
-            x0, y0, w, h, **buffer)
-        problem = "" if data is not None else gdal.GetLastErrorMsg()  # GDAL without exceptions
-    except RuntimeError as e:
-        problem = str(e)
-    source = ds = None
-    if data is None:
-        raise CloudFillError(f"Cannot read {info.role} '{info.path}': the file is "
-                             f"damaged or truncated ({_first_line(problem)}).")
-    return data
-
-
-def _first_line(message) -> str:
-    return str(message).strip().splitlines()[0] if str(message).strip() else "no details"
-
-
-def _band_names(info: RasterInfo) -> list[str] | None:
-    """The canonical band names when every band has one and none repeats, else None."""
-    names = [canonical_band(d) for d in info.descriptions]
-    return names if all(names) and len(set(names)) == len(names) else None
-
-
-def _same_crs(a: str, b: str) -> bool:
-    if not a or not b:
-        return a == b
-    return bool(osr.SpatialReference(wkt=a).IsSame(osr.SpatialReference(wkt=b)))
-
-
-def _same_grid(a: RasterInfo, b: RasterInfo) -> bool:
-    tol = abs(a.geotransform[1]) * 1e-3
-    return (a.width, a.height) == (b.width, b.height) and all(
-        abs(x - y) <= tol for x, y in zip(a.geotransform, b.geotransform))
+_Source = TypeVar("_Source", bound=RasterSource)
 
 
 def _override_dates(infos: list[RasterInfo], dates: list[dt.date | None] | None, role: str) -> None:
@@ -260,13 +96,12 @@ class Stack:
     msi_dates: list[dt.date | None] | None = None
     sar_dates_given: list[dt.date | None] | None = None
     cloud_buffer: int = DEFAULT_CLOUD_BUFFER
-    msi: list[RasterInfo] = field(init=False)
-    masks: list[RasterInfo | None] = field(init=False)
-    sar: list[RasterInfo] = field(init=False)
+    msi: list[RasterSource] = field(init=False)
+    masks: list[MaskSource | None] = field(init=False)
+    sar: list[SarSource] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._opened: list[RasterInfo] = []
-        self._sar_vrts: list[gdal.Dataset] = []
+        self._opened: list[RasterSource] = []
         gdal_scope.acquire()  # GDAL raises while the stack is open; released by close()
         self._scoped = True
         try:
@@ -282,7 +117,8 @@ class Stack:
             raise CloudFillError("No MSI rasters were given: the stack is empty.")
         if self.cloud_buffer < 0:
             raise CloudFillError("The cloud buffer is a number of pixels, 0 or more.")
-        self.msi = [self._open(p, f"MSI date {i + 1}") for i, p in enumerate(self.msi_paths)]
+        self.msi = [self._open(RasterSource, p, f"MSI date {i + 1}")
+                    for i, p in enumerate(self.msi_paths)]
         self.reference = ref = self.msi[0]
         for info in self.msi[1:]:
             self._check_grid(info, "MSI date")
@@ -295,28 +131,29 @@ class Stack:
         #: The first date's band indices (every date's own: :attr:`band_indices`).
         self.band_index = self.band_indices[0]
         self.masks = self._open_masks()
-        self.sar = [self._open(p, f"SAR date {i + 1}") for i, p in enumerate(self.sar_paths or [])]
+        self.sar = [self._open(SarSource, p, f"SAR date {i + 1}")
+                    for i, p in enumerate(self.sar_paths or [])]
         _override_dates(self.sar, self.sar_dates_given, "SAR")
-        self._sar_vrts = [self._warp_to_grid(ds_info) for ds_info in self.sar]
+        for sar in self.sar:
+            self._warp_to_grid(sar)
         self.encodings = [self._detect_encoding(info) for info in self.msi]
         self._sar_linear = [self._detect_linear(i) for i in range(len(self.sar))]
 
     # ----- opening and checking -------------------------------------------------------------
-    def _open(self, path: str, role: str) -> RasterInfo:
-        ds, info = open_raster(path, role)
-        info._ds = ds  # type: ignore[attr-defined]
-        self._opened.append(info)
-        return info
+    def _open(self, kind: type[_Source], path: str, role: str) -> _Source:
+        source = kind.open(path, role)
+        self._opened.append(source)
+        return source
 
     def _check_grid(self, info: RasterInfo, role: str) -> None:
         ref = self.reference
-        if not _same_crs(info.crs_wkt, ref.crs_wkt):
+        if not info.same_crs(ref):
             def where(i: RasterInfo) -> str:
                 return f"is in {i.crs_name}" if i.crs_wkt else "has no CRS"
             raise CloudFillError(
                 f"{role} '{info.name}' {where(info)} but '{ref.name}' (the first MSI date) "
                 f"{where(ref)}: MSI rasters and masks must share one CRS and grid.")
-        if not _same_grid(info, ref):
+        if not info.same_grid(ref):
             raise CloudFillError(
                 f"{role} '{info.name}' ({info.width} x {info.height} px, origin "
                 f"{info.geotransform[0]:.2f}, {info.geotransform[3]:.2f}, pixel "
@@ -332,7 +169,7 @@ class Stack:
         if self.bands is None:
             names = [canonical_band(d) for d in ref.descriptions]
             self.bands = tuple(n or f"band {i + 1}" for i, n in enumerate(names))
-            if _band_names(ref) is None:
+            if ref.band_names is None:
                 return [list(range(ref.band_count)) for _ in self.msi]
         wanted = [canonical_band(b) for b in self.bands]
         first = self._bands_of(ref, wanted)
@@ -341,7 +178,7 @@ class Stack:
     @staticmethod
     def _bands_of(info: RasterInfo, wanted: list[str], like: list[int] | None = None
                   ) -> list[int]:
-        names = _band_names(info)
+        names = info.band_names
         if names is not None:
             missing = [w for w in wanted if w not in names]
             if missing:
@@ -358,56 +195,52 @@ class Stack:
                 f"use a raster with exactly these bands in this order.")
         return list(range(len(wanted)))
 
-    def _open_masks(self) -> list[RasterInfo | None]:
+    def _open_masks(self) -> list[MaskSource | None]:
         paths = self.mask_paths or []
         if paths and len(paths) != len(self.msi):
             raise CloudFillError(
                 f"{len(paths)} cloud masks were given for {len(self.msi)} MSI dates: give one "
                 f"mask per MSI date, in the same order, or none.")
-        masks: list[RasterInfo | None] = []
+        masks: list[MaskSource | None] = []
         for i, p in enumerate(paths or [None] * len(self.msi)):
             if not p:
                 masks.append(None)
                 continue
-            info = self._open(p, f"Cloud mask {i + 1}")
-            self._check_grid(info, "Cloud mask")
-            if info.band_count != 1:
-                raise CloudFillError(f"Cloud mask '{info.name}' has {info.band_count} bands; a "
+            mask = self._open(MaskSource, p, f"Cloud mask {i + 1}")
+            self._check_grid(mask, "Cloud mask")
+            if mask.band_count != 1:
+                raise CloudFillError(f"Cloud mask '{mask.name}' has {mask.band_count} bands; a "
                                      "mask has one (SCL classes or 0/1).")
-            small = read_array(info, band=1, buf_xsize=min(info.width, 256),
-                               buf_ysize=min(info.height, 256))
-            info.is_scl = looks_like_scl(small, info.descriptions[0])  # type: ignore[attr-defined]
-            masks.append(info)
+            small = mask.read(band=1, buf_xsize=min(mask.width, 256),
+                              buf_ysize=min(mask.height, 256))
+            mask.is_scl = looks_like_scl(small, mask.descriptions[0])
+            masks.append(mask)
         return masks
 
-    def _warp_to_grid(self, info: RasterInfo) -> gdal.Dataset:
-        """A warped VRT of a SAR raster on the MSI grid (bilinear), read lazily by window."""
+    def _warp_to_grid(self, sar: SarSource) -> None:
+        """Give a SAR raster its warped VRT on the MSI grid (bilinear), read lazily by window."""
         ref = self.reference
-        if info.band_count < 2:
-            raise CloudFillError(f"SAR '{info.name}' has {info.band_count} band; SAR needs VV "
+        if sar.band_count < 2:
+            raise CloudFillError(f"SAR '{sar.name}' has {sar.band_count} band; SAR needs VV "
                                  "and VH (2 bands, VV first unless named).")
         gt = ref.geotransform
         bounds = (gt[0], gt[3] + gt[5] * ref.height, gt[0] + gt[1] * ref.width, gt[3])
         try:
-            vrt = gdal.Warp("", info._ds, format="VRT", outputBounds=bounds,  # type: ignore
-                            width=ref.width, height=ref.height, dstSRS=ref.crs_wkt or None,
-                            resampleAlg="bilinear", dstNodata=float("nan"),
-                            outputType=gdal.GDT_Float32)
+            sar.warped = gdal.Warp("", sar.dataset, format="VRT", outputBounds=bounds,
+                                   width=ref.width, height=ref.height,
+                                   dstSRS=ref.crs_wkt or None, resampleAlg="bilinear",
+                                   dstNodata=float("nan"), outputType=gdal.GDT_Float32)
         except RuntimeError as e:
-            raise CloudFillError(f"Cannot resample SAR '{info.name}' onto the MSI grid: {e}") from None
-        names = [canonical_band(d) for d in info.descriptions]
-        info.sar_bands = [names.index(b) if b in names else i  # type: ignore[attr-defined]
-                          for i, b in enumerate(("VV", "VH"))]
-        return vrt
+            raise CloudFillError(f"Cannot resample SAR '{sar.name}' onto the MSI grid: {e}") from None
 
     @staticmethod
-    def _detect_encoding(info: RasterInfo) -> str:
+    def _detect_encoding(info: RasterSource) -> str:
         """'dn' (integers, or floats holding DN values 0..10000) or 'reflectance' (floats
         0..1), found from a thumbnail of each date's own file."""
         if info.numpy_dtype.kind != "f":
             return "dn"
-        sample = read_array(info, buf_xsize=min(info.width, 128),
-                            buf_ysize=min(info.height, 128)).astype(np.float64)
+        sample = info.read(buf_xsize=min(info.width, 128),
+                           buf_ysize=min(info.height, 128)).astype(np.float64)
         nodata = [v for v in info.nodata if v is not None and not np.isnan(v)]
         finite = sample[np.isfinite(sample) & (sample != 0) & ~np.isin(sample, nodata)]
         return "dn" if finite.size > 0 and float(np.percentile(finite, 99)) > 2.0 \
@@ -415,11 +248,11 @@ class Stack:
 
     def _detect_linear(self, i: int) -> bool:
         """SAR in linear power (all values >= 0) rather than dB?"""
-        info = self.sar[i]
-        if info.numpy_dtype.kind != "f":
+        sar = self.sar[i]
+        if sar.numpy_dtype.kind != "f":
             return False
-        sample = read_array(info, 0, 0, self.width, self.height, ds=self._sar_vrts[i],
-                            buf_xsize=min(self.width, 128), buf_ysize=min(self.height, 128))
+        sample = sar.read_warped(0, 0, self.width, self.height, buf_xsize=min(self.width, 128),
+                                 buf_ysize=min(self.height, 128))
         finite = sample[np.isfinite(sample)]
         return finite.size > 0 and float(finite.min()) >= 0
 
@@ -450,9 +283,9 @@ class Stack:
                  ) -> list[gdal.Dataset]:
         """The opened datasets a read of these dates (and SAR dates) touches: their MSI
         rasters, masks and SAR on the MSI grid (for sizing GDAL's cache)."""
-        out = [self.msi[t]._ds for t in dates]  # type: ignore[attr-defined]
-        out += [self.masks[t]._ds for t in dates if self.masks[t] is not None]  # type: ignore
-        return out + [self._sar_vrts[i] for i in sar_indices or []]
+        masks = [self.masks[t] for t in dates]
+        return ([self.msi[t].dataset for t in dates] + [m.dataset for m in masks if m is not None]
+                + [self.sar[i].warped for i in sar_indices or []])
 
     # ----- reading -----------------------------------------------------------------------------
     def _scale_offset(self, t: int, file_band: int) -> tuple[float, float]:
@@ -497,7 +330,7 @@ class Stack:
         :attr:`cloud_buffer`), or no data / NaN in any model band."""
         info = self.msi[t]
         if raw is None:
-            raw = read_array(info, x0, y0, w, h).reshape(-1, h, w)
+            raw = info.read(x0, y0, w, h).reshape(-1, h, w)
         index = self.band_indices[t]
         picked = raw[index]
         missing = np.zeros((h, w), dtype=bool)
@@ -514,20 +347,20 @@ class Stack:
             missing |= self._mask_missing(mask, x0, y0, w, h)
         return missing
 
-    def _mask_missing(self, mask: RasterInfo, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+    def _mask_missing(self, mask: MaskSource, x0: int, y0: int, w: int, h: int) -> np.ndarray:
         """(h, w) bool from a cloud mask: a 0/1 mask as it is; SCL classes with clouds and
         shadows grown by :attr:`cloud_buffer` px. The SCL is read with a margin of that many
         pixels (clipped at the raster's edge) and cropped after growing, so that a window's
         mask is the crop of the whole raster's, however the raster is cut into windows."""
-        if not mask.is_scl:  # type: ignore[attr-defined]
-            return binary_to_mask(read_array(mask, x0, y0, w, h, band=1))
+        if not mask.is_scl:
+            return binary_to_mask(mask.read(x0, y0, w, h, band=1))
         b = self.cloud_buffer
         grown = tuple(c for c in self.scl_classes if c in GROWN_CLASSES)
         if b == 0 or not grown:
-            return scl_to_mask(read_array(mask, x0, y0, w, h, band=1), self.scl_classes)
+            return scl_to_mask(mask.read(x0, y0, w, h, band=1), self.scl_classes)
         ax0, ay0 = max(x0 - b, 0), max(y0 - b, 0)
         ax1, ay1 = min(x0 + w + b, mask.width), min(y0 + h + b, mask.height)
-        values = read_array(mask, ax0, ay0, ax1 - ax0, ay1 - ay0, band=1)
+        values = mask.read(ax0, ay0, ax1 - ax0, ay1 - ay0, band=1)
         inner = (slice(y0 - ay0, y0 - ay0 + h), slice(x0 - ax0, x0 - ax0 + w))
         out = dilate(scl_to_mask(values, grown), b)[inner]
         other = tuple(c for c in self.scl_classes if c not in GROWN_CLASSES)
@@ -537,7 +370,7 @@ class Stack:
              sar_indices: list[int] | None = None, dates: list[int] | None = None) -> StackWindow:
         """Read a window of all (or the chosen) dates."""
         dates = list(range(len(self.msi))) if dates is None else list(dates)
-        each = [read_array(self.msi[t], x0, y0, w, h).reshape(-1, h, w) for t in dates]
+        each = [self.msi[t].read(x0, y0, w, h).reshape(-1, h, w) for t in dates]
         missing = np.stack([self.read_missing(t, x0, y0, w, h, a) for a, t in zip(each, dates)])
         msi = np.stack([self.to_reflectance(a, t) for a, t in zip(each, dates)])
         msi[np.broadcast_to(missing[:, None], msi.shape)] = 0.0
@@ -548,25 +381,25 @@ class Stack:
         return StackWindow(msi=msi, missing=missing, sar=sar, raw=raw, dates=dates)
 
     def _read_sar(self, i: int, x0: int, y0: int, w: int, h: int) -> np.ndarray:
-        info = self.sar[i]
-        bands = [read_array(info, x0, y0, w, h, band=b + 1, ds=self._sar_vrts[i])
-                 .astype(np.float32) for b in info.sar_bands]  # type: ignore[attr-defined]
-        out = np.stack(bands)
-        if info.numpy_dtype.kind in "iu":
-            scale = info.scales[0] if info.scales[0] != 1.0 else DN_SCALE
-            nd = info.nodata[0]
+        sar = self.sar[i]
+        out = np.stack([sar.read_warped(x0, y0, w, h, band=b + 1).astype(np.float32)
+                        for b in sar.vv_vh])
+        if sar.numpy_dtype.kind in "iu":
+            scale = sar.scales[0] if sar.scales[0] != 1.0 else DN_SCALE
+            nd = sar.nodata[0]
             if nd is not None:
                 out[out == nd] = np.nan
-            out = out * scale + info.offsets[0]
+            out = out * scale + sar.offsets[0]
         elif self._sar_linear[i]:
             with np.errstate(divide="ignore", invalid="ignore"):
                 out = 10.0 * np.log10(np.where(out > 0, out, np.nan))
         return out
 
     def close(self) -> None:
-        self._sar_vrts = []
-        for info in self._opened:
-            info._ds = None  # type: ignore[attr-defined]
+        """Close every dataset, in the order they were opened (each SAR's warped VRT before
+        its source), and give back GDAL's exception mode."""
+        for source in self._opened:
+            source.close()
         if getattr(self, "_scoped", False):
             self._scoped = False
             gdal_scope.release()

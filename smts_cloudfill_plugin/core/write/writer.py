@@ -26,7 +26,7 @@ from osgeo import gdal
 from .. import gdal_scope
 from ..errors import CloudFillError
 from ..progress import sigterm_as_cancel
-from ..read.stack import RasterInfo
+from ..read.raster import RasterInfo
 
 #: Value of the filled-pixel mask raster: 0 kept from the input, 1 filled by the model.
 MASK_KEPT, MASK_FILLED = 0, 1
