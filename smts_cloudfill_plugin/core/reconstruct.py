@@ -23,7 +23,7 @@ from osgeo import gdal
 
 from .read.clouds import DEFAULT_SCL_MISSING
 from .model.config import ModelConfig
-from .read.dates import centred_group, day_numbers, pick_sar_dates
+from .read.dates import day_numbers, pick_sar_dates
 from .model.device import choose_device
 from .errors import CloudFillError
 from .progress import Feedback
@@ -32,6 +32,7 @@ from .workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores
 from .read.block_cache import gdal_cache_limit, working_set
 from .read.missing import scan_missing, warn_never_clear
 from .plan.windows import Window, plan_windows
+from .plan.date_groups import cover_dates
 from .plan.strips import Block, column_strips, plan_blocks
 from .blend.blender import RowBlender
 from .write.disk import check_disk_space
@@ -317,9 +318,10 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         model.to(dev)
         feedback.info(f"Model: {describe(config)} from '{weights}'.")
 
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for t in targets:
-            groups.setdefault(tuple(centred_group(t, len(stack.msi), config.msi_dates)), []).append(t)
+        groups = cover_dates(targets, len(stack.msi), config.msi_dates)
+        feedback.info(f"{len(targets)} cloudy date{'s' if len(targets) != 1 else ''} filled in "
+                      f"{len(groups)} pass{'es' if len(groups) != 1 else ''} over the raster "
+                      f"(groups of {min(config.msi_dates, len(stack.msi))} dates).")
         size = config.window
         overlap = default_overlap(size, config.patch) if overlap is None else overlap
         rows = plan_windows(stack.width, stack.height, size, overlap)
@@ -329,7 +331,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
             feedback.info("Self-check: model, same-date residual and temporal interpolation on "
                           "held-back clear pixels of each cloudy date:")
         with OutputSet() as outputs, _compression_threads():
-            for g, (group, group_targets) in enumerate(groups.items()):
+            for g, (group, group_targets) in enumerate(groups):
                 sar_idx = sar_for_group(stack, list(group), config)
                 writers = {}
                 for t in group_targets:
@@ -503,9 +505,9 @@ def _worker_threads(dev: torch.device):
         torch.set_num_threads(budget)
 
 
-def _windows_to_run(data: StackWindow, x0: int, windows: list[Window],
-                    keep: list[int]) -> list[bool]:
-    """Which windows of a block read at column ``x0`` have a missing pixel on a date written.
+def _windows_to_run(missing: np.ndarray, x0: int, windows: list[Window]) -> list[bool]:
+    """Which windows of a block read at column ``x0`` have a missing pixel on a date written
+    (``missing``: those dates' (T, h, w) masks over the block).
 
     Skipping the others leaves every written pixel's bits as they were: a pixel that is clear
     on its date is copied from the input whatever the blend, and a pixel that is missing lies
@@ -517,7 +519,6 @@ def _windows_to_run(data: StackWindow, x0: int, windows: list[Window],
     """
     if not SKIP_CLEAR_WINDOWS:
         return [True] * len(windows)
-    missing = data.missing[keep]
     return [bool(missing[:, :w.h, w.x0 - x0:w.x0 - x0 + w.w].any()) for w in windows]
 
 
@@ -549,14 +550,26 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
     need = working_set(stack.datasets(group, sar_idx), max(s1 - s0 for s0, s1 in spans), size)
     stacks = PerThread(open_stack)
 
+    written = [group[k] for k in keep]
+
     def work(block: Block):
         """Read a block (each worker with its own opened stack) and run, in batches, the
-        windows that have something to fill; the others get None. When CUDA runs out of
-        memory, return :data:`_OUT_OF_MEMORY` and leave the model to the main thread."""
+        windows that have something to fill; the others get None. Return the written dates'
+        stored values and masks over the block, and the predictions.
+
+        The dates written are read first, alone: a block with no missing pixel on them (most
+        of a raster that is a little cloudy) needs neither the other dates nor SAR, and costs
+        little more than copying its input. When CUDA runs out of memory, return
+        :data:`_OUT_OF_MEMORY` and leave the model to the main thread."""
         w0, w1 = block.windows[0], block.windows[-1]
-        data = stacks.get().read(w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h, sar_idx, group)
-        run = [w for w, r in zip(block.windows, _windows_to_run(data, w0.x0, block.windows, keep))
-               if r]
+        extent = (w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h)
+        mine = stacks.get()
+        own = mine.read(*extent, None, written) if SKIP_CLEAR_WINDOWS else None
+        to_run = _windows_to_run(None if own is None else own.missing, w0.x0, block.windows)
+        run = [w for w, r in zip(block.windows, to_run) if r]
+        if not run:
+            return own.raw, own.missing, [None] * len(block.windows)
+        data = mine.read(*extent, sar_idx, group)
         found: dict[Window, np.ndarray] = {}
         try:
             for start in range(0, len(run), batch_size):
@@ -569,7 +582,7 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
             if dev.type != "cuda":
                 raise
             return _OUT_OF_MEMORY
-        return data, [found.get(w) for w in block.windows]
+        return data.raw[keep], data.missing[keep], [found.get(w) for w in block.windows]
 
     pool: OrderedWorkers | None = None
 
@@ -594,7 +607,7 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
     try:
         with gdal_cache_limit(max(GDAL_CACHE_FLOOR, int(GDAL_CACHE_SHARE * need))), \
                 contextlib.closing(results()) as ordered:   # closed: the pool drained
-            for block, (data, preds) in ordered:
+            for block, (raw, missing, preds) in ordered:
                 if block.strip != strip:
                     strip = block.strip
                     x0, x1 = strips[strip]
@@ -610,13 +623,18 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
                 bx, y0 = block.windows[0].x0, block.windows[0].y0
                 n = block.next_top - y0
                 if block.x_to > block.x_from:
-                    blended = blender.finish(block.x_from - s0, block.x_to - s0, n)
-                    blended = blended.reshape(len(keep), bands, n, block.x_to - block.x_from)
                     xs = slice(block.x_from - bx, block.x_to - bx)
+                    blended = None
                     for k, (image, mask) in enumerate(out):
-                        raw, missing = _compose(stack, data, keep[k], blended[k], xs, n)
-                        image.put(block.x_from, y0, raw)
-                        mask.put(block.x_from, y0, (missing * MASK_FILLED).astype(np.uint8))
+                        value, filled = raw[k, :, :n, xs], missing[k, :n, xs]
+                        if filled.any():   # else: the input as it is, no blend needed
+                            if blended is None:
+                                blended = blender.finish(block.x_from - s0, block.x_to - s0, n)
+                                blended = blended.reshape(len(keep), bands, n, -1)
+                        image.put(block.x_from, y0,
+                                  _compose(stack, written[k], value, filled,
+                                           None if blended is None else blended[k]))
+                        mask.put(block.x_from, y0, (filled * MASK_FILLED).astype(np.uint8))
                 if block.row_end:
                     blender.next_row(block.next_top)
                     for image, mask in out:
@@ -630,15 +648,15 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
     return dev, ran
 
 
-def _compose(stack: Stack, data: StackWindow, k: int, prediction: np.ndarray, xs: slice,
-             n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``n`` rows, columns ``xs`` of date ``k`` of a block: input where clear, model
-    where missing (as that date stores its values: its own type, scale and band order); and
-    the missing mask."""
-    t = data.dates[k]
-    raw = data.raw[k, :, :n, xs].astype(stack.msi[t].numpy_dtype)  # a copy; exact, see StackWindow
-    missing = data.missing[k, :n, xs]
+def _compose(stack: Stack, t: int, raw: np.ndarray, missing: np.ndarray,
+             prediction: np.ndarray | None) -> np.ndarray:
+    """Date ``t``'s output over a piece: its stored values ``raw`` (B, h, w) where clear, the
+    blended ``prediction`` (C, h, w reflectance) where ``missing``, as that date stores its
+    values (its own type, scale and band order)."""
+    out = raw.astype(stack.msi[t].numpy_dtype)  # a copy; exact, see StackWindow
+    if prediction is None or not missing.any():
+        return out
     filled = stack.from_reflectance(prediction, t)
     for c, b in enumerate(stack.band_indices[t]):
-        raw[b][missing] = filled[c][missing]
-    return raw, missing
+        out[b][missing] = filled[c][missing]
+    return out

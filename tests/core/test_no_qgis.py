@@ -51,12 +51,13 @@ SCRIPT = textwrap.dedent(f"""
 #: The runtime flow (read -> plan -> model -> blend -> write, driven by reconstruct) and
 #: training, each folder importable on its own.
 REQUIRED = {"errors", "progress", "workers", "reconstruct", "__main__",
-            "read", "read.stack", "read.clouds", "read.dates",
-            "plan", "plan.windows",
+            "read", "read.raster", "read.stack", "read.clouds", "read.dates", "read.missing",
+            "read.block_cache",
+            "plan", "plan.windows", "plan.strips", "plan.date_groups",
             "model", "model.config", "model.network", "model.prior", "model.weights",
             "model.device",
             "blend", "blend.self_check", "blend.blender",
-            "write", "write.writer",
+            "write", "write.writer", "write.disk",
             "training", "training.train", "training.data", "training.local", "training.losses",
             "training.evaluate", "training.metrics", "training.baseline", "training.report",
             "prepare", "prepare.series", "prepare.products"}

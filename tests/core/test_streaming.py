@@ -19,7 +19,7 @@ import torch
 from core_helpers import REPO_ROOT, list_files, read_raster, sample_paths
 from smts_cloudfill_plugin.core import reconstruct as rec
 from smts_cloudfill_plugin.core.model.config import smts_vit
-from smts_cloudfill_plugin.core.read.dates import centred_group
+from smts_cloudfill_plugin.core.plan.date_groups import cover_dates
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
 from smts_cloudfill_plugin.core.model.network import SmtsVit
 from smts_cloudfill_plugin.core.progress import CallbackFeedback
@@ -50,11 +50,9 @@ def straightforward(weights: str, msi, scl, sar, batch_size: int,
     with Stack(msi, scl, sar, bands=cfg.msi_bands) as st:
         targets = [t for t in range(len(st.msi))
                    if st.read_missing(t, 0, 0, st.width, st.height).any()]
-        groups: dict[tuple, list[int]] = {}
-        for t in targets:
-            groups.setdefault(tuple(centred_group(t, len(st.msi), cfg.msi_dates)), []).append(t)
+        groups = cover_dates(targets, len(st.msi), cfg.msi_dates)
         rows = plan_windows(st.width, st.height, size, overlap)
-        for group, group_targets in groups.items():
+        for group, group_targets in groups:
             sar_idx = rec.sar_for_group(st, list(group), cfg)
             keep = [group.index(t) for t in group_targets]
             for t in group_targets:
