@@ -193,7 +193,7 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
                                      "layer's extent or a drawn rectangle) or a parcels layer.")
 
     def _cloud_polygons(self, parameters, context):
-        from ..core.read.dates import parse_date
+        from ..core.read.dates import as_date
         from ..core.prepare.series import CloudPolygons
         source = self.parameterAsSource(parameters, self.CLOUD_POLYGONS, context)
         if source is None:
@@ -206,18 +206,11 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
             date = None
             if field:
                 value = f[field]
-                if hasattr(value, "toPyDate"):
-                    date = value.toPyDate()
-                elif hasattr(value, "date") and hasattr(value.date(), "toPyDate"):
-                    date = value.date().toPyDate()
-                elif isinstance(value, (dt.date, dt.datetime)):
-                    date = value if isinstance(value, dt.date) else value.date()
-                else:
-                    date = parse_date(str(value)) if value not in (None, "") else None
-                    if date is None and value not in (None, ""):
-                        raise QgsProcessingException(
-                            f"Cloud polygon {f.id()}: '{value}' in field '{field}' is not a "
-                            "date (use YYYY-MM-DD).")
+                date = as_date(value)
+                if date is None and value not in (None, ""):
+                    raise QgsProcessingException(
+                        f"Cloud polygon {f.id()}: '{value}' in field '{field}' is not a "
+                        "date (use YYYY-MM-DD).")
             geometries.append((f.geometry().asWkt(), date))
         return CloudPolygons(geometries, _crs_text(source.sourceCrs()))
 

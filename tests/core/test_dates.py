@@ -6,8 +6,8 @@ import datetime as dt
 import pytest
 
 from core_helpers import sample_paths
-from smts_cloudfill_plugin.core.read.dates import (centred_group, date_from_file, day_numbers,
-                                              parse_date, pick_sar_dates)
+from smts_cloudfill_plugin.core.read.dates import (as_date, centred_group, date_from_file,
+                                                   day_numbers, parse_date, pick_sar_dates)
 
 D = dt.date(2019, 4, 1)
 
@@ -28,6 +28,28 @@ D = dt.date(2019, 4, 1)
 ])
 def test_parse_date(text, expected):
     assert parse_date(text) == expected
+
+
+class _QDate:
+    """What a QGIS date field gives (QDate), without Qt."""
+
+    def toPyDate(self) -> dt.date:  # noqa: N802 (Qt's name)
+        return D
+
+
+class _QDateTime:
+    def date(self) -> _QDate:
+        return _QDate()
+
+
+@pytest.mark.parametrize("value, expected", [
+    (D, D), (dt.datetime(2019, 4, 1, 10, 56), D), (_QDate(), D), (_QDateTime(), D),
+    ("2019-04-01", D), ("20190401", D), (20190401, D),
+    ("April", None), ("", None), (None, None),
+])
+def test_as_date_takes_what_a_field_or_parameter_holds(value, expected):
+    got = as_date(value)
+    assert got == expected and (got is None or type(got) is dt.date)
 
 
 def test_date_from_file_prefers_the_name_then_metadata():

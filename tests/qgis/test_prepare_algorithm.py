@@ -39,8 +39,9 @@ def run(params: dict, feedback=None) -> dict:
     return processing.run("smts_cloudfill:prepare", params, feedback=feedback)
 
 
-def polygon_layer(wkts: list[str], dates: list[str | None] | None = None) -> QgsVectorLayer:
-    layer = QgsVectorLayer("Polygon?crs=EPSG:32631&field=day:string", "polys", "memory")
+def polygon_layer(wkts: list[str], dates: list | None = None,
+                  field_type: str = "string") -> QgsVectorLayer:
+    layer = QgsVectorLayer(f"Polygon?crs=EPSG:32631&field=day:{field_type}", "polys", "memory")
     feats = []
     for i, wkt in enumerate(wkts):
         f = QgsFeature(layer.fields())
@@ -69,11 +70,17 @@ def test_products_to_stacks_masks_and_sar(provider, products, tmp_path):
         assert np.array_equal(gdal.Open(path).ReadAsArray(), fx.sample_arrays(d)[0])
 
 
-def test_parcels_with_a_margin_and_cloud_polygons_by_date(provider, products, tmp_path):
+@pytest.mark.parametrize("field_type", ["string", "date", "datetime"])
+def test_parcels_with_a_margin_and_cloud_polygons_by_date(provider, products, tmp_path,
+                                                          field_type):
+    from qgis.PyQt.QtCore import QDate, QDateTime, QTime
+    day = {"string": "2019-04-21", "date": QDate(2019, 4, 21),
+           "datetime": QDateTime(QDate(2019, 4, 21), QTime(10, 56))}[field_type]
     parcels = polygon_layer(["POLYGON((574900 5622000, 575000 5622000, 575000 5622100, "
                              "574900 5622100, 574900 5622000))"])
     clouds = polygon_layer(["POLYGON((574900 5622000, 574940 5622000, 574940 5622040, "
-                            "574900 5622040, 574900 5622000))"], ["2019-04-21"])
+                            "574900 5622040, 574900 5622000))"], [day], field_type)
+    assert type(next(clouds.getFeatures())["day"]) is type(day)
     result = run({"PRODUCTS": products[1:3], "PARCELS": parcels, "EXTENT_BUFFER": 40,
                   "CLOUD_POLYGONS": clouds, "CLOUD_DATE_FIELD": "day", "CLOUD_BUFFER": 0,
                   "OUTPUT_FOLDER": str(tmp_path / "o")})

@@ -23,6 +23,21 @@ def parse_date(text: str) -> dt.date | None:
     return None
 
 
+def as_date(value: object) -> dt.date | None:
+    """The date a field or parameter value holds: a Python date or datetime, a Qt QDate or
+    QDateTime (recognised by ``toPyDate``, so this module stays QGIS-free), else the first date
+    in its text (:func:`parse_date`); None when empty or dateless."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if hasattr(value, "toPyDate"):
+        return value.toPyDate()
+    if hasattr(value, "date") and hasattr(value.date(), "toPyDate"):
+        return value.date().toPyDate()
+    return parse_date(str(value)) if value not in (None, "") else None
+
+
 def date_from_file(path: str, metadata: dict[str, str] | None = None) -> dt.date | None:
     """The date in the file name, else in ACQUISITION_DATE / TIFFTAG_DATETIME metadata."""
     found = parse_date(os.path.basename(path))
