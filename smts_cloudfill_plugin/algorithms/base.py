@@ -134,14 +134,15 @@ class StackAlgorithm(CloudFillAlgorithm):
                 "With qgis_process, DEVICE=cpu (or auto, cuda) works as well as the index.",
         CLOUD_BUFFER: (
             f"Pixels (10 m) by which the clouds and cloud shadows of SCL masks (classes "
-            f"{', '.join(map(str, GROWN_CLASSES))}) are grown: SCL misses hazy cloud rims, and the fill spreads what the pixels "
-            f"next to a cloud say into it, so the filled area would come out whitish. SCL masks "
-            f"only: a 0/1 mask (such as Prepare's CLOUDS_*.tif, already grown) is taken as it "
-            f"is. Default {DEFAULT_CLOUD_BUFFER}, measured on real seasons: clear pixels 1, 2, "
-            f"3 px from an SCL cloud are 4.1x, 2.8x, 1.8x as far from their interpolation as "
-            f"pixels far from clouds, 4 and 5 px only 1.4x and 1.2x. Each pixel of buffer makes "
-            f"about 5 % more of a cloudy date's clear pixels missing: Reconstruct replaces their "
-            f"values, Train leaves them out of the loss. 0 uses the SCL as it is."),
+            f"{', '.join(map(str, GROWN_CLASSES))}) are grown: SCL misses hazy cloud rims, and "
+            f"the fill spreads what the pixels next to a cloud say into it, so the filled area "
+            f"would come out whitish. SCL masks only: a 0/1 mask (such as Prepare's "
+            f"CLOUDS_*.tif, already grown) is taken as it is. Default {DEFAULT_CLOUD_BUFFER}, "
+            f"measured on real seasons: clear pixels 1, 2, 3 px from an SCL cloud are 4.1x, "
+            f"2.8x, 1.8x as far from their interpolation as pixels far from clouds, 4 and 5 px "
+            f"only 1.4x and 1.2x. Each pixel of buffer makes about 5 % more of a cloudy date's "
+            f"clear pixels missing: Reconstruct replaces their values, Train leaves them out of "
+            f"the loss. 0 uses the SCL as it is."),
         MSI_DATES: "Optional acquisition dates of the MSI layers, comma separated YYYY-MM-DD in "
                    "the same order; they replace dates read from file names or metadata. The date "
                    "table of the dialog fills this in.",
