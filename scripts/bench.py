@@ -11,7 +11,10 @@ Printed:
 - skipping clear windows: reconstruct (model alone, no self-check) on a raster whose two cloudy
   dates are 10 % cloudy (one square of cloud) against the same raster fully cloudy, with the
   windows run and the time ratio, and the share of windows a full tile would run with such a
-  square.
+  square;
+- a season's passes: how many passes over the raster the real held-out 2019 season (48 dates,
+  30 of them cloudy) takes with one group of dates per cloudy date (the earlier grouping)
+  and with the cover of ``core/plan/date_groups.py``.
 
 The benchmark stacks cost almost no disk: for every file of the real sample (6 MSI dates, 6 SCL,
 5 SAR at 20 m), a small tiled GeoTIFF (MSI and SCL DEFLATE-compressed) holds 4 blocks of 512 px,
@@ -19,11 +22,12 @@ each made of 8 x 8 copies of the sample's 64 px tile turned or mirrored at rando
 for every date, mask and SAR, so clouds stay where the sample has them); GDAL VRTs mosaic these
 blocks, picked at random, into rasters of any size. Everything lives in a temporary folder
 that is removed at the end. A full 8192 px run would take longer than the benchmark's budget on a
-small CPU, so the 8192 px figure comes from a band of rows of the full 8192 px width (memory
+small CPU, so the 8192 px figure comes from the first rows of the full 8192 px width (memory
 depends on the width, not on the height; the output says how many rows).
 
 The last line sums the run up, so that runs can be compared:
     bench: roofline_ratio=R cpu_px_per_s=P interp_px_per_s=I rss_mb=A,B,C tile_min=T skip_ratio=S
+           season_passes=BEFORE->AFTER
 """
 from __future__ import annotations
 
@@ -52,7 +56,7 @@ BLOCK = 512          # side of the first-level mosaics (8 x 8 sample tiles)
 BLOCK_VARIANTS = 4   # different random first-level mosaics
 FULL_TILE = 10980    # a Sentinel-2 tile at 10 m
 SIZES = (512, 2048, 8192)
-BAND_ROWS = 500      # rows of the 8192 px wide raster that are run (12 window-rows)
+WIDE_ROWS = 500      # rows of the 8192 px wide raster that are run (12 window-rows)
 SKIP_SIZE = 512      # side of the 10 %-cloudy and fully cloudy rasters of the skip figure
 SKIP_COVER = 0.10    # cloud cover of the partly cloudy one
 CLOUDY_DATES = (1, 3)  # the sample's cloudy dates; clouds are drawn on these only
@@ -435,6 +439,37 @@ def device_runs(label: str, device: str, stacks: dict, weights: str, out: str, f
     return {"matmul": rate, "model": model, "runs": runs}
 
 
+#: The share of each date's pixels that is cloudy or no data (SCL, clouds and shadows grown by the
+#: default 3 px) of the held-out 2019 season of the test site (0000280849BAC91C, 2019-01-01 ..
+#: 2019-11-27, 48 dates), as ``scripts/season_eval.py --pattern`` prints it from the shared data.
+SEASON_2019 = (1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.368, 0.701, 0.0, 1.0, 0.0, 0.12, 0.0, 0.0,
+               0.465, 1.0, 0.022, 0.0, 0.0, 0.247, 0.989, 0.0, 1.0, 0.035, 0.0, 1.0, 0.023, 0.0,
+               0.0, 1.0, 0.97, 0.898, 0.0, 1.0, 0.558, 0.953, 0.27, 0.794, 0.0, 0.0, 1.0, 0.0,
+               0.468, 0.012, 0.944, 0.0, 1.0)
+
+
+def one_group_per_date(targets: list[int], count: int, size: int) -> list[list[int]]:
+    """The earlier grouping: each cloudy date in the group of ``size`` dates centred on it
+    (dates sharing that group shared its pass)."""
+    starts = {min(max(t - (size - 1) // 2, 0), max(count - size, 0)) for t in targets}
+    return [list(range(s, min(s + size, count))) for s in sorted(starts)]
+
+
+def season_passes(size: int = 6) -> tuple[int, int]:
+    """Passes over the raster for the 2019 season, before (one group per cloudy date) and
+    after (the cover); printed."""
+    from smts_cloudfill_plugin.core.plan.date_groups import GROUP_MARGIN, cover_dates
+    targets = [t for t, f in enumerate(SEASON_2019) if f > 0]
+    before = len(one_group_per_date(targets, len(SEASON_2019), size))
+    after = len(cover_dates(targets, len(SEASON_2019), size))
+    print(f"\n== a season's passes (held-out 2019 season: {len(SEASON_2019)} dates, "
+          f"{len(targets)} cloudy; groups of {size} dates) ==")
+    print(f"{'one group per cloudy date':>28} {before:>3} passes (before)")
+    print(f"{'cover, margin ' + str(GROUP_MARGIN):>28} {after:>3} passes (each cloudy date keeps "
+          f"{GROUP_MARGIN} date{'s' if GROUP_MARGIN != 1 else ''} on either side)")
+    return before, after
+
+
 def skip_runs(bench: "BenchStacks", size: int, weights: str, out: str) -> float:
     """Reconstruct on a ``size`` px raster 10 % cloudy against the same raster fully cloudy
     (model alone, so that both fill every window they run the same way); printed. Returns
@@ -467,7 +502,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out")
     ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--band-rows", type=int, default=BAND_ROWS,
+    ap.add_argument("--wide-rows", type=int, default=WIDE_ROWS,
                     help="rows of the 8192 px wide raster that are run (default %(default)s)")
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     ap.add_argument("--skip-size", type=int, default=SKIP_SIZE,
@@ -509,7 +544,7 @@ def main() -> None:
             if size <= 4096:
                 stacks[f"{size} x {size}"] = (bench.stack(size, size), "")
             else:
-                rows = min(size, args.band_rows)
+                rows = min(size, args.wide_rows)
                 stacks[f"{size} x {rows} of {size}^2"] = (
                     bench.stack(size, rows, square=size),
                     f"  (first {rows} rows, full width)")
@@ -552,11 +587,12 @@ def main() -> None:
         else:
             print("\nCUDA: no GPU visible to torch; GPU figures skipped.")
         skip = skip_runs(bench, args.skip_size, weights, tmp) if args.skip_size else float("nan")
+        before, after = season_passes()
         print(f"(bench took {time.perf_counter() - t_start:.0f} s)")
         print(f"bench: roofline_ratio={big['ratio']:.2f} cpu_px_per_s={big['px_s']:.0f} "
               f"interp_px_per_s={interp[names[-1]]['px_s']:.0f} "
               f"rss_mb={','.join(f'{v:.0f}' for v in rss)} tile_min={tile_s / 60:.1f} "
-              f"skip_ratio={skip:.2f}")
+              f"skip_ratio={skip:.2f} season_passes={before}->{after}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

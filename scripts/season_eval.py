@@ -69,6 +69,12 @@ def hidden_clouds(scenario: str, missing: np.ndarray, rng: np.random.Generator) 
     return out
 
 
+def per_date_mse(pred: np.ndarray, truth: np.ndarray, scored: np.ndarray) -> dict[int, float]:
+    """Masked MSE of each date with scored pixels."""
+    err = ((pred - truth) ** 2).mean(1)
+    return {t: float(err[t][scored[t]].mean()) for t in range(len(truth)) if scored[t].any()}
+
+
 def run(seeds: list[int], scenarios: list[str], groupings: list[str], weights: str) -> dict:
     season = bm.slice_season(bm.site_season(bm.SITE_B), START, None)
     folder = bm.converted_site(bm.SITE_B)
@@ -89,7 +95,10 @@ def run(seeds: list[int], scenarios: list[str], groupings: list[str], weights: s
             rows = results.setdefault(scenario, {})
             interp = pe.Pool()
             interp.add(interpolate_temporal(truth, missing, days).astype(np.float32), sample)
-            rows.setdefault("interpolation", []).append({**interp.result(), "seed": seed})
+            interp_fill = interpolate_temporal(truth, missing, days).astype(np.float32)
+            rows.setdefault("interpolation", []).append(
+                {**interp.result(), "seed": seed,
+                 "per_date": per_date_mse(interp_fill, truth, sample.scored)})
             for name in groupings:
                 rec.cover_dates = GROUPINGS[name]
                 with tempfile.TemporaryDirectory() as work:
@@ -97,16 +106,30 @@ def run(seeds: list[int], scenarios: list[str], groupings: list[str], weights: s
                     filled = pe.product_fill(msi, missing, sar, weights, work)
                     seconds = time.perf_counter() - t0
                 pool = pe.Pool()
-                pool.add(np.where(np.isnan(filled), truth, filled), sample)
+                pred = np.where(np.isnan(filled), truth, filled)
+                pool.add(pred, sample)
                 groups = GROUPINGS[name](
                     [t for t in range(len(msi)) if missing[t].any()], len(msi), 6)
                 rows.setdefault(name, []).append(
                     {**pool.result(), "seed": seed, "passes": len(groups), "cloudy": cloudy,
-                     "seconds": seconds})
+                     "seconds": seconds, "per_date": per_date_mse(pred, truth, sample.scored)})
                 print(f"{scenario} seed {seed} {name}: {len(groups)} passes for {cloudy} cloudy "
                       f"dates, {seconds:.1f} s, MSE {rows[name][-1]['mse']:.5f} "
                       f"(interpolation {rows['interpolation'][-1]['mse']:.5f})", flush=True)
     return results
+
+
+def pattern() -> list[float]:
+    """Each 2019 date's cloudy share as the product sees it (SCL, default cloud buffer): the
+    ``SEASON_2019`` constant of ``scripts/bench.py``."""
+    from smts_cloudfill_plugin.core.progress import Feedback
+    from smts_cloudfill_plugin.core.read.missing import scan_missing
+    from smts_cloudfill_plugin.core.read.stack import Stack
+    folder = bm.converted_site(bm.SITE_B)
+    msi = sorted(p for p in glob.glob(os.path.join(folder, "msi", "*.tif")) if "_2019" in p)
+    scl = sorted(p for p in glob.glob(os.path.join(folder, "scl", "*.tif")) if "_2019" in p)
+    with Stack(msi, scl) as st:
+        return [round(f, 3) for f in scan_missing(st, Feedback()).fractions]
 
 
 def main() -> None:
@@ -116,7 +139,12 @@ def main() -> None:
     ap.add_argument("--groupings", nargs="+", default=list(GROUPINGS))
     ap.add_argument("--weights", default=os.path.join(bm.ROOT, "model_weights", "smts_vit.pt"))
     ap.add_argument("--out", default=os.path.join(bm.ROOT, "out", "season_eval.json"))
+    ap.add_argument("--pattern", action="store_true",
+                    help="print the 2019 season's cloudy share per date (for scripts/bench.py)")
     args = ap.parse_args()
+    if args.pattern:
+        print(pattern())
+        return
     result = run(args.seeds, args.scenarios, args.groupings, args.weights)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

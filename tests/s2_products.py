@@ -18,7 +18,6 @@ the file names, as the Semi-Automatic Classification Plugin leaves them.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import zipfile
 from pathlib import Path
 

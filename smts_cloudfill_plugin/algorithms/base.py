@@ -15,7 +15,7 @@ from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingExcep
 from qgis.PyQt.QtGui import QIcon
 
 from ..core.model.device import DEVICES
-from ..core.read.stack import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
+from ..core.read.clouds import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
 from ..gui.widget_metadata import date_table_metadata
 from ..paths import ICON_PATH
 

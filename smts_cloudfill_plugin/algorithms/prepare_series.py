@@ -11,8 +11,7 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsFeatureRequest, QgsProce
                        QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
-from ..core.read.clouds import DEFAULT_SCL_MISSING, describe_scl_classes
-from ..core.read.stack import DEFAULT_CLOUD_BUFFER
+from ..core.read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, describe_scl_classes
 from ..gui.widget_metadata import product_files_metadata
 from .base import MAX_CLOUD_BUFFER, CloudFillAlgorithm, split_layer_lists
 from .feedback import QgisFeedback

@@ -51,7 +51,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .read.stack import DEFAULT_CLOUD_BUFFER
+    from .model.device import DEVICES
+    from .read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
     p = argparse.ArgumentParser(prog="python -m smts_cloudfill_plugin.core",
                                 description="Fill clouds in Sentinel-2 time series with SMTS-ViT.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -62,9 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--sar", nargs="+", help="SAR rasters (VV, VH), dates in the names")
     r.add_argument("--weights", help="weights file (default: bundled SMTS-ViT, MTS-ViT without SAR)")
     r.add_argument("--out", required=True, help="output folder")
-    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    r.add_argument("--device", default=DEVICES[0], choices=DEVICES)
     r.add_argument("--batch-size", type=int, default=8, help="windows per model call")
-    r.add_argument("--scl-classes", help="SCL classes that count as cloudy (default 0,3,8,9,10)")
+    r.add_argument("--scl-classes", help="SCL classes that count as cloudy (default "
+                   f"{','.join(map(str, DEFAULT_SCL_MISSING))})")
     r.add_argument("--cloud-buffer", type=int, default=DEFAULT_CLOUD_BUFFER, metavar="PIXELS",
                    help="grow SCL clouds and shadows by this many pixels before filling (default "
                         "%(default)s, measured: SCL misses hazy cloud rims); 0/1 masks are "

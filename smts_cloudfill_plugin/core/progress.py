@@ -10,7 +10,6 @@ import contextlib
 import signal
 import sys
 import threading
-from typing import Callable
 
 from .errors import Cancelled, Terminated
 
@@ -56,32 +55,6 @@ class PrintFeedback(Feedback):
 
     def warn(self, message: str) -> None:
         print(f"WARNING: {message}", file=self.stream)
-
-
-class CallbackFeedback(Feedback):
-    """Feedback built from plain callables (handy in tests and in the QGIS glue)."""
-
-    def __init__(self, on_progress: Callable[[float], None] | None = None,
-                 cancelled: Callable[[], bool] | None = None,
-                 on_message: Callable[[str], None] | None = None) -> None:
-        self._on_progress = on_progress
-        self._cancelled = cancelled
-        self._on_message = on_message
-
-    def progress(self, fraction: float, message: str | None = None) -> None:
-        if self._on_progress:
-            self._on_progress(fraction)
-
-    def info(self, message: str) -> None:
-        if self._on_message:
-            self._on_message(message)
-
-    def warn(self, message: str) -> None:
-        if self._on_message:
-            self._on_message("WARNING: " + message)
-
-    def is_cancelled(self) -> bool:
-        return bool(self._cancelled and self._cancelled())
 
 
 class SubFeedback(Feedback):

@@ -21,13 +21,13 @@ import numpy as np
 import torch
 from osgeo import gdal
 
-from .read.clouds import DEFAULT_SCL_MISSING
+from .read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
 from .model.config import ModelConfig
 from .read.dates import day_numbers, pick_sar_dates
 from .model.device import choose_device
 from .errors import CloudFillError
 from .progress import Feedback
-from .read.stack import DEFAULT_CLOUD_BUFFER, Stack, StackWindow
+from .read.stack import Stack, StackWindow
 from .workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores
 from .read.block_cache import gdal_cache_limit, working_set
 from .read.missing import scan_missing, warn_never_clear

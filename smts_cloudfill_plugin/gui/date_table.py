@@ -22,10 +22,10 @@ from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, 
 
 from ..algorithms.stack_checks import (MSI, SAR, RowCheck, check_row, is_our_output,  # noqa: F401
                                        layer_date, layer_kind, reference_layer, source_path)
-from ..core.read.clouds import DEFAULT_SCL_MISSING, binary_to_mask, looks_like_scl, scl_missing
+from ..core.read.clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, binary_to_mask,
+                               looks_like_scl, scl_missing)
 from ..core.read.dates import parse_date
 from ..core.gdal_scope import gdal_exceptions
-from ..core.read.stack import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
 
 KIND, DATE, LAYER, MASK, CLOUD, CHECK = range(6)
 HEADERS = ["Kind", "Date", "Layer", "Cloud mask", "Cloud %", "Check"]
@@ -57,7 +57,7 @@ def cloud_percent(layer: QgsRasterLayer | None,
         return 100.0 * float(binary_to_mask(values).mean())
     scale = min(values.shape[1] / width, values.shape[0] / height)
     buffer_px = int(round(cloud_buffer * scale))
-    mask = scl_missing(values, DEFAULT_SCL_MISSING, GROWN_CLASSES, buffer_px)
+    mask = scl_missing(values, DEFAULT_SCL_MISSING, buffer_px)
     return 100.0 * float(mask.mean())
 
 

@@ -11,12 +11,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pytest
 import torch
 from osgeo import gdal, osr
+
+from smts_cloudfill_plugin.core.progress import Feedback
 
 gdal.UseExceptions()
 
@@ -189,3 +191,29 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "smts_cloudfill_plugin.core", *args],
                           cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=timeout,
                           env=SUBPROCESS_ENV)
+
+
+class CallbackFeedback(Feedback):
+    """Feedback built from plain callables: the tests' view of progress, messages and cancel."""
+
+    def __init__(self, on_progress: Callable[[float], None] | None = None,
+                 cancelled: Callable[[], bool] | None = None,
+                 on_message: Callable[[str], None] | None = None) -> None:
+        self._on_progress = on_progress
+        self._cancelled = cancelled
+        self._on_message = on_message
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        if self._on_progress:
+            self._on_progress(fraction)
+
+    def info(self, message: str) -> None:
+        if self._on_message:
+            self._on_message(message)
+
+    def warn(self, message: str) -> None:
+        if self._on_message:
+            self._on_message("WARNING: " + message)
+
+    def is_cancelled(self) -> bool:
+        return bool(self._cancelled and self._cancelled())

@@ -19,7 +19,8 @@ from osgeo import gdal
 from core_helpers import (copy_raster, damage_block, list_files, make_raster, read_raster,
                           run_cli, sample_paths, start_cli, truncate_copy)
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
-from smts_cloudfill_plugin.core.progress import CallbackFeedback, Feedback
+from core_helpers import CallbackFeedback
+from smts_cloudfill_plugin.core.progress import Feedback
 from smts_cloudfill_plugin.core.reconstruct import reconstruct
 from smts_cloudfill_plugin.core.write.writer import MASK_FILLED
 

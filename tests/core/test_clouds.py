@@ -123,11 +123,12 @@ def test_every_scl_default_is_the_one_constant():
 def test_scl_missing_grows_only_the_grown_classes():
     scl = np.full((9, 9), 4, np.uint8)
     scl[2, 2], scl[6, 6], scl[0, 8] = 9, 0, 7
-    got = scl_missing(scl, DEFAULT_SCL_MISSING, (3, 8, 9, 10), 1)
+    got = scl_missing(scl, DEFAULT_SCL_MISSING, 1)
     assert np.array_equal(got, dilate(scl == 9, 1) | (scl == 0))   # no data is not grown
-    assert np.array_equal(scl_missing(scl, DEFAULT_SCL_MISSING, (3, 8, 9, 10), 0),
+    assert np.array_equal(scl_missing(scl, DEFAULT_SCL_MISSING, 0),
                           scl_to_mask(scl))
-    assert not scl_missing(scl, (), (9,), 2).any()
+    assert not scl_missing(scl, (), 2, grown_classes=(9,)).any()
+    assert np.array_equal(scl_missing(scl, (0, 9), 1, grown_classes=()), (scl == 0) | (scl == 9))
 
 
 def test_scl_classes_are_described_from_their_numbers():

@@ -10,7 +10,7 @@ from smts_cloudfill_plugin.core.model.config import Normalisation, smts_vit
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
 from smts_cloudfill_plugin.core.training.local import train_on_stacks
 from smts_cloudfill_plugin.core.model.network import SmtsVit
-from smts_cloudfill_plugin.core.progress import CallbackFeedback
+from core_helpers import CallbackFeedback
 from smts_cloudfill_plugin.core.reconstruct import reconstruct
 from smts_cloudfill_plugin.core.model.weights import load_model, save_weights
 

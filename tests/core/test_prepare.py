@@ -21,7 +21,7 @@ import s2_products as fx  # noqa: E402
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError  # noqa: E402
 from smts_cloudfill_plugin.core.prepare.series import (CloudPolygons, Extent, cloud_mask,  # noqa: E402
                                                 prepare_series, target_grid)
-from smts_cloudfill_plugin.core.progress import CallbackFeedback  # noqa: E402
+from core_helpers import CallbackFeedback  # noqa: E402
 
 gdal.UseExceptions()
 SAMPLE_EXTENT = Extent(574680, 5621800, 575320, 5622440, "EPSG:32631")

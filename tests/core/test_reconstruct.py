@@ -10,9 +10,10 @@ from osgeo import gdal
 
 from core_helpers import copy_raster, list_files, make_raster, read_raster
 from smts_cloudfill_plugin.core.read.clouds import dilate, scl_to_mask
-from smts_cloudfill_plugin.core.progress import CallbackFeedback
+from core_helpers import CallbackFeedback
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
-from smts_cloudfill_plugin.core.read.stack import DEFAULT_CLOUD_BUFFER, Stack
+from smts_cloudfill_plugin.core.read.clouds import DEFAULT_CLOUD_BUFFER
+from smts_cloudfill_plugin.core.read.stack import Stack
 from smts_cloudfill_plugin.core.blend.blender import blend_weights
 from smts_cloudfill_plugin.core.plan.windows import plan_windows
 from smts_cloudfill_plugin.core.model.weights import load_model

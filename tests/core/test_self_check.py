@@ -166,7 +166,7 @@ def test_reconstruct_with_the_check_writes_what_it_chose(tmp_path):
     msi, scl, sar = sample_paths("msi"), sample_paths("scl"), sample_paths("sar")
     out = tmp_path / "out"
     messages = []
-    from smts_cloudfill_plugin.core.progress import CallbackFeedback
+    from core_helpers import CallbackFeedback
     results = reconstruct(msi, str(out), masks=scl, sar=sar, weights=weights, device="cpu",
                           feedback=CallbackFeedback(on_message=messages.append))
     page = (out / "cloudfill_check.html").read_text()
@@ -188,7 +188,7 @@ def test_made_up_dates_and_empty_sar_are_said(tmp_path):
     """Five of six dates fully cloudy and a SAR raster of no data: the run goes on (the model
     can still say something) but the log names each made-up date and the empty SAR file."""
     from core_helpers import make_raster, read_raster
-    from smts_cloudfill_plugin.core.progress import CallbackFeedback
+    from core_helpers import CallbackFeedback
     weights = save_weights(str(tmp_path / "ours.pt"), ours()).path
     msi, sar = sample_paths("msi"), sample_paths("sar")
     masks = []

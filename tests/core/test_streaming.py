@@ -22,7 +22,7 @@ from smts_cloudfill_plugin.core.model.config import smts_vit
 from smts_cloudfill_plugin.core.plan.date_groups import cover_dates
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
 from smts_cloudfill_plugin.core.model.network import SmtsVit
-from smts_cloudfill_plugin.core.progress import CallbackFeedback
+from core_helpers import CallbackFeedback
 from smts_cloudfill_plugin.core.read.stack import Stack
 from smts_cloudfill_plugin.core.blend.blender import RowBlender
 from smts_cloudfill_plugin.core.plan.windows import iter_rows, plan_windows

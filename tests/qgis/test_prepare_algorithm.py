@@ -14,7 +14,7 @@ import pytest
 import torch
 from osgeo import gdal
 from qgis.core import (QgsApplication, QgsFeature, QgsGeometry, QgsProcessingException,
-                       QgsProcessingFeedback, QgsProject, QgsRectangle, QgsVectorLayer)
+                       QgsProcessingFeedback, QgsProject, QgsVectorLayer)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import s2_products as fx  # noqa: E402

@@ -270,7 +270,7 @@ def test_pth_weights_are_accepted_like_pt(provider, small_weights, tmp_path):
 @pytest.mark.parametrize("alg_id", ["smts_cloudfill:reconstruct", "smts_cloudfill:train"])
 def test_cloud_buffer_parameter_default_range_and_help(provider, alg_id):
     from qgis.core import QgsProcessingContext
-    from smts_cloudfill_plugin.core.read.stack import DEFAULT_CLOUD_BUFFER
+    from smts_cloudfill_plugin.core.read.clouds import DEFAULT_CLOUD_BUFFER
     alg = QgsApplication.processingRegistry().createAlgorithmById(alg_id)
     p = alg.parameterDefinition("CLOUD_BUFFER")
     assert p.defaultValue() == DEFAULT_CLOUD_BUFFER == 3
@@ -369,7 +369,7 @@ def test_device_choices_follow_core_devices(provider, alg_id):
 
 def test_scl_classes_default_and_help_come_from_the_core_constant(provider):
     from smts_cloudfill_plugin.core.read.clouds import DEFAULT_SCL_MISSING, SCL_CLASS_NAMES
-    from smts_cloudfill_plugin.core.read.stack import GROWN_CLASSES
+    from smts_cloudfill_plugin.core.read.clouds import GROWN_CLASSES
     alg = QgsApplication.processingRegistry().createAlgorithmById("smts_cloudfill:reconstruct")
     p = alg.parameterDefinition("SCL_CLASSES")
     assert tuple(int(c) for c in p.defaultValue().split(",")) == DEFAULT_SCL_MISSING

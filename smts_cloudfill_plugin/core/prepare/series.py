@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from ..read.clouds import DEFAULT_SCL_MISSING, dilate
+from ..read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, scl_missing
 from ..read.dates import date_from_file
 from ..errors import CloudFillError
 from ..gdal_scope import gdal_exceptions
@@ -41,7 +41,7 @@ from ..progress import Feedback, SubFeedback
 from .products import MODEL_BANDS, NATIVE_RES, S2Product, find_products, open_product
 from ..read.raster import RasterInfo, canonical_band
 # The cloud buffer's default and grown classes are shared with Reconstruct and Train.
-from ..read.stack import DEFAULT_CLOUD_BUFFER, DN_SCALE, GROWN_CLASSES
+from ..read.stack import DN_SCALE
 from ..write.writer import OutputSet, RasterWriter, folder_lock
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic")
@@ -282,9 +282,7 @@ def cloud_mask(scl: np.ndarray | None, msi_missing: np.ndarray, classes: tuple[i
     user's polygons, and pixels with no data in any band."""
     mask = msi_missing.copy()
     if scl is not None:
-        grown = np.isin(scl, [c for c in classes if c in GROWN_CLASSES])
-        other = np.isin(scl, [c for c in classes if c not in GROWN_CLASSES])
-        mask |= other | (dilate(grown, buffer_px) if buffer_px > 0 else grown)
+        mask |= scl_missing(scl, classes, buffer_px)
     if polygons is not None:
         mask |= polygons
     return mask

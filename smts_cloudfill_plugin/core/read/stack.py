@@ -20,22 +20,13 @@ import numpy as np
 from osgeo import gdal
 
 from .. import gdal_scope
-from .clouds import DEFAULT_SCL_MISSING, binary_to_mask, dilate, looks_like_scl, scl_to_mask
+from .clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, binary_to_mask, looks_like_scl,
+                     scl_missing)
 from .raster import MaskSource, RasterInfo, RasterSource, SarSource, canonical_band
 from ..errors import CloudFillError
 
 #: Integer reflectance is DN x this when the band declares no scale of its own (Sentinel-2 L2A).
 DN_SCALE = 1e-4
-#: Default growth of SCL clouds and shadows, in 10 m pixels, for Prepare, Reconstruct and Train
-#: alike (SCL misses hazy cloud rims, and the fill spreads what clear pixels next to a cloud say
-#: into it). Measured on the real WorldCereal seasons (scripts/cloud_buffer.py, 31 partly cloudy
-#: dates): clear pixels 1, 2, 3 px from an SCL cloud differ from their temporal interpolation
-#: 4.1x, 2.8x, 1.8x as much as pixels far from clouds (haze, edges), 4 px 1.4x, 5 px 1.2x; each
-#: ring costs about 5 % of the clear pixels.
-DEFAULT_CLOUD_BUFFER = 3
-#: SCL classes that are grown by the cloud buffer: cloud shadow, cloud medium/high, thin cirrus
-#: (not "no data", nor classes a user adds).
-GROWN_CLASSES = (3, 8, 9, 10)
 
 _Source = TypeVar("_Source", bound=RasterSource)
 
@@ -82,7 +73,7 @@ class Stack:
         sar_paths: SAR rasters (VV, VH) in date order, or None.
         bands: the band names the model needs, in its order; None keeps the file's bands.
         scl_classes: SCL classes that count as missing.
-        cloud_buffer: pixels by which SCL clouds and shadows (:data:`GROWN_CLASSES`) are grown
+        cloud_buffer: pixels by which SCL clouds and shadows (``clouds.GROWN_CLASSES``) are grown
             (square neighbourhood); 0/1 masks are taken as they are, never grown.
         msi_dates, sar_dates: dates given by the user (e.g. edited in the dialog); they replace
             the dates parsed from file names or metadata. None entries keep the parsed date.
@@ -355,16 +346,11 @@ class Stack:
         if not mask.is_scl:
             return binary_to_mask(mask.read(x0, y0, w, h, band=1))
         b = self.cloud_buffer
-        grown = tuple(c for c in self.scl_classes if c in GROWN_CLASSES)
-        if b == 0 or not grown:
-            return scl_to_mask(mask.read(x0, y0, w, h, band=1), self.scl_classes)
         ax0, ay0 = max(x0 - b, 0), max(y0 - b, 0)
         ax1, ay1 = min(x0 + w + b, mask.width), min(y0 + h + b, mask.height)
         values = mask.read(ax0, ay0, ax1 - ax0, ay1 - ay0, band=1)
         inner = (slice(y0 - ay0, y0 - ay0 + h), slice(x0 - ax0, x0 - ax0 + w))
-        out = dilate(scl_to_mask(values, grown), b)[inner]
-        other = tuple(c for c in self.scl_classes if c not in GROWN_CLASSES)
-        return out | scl_to_mask(values[inner], other) if other else out
+        return scl_missing(values, self.scl_classes, b)[inner]
 
     def read(self, x0: int, y0: int, w: int, h: int,
              sar_indices: list[int] | None = None, dates: list[int] | None = None) -> StackWindow:

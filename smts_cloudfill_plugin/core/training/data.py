@@ -16,7 +16,8 @@ from ..read.clouds import DEFAULT_SCL_MISSING, cloud_bank, dilate, synthetic_clo
 from ..model.config import ModelConfig
 from ..read.dates import day_numbers, pick_sar_dates
 from ..errors import CloudFillError
-from ..read.stack import DEFAULT_CLOUD_BUFFER, Stack
+from ..read.clouds import DEFAULT_CLOUD_BUFFER
+from ..read.stack import Stack
 
 #: Date spacing the model expects, and how far a step may stray from it (days).
 STEP_DAYS, STEP_TOLERANCE = 10.0, 5.0

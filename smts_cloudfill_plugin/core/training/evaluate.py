@@ -1,7 +1,6 @@
 """Held-out evaluation: each method fills the same hidden pixels, scored on reflectance.
 
-Methods are the temporal interpolation baseline and any SMTS-ViT configuration (S-ViT fills
-each date alone, with the SAR date nearest to it). Scores pool all scored pixels of all samples
+Methods are the temporal interpolation baseline and any SMTS-ViT configuration. Scores pool all scored pixels of all samples
 (hidden by clouds, with truth), so a sample weighs by how much of it had to be filled.
 """
 from __future__ import annotations
@@ -14,7 +13,7 @@ import torch
 from .baseline import interpolate_temporal
 from .metrics import image_metrics
 from ..model.network import SmtsVit
-from .data import DateWindow, Sample, Season, cut_sample, fixed_samples
+from .data import DateWindow, Sample, Season, cut_sample
 
 CLOUD_COUNTS = (10, 20, 30, 40, 50)
 
@@ -84,38 +83,6 @@ def fill_model(model: SmtsVit, samples: list[Sample], device: torch.device | str
             pred = model(msi, missing, sar, days).cpu().numpy()
             for s, p in zip(chunk, pred):
                 out.append(np.where(s.input_missing[:, None], p, s.msi))
-    return out
-
-
-def single_date_samples(seasons: list[Season], windows: list[DateWindow], samples: list[Sample],
-                        size: int) -> list[tuple[int, int, Sample]]:
-    """Split multi-date samples into one S-ViT sample per date, with the nearest SAR date."""
-    out = []
-    for wi, (w, s) in enumerate(zip(windows, samples)):
-        season = seasons[w.season]
-        h, wd = season.msi.shape[-2:]
-        y0, x0 = (h - size) // 2, (wd - size) // 2
-        for k, t in enumerate(w.msi):
-            sar = ()
-            if season.sar_dates:
-                near = min(range(len(season.sar_dates)),
-                           key=lambda i: abs((season.sar_dates[i] - season.dates[t]).days))
-                sar = (near,)
-            single = cut_sample(seasons, DateWindow(w.season, (t,), sar), y0, x0, size,
-                                s.hidden[k:k + 1])
-            out.append((wi, k, single))
-    return out
-
-
-def fill_single_date_model(model: SmtsVit, seasons: list[Season], windows: list[DateWindow],
-                           samples: list[Sample], device: torch.device | str = "cpu") -> list[np.ndarray]:
-    """S-ViT fills each date of each sample on its own; results re-assembled per sample."""
-    size = samples[0].msi.shape[-1]
-    singles = single_date_samples(seasons, windows, samples, size)
-    preds = fill_model(model, [s for _, _, s in singles], device)
-    out = [s.msi.copy() for s in samples]
-    for (wi, k, _), p in zip(singles, preds):
-        out[wi][k] = p[0]
     return out
 
 

@@ -21,7 +21,8 @@ from ..errors import CloudFillError
 from .evaluate import fill_interpolation, fill_model, pooled_scores
 from ..progress import Feedback, SubFeedback
 from .report import training_report
-from ..read.stack import DEFAULT_CLOUD_BUFFER, Stack
+from ..read.clouds import DEFAULT_CLOUD_BUFFER
+from ..read.stack import Stack
 from .train import TrainSettings, make_model, train
 from .data import explain_no_windows, fixed_samples, form_windows, load_season
 from ..model.weights import bundled_weights_path, read_weights_info
