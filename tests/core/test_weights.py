@@ -261,3 +261,22 @@ def test_the_version_is_found_inside_an_installed_plugin_too(tmp_path):
     from smts_cloudfill_plugin import paths
     assert paths.METADATA_PATH == str(REPO_ROOT / "metadata.txt")
     assert paths.plugin_version() == _metadata_version(REPO_ROOT / "metadata.txt")
+
+
+def test_a_loaded_model_holds_the_file_s_tensors_and_nothing_left_unset(tmp_path):
+    """load_model builds the network without initialising it (the file's tensors replace every
+    parameter and buffer): each must be a real tensor equal to the saved one, and the model
+    must fill as the one that was saved."""
+    torch.manual_seed(3)
+    cfg = config.mts_vit(width=16, depth=1, heads=2, window=10, **config.OURS)
+    saved = SmtsVit(cfg).eval()
+    with torch.no_grad():
+        saved.refine[-1].weight.normal_(0, 0.1)   # not the zero start: the model must differ
+    path = save_weights(str(tmp_path / "m.pt"), saved).path
+    loaded, _ = load_model(path)
+    for (name, a), (_, b) in zip(saved.state_dict().items(), loaded.state_dict().items()):
+        assert not b.is_meta and torch.equal(a, b), name
+    msi = torch.rand(2, 6, len(cfg.msi_bands), 10, 10)
+    missing = torch.rand(2, 6, 10, 10) < 0.3
+    with torch.inference_mode():
+        assert torch.equal(saved(msi, missing), loaded(msi, missing))

@@ -67,9 +67,12 @@ class SmtsVit(nn.Module):
     Args:
         config: architecture and input layout.
         normalisation: per-band statistics; kept as buffers so the weights file is self-contained.
+        initialise: give the parameters their training start (False when a weights file's
+            parameters replace them at once).
     """
 
-    def __init__(self, config: ModelConfig, normalisation: Normalisation | None = None) -> None:
+    def __init__(self, config: ModelConfig, normalisation: Normalisation | None = None,
+                 initialise: bool = True) -> None:
         super().__init__()
         self.config = config
         norm = normalisation or Normalisation.identity(config)
@@ -93,6 +96,8 @@ class SmtsVit(nn.Module):
             self.refine = nn.Sequential(
                 nn.Conv2d(k + config.out_channels + config.msi_dates, 2 * k, 3, padding=1),
                 nn.GELU(), nn.Conv2d(2 * k, config.out_channels, 1))
+        if not initialise:
+            return
         self.apply(_init_weights)
         if config.prior == "temporal":
             # The correction starts at zero: the untrained model is temporal interpolation.

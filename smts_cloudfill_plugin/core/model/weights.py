@@ -98,7 +98,9 @@ def load_model(path: str, device: str | torch.device = "cpu") -> tuple[SmtsVit, 
     """Build the model a weights file describes and load its parameters (eval mode)."""
     info, state = read_weights_info(path)
     try:
-        model = SmtsVit(info.config, info.normalisation)
+        # Not initialised: the file's tensors replace every parameter (the initialisation
+        # took most of a second, for nothing).
+        model = SmtsVit(info.config, info.normalisation, initialise=False)
     except Exception as e:  # what the checks above could not foresee
         raise CloudFillError(f"The metadata of '{path}' is incomplete or damaged: it describes "
                              f"a model that cannot be built ({type(e).__name__}: "

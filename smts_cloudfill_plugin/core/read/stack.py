@@ -238,12 +238,12 @@ class Stack:
             else "reflectance"
 
     def _detect_linear(self, i: int) -> bool:
-        """SAR in linear power (all values >= 0) rather than dB?"""
+        """SAR in linear power (all values >= 0) rather than dB? From a thumbnail of the file
+        itself: one of the warped view costs a warp of the whole MSI grid (0.1 s at 1024 px)."""
         sar = self.sar[i]
         if sar.numpy_dtype.kind != "f":
             return False
-        sample = sar.read_warped(0, 0, self.width, self.height, buf_xsize=min(self.width, 128),
-                                 buf_ysize=min(self.height, 128))
+        sample = sar.read(buf_xsize=min(sar.width, 128), buf_ysize=min(sar.height, 128))
         finite = sample[np.isfinite(sample)]
         return finite.size > 0 and float(finite.min()) >= 0
 
