@@ -57,7 +57,7 @@ BLOCK_VARIANTS = 4   # different random first-level mosaics
 FULL_TILE = 10980    # a Sentinel-2 tile at 10 m
 SIZES = (512, 2048, 8192)
 WIDE_ROWS = 500      # rows of the 8192 px wide raster that are run (12 window-rows)
-SKIP_SIZE = 512      # side of the 10 %-cloudy and fully cloudy rasters of the skip figure
+SKIP_SIZE = 2048     # side of the 10 %-cloudy and fully cloudy rasters of the skip figure
 SKIP_COVER = 0.10    # cloud cover of the partly cloudy one
 CLOUDY_DATES = (1, 3)  # the sample's cloudy dates; clouds are drawn on these only
 
@@ -465,8 +465,11 @@ def season_passes(size: int = 6) -> tuple[int, int]:
     print(f"\n== a season's passes (held-out 2019 season: {len(SEASON_2019)} dates, "
           f"{len(targets)} cloudy; groups of {size} dates) ==")
     print(f"{'one group per cloudy date':>28} {before:>3} passes (before)")
-    print(f"{'cover, margin ' + str(GROUP_MARGIN):>28} {after:>3} passes (each cloudy date keeps "
-          f"{GROUP_MARGIN} date{'s' if GROUP_MARGIN != 1 else ''} on either side)")
+    for margin in range(GROUP_MARGIN, -1, -1):
+        n = len(cover_dates(targets, len(SEASON_2019), size, margin))
+        note = "used: " if margin == GROUP_MARGIN else ""
+        print(f"{'cover, margin ' + str(margin):>28} {n:>3} passes ({note}each cloudy date keeps "
+              f"{margin} date{'s' if margin != 1 else ''} on either side)")
     return before, after
 
 
@@ -487,7 +490,7 @@ def skip_runs(bench: "BenchStacks", size: int, weights: str, out: str) -> float:
     for name, r in runs.items():
         print(f"{name:>24} {r['seconds']:>6.1f}s  {r['windows']:>6,} windows run")
     print(f"{'ratio':>24} {ratio:>6.2f}   (time; windows {part['windows'] / full['windows']:.2f}: "
-          "the rest reads every date and writes both outputs over the whole raster)")
+          "the rest reads the dates written and writes their outputs over the whole raster)")
     touch, total = windows_touching_square(FULL_TILE, SKIP_COVER)
     print(f"a full tile with one square of {SKIP_COVER:.0%} cloud runs {touch:,} of its "
           f"{total:,} windows ({touch / total:.0%}); scattered clouds touch more windows")

@@ -559,30 +559,35 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
 
         The dates written are read first, alone: a block with no missing pixel on them (most
         of a raster that is a little cloudy) needs neither the other dates nor SAR, and costs
-        little more than copying its input. When CUDA runs out of memory, return
+        little more than copying its input; the model's inputs (every date of the group, and
+        SAR) are read only across the windows that run. When CUDA runs out of memory, return
         :data:`_OUT_OF_MEMORY` and leave the model to the main thread."""
         w0, w1 = block.windows[0], block.windows[-1]
-        extent = (w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h)
         mine = stacks.get()
-        own = mine.read(*extent, None, written) if SKIP_CLEAR_WINDOWS else None
+        own = mine.read(w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h, None, written) \
+            if SKIP_CLEAR_WINDOWS else None
         to_run = _windows_to_run(None if own is None else own.missing, w0.x0, block.windows)
         run = [w for w, r in zip(block.windows, to_run) if r]
         if not run:
             return own.raw, own.missing, [None] * len(block.windows)
-        data = mine.read(*extent, sar_idx, group)
+        x0 = run[0].x0
+        data = mine.read(x0, w0.y0, max(w.x0 + w.w for w in run) - x0, w0.h, sar_idx, group)
         found: dict[Window, np.ndarray] = {}
         try:
             for start in range(0, len(run), batch_size):
                 if pool.stop.is_set():
                     return None
                 batch = run[start:start + batch_size]
-                pred = _predict(model, dev, _batch(data, w0.x0, batch, size), days, plan)
+                pred = _predict(model, dev, _batch(data, x0, batch, size), days, plan)
                 found.update(zip(batch, pred[:, keep].reshape(len(batch), -1, size, size)))
         except torch.cuda.OutOfMemoryError:
             if dev.type != "cuda":
                 raise
             return _OUT_OF_MEMORY
-        return data.raw[keep], data.missing[keep], [found.get(w) for w in block.windows]
+        preds = [found.get(w) for w in block.windows]
+        if own is None:   # every window ran: the model's inputs span the block
+            return data.raw[keep], data.missing[keep], preds
+        return own.raw, own.missing, preds
 
     pool: OrderedWorkers | None = None
 

@@ -6,8 +6,8 @@ import datetime as dt
 import pytest
 
 from core_helpers import sample_paths
-from smts_cloudfill_plugin.core.read.dates import (as_date, centred_group, date_from_file,
-                                                   day_numbers, parse_date, pick_sar_dates)
+from smts_cloudfill_plugin.core.read.dates import (as_date, date_from_file, day_numbers, parse_date,
+                                                   pick_sar_dates)
 
 D = dt.date(2019, 4, 1)
 
@@ -70,24 +70,6 @@ def test_day_numbers():
     assert day_numbers([D, dt.date(2019, 4, 11), dt.date(2019, 5, 1)]) == [0.0, 10.0, 30.0]
     assert day_numbers([D, None]) is None
     assert day_numbers([]) is None
-
-
-@pytest.mark.parametrize("count, group", [(6, 6), (10, 6), (13, 6), (7, 1), (9, 4)])
-def test_centred_group(count, group):
-    for target in range(count):
-        g = centred_group(target, count, group)
-        assert len(g) == group and target in g
-        assert g == list(range(g[0], g[0] + group)) and g[0] >= 0 and g[-1] < count
-        # As centred as the ends allow: the target sits at (group - 1) // 2 when it can.
-        if (group - 1) // 2 <= target < count - group // 2:
-            assert g.index(target) == (group - 1) // 2
-
-
-def test_centred_group_examples():
-    assert centred_group(0, 10, 6) == [0, 1, 2, 3, 4, 5]
-    assert centred_group(9, 10, 6) == [4, 5, 6, 7, 8, 9]
-    assert centred_group(5, 10, 6) == [3, 4, 5, 6, 7, 8]
-    assert centred_group(2, 4, 6) == [0, 1, 2, 3]    # fewer dates than the group
 
 
 def test_pick_sar_dates_for_the_sample():

@@ -291,6 +291,54 @@ def test_clear_windows_are_skipped_with_the_same_bits(tmp_path, monkeypatch, sam
     assert runs[True][1].strip().startswith(f"{touched} of 25 windows run ({25 - touched} skipped")
 
 
+def test_a_season_is_filled_in_the_passes_its_cover_plans_with_the_same_bits_skipped_or_not(
+        tmp_path, monkeypatch, sample, small_weights):
+    """Twelve dates 10 days apart (the sample's six, twice), six of them with a cloud: one pass
+    per group of the cover (each cloudy date with two dates on either side where the season
+    allows), every cloudy date written once, by the group that serves it; and the same bits
+    whether the windows with nothing missing on a pass's dates run or not."""
+    import datetime as dt
+
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    from smts_cloudfill_plugin.core.plan.date_groups import GROUP_MARGIN, cover_dates, serves
+    start, cloudy = dt.date(2019, 4, 1), [1, 2, 4, 6, 7, 10]
+    rng = np.random.default_rng(5)
+    msi, masks, sar = [], [], []
+    for i in range(12):
+        day = start + dt.timedelta(days=10 * i)
+        msi.append(copy_raster(sample["msi"][i % 6], tmp_path / "msi" / f"S2_{day:%Y%m%d}.tif"))
+        cloud = np.zeros((64, 64), np.uint8)
+        if i in cloudy:
+            y, x = rng.integers(0, 44, 2)
+            cloud[y:y + 20, x:x + 20] = 1
+        masks.append(make_raster(tmp_path / "masks" / f"C_{day:%Y%m%d}.tif", cloud))
+    for i in range(11):
+        day = start + dt.timedelta(days=11 * i)
+        sar.append(copy_raster(sample["sar"][i % 5], tmp_path / "sar" / f"S1_{day:%Y%m%d}.tif"))
+    plan = cover_dates(cloudy, 12, 6)
+    assert 1 < len(plan) < len(cloudy), "fewer passes than cloudy dates, more than one"
+    runs = {}
+    for skip in (False, True):
+        monkeypatch.setattr(rec, "SKIP_CLEAR_WINDOWS", skip)
+        messages: list[str] = []
+        runs[skip] = reconstruct(msi, str(tmp_path / f"out_{skip}"), masks=masks, sar=sar,
+                                 weights=small_weights, device="cpu", self_check=False,
+                                 feedback=CallbackFeedback(on_message=messages.append))
+        assert sum("windows run" in m for m in messages) == len(plan)
+        assert f"6 cloudy dates filled in {len(plan)} passes" in " ".join(messages)
+    done = runs[True]
+    assert sorted(r.date_index for r in done) == cloudy
+    assert {r.group: sorted(x.date_index for x in done if x.group == r.group) for r in done} == \
+        {tuple(g): ts for g, ts in plan}
+    assert all(serves(r.group[0], r.date_index, 12, 6, GROUP_MARGIN) for r in done)
+    for skipped, every in zip(runs[True], runs[False]):
+        assert (skipped.date_index, skipped.group) == (every.date_index, every.group)
+        assert skipped.windows_run < every.windows_run
+        np.testing.assert_array_equal(read_raster(skipped.path), read_raster(every.path))
+        np.testing.assert_array_equal(read_raster(skipped.mask_path),
+                                      read_raster(every.mask_path))
+
+
 @pytest.mark.parametrize("where, fail_from, self_check",
                          [("fill", 3, False), ("fill", 1, False), ("check", 1, True)])
 def test_cuda_out_of_memory_falls_back_once_on_the_main_thread(tmp_path, monkeypatch, sample,

@@ -8,12 +8,18 @@ that when the season's start or end leaves no such group.
 
 :func:`cover_dates` finds the fewest groups that serve every cloudy date (greedy left to right,
 which is optimal for covering points on a line with intervals of one length): a season with
-many cloudy dates needs about one pass per ``size - 2 * margin`` cloudy dates, not one each.
+many cloudy dates needs about one pass per ``size - 2 * margin`` cloudy dates, not one each
+(the real 2019 season, 30 cloudy dates of 48: 18 passes instead of 27).
 """
 from __future__ import annotations
 
 #: Dates each cloudy date keeps on either side within its group (see :func:`cover_dates`).
-GROUP_MARGIN = 1
+#: Measured on the held-out 2019 season through reconstruct (scripts/season_eval.py, 5 seeds of
+#: real cloud shapes hidden on the clear dates): 2 fills as well as a group centred on each
+#: date (masked MSE +2.5 % / -1.4 %, SAM +2 % / +1 % in the two scenarios, within the seeds'
+#: spread) in half the passes; 1 needs a third of the passes but costs 3-5 % SAM, 0 is
+#: erratic (MSE +7 % / -17 %).
+GROUP_MARGIN = 2
 
 
 def group_start(target: int, count: int, size: int, margin: int) -> int:

@@ -1,7 +1,8 @@
-"""Acquisition dates: parsing them, and choosing which dates form one model input.
+"""Acquisition dates: parsing them, day offsets, and the SAR dates that go with MSI dates.
 
-The model knows a date only by its channel position (PAPER.md), so the engine must hand it
-6 MSI dates about 10 days apart and 5 SAR dates spread over the same span.
+The model knows a date by its channel position and its day offset, so the engine hands it
+MSI dates about 10 days apart and SAR dates spread over the same span (which MSI dates go
+together: :mod:`..plan.date_groups`).
 """
 from __future__ import annotations
 
@@ -54,12 +55,6 @@ def day_numbers(dates: Sequence[dt.date | None]) -> list[float] | None:
     if not dates or any(d is None for d in dates):
         return None
     return [float((d - dates[0]).days) for d in dates]
-
-
-def centred_group(target: int, count: int, group: int) -> list[int]:
-    """Indices of ``group`` consecutive dates out of ``count`` that best centre ``target``."""
-    start = min(max(target - (group - 1) // 2, 0), max(count - group, 0))
-    return list(range(start, start + min(group, count)))
 
 
 def pick_sar_dates(msi_days: Sequence[float], sar_days: Sequence[float], count: int) -> list[int]:
