@@ -132,6 +132,14 @@ def mask_problem(layer: QgsRasterLayer, mask: QgsRasterLayer, date: dt.date | No
     return None
 
 
+def out_of_order(dates: Sequence[dt.date | None]) -> list[tuple[int, int]]:
+    """(i, j) for each date j not after the known date i before it (unknown dates skipped):
+    the Sentinel-2 dates must increase, each given once. One rule for the table and the
+    algorithms."""
+    known = [i for i, d in enumerate(dates) if d is not None]
+    return [(i, j) for i, j in zip(known, known[1:]) if dates[j] <= dates[i]]
+
+
 def stack_problems(msi: Sequence[QgsRasterLayer], masks: Sequence[QgsRasterLayer],
                    sar: Sequence[QgsRasterLayer], msi_dates: Sequence[dt.date | None] | None,
                    sar_dates: Sequence[dt.date | None] | None) -> list[str]:
@@ -147,12 +155,10 @@ def stack_problems(msi: Sequence[QgsRasterLayer], masks: Sequence[QgsRasterLayer
                                     "or the Date column of the dialog)")
         if not check.ok:
             problems.append(f"'{layer.name()}': {check.message}")
-    known = [(d, l) for d, l in zip(dates, msi) if d is not None]
-    for (a, la), (b, lb) in zip(known, known[1:]):
-        if b <= a:
-            problems.append(f"'{lb.name()}' ({b.isoformat()}) is not after '{la.name()}' "
-                            f"({a.isoformat()}): give the Sentinel-2 dates in date order, each "
-                            "once")
+    for i, j in out_of_order(dates):
+        problems.append(f"'{msi[j].name()}' ({dates[j].isoformat()}) is not after "
+                        f"'{msi[i].name()}' ({dates[i].isoformat()}): give the Sentinel-2 dates "
+                        "in date order, each once")
     s_dates = list(sar_dates) if sar_dates else [layer_date(l) for l in sar]
     for layer, date in zip(sar, s_dates):
         check = check_row(SAR, layer, None, date, reference)

@@ -21,7 +21,8 @@ from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, 
                                  QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..algorithms.stack_checks import (MSI, SAR, RowCheck, check_row, is_our_output,  # noqa: F401
-                                       layer_date, layer_kind, reference_layer, source_path)
+                                       layer_date, layer_kind, out_of_order, reference_layer,
+                                       source_path)
 from ..core.read.clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, binary_to_mask,
                                looks_like_scl, scl_missing)
 from ..core.read.dates import parse_date
@@ -276,12 +277,11 @@ class DateTableWidget(QWidget):
             item.setToolTip(check.message)
             if not check.ok:
                 problems.append(f"{kind} row {r + 1}: {check.message}")
-        for r in range(1, len(msi_rows)):
-            a, b = self.date(msi_rows[r - 1]), self.date(msi_rows[r])
-            if a and b and b <= a:
-                problems.append(f"S2 row {msi_rows[r] + 1}: dates must increase")
-                self.table.item(msi_rows[r], CHECK).setText("date not after the row above")
-                self.table.item(msi_rows[r], CHECK).setForeground(QColor("#c62828"))
+        for _, j in out_of_order([self.date(r) for r in msi_rows]):
+            row = msi_rows[j]
+            problems.append(f"S2 row {row + 1}: dates must increase")
+            self.table.item(row, CHECK).setText("date not after the row above")
+            self.table.item(row, CHECK).setForeground(QColor("#c62828"))
         n_msi, n_sar = len(self.msi_layer_ids()), len(self.sar_layer_ids())
         self.summary.setText(f"{n_msi} Sentinel-2 dates, {sum(with_mask)} masks, {n_sar} Sentinel-1 "
                              f"dates" + (f" — {len(problems)} problem(s)" if problems else ""))
