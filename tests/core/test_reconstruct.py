@@ -373,9 +373,9 @@ def test_cuda_out_of_memory_falls_back_once_on_the_main_thread(tmp_path, monkeyp
 
     def load(*args, **kwargs):
         model, info = real_load(*args, **kwargs)
-        forward = model.forward
+        fill = model.fill   # what forward and the self-check's blends call
 
-        def fake_forward(*a, **k):
+        def fake_fill(*a, **k):
             on_main = threading.current_thread() is threading.main_thread()
             with lock:
                 if state["cuda"] and on_main == (where == "check"):
@@ -385,7 +385,7 @@ def test_cuda_out_of_memory_falls_back_once_on_the_main_thread(tmp_path, monkeyp
                         raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
                 state["running"] += 1
             try:
-                return forward(*a, **k)
+                return fill(*a, **k)
             finally:
                 with lock:
                     state["running"] -= 1
@@ -396,7 +396,7 @@ def test_cuda_out_of_memory_falls_back_once_on_the_main_thread(tmp_path, monkeyp
                 state["cuda"] = str(target) == "cuda"
             return model
 
-        model.forward, model.to = fake_forward, fake_to
+        model.fill, model.to = fake_fill, fake_to
         return model, info
 
     def is_cuda(a) -> bool:

@@ -101,6 +101,9 @@ class _Oracle(torch.nn.Module):
     def forward(self, msi, missing, sar=None, days=None):
         return self.truth[:1].expand(msi.shape[0], *self.truth.shape[1:]) + self.offset
 
+    def fill(self, msi, missing, sar=None, days=None):
+        return self(msi, missing, sar, days), None   # its config's prior has no residual
+
 
 @pytest.mark.parametrize("offset,weight", [(0.0, 1.0), (0.2, 0.0)])
 def test_self_check_takes_the_model_where_it_wins_and_interpolation_where_it_loses(offset, weight):

@@ -62,12 +62,13 @@ def interpolation(msi: torch.Tensor, missing: torch.Tensor,
 
 def interpolation_and_model(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
                             sar: torch.Tensor | None, days: torch.Tensor | None
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
+                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Temporal interpolation (:func:`interpolation`) and the model's fill, both in
-    reflectance, from one model run; where interpolation is undefined, both are the model's."""
-    pred = model(msi, missing, sar, days)
+    reflectance, from one model run (where interpolation is undefined, both are the model's);
+    and the residual correction inside the model's prior (:meth:`SmtsVit.fill`)."""
+    pred, residual = model.fill(msi, missing, sar, days)
     interp, defined = interpolation(msi, missing, days)
-    return torch.where(defined.unsqueeze(2), interp, pred), pred
+    return torch.where(defined.unsqueeze(2), interp, pred), pred, residual
 
 
 @dataclass(frozen=True)
@@ -105,18 +106,21 @@ def blended_fill(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
     whole = bool(defined.all())
     clean = torch.nan_to_num(msi)
     needs_model = plan.needs_model or not whole
-    # Each scale's correction once, for the dates that take it (all of them for the model's own
-    # scale, which its change is measured from); dates are corrected independently.
+    # Each scale's correction once, for the dates that take it; the model's own scale (which
+    # its change is measured from) comes with the model's run, for every date.
     dates: dict[float, list[int] | None] = {}
     for k, scale in enumerate(plan.scales):
         if scale > 0:
             dates.setdefault(scale, []).append(k)
-    if needs_model and own > 0:
-        dates[own] = None
-    corrections = {s: residual_correction(clean, missing, days, s, ks) for s, ks in dates.items()}
+    corrections: dict[float, torch.Tensor] = {}
+    if needs_model:
+        pred, residual = model.fill(msi, missing, sar, days)
+        if own > 0:
+            corrections[own] = residual
+    corrections.update({s: residual_correction(clean, missing, days, s, ks)
+                        for s, ks in dates.items() if s not in corrections})
     out = interp
     if needs_model:
-        pred = model(msi, missing, sar, days)
         if not whole:
             interp = torch.where(defined.unsqueeze(2), interp, pred)
         change = pred - interp
@@ -251,15 +255,14 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
                 hidden = np.concatenate([np.stack([held_back(m, k, rng) for m in missing])
                                          for k in targets])
                 x, m = rep(msi), torch.from_numpy(hidden).to(device)
-                interp, pred = interpolation_and_model(model, x, m, rep(sar), d)
+                interp, pred, residual = interpolation_and_model(model, x, m, rep(sar), d)
                 clean = torch.nan_to_num(x)
-                corrections = [torch.zeros_like(interp) if s == 0 else
+                own = own_scale(model)
+                corrections = [torch.zeros_like(interp) if s == 0 else residual if s == own else
                                residual_correction(clean, m, d, s, targets) for s in SCALES]
                 change = pred - interp
-                own = own_scale(model)
                 if own > 0:
-                    change = change - (corrections[SCALES.index(own)] if own in SCALES else
-                                       residual_correction(clean, m, d, own, targets))
+                    change = change - residual
                 interp, change = interp.float().cpu(), change.float().cpu()
                 corrections = [c.float().cpu() for c in corrections]
                 for j, k in enumerate(targets):

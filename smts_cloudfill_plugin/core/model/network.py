@@ -105,18 +105,21 @@ class SmtsVit(nn.Module):
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
 
-    def prefill(self, msi: torch.Tensor, missing: torch.Tensor,
-                days: torch.Tensor | None = None) -> torch.Tensor:
+    def prefill(self, msi: torch.Tensor, missing: torch.Tensor, days: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Standardised MSI with hidden pixels set to 0 (paper) or temporally interpolated, and
-        corrected by the date's own residual where ``residual_scale`` is set."""
+        corrected by the date's own residual where ``residual_scale`` is set; and that
+        correction (standardised; None without one)."""
         x = (torch.nan_to_num(msi) - self.msi_mean) / self.msi_std
         x = x.masked_fill(missing.unsqueeze(2), 0.0)
+        residual = None
         if self.config.prior == "temporal":
             filled = temporal_prefill(x, missing, days)
             if self.config.residual_scale > 0:
-                filled = filled + residual_correction(x, missing, days, self.config.residual_scale)
+                residual = residual_correction(x, missing, days, self.config.residual_scale)
+                filled = filled + residual
             x = filled
-        return x
+        return x, residual
 
     def encode_inputs(self, x: torch.Tensor, missing: torch.Tensor,
                       sar: torch.Tensor | None, days: torch.Tensor | None = None) -> torch.Tensor:
@@ -156,7 +159,13 @@ class SmtsVit(nn.Module):
 
     def forward(self, msi: torch.Tensor, missing: torch.Tensor,
                 sar: torch.Tensor | None = None, days: torch.Tensor | None = None) -> torch.Tensor:
-        """Reconstruct every MSI date.
+        """Reconstruct every MSI date (:meth:`fill` without the residual)."""
+        return self.fill(msi, missing, sar, days)[0]
+
+    def fill(self, msi: torch.Tensor, missing: torch.Tensor, sar: torch.Tensor | None = None,
+             days: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Reconstruct every MSI date, and give the same-date residual correction inside the
+        model's prior (the self-check's blends subtract it, and need not compute it again).
 
         Args:
             msi: (B, T, C, H, W) reflectance; values under ``missing`` are ignored.
@@ -165,11 +174,13 @@ class SmtsVit(nn.Module):
             days: (B, T) days of each date since the first (None: the nominal 10-day steps).
 
         Returns:
-            (B, T, C, H, W) reflectance for all pixels; the caller keeps the clear ones.
+            (B, T, C, H, W) reflectance for all pixels (the caller keeps the clear ones), and
+            the residual correction in reflectance units ((B, T, C, H, W); None when the prior
+            has none).
         """
         b, t, c, height, width = msi.shape
         p = self.config.patch
-        filled = self.prefill(msi, missing, days)
+        filled, residual = self.prefill(msi, missing, days)
         x = self.encode_inputs(filled, missing, sar, days)
         pad_h, pad_w = (-height) % p, (-width) % p
         if pad_h or pad_w:
@@ -184,7 +195,8 @@ class SmtsVit(nn.Module):
         y = y[..., :height, :width].reshape(b, t, c, height, width)
         if self.config.prior == "temporal":
             y = y + filled  # the decoder predicts a correction to the temporal pre-fill
-        return y * self.msi_std + self.msi_mean
+        return y * self.msi_std + self.msi_mean, \
+            None if residual is None else residual * self.msi_std
 
 
 #: Time channels are in units of this many days (and capped at CAP of them).
