@@ -579,7 +579,7 @@ def main() -> None:
               f"{'flat' if grow < 0.15 * rss[-2 if len(rss) > 1 else -1] else 'GROWING'} "
               f"({grow:+.0f} MB from the last but one to the largest; memory is bounded by the "
               f"strips of {rec.STRIP_COLUMNS} columns and blocks of windows, so a raster "
-              f"narrower than a band needs less)")
+              f"narrower than a strip needs less)")
 
         if torch.cuda.is_available():
             gpu = device_runs(f"CUDA: {torch.cuda.get_device_name(0)}", "cuda", stacks, weights,

@@ -21,26 +21,26 @@ import numpy as np
 import torch
 from osgeo import gdal
 
-from .read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
-from .model.config import ModelConfig
-from .read.dates import day_numbers, pick_sar_dates
-from .model.device import choose_device
 from .errors import CloudFillError
 from .progress import Feedback
-from .read.stack import Stack, StackWindow
-from .workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores
 from .read.block_cache import gdal_cache_limit, working_set
+from .read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
+from .read.dates import (SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE, day_numbers,
+                         pick_sar_dates)
 from .read.missing import scan_missing, warn_never_clear
-from .plan.windows import Window, plan_windows
+from .read.stack import Stack, StackWindow
 from .plan.date_groups import cover_dates
 from .plan.strips import Block, column_strips, plan_blocks
-from .blend.blender import RowBlender
-from .write.disk import check_disk_space
-from .blend.self_check import (CHECK_WINDOWS, DateCheck, FillPlan, blended_fill, check_group,
-                         describe_check, write_report)
-from .training.data import SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE
+from .plan.windows import Window, plan_windows
+from .model.config import ModelConfig
+from .model.device import choose_device
 from .model.weights import bundled_weights_path, describe, load_model
+from .blend.blender import RowBlender
+from .blend.self_check import (CHECK_WINDOWS, DateCheck, FillPlan, blended_fill, check_group,
+                               describe_check, write_report)
+from .write.disk import check_disk_space
 from .write.writer import MASK_FILLED, OutputSet, RasterWriter, check_writable, folder_lock
+from .workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores
 
 
 @dataclass

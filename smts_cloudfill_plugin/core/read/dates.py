@@ -11,6 +11,12 @@ import os
 import re
 from typing import Sequence
 
+#: Date spacing the model expects, and how far a step may stray from it (days): training
+#: forms its date windows so, and reconstruct warns about groups outside it.
+STEP_DAYS, STEP_TOLERANCE = 10.0, 5.0
+#: A SAR date may lie this many days outside the MSI dates it goes with.
+SAR_MARGIN_DAYS = 6.0
+
 _DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})-?(\d{2})-?(\d{2})(?!\d)")
 
 

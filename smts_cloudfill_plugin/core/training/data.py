@@ -12,17 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..read.clouds import DEFAULT_SCL_MISSING, cloud_bank, dilate, synthetic_cloud_masks
-from ..model.config import ModelConfig
-from ..read.dates import day_numbers, pick_sar_dates
 from ..errors import CloudFillError
-from ..read.clouds import DEFAULT_CLOUD_BUFFER
+from ..model.config import ModelConfig
+from ..read.clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, cloud_bank, dilate,
+                           synthetic_cloud_masks)
+from ..read.dates import (SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE, day_numbers,
+                          pick_sar_dates)
 from ..read.stack import Stack
 
-#: Date spacing the model expects, and how far a step may stray from it (days).
-STEP_DAYS, STEP_TOLERANCE = 10.0, 5.0
-#: A SAR date may lie this many days outside the MSI span.
-SAR_MARGIN_DAYS = 6.0
 #: Windows whose dates are on average less clear than this are not worth training on.
 MIN_CLEAR_FRACTION = 0.3
 
