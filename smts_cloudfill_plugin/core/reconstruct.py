@@ -564,8 +564,8 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
         :data:`_OUT_OF_MEMORY` and leave the model to the main thread."""
         w0, w1 = block.windows[0], block.windows[-1]
         mine = stacks.get()
-        own = mine.read(w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h, None, written) \
-            if SKIP_CLEAR_WINDOWS else None
+        own = mine.read(w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h, None, written,
+                        reflectance=False) if SKIP_CLEAR_WINDOWS else None
         to_run = _windows_to_run(None if own is None else own.missing, w0.x0, block.windows)
         run = [w for w, r in zip(block.windows, to_run) if r]
         if not run:

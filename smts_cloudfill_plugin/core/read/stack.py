@@ -46,7 +46,8 @@ class StackWindow:
     """Arrays of one window of the stack, ready for the model and for writing.
 
     Attributes:
-        msi: (T, C, h, w) float32 reflectance in the model's band order.
+        msi: (T, C, h, w) float32 reflectance in the model's band order (None when read
+            without it, :meth:`Stack.read`).
         missing: (T, h, w) bool, cloudy or no data.
         sar: (Ts, Cs, h, w) float32 dB on the MSI grid, or None.
         raw: (T, B, h, w) the MSI files' values as stored (all bands, each date in its own band
@@ -56,7 +57,7 @@ class StackWindow:
         dates: the stack's indices of the T dates.
     """
 
-    msi: np.ndarray
+    msi: np.ndarray | None
     missing: np.ndarray
     sar: np.ndarray | None
     raw: np.ndarray
@@ -353,13 +354,17 @@ class Stack:
         return scl_missing(values, self.scl_classes, b)[inner]
 
     def read(self, x0: int, y0: int, w: int, h: int,
-             sar_indices: list[int] | None = None, dates: list[int] | None = None) -> StackWindow:
-        """Read a window of all (or the chosen) dates."""
+             sar_indices: list[int] | None = None, dates: list[int] | None = None,
+             reflectance: bool = True) -> StackWindow:
+        """Read a window of all (or the chosen) dates; ``reflectance=False`` leaves out the
+        model's inputs (``msi`` is None): the stored values and masks, for copying."""
         dates = list(range(len(self.msi))) if dates is None else list(dates)
         each = [self.msi[t].read(x0, y0, w, h).reshape(-1, h, w) for t in dates]
         missing = np.stack([self.read_missing(t, x0, y0, w, h, a) for a, t in zip(each, dates)])
-        msi = np.stack([self.to_reflectance(a, t) for a, t in zip(each, dates)])
-        msi[np.broadcast_to(missing[:, None], msi.shape)] = 0.0
+        msi = None
+        if reflectance:
+            msi = np.stack([self.to_reflectance(a, t) for a, t in zip(each, dates)])
+            msi[np.broadcast_to(missing[:, None], msi.shape)] = 0.0
         raw = np.stack(each)  # one type that holds every date's values (see StackWindow)
         sar = None
         if self.sar and sar_indices is not None:
