@@ -31,9 +31,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from convert_worldcereal import S2_BANDS, find_file, open_product, read_s2  # noqa: E402
 
-from smts_cloudfill_plugin.core.read.clouds import dilate  # noqa: E402
+from smts_cloudfill_plugin.core.read.clouds import GROWN_CLASSES, dilate  # noqa: E402
 
-CLOUDY = (3, 8, 9, 10)
+#: The SCL classes the product's cloud buffer grows: clouds, shadows and cirrus.
+CLOUDY = GROWN_CLASSES
 BAD = (0, 1) + CLOUDY
 MAX_RING = 12
 FAR = 12        # rings >= FAR are the background

@@ -1,4 +1,4 @@
-"""Processing algorithm "Train on local stacks": thin glue around ``core.local_training``."""
+"""Processing algorithm "Train on local stacks": thin glue around ``core.training.local``."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""Preparing a time series from downloaded products (core.prepare, core.s2_product), no QGIS.
+"""Preparing a time series from downloaded products (core.prepare.series, core.prepare.products), no QGIS.
 
 The products are built by tests/s2_products.py from the shipped real sample: the 10 m bands as
 they are, the 20 m bands and SCL at their native 20 m. Prepared on the sample's own extent, each

@@ -1,9 +1,9 @@
 """Streaming reconstruct: the same bits as the plain strip-by-strip path, disk check, cancel.
 
-The reference here is the straightforward reconstruct (whole-width strips, one after the
-other, :class:`tiler.StripBlender`, windows padded with :func:`tiler.pad_to`), computed in
-memory; reconstruct's streamed output (blocks of windows read ahead in a thread, blended and
-written block by block) must equal it bit for bit.
+The reference here is the straightforward reconstruct (each group of the date cover over
+whole-width rows of windows, one after the other, a RowBlender, windows padded with
+:func:`pad_to`), computed in memory; reconstruct's streamed output (strips of columns, blocks of
+windows read ahead in threads, blended and written block by block) must equal it bit for bit.
 """
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ _cache_saved: list[int] = []
 
 def working_set(datasets: Sequence[gdal.Dataset], columns: int, rows: int) -> int:
     """Bytes of the blocks of ``datasets`` that cover ``columns`` x ``rows`` px (plus a block
-    either side): what GDAL's cache must hold for a band of windows to be read once."""
+    either side): what GDAL's cache must hold for a strip of windows to be read once."""
     total = 0
     for ds in datasets:
         band = ds.GetRasterBand(1)

@@ -41,7 +41,7 @@ class TrainSettings:
         threads: torch CPU threads (None: torch's default, all cores).
         crop: side of the training crops (None: the model's window; smaller rasters need less).
         scenarios: shares of the ways clear pixels are hidden (None:
-            :data:`training_data.SCENARIOS`; ``{"paper": 1}`` is the paper's recipe).
+            :data:`.data.SCENARIOS`; ``{"paper": 1}`` is the paper's recipe).
         standardised_mse: take the loss's MSE on standardised bands (ours; see :mod:`losses`).
     """
 
