@@ -211,3 +211,28 @@ def test_made_up_dates_and_empty_sar_are_said(tmp_path):
     assert sum("has no clear pixel" in m for m in warnings) == 5
     assert any("Only one of the 6 MSI dates" in m for m in warnings)
     assert any("S1_empty_20190411.tif" in m and "no value" in m for m in warnings)
+
+
+@pytest.mark.parametrize("weights", [(0.0,) * 6, (0.0, 0.0, 0.5, 0.0, 0.0, 0.0)])
+def test_a_window_s_fill_does_not_depend_on_what_else_is_in_its_batch(weights):
+    """The plan's residual at the model's own scale comes from one computation for the whole
+    run: a window batched with one whose interpolation is undefined somewhere (so the model
+    runs for that batch even where the plan gives it no weight) gets the same bits as alone,
+    which skipping windows relies on."""
+    from smts_cloudfill_plugin.core.blend.self_check import FillPlan, blended_fill
+    torch.manual_seed(0)
+    model = SmtsVit(config.mts_vit(**SMALL, **config.OURS), sample_normalisation()).eval()
+    with torch.no_grad():
+        model.refine[-1].weight.normal_(0, 0.05)
+    rng = np.random.default_rng(2)
+    msi = torch.from_numpy(rng.random((2, 6, 10, 20, 20), dtype=np.float32) * 0.3)
+    missing = torch.from_numpy(rng.random((2, 6, 20, 20)) < 0.2)
+    missing[0, :, :4, :4] = True           # window 0: pixels clear on no date, on a date
+    missing[0, 3] = True                   # with no clear pixel: interpolation undefined
+    missing[1, 2, 5:12, 5:12] = True       # window 1: interpolation defined everywhere
+    days = torch.tensor([0.0, 10, 20, 25, 40, 45])
+    plan = FillPlan(weights, (4.0,) * 6)
+    with torch.inference_mode():
+        both = blended_fill(model, msi, missing, None, days, plan)
+        alone = blended_fill(model, msi[1:], missing[1:], None, days, plan)
+    assert torch.equal(both[1], alone[0])

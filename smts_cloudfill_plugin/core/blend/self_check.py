@@ -106,23 +106,25 @@ def blended_fill(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
     whole = bool(defined.all())
     clean = torch.nan_to_num(msi)
     needs_model = plan.needs_model or not whole
-    # Each scale's correction once, for the dates that take it; the model's own scale (which
-    # its change is measured from) comes with the model's run, for every date.
-    dates: dict[float, list[int] | None] = {}
+    # Each scale's correction once, for the dates that take it. Where the plan weighs the model
+    # (the same for every batch of the run), its own scale, which its change is measured from,
+    # comes with the model's run for every date: which of the two computations gives a
+    # correction must not depend on the batch (they differ in the last bits).
+    dates: dict[float, list[int]] = {}
     for k, scale in enumerate(plan.scales):
         if scale > 0:
             dates.setdefault(scale, []).append(k)
     corrections: dict[float, torch.Tensor] = {}
     if needs_model:
         pred, residual = model.fill(msi, missing, sar, days)
-        if own > 0:
+        if plan.needs_model and own > 0:
             corrections[own] = residual
+        if not whole:   # the model where interpolation has nothing to go on
+            interp = torch.where(defined.unsqueeze(2), interp, pred)
     corrections.update({s: residual_correction(clean, missing, days, s, ks)
                         for s, ks in dates.items() if s not in corrections})
     out = interp
-    if needs_model:
-        if not whole:
-            interp = torch.where(defined.unsqueeze(2), interp, pred)
+    if plan.needs_model:
         change = pred - interp
         if own > 0:
             change = change - corrections[own]
