@@ -15,7 +15,7 @@ from typing import Sequence
 from osgeo import gdal
 from qgis.core import QgsRasterLayer
 
-from ..core.read.dates import date_from_file, parse_date
+from ..core.read.dates import date_from_file, out_of_order, parse_date
 from ..core.gdal_scope import gdal_exceptions
 from ..core.read.raster import canonical_band
 
@@ -130,14 +130,6 @@ def mask_problem(layer: QgsRasterLayer, mask: QgsRasterLayer, date: dt.date | No
     if date is not None and mask_date is not None and mask_date != date:
         return f"mask of another date ({mask_date.isoformat()})"
     return None
-
-
-def out_of_order(dates: Sequence[dt.date | None]) -> list[tuple[int, int]]:
-    """(i, j) for each date j not after the known date i before it (unknown dates skipped):
-    the Sentinel-2 dates must increase, each given once. One rule for the table and the
-    algorithms."""
-    known = [i for i, d in enumerate(dates) if d is not None]
-    return [(i, j) for i, j in zip(known, known[1:]) if dates[j] <= dates[i]]
 
 
 def stack_problems(msi: Sequence[QgsRasterLayer], masks: Sequence[QgsRasterLayer],

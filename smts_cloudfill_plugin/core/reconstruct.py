@@ -25,7 +25,7 @@ from .errors import CloudFillError
 from .progress import Feedback
 from .read.block_cache import gdal_cache_limit, working_set
 from .read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
-from .read.dates import (SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE, day_numbers,
+from .read.dates import (SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE, day_numbers, out_of_order,
                          pick_sar_dates)
 from .read.missing import scan_missing, warn_never_clear
 from .read.stack import Stack, StackWindow
@@ -85,11 +85,10 @@ def check_date_order(stack: Stack) -> None:
             raise CloudFillError(f"'{first.name}' and '{info.name}' have the same date "
                                  f"({info.date}): give each MSI date once (keep one of them, or "
                                  "correct the date).")
-    dates = stack.dates
-    for a, b, ia, ib in zip(dates, dates[1:], stack.msi, stack.msi[1:]):
-        if a and b and b <= a:
-            raise CloudFillError(f"MSI dates must be in increasing date order: '{ib.name}' ({b}) "
-                                 f"comes after '{ia.name}' ({a}).")
+    for i, j in out_of_order(stack.dates):
+        raise CloudFillError(f"MSI dates must be in increasing date order: '{stack.msi[j].name}' "
+                             f"({stack.dates[j]}) comes after '{stack.msi[i].name}' "
+                             f"({stack.dates[i]}).")
 
 
 def check_stack_fits_model(stack: Stack, config: ModelConfig, weights: str) -> None:

@@ -21,11 +21,10 @@ from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, 
                                  QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..algorithms.stack_checks import (MSI, SAR, RowCheck, check_row, is_our_output,  # noqa: F401
-                                       layer_date, layer_kind, out_of_order, reference_layer,
-                                       source_path)
+                                       layer_date, layer_kind, reference_layer, source_path)
 from ..core.read.clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, binary_to_mask,
                                looks_like_scl, scl_missing)
-from ..core.read.dates import parse_date
+from ..core.read.dates import out_of_order, parse_date
 from ..core.gdal_scope import gdal_exceptions
 
 KIND, DATE, LAYER, MASK, CLOUD, CHECK = range(6)

@@ -6,8 +6,8 @@ import datetime as dt
 import pytest
 
 from core_helpers import sample_paths
-from smts_cloudfill_plugin.core.read.dates import (as_date, date_from_file, day_numbers, parse_date,
-                                                   pick_sar_dates)
+from smts_cloudfill_plugin.core.read.dates import (as_date, date_from_file, day_numbers, out_of_order,
+                                                   parse_date, pick_sar_dates)
 
 D = dt.date(2019, 4, 1)
 
@@ -104,3 +104,14 @@ def test_pick_sar_dates_returns_date_order_for_unsorted_input():
     assert [sar[i] for i in picked] == [-2, 10, 22, 34, 46]
     picked = pick_sar_dates([0, 10, 20, 25, 40, 45], sar, 3)
     assert [sar[i] for i in picked] == sorted(sar[i] for i in picked)
+
+
+def test_date_order_is_one_rule_for_the_table_and_the_algorithms():
+    """Each Sentinel-2 date must come after the known date before it (unknown dates skipped):
+    the rule behind reconstruct's refusal, the algorithms' 'is not after' and the table's
+    'dates must increase'."""
+    d = [dt.date(2019, 4, day) for day in (1, 11, 21)]
+    assert out_of_order(d) == []
+    assert out_of_order([d[0], d[2], d[1]]) == [(1, 2)]
+    assert out_of_order([d[1], None, d[0], d[0]]) == [(0, 2), (2, 3)]
+    assert out_of_order([None, None]) == []

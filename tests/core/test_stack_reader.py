@@ -174,6 +174,20 @@ def test_linear_and_integer_sar_become_db(tmp_path):
     assert w.sar[1, 0, 0, 0] == pytest.approx(-10.0, abs=1e-3), "integer DN x 1e-4 in dB"
 
 
+def test_linear_sar_with_a_no_data_value_is_still_linear(tmp_path):
+    """A linear-power file whose no-data value is negative (-9999 on a swath edge) is linear:
+    the check reads the warped view, where no data is NaN, not the file's raw values."""
+    msi = _msi(tmp_path, "m_20190401.tif", np.full((4, 40, 40), 800, np.uint16))
+    power = np.full((2, 20, 20), 0.05, np.float32)
+    power[:, :, :5] = -9999.0
+    sar = make_raster(tmp_path / "lin_nd.tif", power, nodata=-9999.0,
+                      geotransform=(SAMPLE_GT[0], 20, 0, SAMPLE_GT[3], 0, -20))
+    with Stack([msi], sar_paths=[sar], bands=tuple(BANDS4)) as st:
+        w = st.read(0, 0, 40, 40, sar_indices=[0])
+    assert np.isnan(w.sar[0, :, :, :8]).all()
+    assert np.nanmax(np.abs(w.sar[0] - 10 * np.log10(0.05))) < 1e-3, "dB of the linear power"
+
+
 def test_mask_checks(tmp_path, sample):
     msi = sample["msi"][:2]
     other = make_raster(tmp_path / "m.tif", np.zeros((64, 64), np.uint8), epsg=32632)

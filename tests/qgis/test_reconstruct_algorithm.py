@@ -384,16 +384,3 @@ def test_scl_classes_default_and_help_come_from_the_core_constant(provider):
     assert extra.startswith("SCL classes to count as cloudy besides 0 (no data), 3 (cloud "
                             "shadow), 8 (cloud, medium probability), 9 (cloud, high "
                             "probability) and 10 (thin cirrus), comma separated")
-
-
-def test_date_order_is_one_rule_for_the_table_and_the_algorithms():
-    """Each Sentinel-2 date must come after the known date before it (unknown dates skipped):
-    the rule behind the table's 'dates must increase' and the algorithms' 'is not after'."""
-    import datetime as dt
-
-    from smts_cloudfill_plugin.algorithms.stack_checks import out_of_order
-    d = [dt.date(2019, 4, day) for day in (1, 11, 21)]
-    assert out_of_order(d) == []
-    assert out_of_order([d[0], d[2], d[1]]) == [(1, 2)]
-    assert out_of_order([d[1], None, d[0], d[0]]) == [(0, 2), (2, 3)]
-    assert out_of_order([None, None]) == []

@@ -200,7 +200,8 @@ def _warp_band(dataset: str, band: int, grid: Grid, resampling: str, nodata: flo
         raise CloudFillError(f"Cannot read '{dataset}' (band {band}): the file is damaged or "
                              f"unreadable ({str(e).strip().splitlines()[0]}).") from None
     finally:
-        src = single = out = None  # noqa: F841 (closed here, not by the garbage collector)
+        # Closed here, not by the garbage collector, each view before what it reads from.
+        out = single = src = None  # noqa: F841
     return data
 
 
@@ -472,8 +473,7 @@ def _prepare_date(date, products, grid, folder, outputs, cloud_buffer, scl_class
     msi_path = os.path.join(folder, f"S2_{stamp}.tif")
     w = outputs.add(RasterWriter(msi_path, grid.info(msi_path, list(MODEL_BANDS),
                                                        gdal.GDT_UInt16, 0, md)))
-    for i in range(len(MODEL_BANDS)):
-        w.ds.GetRasterBand(i + 1).WriteArray(msi[i])
+    w.write(0, 0, msi[:len(MODEL_BANDS)])
     w.close()
     scl_path = mask_path = None
     fraction = None
@@ -483,7 +483,7 @@ def _prepare_date(date, products, grid, folder, outputs, cloud_buffer, scl_class
         w = outputs.add(RasterWriter(scl_path, grid.info(scl_path, ["SCL"], gdal.GDT_Byte, None,
                                                            {**md, "CONTENT": "Sentinel-2 scene "
                                                             "classification (SCL)"})))
-        w.ds.GetRasterBand(1).WriteArray(scl)
+        w.write(0, 0, scl)
         w.close()
     else:
         feedback.warn(f"{date.isoformat()}: no scene classification (SCL) in "
@@ -497,7 +497,7 @@ def _prepare_date(date, products, grid, folder, outputs, cloud_buffer, scl_class
                "USER_POLYGONS": "yes" if polygons is not None else "no"}
     w = outputs.add(RasterWriter(mask_path, grid.info(mask_path, ["cloud mask"], gdal.GDT_Byte,
                                                         None, md_mask)))
-    w.ds.GetRasterBand(1).WriteArray(mask.astype(np.uint8))
+    w.write(0, 0, mask.astype(np.uint8))
     w.close()
     feedback.info(f"{date.isoformat()}: {100 * fraction:.1f} % to fill "
                   f"(SCL classes {','.join(map(str, scl_classes))}, buffer {cloud_buffer} px"
@@ -601,8 +601,7 @@ def _prepare_sar_date(date, files, grid, folder, outputs, feedback) -> PreparedS
     path = os.path.join(folder, f"S1_{date.strftime('%Y%m%d')}.tif")
     w = outputs.add(RasterWriter(path, grid.info(path, ["VV", "VH"], gdal.GDT_Float32,
                                                    float("nan"), md)))
-    for k in range(2):
-        w.ds.GetRasterBand(k + 1).WriteArray(out[k])
+    w.write(0, 0, out[:2])
     w.close()
     feedback.info(f"Sentinel-1 {date.isoformat()}: {units} -> dB"
                   + (f", {orbit.lower()} orbit" if orbit else ", orbit direction unknown") + ".")

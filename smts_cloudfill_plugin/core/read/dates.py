@@ -56,6 +56,14 @@ def date_from_file(path: str, metadata: dict[str, str] | None = None) -> dt.date
     return None
 
 
+def out_of_order(dates: Sequence[dt.date | None]) -> list[tuple[int, int]]:
+    """(i, j) for each date j not after the known date i before it (unknown dates skipped):
+    the Sentinel-2 dates must increase, each given once. One rule for the engine, the
+    algorithms and the dialog's date table."""
+    known = [i for i, d in enumerate(dates) if d is not None]
+    return [(i, j) for i, j in zip(known, known[1:]) if dates[j] <= dates[i]]
+
+
 def day_numbers(dates: Sequence[dt.date | None]) -> list[float] | None:
     """Days since the first date, or None when any date is unknown."""
     if not dates or any(d is None for d in dates):

@@ -229,13 +229,10 @@ def _truncation(source: RasterSource) -> str | None:
     ds = source.dataset
     if ds.GetDriver().ShortName != "GTiff":
         return None
-    try:
-        stat = os.stat(source.path)
-    except OSError:
+    key = file_key(source.path)
+    if key is None or key in _COMPLETE:  # each worker opens the stack again: check a file once
         return None
-    size, key = stat.st_size, (os.path.abspath(source.path), stat.st_size, stat.st_mtime_ns)
-    if key in _COMPLETE:  # each worker thread opens the stack again: check a file once
-        return None
+    size = key[1]
     interleaved = (ds.GetMetadataItem("INTERLEAVE", "IMAGE_STRUCTURE") or "") == "PIXEL"
     for i in range(1 if interleaved else ds.RasterCount):
         band = ds.GetRasterBand(i + 1)
@@ -252,8 +249,19 @@ def _truncation(source: RasterSource) -> str | None:
     return None
 
 
-#: GeoTIFFs found complete: (path, size, modification time).
+#: GeoTIFFs found complete, by :func:`file_key`.
 _COMPLETE: set[tuple[str, int, int]] = set()
+
+
+def file_key(path: str) -> tuple[str, int, int] | None:
+    """(absolute path, size, modification time): what a file's checks are remembered by, so
+    that the stacks each worker opens do not repeat them; None when the file cannot be
+    stat'ed."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return os.path.abspath(path), stat.st_size, stat.st_mtime_ns
 
 
 def _first_line(message) -> str:

@@ -187,13 +187,17 @@ class RasterWriter:
     def strip(self, x0: int, x1: int, max_piece_rows: int) -> "StripWriter":
         """A writer of columns [x0, x1) that takes pieces row by row and hands them to GDAL
         one whole block-row at a time (:class:`StripWriter`)."""
-        return StripWriter(self.ds, self.dtype, max_piece_rows, x0, x1)
+        return StripWriter(self, max_piece_rows, x0, x1)
 
     def write(self, x0: int, y0: int, array: np.ndarray) -> None:
         """Write a (bands, h, w) or (h, w) array at pixel (x0, y0)."""
         a = array if array.ndim == 3 else array[None]
         for i in range(a.shape[0]):
             self.ds.GetRasterBand(i + 1).WriteArray(a[i], x0, y0)
+
+    def flush(self) -> None:
+        """Hand what GDAL holds of the file to the disk (and free its cache of it)."""
+        self.ds.FlushCache()
 
     def close(self) -> None:
         try:
@@ -230,20 +234,23 @@ class StripWriter:
     rows of a tiled GeoTIFF) is written as soon as it is complete, and flushed column group by
     column group. With ``x0`` and ``x1`` on block boundaries (or the raster's edge), GDAL
     compresses each tile once, never holds partial tiles, and its cache never fills with output.
+    It writes through its :class:`RasterWriter` and holds no dataset of its own, so aborting the
+    writer (an error, a cancel) closes the file whatever still refers to this object.
     """
 
-    def __init__(self, ds: gdal.Dataset, dtype: np.dtype, max_piece_rows: int,
-                 x0: int = 0, x1: int | None = None, flush_columns: int = 1024) -> None:
-        self.ds = ds
+    def __init__(self, writer: RasterWriter, max_piece_rows: int, x0: int = 0,
+                 x1: int | None = None, flush_columns: int = 1024) -> None:
+        self.writer = writer
+        ds = writer.ds
         self.bands = ds.RasterCount
         self.height = ds.RasterYSize
         self.x0, self.x1 = x0, ds.RasterXSize if x1 is None else x1
-        bw, bh = ds.GetRasterBand(1).GetBlockSize()
+        bw, bh = writer.block_size
         self.block_h = min(bh, self.height)
         self.flush_columns = max(bw, flush_columns // bw * bw)
         self.top = 0   # first row not yet handed to GDAL
         rows = self.block_h + max_piece_rows
-        self.buffer = np.zeros((self.bands, rows, self.x1 - self.x0), dtype=dtype)
+        self.buffer = np.zeros((self.bands, rows, self.x1 - self.x0), dtype=writer.dtype)
 
     def put(self, x: int, y: int, array: np.ndarray) -> None:
         """Store a (bands, h, w) piece at raster pixel (x, y); its rows must not be written yet."""
@@ -265,10 +272,8 @@ class StripWriter:
         width = self.x1 - self.x0
         for c0 in range(0, width, self.flush_columns):
             c1 = min(width, c0 + self.flush_columns)
-            for i in range(self.bands):
-                self.ds.GetRasterBand(i + 1).WriteArray(self.buffer[i, :n, c0:c1], self.x0 + c0,
-                                                        self.top)
-            self.ds.FlushCache()
+            self.writer.write(self.x0 + c0, self.top, self.buffer[:, :n, c0:c1])
+            self.writer.flush()
 
 
 class OutputSet:
