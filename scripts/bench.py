@@ -261,7 +261,7 @@ def child_interp(args) -> dict:
     from smts_cloudfill_plugin.core.model.config import S2_BANDS
     from smts_cloudfill_plugin.core.read.dates import day_numbers
     from smts_cloudfill_plugin.core.progress import Feedback
-    from smts_cloudfill_plugin.core.reconstruct import output_paths
+    from smts_cloudfill_plugin.core.reconstruct import compose_date, output_paths
     from smts_cloudfill_plugin.core.read.stack import Stack
     from smts_cloudfill_plugin.core.read.block_cache import gdal_cache_limit
     from smts_cloudfill_plugin.core.read.missing import scan_missing
@@ -291,10 +291,8 @@ def child_interp(args) -> dict:
                 filled = interpolate_temporal(blk.msi, blk.missing, days)
                 for t in targets:
                     # Each date in its own type, scale and band order, as reconstruct does.
-                    raw, missing = blk.raw[t].astype(st.msi[t].numpy_dtype), blk.missing[t]
-                    values = st.from_reflectance(filled[t], t)
-                    for c, b in enumerate(st.band_indices[t]):
-                        raw[b][missing] = values[c][missing]
+                    missing = blk.missing[t]
+                    raw = compose_date(st, t, blk.raw[t], missing, filled[t])
                     image, mask = writers[t]
                     image.write(x, y, raw)
                     mask.write(x, y, (missing * MASK_FILLED).astype(np.uint8))

@@ -353,7 +353,7 @@ SMTS-ViT is the default; MTS-ViT is used when no SAR is given. Both ship with th
 position embedding, 6 pre-norm transformer blocks with 8 heads) with four changes, each chosen by
 measurement:
 1. hidden pixels are pre-filled by temporal linear interpolation with the dates' true day offsets,
-   corrected by the date's own residual (`core/prior.py`: what the date's clear pixels around the
+   corrected by the date's own residual (`core/model/prior.py`: what the date's clear pixels around the
    cloud say about its departure from that interpolation, measured with the same pair of source
    dates, spread by a normalised 4 px Gaussian that fades far from clear pixels), and the model
    predicts a *correction* to that prior whose last layer starts at zero, so the untrained model

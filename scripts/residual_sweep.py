@@ -1,6 +1,6 @@
 """The same-date residual correction's settings, measured (model_weights/EXPERIMENTS.md).
 
-Interpolation plus the residual correction (:mod:`core.prior`) against interpolation alone, on
+Interpolation plus the residual correction (:mod:`core.model.prior`) against interpolation alone, on
 the matrix's scenarios, for a few Gaussian scales and ridges, on the validation part (which chose
 the settings) or the test part (the matrix's windows). No model: this is the prior alone, the
 model alone on whole 64 px windows (the product path is ``bundled_models.py eval``). Also the

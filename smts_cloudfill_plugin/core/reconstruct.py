@@ -108,12 +108,9 @@ def sar_for_group(stack: Stack, group: list[int], config: ModelConfig) -> list[i
     if not config.uses_sar:
         return None
     n = config.sar_dates
-    msi_days = day_numbers([stack.dates[t] for t in group])
     all_days = day_numbers([*stack.dates, *stack.sar_dates])
-    if msi_days is not None and all_days is not None:
-        sar_days = all_days[len(stack.msi):]
-        msi_days = [all_days[t] for t in group]
-        return pick_sar_dates(msi_days, sar_days, n)
+    if all_days is not None:
+        return pick_sar_dates([all_days[t] for t in group], all_days[len(stack.msi):], n)
     if len(stack.sar) == n and len(stack.msi) == config.msi_dates:
         return list(range(n))
     raise CloudFillError(
@@ -391,8 +388,8 @@ def _self_check(stack: Stack, model, dev: torch.device, rows: list[list[Window]]
                 group: list[int], sar_idx: list[int] | None, keep: list[int],
                 days: torch.Tensor | None, size: int, batch_size: int,
                 feedback: Feedback) -> tuple[list[DateCheck], torch.device]:
-    """Run :func:`.blend.self_check.check_group` on a few windows of this group; log each date; return
-    the checks and the device the model is on after.
+    """Run :func:`.blend.self_check.check_group` on a few windows of this group; log each date;
+    return the checks and the device the model is on after.
 
     The check runs the model on this (the main) thread while no worker does (before the group's
     fill), so when CUDA runs out of memory it falls back at once and starts the check over on
@@ -445,10 +442,6 @@ GDAL_CACHE_FLOOR = 128 << 20
 GDAL_CACHE_SHARE = 2
 #: A worker's result for a block on which CUDA ran out of memory (see :func:`_fill_group`).
 _OUT_OF_MEMORY = object()
-#: Run only the windows with a missing pixel on a date being written (False runs every window,
-#: as before: the tests' reference). The output is the same bits either way, see
-#: :func:`_windows_to_run`.
-SKIP_CLEAR_WINDOWS = True
 
 
 class _Progress:
@@ -516,8 +509,6 @@ def _windows_to_run(missing: np.ndarray, x0: int, windows: list[Window]) -> list
     values whatever else is in its batch (the strips of columns rely on this already; tested on
     the CPU).
     """
-    if not SKIP_CLEAR_WINDOWS:
-        return [True] * len(windows)
     return [bool(missing[:, :w.h, w.x0 - x0:w.x0 - x0 + w.w].any()) for w in windows]
 
 
@@ -564,8 +555,8 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
         w0, w1 = block.windows[0], block.windows[-1]
         mine = stacks.get()
         own = mine.read(w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h, None, written,
-                        reflectance=False) if SKIP_CLEAR_WINDOWS else None
-        to_run = _windows_to_run(None if own is None else own.missing, w0.x0, block.windows)
+                        reflectance=False)
+        to_run = _windows_to_run(own.missing, w0.x0, block.windows)
         run = [w for w, r in zip(block.windows, to_run) if r]
         if not run:
             return own.raw, own.missing, [None] * len(block.windows)
@@ -583,10 +574,7 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
             if dev.type != "cuda":
                 raise
             return _OUT_OF_MEMORY
-        preds = [found.get(w) for w in block.windows]
-        if own is None:   # every window ran: the model's inputs span the block
-            return data.raw[keep], data.missing[keep], preds
-        return own.raw, own.missing, preds
+        return own.raw, own.missing, [found.get(w) for w in block.windows]
 
     pool: OrderedWorkers | None = None
 
@@ -636,8 +624,8 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
                                 blended = blender.finish(block.x_from - s0, block.x_to - s0, n)
                                 blended = blended.reshape(len(keep), bands, n, -1)
                         image.put(block.x_from, y0,
-                                  _compose(stack, written[k], value, filled,
-                                           None if blended is None else blended[k]))
+                                  compose_date(stack, written[k], value, filled,
+                                               None if blended is None else blended[k]))
                         mask.put(block.x_from, y0, (filled * MASK_FILLED).astype(np.uint8))
                 if block.row_end:
                     blender.next_row(block.next_top)
@@ -652,8 +640,8 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
     return dev, ran
 
 
-def _compose(stack: Stack, t: int, raw: np.ndarray, missing: np.ndarray,
-             prediction: np.ndarray | None) -> np.ndarray:
+def compose_date(stack: Stack, t: int, raw: np.ndarray, missing: np.ndarray,
+                 prediction: np.ndarray | None) -> np.ndarray:
     """Date ``t``'s output over a piece: its stored values ``raw`` (B, h, w) where clear, the
     blended ``prediction`` (C, h, w reflectance) where ``missing``, as that date stores its
     values (its own type, scale and band order)."""

@@ -252,6 +252,11 @@ def _clouds_in_part(tmp_path, scl: list[str]) -> tuple[list[str], list[np.ndarra
     return paths, clouds
 
 
+def every_window(missing: np.ndarray, x0: int, windows: list) -> list[bool]:
+    """The tests' reference for skipping: every window runs (as before the skip)."""
+    return [True] * len(windows)
+
+
 @pytest.mark.parametrize("self_check, batch, block_windows", [(False, 3, 4), (True, 2, 1)])
 def test_clear_windows_are_skipped_with_the_same_bits(tmp_path, monkeypatch, sample,
                                                       small_weights, self_check, batch,
@@ -263,8 +268,9 @@ def test_clear_windows_are_skipped_with_the_same_bits(tmp_path, monkeypatch, sam
     assert [t for t, c in enumerate(clouds) if c.any()] == [1, 3]
     monkeypatch.setattr(rec, "BLOCK_WINDOWS", block_windows)
     runs = {}
+    real = rec._windows_to_run
     for skip in (False, True):
-        monkeypatch.setattr(rec, "SKIP_CLEAR_WINDOWS", skip)
+        monkeypatch.setattr(rec, "_windows_to_run", real if skip else every_window)
         messages: list[str] = []
         progress: list[float] = []
         results = reconstruct(sample["msi"], str(tmp_path / f"out_{skip}"), masks=scl,
@@ -318,8 +324,9 @@ def test_a_season_is_filled_in_the_passes_its_cover_plans_with_the_same_bits_ski
     plan = cover_dates(cloudy, 12, 6)
     assert 1 < len(plan) < len(cloudy), "fewer passes than cloudy dates, more than one"
     runs = {}
+    real = rec._windows_to_run
     for skip in (False, True):
-        monkeypatch.setattr(rec, "SKIP_CLEAR_WINDOWS", skip)
+        monkeypatch.setattr(rec, "_windows_to_run", real if skip else every_window)
         messages: list[str] = []
         runs[skip] = reconstruct(msi, str(tmp_path / f"out_{skip}"), masks=masks, sar=sar,
                                  weights=small_weights, device="cpu", self_check=False,

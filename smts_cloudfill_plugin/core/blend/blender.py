@@ -1,7 +1,7 @@
 """Blending overlapping window predictions back into rows without seams.
 
 Overlapping predictions are averaged with raised-cosine weights that fall towards each
-window's edge, so no seam shows. Windows come row by row (:mod:`plan.windows <smts_cloudfill_plugin.core.plan.windows>`), and the
+window's edge, so no seam shows. Windows come row by row (:mod:`..plan.windows`), and the
 :class:`RowBlender` hands back any column range of the rows no later window touches: memory
 stays one window-row high whatever the raster's height.
 """

@@ -45,8 +45,8 @@ DRAWS = 2
 
 def interpolation(msi: torch.Tensor, missing: torch.Tensor,
                   days: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Temporal linear interpolation within the window, as :func:`..training.baseline.interpolate_temporal`:
-    true day offsets, the nearest clear date at the ends, and where a pixel has no clear date
+    """Temporal linear interpolation within the window, as
+    :func:`..training.baseline.interpolate_temporal`: true day offsets, the nearest clear date at the ends, and where a pixel has no clear date
     the date's mean over its clear pixels in the window. Returns the fill and where it is
     defined (False only on a date with no clear pixel in the window at all)."""
     clean = torch.nan_to_num(msi).masked_fill(missing.unsqueeze(2), 0.0)

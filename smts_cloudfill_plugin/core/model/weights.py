@@ -98,8 +98,8 @@ def load_model(path: str, device: str | torch.device = "cpu") -> tuple[SmtsVit, 
     """Build the model a weights file describes and load its parameters (eval mode)."""
     info, state = read_weights_info(path)
     try:
-        # Not initialised: the file's tensors replace every parameter (the initialisation
-        # took most of a second, for nothing).
+        # Without our training start (the truncated-normal draws took most of a second): the
+        # file's tensors replace every parameter at once.
         model = SmtsVit(info.config, info.normalisation, initialise=False)
     except Exception as e:  # what the checks above could not foresee
         raise CloudFillError(f"The metadata of '{path}' is incomplete or damaged: it describes "

@@ -19,7 +19,7 @@ Products of one day are mosaicked (the first product's pixels first), or, with
 its SCL) is kept: a mosaic takes the first product's pixels wherever it has data, cloudy or
 not. A product that does not cover the extent is skipped with a message.
 Every file is written under a temporary name and put in place only when the whole run succeeded
-(:class:`~.writer.OutputSet`).
+(:class:`..write.writer.OutputSet`).
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..progress import Feedback
 from ..workers import available_cores
+from .stack import Stack
 
 
 def scan_blocks(width: int, height: int, block: tuple[int, int], pixels: int = 1 << 18
@@ -46,7 +47,7 @@ class MissingScan:
     pixels: int
 
 
-def scan_missing(stack, feedback: Feedback, workers: int | None = None) -> MissingScan:
+def scan_missing(stack: Stack, feedback: Feedback, workers: int | None = None) -> MissingScan:
     """The share of missing pixels of each MSI date of ``stack``, scanned in parallel and
     cancellably, and the pixels missing on every date counted exactly on the way.
 

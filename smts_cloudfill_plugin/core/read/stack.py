@@ -124,8 +124,6 @@ class Stack:
                     f"{ref.band_count}: every MSI date needs the same bands.")
         _override_dates(self.msi, self.msi_dates, "MSI")
         self.band_indices = self._match_bands()
-        #: The first date's band indices (every date's own: :attr:`band_indices`).
-        self.band_index = self.band_indices[0]
         self.masks = self._open_masks()
         self.sar = [self._open(SarSource, p, f"SAR date {i + 1}")
                     for i, p in enumerate(self.sar_paths or [])]
@@ -280,12 +278,6 @@ class Stack:
     @property
     def sar_dates(self) -> list[dt.date | None]:
         return [i.date for i in self.sar]
-
-    @property
-    def encoding(self) -> str:
-        """The first date's encoding (every date's own: :attr:`encodings`): 'reflectance'
-        (float 0..1) or 'dn' (stored values x scale + offset)."""
-        return self.encodings[0]
 
     def datasets(self, dates: list[int], sar_indices: list[int] | None = None
                  ) -> list[gdal.Dataset]:

@@ -1,7 +1,8 @@
 """Held-out evaluation: each method fills the same hidden pixels, scored on reflectance.
 
-Methods are the temporal interpolation baseline and any SMTS-ViT configuration. Scores pool all scored pixels of all samples
-(hidden by clouds, with truth), so a sample weighs by how much of it had to be filled.
+Methods are the temporal interpolation baseline and any SMTS-ViT configuration. Scores pool all
+scored pixels of all samples (hidden by clouds, with truth), so a sample weighs by how much of
+it had to be filled.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Streaming reconstruct: the same bits as the plain strip-by-strip path, disk check, cancel.
+"""Reconstruct in strips, blocks and threads: the same bits as the plain path, disk check, cancel.
 
 The reference here is the straightforward reconstruct (each group of the date cover over
 whole-width rows of windows, one after the other, a RowBlender, windows padded with
@@ -83,7 +83,7 @@ def straightforward(weights: str, msi, scl, sar, batch_size: int,
                     raw = strip.raw[k, :, :n].copy()
                     missing = strip.missing[k, :n]
                     filled = st.from_reflectance(blended[j])
-                    for c, b in enumerate(st.band_index):
+                    for c, b in enumerate(st.band_indices[0]):
                         raw[b][missing] = filled[c][missing]
                     out[t][0][:, top:top + n] = raw
                     out[t][1][top:top + n] = missing * MASK_FILLED

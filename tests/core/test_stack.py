@@ -97,13 +97,13 @@ def test_bands_are_matched_by_name(tmp_path):
     data = np.stack([np.full((2, 2), v, np.uint16) for v in (10, 20, 30, 40)])
     path = make_raster(tmp_path / "x.tif", data, descriptions=["B8 (nir)", "b2", "B03", "B4"])
     with Stack([path], bands=("B02", "B03", "B04", "B08")) as st:
-        assert st.band_index == [1, 2, 3, 0]
+        assert st.band_indices[0] == [1, 2, 3, 0]
         np.testing.assert_allclose(st.read(0, 0, 2, 2).msi[0, :, 0, 0], [2e-3, 3e-3, 4e-3, 1e-3])
     with pytest.raises(CloudFillError, match="missing: B05"):
         Stack([path], bands=("B02", "B05"))
     unnamed = make_raster(tmp_path / "u.tif", data)
     with Stack([unnamed], bands=("B02", "B03", "B04", "B08")) as st:
-        assert st.band_index == [0, 1, 2, 3]
+        assert st.band_indices[0] == [0, 1, 2, 3]
     with pytest.raises(CloudFillError, match="without names"):
         Stack([unnamed], bands=config.S2_BANDS)
     assert [canonical_band(s) for s in ("B2", "b02", "B8A", "B02 (blue)", "vv", "")] == \
@@ -120,7 +120,7 @@ def test_sample_stack_dates_and_fractions(sample):
         f = scan_missing(st, Feedback()).fractions
         # README: 0 %, 7.9 %, 0 %, 31.2 %, 0 %, 0 %
         assert f == pytest.approx([0, 0.079, 0, 0.312, 0, 0], abs=0.001)
-        assert st.encoding == "dn"
+        assert st.encodings[0] == "dn"
 
 
 def _bilinear_2x(a: np.ndarray) -> np.ndarray:
