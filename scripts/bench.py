@@ -223,10 +223,9 @@ def square_cloud_masks(folder: str, stack: dict[str, list[str]], cover: float) -
 def windows_touching_square(side: int, cover: float) -> tuple[int, int]:
     """(windows that touch the centred cloud square, all windows) on a ``side`` px square
     raster with the bundled model's window and overlap: what reconstruct runs there."""
-    from smts_cloudfill_plugin.core import reconstruct as rec
-    from smts_cloudfill_plugin.core.plan.windows import plan_windows
+    from smts_cloudfill_plugin.core.plan.windows import default_overlap, plan_windows
     start, length = cloud_square(side, cover)
-    windows = [w for row in plan_windows(side, side, 60, rec.default_overlap(60, 5))
+    windows = [w for row in plan_windows(side, side, 60, default_overlap(60, 5))
                for w in row]
     touch = sum(w.x0 < start + length and w.x0 + w.w > start and
                 w.y0 < start + length and w.y0 + w.h > start for w in windows)
@@ -388,9 +387,9 @@ def windows_for(width: int, height: int, batch_size: int = 8) -> int:
     """Windows reconstruct runs on a fully cloudy raster of this size (strip halos included)."""
     from smts_cloudfill_plugin.core import reconstruct as rec
     from smts_cloudfill_plugin.core.plan.strips import column_strips, plan_blocks
-    from smts_cloudfill_plugin.core.plan.windows import plan_windows
+    from smts_cloudfill_plugin.core.plan.windows import default_overlap, plan_windows
     tile = 256 if width > 256 or height > 256 else width
-    rows = plan_windows(width, height, 60, rec.default_overlap(60, 5))
+    rows = plan_windows(width, height, 60, default_overlap(60, 5))
     blocks, _ = plan_blocks(rows, height, column_strips(width, tile, rec.STRIP_COLUMNS),
                             batch_size, rec.BLOCK_WINDOWS)
     return sum(len(b.windows) for b in blocks)
@@ -520,6 +519,7 @@ def main() -> None:
     import torch
     from smts_cloudfill_plugin.core import reconstruct as rec
     from smts_cloudfill_plugin.core.model.network import flops_per_pixel
+    from smts_cloudfill_plugin.core.plan.windows import default_overlap
     from smts_cloudfill_plugin.core.model.weights import read_weights_info
     t_start = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="smts_bench_")
@@ -536,7 +536,7 @@ def main() -> None:
         tile_windows = windows_for(FULL_TILE, FULL_TILE)
         print(f"model FLOPs per pixel: {fpp / 1e3:.1f} kFLOP per window pixel "
               f"({fpp * window_px / 1e9:.2f} GFLOP a {config.window} px window); with the "
-              f"{rec.default_overlap(config.window, config.patch)} px overlap a full tile runs {tile_windows:,} windows = "
+              f"{default_overlap(config.window, config.patch)} px overlap a full tile runs {tile_windows:,} windows = "
               f"{tile_windows * window_px / FULL_TILE ** 2:.2f} window px per raster px")
 
         bench = BenchStacks(tmp)

@@ -2,10 +2,10 @@
 
 Folders follow the runtime flow, driven by :mod:`.reconstruct`:
 
-- :mod:`.read`: the per-date stack (rasters, cloud masks, dates, SAR on the MSI grid) and the
-  scan of what is missing;
+- :mod:`.read`: the per-date stack (rasters, cloud masks, dates, SAR on the MSI grid), the
+  checks it must pass before a fill and the scan of what is missing;
 - :mod:`.plan`: model windows over the raster, strips of columns and blocks of windows, the
-  groups of dates that one pass fills;
+  groups of dates that one pass fills and their SAR dates;
 - :mod:`.model`: the configuration, the SMTS-ViT network, the classical prior, the weights
   file and the device;
 - :mod:`.blend`: the self-check's choice of fill per date, and overlapping windows blended;

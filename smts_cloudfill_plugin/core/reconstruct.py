@@ -13,7 +13,6 @@ sizes, not on the raster's size, and GDAL's block cache is held near what one st
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 from dataclasses import dataclass
 
@@ -25,14 +24,14 @@ from .errors import CloudFillError
 from .progress import Feedback
 from .read.block_cache import gdal_cache_limit, working_set
 from .read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
-from .read.dates import (SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE, day_numbers, out_of_order,
-                         pick_sar_dates)
+from .read.dates import day_numbers
+from .read.checks import (check_date_order, check_spacing, check_stack_fits_model,
+                          warn_empty_sar, warn_whole_dates)
 from .read.missing import scan_missing, warn_never_clear
 from .read.stack import Stack, StackWindow
-from .plan.date_groups import cover_dates
+from .plan.date_groups import cover_dates, sar_for_group
 from .plan.strips import Block, column_strips, plan_blocks
-from .plan.windows import Window, plan_windows
-from .model.config import ModelConfig
+from .plan.windows import Window, check_windows, default_overlap, plan_windows
 from .model.device import choose_device
 from .model.weights import bundled_weights_path, describe, load_model
 from .blend.blender import RowBlender
@@ -72,54 +71,6 @@ def output_paths(msi_path: str, folder: str) -> tuple[str, str]:
             os.path.join(folder, f"{stem}_filled_mask.tif"))
 
 
-def check_date_order(stack: Stack) -> None:
-    """MSI dates in increasing order; a repeated date (a file given twice, or two files of one
-    day) is named as what it is, before any order problem."""
-    seen: dict = {}
-    for info in stack.msi:
-        first = seen.setdefault(info.date, info) if info.date else info
-        if first is not info:
-            if os.path.abspath(first.path) == os.path.abspath(info.path):
-                raise CloudFillError(f"'{info.name}' is given twice as an MSI date: give each "
-                                     "date once.")
-            raise CloudFillError(f"'{first.name}' and '{info.name}' have the same date "
-                                 f"({info.date}): give each MSI date once (keep one of them, or "
-                                 "correct the date).")
-    for i, j in out_of_order(stack.dates):
-        raise CloudFillError(f"MSI dates must be in increasing date order: '{stack.msi[j].name}' "
-                             f"({stack.dates[j]}) comes after '{stack.msi[i].name}' "
-                             f"({stack.dates[i]}).")
-
-
-def check_stack_fits_model(stack: Stack, config: ModelConfig, weights: str) -> None:
-    """Enough MSI and SAR dates for the model; name both sides when not."""
-    if len(stack.msi) < config.msi_dates:
-        raise CloudFillError(f"The model '{os.path.basename(weights)}' ({describe(config)}) needs "
-                             f"at least {config.msi_dates} MSI dates; {len(stack.msi)} were given.")
-    if config.uses_sar and len(stack.sar) < config.sar_dates:
-        raise CloudFillError(
-            f"The model '{os.path.basename(weights)}' ({describe(config)}) needs at least "
-            f"{config.sar_dates} SAR dates; {len(stack.sar)} were given. Without SAR, use the "
-            f"MTS-ViT weights (the default when no SAR is given).")
-
-
-def sar_for_group(stack: Stack, group: list[int], config: ModelConfig) -> list[int] | None:
-    """The SAR dates that go with a group of MSI dates."""
-    if not config.uses_sar:
-        return None
-    n = config.sar_dates
-    all_days = day_numbers([*stack.dates, *stack.sar_dates])
-    if all_days is not None:
-        return pick_sar_dates([all_days[t] for t in group], all_days[len(stack.msi):], n)
-    if len(stack.sar) == n and len(stack.msi) == config.msi_dates:
-        return list(range(n))
-    raise CloudFillError(
-        f"{len(stack.sar)} SAR rasters were given for {n} SAR slots, but the dates of some "
-        f"rasters are unknown, so the SAR dates cannot be matched to the MSI dates. Put the date "
-        f"(YYYYMMDD or YYYY-MM-DD) in the file names or give exactly {n} SAR rasters for "
-        f"{config.msi_dates} MSI dates.")
-
-
 def _predict(model, device: torch.device, batch: tuple[np.ndarray, np.ndarray, np.ndarray | None],
              days: torch.Tensor | None = None, plan: FillPlan | None = None) -> np.ndarray:
     """Fill one batch of padded windows (as the self-check's plan says, or by the model alone).
@@ -146,75 +97,6 @@ def _fall_back_to_cpu(model, feedback: Feedback) -> torch.device:
     model.to("cpu")
     torch.cuda.empty_cache()
     return torch.device("cpu")
-
-
-def check_spacing(stack: Stack, group: list[int], sar_idx: list[int] | None,
-                  feedback: Feedback) -> None:
-    """Warn, naming the dates, when a group's date spacing or SAR timing is outside what the
-    model was trained on; the self-check then decides how far to trust it."""
-    dates = [stack.dates[t] for t in group]
-    if any(d is None for d in dates):
-        feedback.warn("Some MSI dates are unknown: the model assumes 10-day steps between them.")
-        return
-    for a, b in zip(dates, dates[1:]):
-        gap = (b - a).days
-        if not STEP_DAYS - STEP_TOLERANCE <= gap <= STEP_DAYS + STEP_TOLERANCE:
-            feedback.warn(f"MSI dates {a} and {b} are {gap} days apart; the model was trained on "
-                          f"{STEP_DAYS - STEP_TOLERANCE:g}..{STEP_DAYS + STEP_TOLERANCE:g}-day "
-                          "steps (the self-check decides how much to use it).")
-    for i in sar_idx or []:
-        d = stack.sar_dates[i]
-        if d is not None and not (dates[0] - dt.timedelta(days=SAR_MARGIN_DAYS) <= d
-                                  <= dates[-1] + dt.timedelta(days=SAR_MARGIN_DAYS)):
-            feedback.warn(f"SAR date {d} ({stack.sar[i].name}) lies outside the MSI dates "
-                          f"{dates[0]}..{dates[-1]} by more than {SAR_MARGIN_DAYS:g} days; the "
-                          "model was trained on SAR within them.")
-
-
-def warn_whole_dates(stack: Stack, fractions: list[float], feedback: Feedback) -> None:
-    """Say so when whole dates are made up: a date with no clear pixel is filled entirely from
-    the others (and SAR), and with one clear date or fewer there is almost nothing to go on."""
-    empty = [i for i, f in enumerate(fractions) if f >= 1.0]
-    for t in empty:
-        feedback.warn(f"'{stack.msi[t].name}' ({stack.dates[t] or 'date unknown'}) has no clear "
-                      "pixel: all of its output is made up from the other dates and SAR.")
-    if len(stack.msi) - len(empty) <= 1 and len(empty) < len(stack.msi):
-        feedback.warn(f"Only one of the {len(stack.msi)} MSI dates has clear pixels: every "
-                      "other date is filled from that one date (and SAR); expect little detail.")
-
-
-def warn_empty_sar(stack: Stack, sar_idx: list[int] | None, batches: list[tuple],
-                   feedback: Feedback) -> None:
-    """Name the SAR rasters that hold no value over any of the checked windows (all NaN or no
-    data): the model then runs as if there were no SAR."""
-    if not sar_idx or not batches or batches[0][2] is None:
-        return
-    for j, i in enumerate(sar_idx):
-        if all(np.isnan(b[2][:, j]).all() for b in batches):
-            feedback.warn(f"The SAR raster '{stack.sar[i].name}' holds no value over the area "
-                          "(all no data or NaN): the fill does without it there.")
-
-
-def check_windows(rows: list[list[Window]], count: int) -> list[Window]:
-    """Up to ``count`` whole windows spread over the raster, each overlapping those already
-    taken by at most half its area (on a small raster, overlapping windows would only hold the
-    same pixels back again)."""
-    flat = [w for row in rows for w in row]
-    whole = [w for w in flat if (w.w, w.h) == (flat[0].w, flat[0].h)] or flat
-    if len(whole) > count:
-        whole = [whole[int(i)] for i in np.linspace(0, len(whole) - 1, 4 * count).round()]
-    chosen: list[Window] = []
-    for w in whole:
-        if all(_overlap(w, c) <= 0.5 * w.w * w.h for c in chosen):
-            chosen.append(w)
-    if len(chosen) > count:
-        chosen = [chosen[int(i)] for i in np.linspace(0, len(chosen) - 1, count).round()]
-    return chosen
-
-
-def _overlap(a: Window, b: Window) -> int:
-    return max(0, min(a.x0 + a.w, b.x0 + b.w) - max(a.x0, b.x0)) * \
-        max(0, min(a.y0 + a.h, b.y0 + b.h) - max(a.y0, b.y0))
 
 
 def _batch(block: StackWindow, x0: int, windows: list[Window], size: int
@@ -328,7 +210,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                           "held-back clear pixels of each cloudy date:")
         with OutputSet() as outputs, _compression_threads():
             for g, (group, group_targets) in enumerate(groups):
-                sar_idx = sar_for_group(stack, list(group), config)
+                sar_idx = sar_for_group(stack.dates, stack.sar_dates, group, config)
                 writers = {}
                 for t in group_targets:
                     path, mask_path = output_paths(stack.msi[t].path, output_folder)
@@ -373,15 +255,6 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
 
 #: The self-check's report, in the output folder.
 CHECK_REPORT = "cloudfill_check.html"
-
-
-def default_overlap(size: int, patch: int) -> int:
-    """About a third of the window, with a stride that is not a multiple of the patch: the
-    windows' patch grids then differ, and blending evens out any patch-edge step."""
-    overlap = size // 3
-    while overlap > 0 and (size - overlap) % patch == 0:
-        overlap -= 2
-    return max(overlap, 0)
 
 
 def _self_check(stack: Stack, model, dev: torch.device, rows: list[list[Window]],

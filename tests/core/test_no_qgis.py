@@ -52,6 +52,7 @@ SCRIPT = textwrap.dedent(f"""
 #: training, each folder importable on its own.
 REQUIRED = {"errors", "progress", "workers", "reconstruct", "__main__",
             "read", "read.raster", "read.stack", "read.clouds", "read.dates", "read.missing",
+            "read.checks",
             "read.block_cache",
             "plan", "plan.windows", "plan.strips", "plan.date_groups",
             "model", "model.config", "model.network", "model.prior", "model.weights",

@@ -19,13 +19,13 @@ import torch
 from core_helpers import REPO_ROOT, list_files, read_raster, sample_paths
 from smts_cloudfill_plugin.core import reconstruct as rec
 from smts_cloudfill_plugin.core.model.config import smts_vit
-from smts_cloudfill_plugin.core.plan.date_groups import cover_dates
+from smts_cloudfill_plugin.core.plan.date_groups import cover_dates, sar_for_group
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
 from smts_cloudfill_plugin.core.model.network import SmtsVit
 from core_helpers import CallbackFeedback
 from smts_cloudfill_plugin.core.read.stack import Stack
 from smts_cloudfill_plugin.core.blend.blender import RowBlender
-from smts_cloudfill_plugin.core.plan.windows import iter_rows, plan_windows
+from smts_cloudfill_plugin.core.plan.windows import default_overlap, iter_rows, plan_windows
 from smts_cloudfill_plugin.core.model.weights import load_model, save_weights
 from smts_cloudfill_plugin.core.write.writer import MASK_FILLED
 
@@ -45,7 +45,7 @@ def straightforward(weights: str, msi, scl, sar, batch_size: int,
     """{date: (filled image, mask)} as the plain strip-by-strip reconstruct makes them."""
     model, info = load_model(weights)
     cfg, size = info.config, info.config.window
-    overlap = rec.default_overlap(size, cfg.patch) if overlap is None else overlap
+    overlap = default_overlap(size, cfg.patch) if overlap is None else overlap
     out = {}
     with Stack(msi, scl, sar, bands=cfg.msi_bands) as st:
         targets = [t for t in range(len(st.msi))
@@ -53,7 +53,7 @@ def straightforward(weights: str, msi, scl, sar, batch_size: int,
         groups = cover_dates(targets, len(st.msi), cfg.msi_dates)
         rows = plan_windows(st.width, st.height, size, overlap)
         for group, group_targets in groups:
-            sar_idx = rec.sar_for_group(st, list(group), cfg)
+            sar_idx = sar_for_group(st.dates, st.sar_dates, group, cfg)
             keep = [group.index(t) for t in group_targets]
             for t in group_targets:
                 out[t] = (np.zeros((st.reference.band_count, st.height, st.width),

@@ -11,7 +11,8 @@ from smts_cloudfill_plugin.core.model import config
 from smts_cloudfill_plugin.core.training.baseline import interpolate_temporal
 from smts_cloudfill_plugin.core.read.dates import day_numbers
 from smts_cloudfill_plugin.core.model.network import SmtsVit
-from smts_cloudfill_plugin.core.reconstruct import default_overlap, output_paths, reconstruct
+from smts_cloudfill_plugin.core.plan.windows import default_overlap
+from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
 from smts_cloudfill_plugin.core.blend.self_check import check_group
 from smts_cloudfill_plugin.core.read.stack import Stack
 from smts_cloudfill_plugin.core.model.weights import save_weights

@@ -9,9 +9,17 @@ that when the season's start or end leaves no such group.
 :func:`cover_dates` finds the fewest groups that serve every cloudy date (greedy left to right,
 which is optimal for covering points on a line with intervals of one length): a season with
 many cloudy dates needs about one pass per ``size - 2 * margin`` cloudy dates, not one each
-(the real 2019 season, 30 cloudy dates of 48: 18 passes instead of 27).
+(the real 2019 season, 30 cloudy dates of 48: 18 passes instead of 27). :func:`sar_for_group`
+gives each group its SAR dates.
 """
 from __future__ import annotations
+
+import datetime as dt
+from typing import Sequence
+
+from ..errors import CloudFillError
+from ..model.config import ModelConfig
+from ..read.dates import day_numbers, pick_sar_dates
 
 #: Dates each cloudy date keeps on either side within its group (see :func:`cover_dates`).
 #: Measured on the held-out 2019 season through reconstruct (scripts/season_eval.py, 5 seeds of
@@ -55,3 +63,22 @@ def cover_dates(targets: list[int], count: int, size: int,
         start = group_start(t, count, size, margin)
         out.append((list(range(start, min(start + size, count))), [t]))
     return out
+
+
+def sar_for_group(msi_dates: Sequence[dt.date | None], sar_dates: Sequence[dt.date | None],
+                  group: list[int], config: ModelConfig) -> list[int] | None:
+    """The SAR dates (indices of ``sar_dates``) that go with a group of MSI dates, None when the
+    model takes no SAR; by date, or by position when exactly the model's counts are given."""
+    if not config.uses_sar:
+        return None
+    n = config.sar_dates
+    all_days = day_numbers([*msi_dates, *sar_dates])
+    if all_days is not None:
+        return pick_sar_dates([all_days[t] for t in group], all_days[len(msi_dates):], n)
+    if len(sar_dates) == n and len(msi_dates) == config.msi_dates:
+        return list(range(n))
+    raise CloudFillError(
+        f"{len(sar_dates)} SAR rasters were given for {n} SAR slots, but the dates of some "
+        f"rasters are unknown, so the SAR dates cannot be matched to the MSI dates. Put the date "
+        f"(YYYYMMDD or YYYY-MM-DD) in the file names or give exactly {n} SAR rasters for "
+        f"{config.msi_dates} MSI dates.")

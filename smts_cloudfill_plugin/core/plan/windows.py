@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Window:
@@ -42,3 +44,34 @@ def iter_rows(rows: list[list[Window]], height: int) -> Iterator[tuple[list[Wind
     """Each row of windows with the y where the next row starts (the raster height at the end)."""
     for i, row in enumerate(rows):
         yield row, rows[i + 1][0].y0 if i + 1 < len(rows) else height
+
+
+def default_overlap(size: int, patch: int) -> int:
+    """About a third of the window, with a stride that is not a multiple of the patch: the
+    windows' patch grids then differ, and blending evens out any patch-edge step."""
+    overlap = size // 3
+    while overlap > 0 and (size - overlap) % patch == 0:
+        overlap -= 2
+    return max(overlap, 0)
+
+
+def check_windows(rows: list[list[Window]], count: int) -> list[Window]:
+    """Up to ``count`` whole windows spread over the raster, each overlapping those already
+    taken by at most half its area (on a small raster, overlapping windows would only hold the
+    same pixels back again)."""
+    flat = [w for row in rows for w in row]
+    whole = [w for w in flat if (w.w, w.h) == (flat[0].w, flat[0].h)] or flat
+    if len(whole) > count:
+        whole = [whole[int(i)] for i in np.linspace(0, len(whole) - 1, 4 * count).round()]
+    chosen: list[Window] = []
+    for w in whole:
+        if all(_overlap(w, c) <= 0.5 * w.w * w.h for c in chosen):
+            chosen.append(w)
+    if len(chosen) > count:
+        chosen = [chosen[int(i)] for i in np.linspace(0, len(chosen) - 1, count).round()]
+    return chosen
+
+
+def _overlap(a: Window, b: Window) -> int:
+    return max(0, min(a.x0 + a.w, b.x0 + b.w) - max(a.x0, b.x0)) * \
+        max(0, min(a.y0 + a.h, b.y0 + b.h) - max(a.y0, b.y0))
