@@ -85,7 +85,8 @@ class RasterInfo:
             abs(x - y) <= tol for x, y in zip(self.geotransform, other.geotransform))
 
 
-_Source = TypeVar("_Source", bound="RasterSource")
+#: Any kind of source (RasterSource, MaskSource, SarSource): what opening one gives back.
+Source = TypeVar("Source", bound="RasterSource")
 
 
 @dataclass
@@ -100,14 +101,14 @@ class RasterSource(RasterInfo):
     dataset: gdal.Dataset | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def open(cls: type[_Source], path: str, role: str) -> _Source:
+    def open(cls: type[Source], path: str, role: str) -> Source:
         """Open ``path`` as ``role`` (e.g. 'MSI date 1', which errors name); a clear
         :class:`CloudFillError` when GDAL cannot, or when the file is cut off."""
         with gdal_scope.gdal_exceptions():
             return cls._open(path, role)
 
     @classmethod
-    def _open(cls: type[_Source], path: str, role: str) -> _Source:
+    def _open(cls: type[Source], path: str, role: str) -> Source:
         if not os.path.exists(path):
             raise CloudFillError(f"{role} '{path}' does not exist.")
         try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import numpy as np
 from osgeo import gdal
@@ -22,13 +21,12 @@ from osgeo import gdal
 from .. import gdal_scope
 from .clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, binary_to_mask, looks_like_scl,
                      scl_missing)
-from .raster import MaskSource, RasterInfo, RasterSource, SarSource, canonical_band, file_key
+from .raster import (MaskSource, RasterInfo, RasterSource, SarSource, Source, canonical_band,
+                     file_key)
 from ..errors import CloudFillError
 
 #: Integer reflectance is DN x this when the band declares no scale of its own (Sentinel-2 L2A).
 DN_SCALE = 1e-4
-
-_Source = TypeVar("_Source", bound=RasterSource)
 
 
 def _override_dates(infos: list[RasterInfo], dates: list[dt.date | None] | None, role: str) -> None:
@@ -134,7 +132,7 @@ class Stack:
         self._sar_linear = [self._detect_linear(i) for i in range(len(self.sar))]
 
     # ----- opening and checking -------------------------------------------------------------
-    def _open(self, kind: type[_Source], path: str, role: str) -> _Source:
+    def _open(self, kind: type[Source], path: str, role: str) -> Source:
         source = kind.open(path, role)
         self._opened.append(source)
         return source
