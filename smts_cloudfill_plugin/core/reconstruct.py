@@ -452,7 +452,7 @@ def _fill_group(stack: Stack, open_stack, model, dev: torch.device, rows: list[l
     pool: OrderedWorkers | None = None
 
     def results():
-        """(block, (data, predictions)) in order, from a pool of workers on ``dev``; on the
+        """(block, what :func:`work` returned) in order, from a pool of workers on ``dev``; on the
         first block on which CUDA ran out of memory, drain the pool (the blocks after it are
         dropped), fall back to the CPU once and go on from that block with a new pool."""
         nonlocal pool, dev
