@@ -22,11 +22,10 @@ from ..model.config import ModelConfig
 from ..read.dates import day_numbers, pick_sar_dates
 
 #: Dates each cloudy date keeps on either side within its group (see :func:`cover_dates`).
-#: Measured on the held-out 2019 season through reconstruct (scripts/season_eval.py, 5 seeds of
-#: real cloud shapes hidden on the clear dates): 2 fills as well as a group centred on each
-#: date (masked MSE +2.5 % / -1.4 %, SAM +2 % / +1 % in the two scenarios, within the seeds'
-#: spread) in half the passes; 1 needs a third of the passes but costs 3-5 % SAM, 0 is
-#: erratic (MSE +7 % / -17 %).
+#: Measured on the held-out 2019 season through reconstruct (scripts/season_eval.py, 10 seeds
+#: of real cloud shapes hidden on the clear dates, two scenarios): 2 fills as well as a group
+#: centred on each date (masked MSE -0.1 % / -0.1 %, SAM +0.9 % / +0.4 %, paired by seed) in
+#: about half the passes; 1 needs a third of the passes but costs 3-5 % SAM; 0 is erratic.
 GROUP_MARGIN = 2
 
 
