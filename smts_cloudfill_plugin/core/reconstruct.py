@@ -35,8 +35,9 @@ from .plan.windows import Window, check_windows, default_overlap, plan_windows
 from .model.device import choose_device
 from .model.weights import bundled_weights_path, describe, load_model
 from .blend.blender import RowBlender
-from .blend.self_check import (CHECK_WINDOWS, DateCheck, FillPlan, blended_fill, check_group,
-                               describe_check, write_report)
+from .blend.candidates import FillPlan, blended_fill
+from .blend.check_report import write_report
+from .blend.self_check import CHECK_WINDOWS, DateCheck, check_group, describe_check
 from .write.disk import check_disk_space
 from .write.writer import MASK_FILLED, OutputSet, RasterWriter, check_writable, folder_lock
 from .workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores

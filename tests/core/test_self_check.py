@@ -47,7 +47,7 @@ def test_untrained_model_of_our_recipe_is_interpolation_with_the_true_dates():
 
 def test_untrained_model_with_the_residual_prior_is_the_corrected_interpolation():
     from smts_cloudfill_plugin.core.model.prior import residual_correction
-    from smts_cloudfill_plugin.core.blend.self_check import FillPlan, blended_fill, interpolation
+    from smts_cloudfill_plugin.core.blend.candidates import FillPlan, blended_fill, interpolation
     model = ours(residual_scale=4.0).eval()
     rng = np.random.default_rng(3)
     msi = torch.from_numpy(rng.random((1, 6, 10, 20, 20), dtype=np.float32))
@@ -220,7 +220,7 @@ def test_a_window_s_fill_does_not_depend_on_what_else_is_in_its_batch(weights):
     run: a window batched with one whose interpolation is undefined somewhere (so the model
     runs for that batch even where the plan gives it no weight) gets the same bits as alone,
     which skipping windows relies on."""
-    from smts_cloudfill_plugin.core.blend.self_check import FillPlan, blended_fill
+    from smts_cloudfill_plugin.core.blend.candidates import FillPlan, blended_fill
     torch.manual_seed(0)
     model = SmtsVit(config.mts_vit(**SMALL, **config.OURS), sample_normalisation()).eval()
     with torch.no_grad():

@@ -1,1 +1,2 @@
-"""Blending: the self-check's choice of fill per date, and window overlaps evened out."""
+"""Blending: the candidate fills of a window (candidates), the self-check's choice among them per
+date (self_check, check_report), and overlapping windows evened out (blender)."""

@@ -10,22 +10,22 @@ with ``residual(s)`` the same-date residual correction at Gaussian scale ``s`` (
 :data:`SCALES`; :mod:`..model.prior`) and ``w`` the model's weight (:data:`WEIGHTS`). Per date it
 picks the candidate that does best on those held-back pixels and never worse than
 interpolation (no residual, ``w = 0``) on MSE, SAM or SSIM, on each of two independent draws
-of held-back pixels. The fill then uses that candidate; where it gives the model no weight, the
-model is not run at all. The figures go to the log and to a small report.
+of held-back pixels. The fill then uses that candidate (:mod:`.candidates`); where it gives the
+model no weight, the model is not run at all. The figures go to the log and to a small report
+(:mod:`.check_report`).
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..model.network import SmtsVit
+from ..model.prior import residual_correction
 from ..read.clouds import cloud_bank
 from ..training.metrics import spectral_angle, ssim_map
-from ..model.network import SmtsVit
-from ..model.prior import residual_correction, temporal_prefill
-from ..write.writer import write_text
+from .candidates import interpolation_and_model, own_scale
 
 #: Windows the check runs on (spread over the raster); each is run once per cloudy date.
 CHECK_WINDOWS = 12
@@ -41,99 +41,6 @@ WEIGHTS = tuple(np.linspace(0.0, 1.0, 11))
 SCALES = (0.0, 4.0, 8.0)
 #: Independent draws of held-back pixels; a weight must beat interpolation on each.
 DRAWS = 2
-
-
-def interpolation(msi: torch.Tensor, missing: torch.Tensor,
-                  days: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Temporal linear interpolation within the window, as
-    :func:`..training.baseline.interpolate_temporal`: true day offsets, the nearest clear date at the ends, and where a pixel has no clear date
-    the date's mean over its clear pixels in the window. Returns the fill and where it is
-    defined (False only on a date with no clear pixel in the window at all)."""
-    clean = torch.nan_to_num(msi).masked_fill(missing.unsqueeze(2), 0.0)
-    interp = temporal_prefill(clean, missing, days)
-    never = missing.all(1, keepdim=True).expand_as(missing)          # (B, T, H, W)
-    clear = (~missing).unsqueeze(2).to(clean.dtype)
-    count = clear.sum((-2, -1), keepdim=True)
-    date_mean = (clean * clear).sum((-2, -1), keepdim=True) / count.clamp_min(1)
-    interp = torch.where(never.unsqueeze(2), date_mean.expand_as(interp), interp)
-    defined = ~never | (count[:, :, 0] > 0)
-    return interp, defined
-
-
-def interpolation_and_model(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
-                            sar: torch.Tensor | None, days: torch.Tensor | None
-                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Temporal interpolation (:func:`interpolation`) and the model's fill, both in
-    reflectance, from one model run (where interpolation is undefined, both are the model's);
-    and the residual correction inside the model's prior (:meth:`SmtsVit.fill`)."""
-    pred, residual = model.fill(msi, missing, sar, days)
-    interp, defined = interpolation(msi, missing, days)
-    return torch.where(defined.unsqueeze(2), interp, pred), pred, residual
-
-
-@dataclass(frozen=True)
-class FillPlan:
-    """How each date of a group is filled: the model's weight and the residual scale (0: none).
-    ``FillPlan.model_alone(T, own)`` is the model without the check."""
-
-    weights: tuple[float, ...]
-    scales: tuple[float, ...]
-
-    @classmethod
-    def model_alone(cls, dates: int, own_scale: float = 0.0) -> "FillPlan":
-        return cls((1.0,) * dates, (own_scale,) * dates)
-
-    @property
-    def needs_model(self) -> bool:
-        return any(w > 0 for w in self.weights)
-
-
-def own_scale(model: SmtsVit) -> float:
-    """The residual scale already inside the model's prior (0: none)."""
-    return model.config.residual_scale if model.config.prior == "temporal" else 0.0
-
-
-def blended_fill(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
-                 sar: torch.Tensor | None, days: torch.Tensor | None,
-                 plan: FillPlan | None) -> torch.Tensor:
-    """``interpolation + residual(s) + w * (model - its prior)`` per date, in reflectance; the
-    model alone where ``plan`` is None. The model is not run where no date needs it and
-    interpolation is defined everywhere."""
-    own = own_scale(model)
-    if plan is None or plan == FillPlan.model_alone(msi.shape[1], own):
-        return model(msi, missing, sar, days)
-    interp, defined = interpolation(msi, missing, days)
-    whole = bool(defined.all())
-    clean = torch.nan_to_num(msi)
-    needs_model = plan.needs_model or not whole
-    # Each scale's correction once, for the dates that take it. Where the plan weighs the model
-    # (the same for every batch of the run), its own scale, which its change is measured from,
-    # comes with the model's run for every date: which of the two computations gives a
-    # correction must not depend on the batch (they differ in the last bits).
-    dates: dict[float, list[int]] = {}
-    for k, scale in enumerate(plan.scales):
-        if scale > 0:
-            dates.setdefault(scale, []).append(k)
-    corrections: dict[float, torch.Tensor] = {}
-    if needs_model:
-        pred, residual = model.fill(msi, missing, sar, days)
-        if plan.needs_model and own > 0:
-            corrections[own] = residual
-        if not whole:   # the model where interpolation has nothing to go on
-            interp = torch.where(defined.unsqueeze(2), interp, pred)
-    corrections.update({s: residual_correction(clean, missing, days, s, ks)
-                        for s, ks in dates.items() if s not in corrections})
-    out = interp
-    if plan.needs_model:
-        change = pred - interp
-        if own > 0:
-            change = change - corrections[own]
-        w = torch.tensor(plan.weights, dtype=pred.dtype, device=pred.device).view(1, -1, 1, 1, 1)
-        out = interp + w * change
-    for k, scale in enumerate(plan.scales):
-        if scale > 0:
-            out[:, k] = out[:, k] + corrections[scale][:, k]
-    return out
 
 
 @dataclass
@@ -304,29 +211,3 @@ def describe_check(c: DateCheck) -> str:
             f"{c.interp_mse:.5f}, model {c.model_mse:.5f} ({pct(c.model_mse, c.interp_mse):+.0f} %); "
             f"using {c.verdict}: MSE {c.chosen_mse:.5f} ({pct(c.chosen_mse, c.interp_mse):+.0f} %), "
             f"SAM {c.chosen_sam:.4f} ({pct(c.chosen_sam, c.interp_sam):+.0f} %).")
-
-
-def write_report(path: str, model_name: str, checks: list[DateCheck]) -> None:
-    """A small HTML page with the check of every filled date (written atomically)."""
-    rows = "".join(
-        f"<tr><td>{html.escape(c.name)}</td><td>{c.date}</td><td>{c.pixels}</td>"
-        f"<td>{c.interp_mse:.5f}</td><td>{c.model_mse:.5f}</td><td>{c.interp_sam:.4f}</td>"
-        f"<td>{c.model_sam:.4f}</td><td>{html.escape(c.verdict)}</td>"
-        f"<td>{c.chosen_mse:.5f}</td><td>{c.chosen_sam:.4f}</td>"
-        f"<td>{html.escape(c.basis)}</td></tr>" for c in checks)
-    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>SMTS CloudFill check</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}
-table{{border-collapse:collapse}}</style></head><body>
-<h1>Fill check: {html.escape(model_name)} vs temporal interpolation</h1>
-<p>Before filling, clear pixels of each cloudy date were hidden under synthetic clouds (two
-independent draws) and filled every candidate way: temporal interpolation, plus or not the
-same-date residual correction (what the date's clear pixels around the cloud say, at a Gaussian
-scale in pixels), plus a weight of the model's change to interpolation. Each date is filled with
-the candidate that did best on them, never worse than interpolation on MSE, SAM or SSIM in
-either draw. Reflectance (data range 1); lower is better.</p>
-<table><tr><th>raster</th><th>date</th><th>held-back pixels</th><th>interpolation MSE</th>
-<th>model MSE</th><th>interpolation SAM</th><th>model SAM</th><th>used</th><th>used: MSE</th>
-<th>used: SAM</th><th>basis</th></tr>
-{rows}</table></body></html>
-"""
-    write_text(path, page)

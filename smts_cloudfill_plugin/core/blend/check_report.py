@@ -1,0 +1,33 @@
+"""The self-check's report: a small HTML page with the check of every filled date."""
+from __future__ import annotations
+
+import html
+
+from ..write.writer import write_text
+from .self_check import DateCheck
+
+
+def write_report(path: str, model_name: str, checks: list[DateCheck]) -> None:
+    """A small HTML page with the check of every filled date (written atomically)."""
+    rows = "".join(
+        f"<tr><td>{html.escape(c.name)}</td><td>{c.date}</td><td>{c.pixels}</td>"
+        f"<td>{c.interp_mse:.5f}</td><td>{c.model_mse:.5f}</td><td>{c.interp_sam:.4f}</td>"
+        f"<td>{c.model_sam:.4f}</td><td>{html.escape(c.verdict)}</td>"
+        f"<td>{c.chosen_mse:.5f}</td><td>{c.chosen_sam:.4f}</td>"
+        f"<td>{html.escape(c.basis)}</td></tr>" for c in checks)
+    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>SMTS CloudFill check</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}
+table{{border-collapse:collapse}}</style></head><body>
+<h1>Fill check: {html.escape(model_name)} vs temporal interpolation</h1>
+<p>Before filling, clear pixels of each cloudy date were hidden under synthetic clouds (two
+independent draws) and filled every candidate way: temporal interpolation, plus or not the
+same-date residual correction (what the date's clear pixels around the cloud say, at a Gaussian
+scale in pixels), plus a weight of the model's change to interpolation. Each date is filled with
+the candidate that did best on them, never worse than interpolation on MSE, SAM or SSIM in
+either draw. Reflectance (data range 1); lower is better.</p>
+<table><tr><th>raster</th><th>date</th><th>held-back pixels</th><th>interpolation MSE</th>
+<th>model MSE</th><th>interpolation SAM</th><th>model SAM</th><th>used</th><th>used: MSE</th>
+<th>used: SAM</th><th>basis</th></tr>
+{rows}</table></body></html>
+"""
+    write_text(path, page)
