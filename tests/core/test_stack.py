@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 
 import numpy as np
 import pytest
+from osgeo import gdal
 
-from core_helpers import SAMPLE_GT, damage_block, make_raster, read_raster, truncate_copy
+from core_helpers import (SAMPLE_GT, copy_raster, damage_block, make_raster, read_raster,
+                          truncate_copy)
 from smts_cloudfill_plugin.core.model import config
 from smts_cloudfill_plugin.core.read.clouds import scl_to_mask
 from smts_cloudfill_plugin.core.errors import CloudFillError
@@ -446,3 +449,22 @@ def test_a_window_s_mask_is_the_crop_of_the_whole_raster_s(sample, n):
     with Stack(sample["msi"], sample["scl"], bands=config.S2_BANDS, cloud_buffer=0) as st:
         assert (whole.sum((1, 2)) >= st.read(0, 0, 64, 64).missing.sum((1, 2))).all()
         assert whole.sum() > st.read(0, 0, 64, 64).missing.sum()
+
+
+def test_opening_a_stack_again_reads_no_thumbnail(tmp_path, sample, monkeypatch):
+    """Every worker opens the stack again for every pass: what its opening finds by reading
+    (masks' kind, float dates' encoding, SAR's units) is found once per unchanged file."""
+    msi = [copy_raster(p, tmp_path / os.path.basename(p), outputType=gdal.GDT_Float32)
+           for p in sample["msi"]]
+    sar = [copy_raster(p, tmp_path / os.path.basename(p)) for p in sample["sar"]]
+    with Stack(msi, sample["scl"], sar) as first:
+        expected = (first.encodings, [m.is_scl for m in first.masks], first._sar_linear)
+    reads: list[str] = []
+    real_read, real_warped = RasterSource.read, SarSource.read_warped
+    monkeypatch.setattr(RasterSource, "read", lambda self, *a, **k: reads.append(self.name)
+                        or real_read(self, *a, **k))
+    monkeypatch.setattr(SarSource, "read_warped", lambda self, *a, **k: reads.append(self.name)
+                        or real_warped(self, *a, **k))
+    with Stack(msi, sample["scl"], sar) as again:
+        assert (again.encodings, [m.is_scl for m in again.masks], again._sar_linear) == expected
+    assert reads == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Callable, TypeVar, cast
 
 import numpy as np
 from osgeo import gdal, osr
@@ -85,6 +85,8 @@ class RasterInfo:
             abs(x - y) <= tol for x, y in zip(self.geotransform, other.geotransform))
 
 
+#: What :func:`remembered` finds.
+T = TypeVar("T")
 #: Any kind of source (RasterSource, MaskSource, SarSource): what opening one gives back.
 Source = TypeVar("Source", bound="RasterSource")
 
@@ -130,7 +132,7 @@ class RasterSource(RasterInfo):
             offsets=[b.GetOffset() or 0.0 for b in bands],
             metadata=md, date=date_from_file(path, md), role=role, dataset=ds)
         ds = bands = None  # the source holds the dataset; this frame holds none (see read)
-        problem = _truncation(source)
+        problem = remembered("truncation", source.path, lambda: _truncation(source))
         if problem:
             source.close()
             raise CloudFillError(problem)
@@ -230,10 +232,10 @@ def _truncation(source: RasterSource) -> str | None:
     ds = source.dataset
     if ds.GetDriver().ShortName != "GTiff":
         return None
-    key = file_key(source.path)
-    if key is None or key in _COMPLETE:  # each worker opens the stack again: check a file once
+    try:
+        size = os.stat(source.path).st_size
+    except OSError:
         return None
-    size = key[1]
     interleaved = (ds.GetMetadataItem("INTERLEAVE", "IMAGE_STRUCTURE") or "") == "PIXEL"
     for i in range(1 if interleaved else ds.RasterCount):
         band = ds.GetRasterBand(i + 1)
@@ -246,23 +248,34 @@ def _truncation(source: RasterSource) -> str | None:
                     return (f"{source.role} '{source.path}' is truncated ({size} bytes, but its "
                             f"pixel data runs to byte {int(offset) + int(length)}): copy or "
                             "download it again.")
-    _COMPLETE.add(key)
     return None
 
 
-#: GeoTIFFs found complete, by :func:`file_key`.
-_COMPLETE: set[tuple[str, int, int]] = set()
+#: What was found of a file by reading it, by what it is and :func:`file_key`.
+_FACTS: dict[tuple[str, tuple[str, int, int]], object] = {}
 
 
 def file_key(path: str) -> tuple[str, int, int] | None:
-    """(absolute path, size, modification time): what a file's checks are remembered by, so
-    that the stacks each worker opens do not repeat them; None when the file cannot be
-    stat'ed."""
+    """(absolute path, size, modification time): what a file's facts are remembered by; None
+    when the file cannot be stat'ed."""
     try:
         stat = os.stat(path)
     except OSError:
         return None
     return os.path.abspath(path), stat.st_size, stat.st_mtime_ns
+
+
+def remembered(what: str, path: str, find: Callable[[], T]) -> T:
+    """``find()`` once per file and process while the file is unchanged: the checks and
+    thumbnails behind opening a stack (truncation, an SCL mask's kind, a date's encoding, SAR's
+    units) are not repeated by the stacks that every worker opens again for every pass (a
+    thumbnail of a whole-tile mask decodes the whole file)."""
+    key = file_key(path)
+    if key is None:
+        return find()
+    if (what, key) not in _FACTS:
+        _FACTS[(what, key)] = find()
+    return cast(T, _FACTS[(what, key)])
 
 
 def _first_line(message) -> str:

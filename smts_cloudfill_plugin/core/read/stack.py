@@ -22,7 +22,7 @@ from .. import gdal_scope
 from .clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, binary_to_mask, looks_like_scl,
                      scl_missing)
 from .raster import (MaskSource, RasterInfo, RasterSource, SarSource, Source, canonical_band,
-                     file_key)
+                     remembered)
 from ..errors import CloudFillError
 
 #: Integer reflectance is DN x this when the band declares no scale of its own (Sentinel-2 L2A).
@@ -39,8 +39,6 @@ def _override_dates(infos: list[RasterInfo], dates: list[dt.date | None] | None,
             info.date = d
 
 
-#: Whether a SAR file holds linear power (rather than dB), by :func:`.raster.file_key`.
-_LINEAR_SAR: dict[tuple[str, int, int], bool] = {}
 
 
 @dataclass
@@ -128,8 +126,11 @@ class Stack:
         _override_dates(self.sar, self.sar_dates_given, "SAR")
         for sar in self.sar:
             self._warp_to_grid(sar)
-        self.encodings = [self._detect_encoding(info) for info in self.msi]
-        self._sar_linear = [self._detect_linear(i) for i in range(len(self.sar))]
+        # remembered() calls these at once, inside each step of the comprehension.
+        self.encodings = [remembered("encoding", info.path, lambda: self._detect_encoding(info))
+                          for info in self.msi]
+        self._sar_linear = [remembered("linear", sar.path, lambda: self._detect_linear(i))
+                            for i, sar in enumerate(self.sar)]
 
     # ----- opening and checking -------------------------------------------------------------
     def _open(self, kind: type[Source], path: str, role: str) -> Source:
@@ -203,9 +204,9 @@ class Stack:
             if mask.band_count != 1:
                 raise CloudFillError(f"Cloud mask '{mask.name}' has {mask.band_count} bands; a "
                                      "mask has one (SCL classes or 0/1).")
-            small = mask.read(band=1, buf_xsize=min(mask.width, 256),
-                              buf_ysize=min(mask.height, 256))
-            mask.is_scl = looks_like_scl(small, mask.descriptions[0])
+            mask.is_scl = remembered("scl", mask.path, lambda: looks_like_scl(
+                mask.read(band=1, buf_xsize=min(mask.width, 256), buf_ysize=min(mask.height, 256)),
+                mask.descriptions[0]))
             masks.append(mask)
         return masks
 
@@ -241,24 +242,17 @@ class Stack:
     def _detect_linear(self, i: int) -> bool:
         """SAR in linear power (all values >= 0) rather than dB? From the warped view (the
         area used, no data as NaN), in up to 3 x 3 small windows spread over the MSI grid: a
-        thumbnail of it warps the whole grid, one of the file decodes the whole file. Found
-        once per file and process (each worker opens the stack again)."""
+        thumbnail of it warps the whole grid, one of the file decodes the whole file."""
         sar = self.sar[i]
         if sar.numpy_dtype.kind != "f":
             return False
-        key = file_key(sar.path)
-        if key is None or key not in _LINEAR_SAR:
-            side = min(64, self.width, self.height)
-            xs = np.linspace(0, self.width - side, 3).round().astype(int)
-            ys = np.linspace(0, self.height - side, 3).round().astype(int)
-            sample = np.concatenate([sar.read_warped(int(x), int(y), side, side).ravel()
-                                     for y in sorted(set(ys)) for x in sorted(set(xs))])
-            finite = sample[np.isfinite(sample)]
-            linear = finite.size > 0 and float(finite.min()) >= 0
-            if key is None:
-                return linear
-            _LINEAR_SAR[key] = linear
-        return _LINEAR_SAR[key]
+        side = min(64, self.width, self.height)
+        xs = np.linspace(0, self.width - side, 3).round().astype(int)
+        ys = np.linspace(0, self.height - side, 3).round().astype(int)
+        sample = np.concatenate([sar.read_warped(int(x), int(y), side, side).ravel()
+                                 for y in sorted(set(ys)) for x in sorted(set(xs))])
+        finite = sample[np.isfinite(sample)]
+        return finite.size > 0 and float(finite.min()) >= 0
 
     # ----- properties ------------------------------------------------------------------------
     @property
