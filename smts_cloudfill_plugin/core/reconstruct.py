@@ -61,8 +61,8 @@ class FilledDate:
     path: str
     mask_path: str
     cloud_fraction: float
-    group: tuple[int, ...] = ()
-    windows_run: int = 0
+    group: tuple[int, ...]
+    windows_run: int
 
 
 def output_paths(msi_path: str, folder: str) -> tuple[str, str]:
@@ -222,28 +222,27 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                                                     dtype=np.uint8, descriptions=["filled"],
                                                     nodata=None, metadata=meta))
                     writers[t] = (image, mask)
-                    results.append(FilledDate(t, stack.msi[t].path, path, mask_path, fractions[t],
-                                              tuple(group)))
                 keep = [group.index(t) for t in group_targets]
-                check_spacing(stack, list(group), sar_idx, feedback)
+                check_spacing(stack, group, sar_idx, feedback)
                 known = day_numbers([stack.dates[t] for t in group])
                 days = None if known is None else torch.tensor(known, dtype=torch.float32)
                 plan = None
                 if self_check:
-                    found, dev = _self_check(stack, model, dev, rows, list(group), sar_idx, keep,
-                                             days, size, batch_size, feedback)
+                    found, dev = _self_check(stack, model, dev, rows, group, sar_idx, keep, days,
+                                             size, batch_size, feedback)
                     checks += found
                     # Dates that are not written need nothing (weight 0: no model for them).
                     chosen = {k: c for k, c in zip(keep, found)}
                     plan = FillPlan(
                         tuple(chosen[k].weight if k in chosen else 0.0 for k in range(len(group))),
                         tuple(chosen[k].scale if k in chosen else 0.0 for k in range(len(group))))
-                dev, ran = _fill_group(stack, open_stack, model, dev, rows, list(group), sar_idx,
-                                       keep, [writers[t] for t in group_targets], size, overlap,
+                dev, ran = _fill_group(stack, open_stack, model, dev, rows, group, sar_idx, keep,
+                                       [writers[t] for t in group_targets], size, overlap,
                                        batch_size, len(config.msi_bands), feedback,
                                        (g / len(groups), 1 / len(groups)), trim, days, plan)
-                for r in results[-len(group_targets):]:
-                    r.windows_run = ran
+                results += [FilledDate(t, stack.msi[t].path, writers[t][0].path,
+                                       writers[t][1].path, fractions[t], tuple(group), ran)
+                            for t in group_targets]
                 feedback.check()
         for r in results:
             feedback.info(f"Wrote {r.path}")
