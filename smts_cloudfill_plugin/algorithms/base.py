@@ -99,6 +99,12 @@ class CloudFillAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):  # noqa: N802
         return type(self)()
 
+    def createCustomParametersWidget(self, parent=None):  # noqa: N802
+        """Processing's dialog, kept alive while QGIS holds it (see gui/algorithm_dialog.py):
+        every way of opening the dialog asks this first."""
+        from ..gui.algorithm_dialog import PinnedAlgorithmDialog
+        return PinnedAlgorithmDialog(self, parent=parent)
+
 
 class StackAlgorithm(CloudFillAlgorithm):
     """An algorithm running the model on a stack (Reconstruct, Train).

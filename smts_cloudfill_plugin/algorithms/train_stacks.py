@@ -132,4 +132,15 @@ class TrainStacksAlgorithm(StackAlgorithm):
                 cloud_buffer=self.parameterAsInt(parameters, self.CLOUD_BUFFER, context))
         except CloudFillError as e:  # Cancelled included: the best model so far is kept
             raise QgsProcessingException(str(e)) from None
+        self._trained = (result.output, {"MSI": msi, "MASKS": masks, "SAR": sar,
+                                         "CLOUD_BUFFER": parameters.get(self.CLOUD_BUFFER)})
         return {self.OUTPUT_MODEL: result.output, self.OUTPUT_REPORT: result.report}
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802
+        """In the desktop, offer the new model to Reconstruct on the same stack."""
+        from qgis.utils import iface
+        trained = getattr(self, "_trained", None)
+        if iface is not None and trained is not None:
+            from ..gui.toolbar import offer_trained_model
+            offer_trained_model(iface, *trained)
+        return {}

@@ -1,12 +1,14 @@
 """The "SMTS CloudFill" toolbar and Raster menu entries (built by the plugin's ``initGui``).
 
-Actions: open the Reconstruct algorithm dialog, swipe the active (filled) raster over the
-canvas (its cloudy source), and install PyTorch. ``plugin.unload`` removes the menu entries
-and deletes the toolbar.
+Actions, in the order of a user's work: open the Prepare, Reconstruct and Train dialogs, swipe
+the active (filled) raster over the canvas (its cloudy source), and set up PyTorch (on the
+toolbar only while it is missing). ``plugin.unload`` removes the menu entries and deletes the
+toolbar. A finished training offers its model to Reconstruct (``offer_trained_model``).
 """
 from __future__ import annotations
 
 import functools
+import types
 
 from qgis.core import Qgis, QgsApplication, QgsRasterLayer
 from qgis.PyQt.QtCore import QPointF, Qt
@@ -18,7 +20,17 @@ from .swipe import SwipeMapTool, _log_exception
 
 MENU = "SMTS CloudFill"
 TOOLBAR = "SMTS CloudFill"
-ALGORITHM_ID = "smts_cloudfill:reconstruct"
+PROVIDER_ID = "smts_cloudfill"
+#: The toolbar's algorithm buttons: (algorithm name, tooltip). The label is the algorithm's own
+#: display name. No parentheses in tooltips: QGIS's shortcut manager strips "(...)" from them
+#: (it takes that for an old shortcut) when it registers the action.
+ALGORITHM_BUTTONS = (
+    ("prepare", "From downloaded Sentinel-2 products and Sentinel-1 rasters to one season of "
+                "per-date rasters and cloud masks on your area"),
+    ("reconstruct", "Fill the cloudy dates of a Sentinel-2 time series"),
+    ("train", "Adapt the cloud-filling model to your own season, or train one from scratch"),
+)
+ALGORITHM_ID = f"{PROVIDER_ID}:reconstruct"
 SWIPE_TIP = ("Drag on the map to compare: the selected raster, e.g. the filled result, shows left "
              "of the divider, its cloudy input, else the raster below it, on the right")
 
@@ -56,6 +68,7 @@ def swipe_icon(size: int = 32) -> QIcon:
 
 
 def _message(plugin, text: str, level=Qgis.Info, duration: int = 6) -> None:
+    """A message bar line; ``plugin`` is the plugin or anything with its ``iface``."""
     try:
         plugin.iface.messageBar().pushMessage(MENU, text, level=level, duration=duration)
     except Exception:  # noqa: BLE001 (a message must never break a slot)
@@ -76,21 +89,56 @@ def _guarded(name: str):
     return wrap
 
 
-@_guarded("open reconstruct dialog")
-def open_reconstruct_dialog(plugin, *_args) -> None:
+@_guarded("open algorithm dialog")
+def open_algorithm_dialog(plugin, algorithm_id: str, parameters: dict | None = None,
+                          *_args) -> None:
+    """Open an algorithm's dialog, modeless, as the Processing toolbox does.
+
+    The dialog is our PinnedAlgorithmDialog (the algorithms' createCustomParametersWidget): it
+    keeps itself alive until Qt deletes it, so no reference is needed here.
+    """
     try:
         import processing
-        # Not processing.execAlgorithmDialog: it reads the dialog's results after exec_(), from
-        # a dialog that closing with the window's X may already have deleted. Shown modeless,
-        # as the Processing toolbox does; the dialog deletes itself when closed.
-        dialog = processing.createAlgorithmDialog(ALGORITHM_ID)
+        dialog = processing.createAlgorithmDialog(algorithm_id, parameters or {})
         if dialog is None:
-            raise RuntimeError(f"the algorithm {ALGORITHM_ID} is not registered")
+            raise RuntimeError(f"the algorithm {algorithm_id} is not registered")
         dialog.show()
         dialog.raise_()
     except Exception as e:  # noqa: BLE001
-        _log_exception("open reconstruct dialog")
-        _message(plugin, f"Could not open the Reconstruct dialog: {e}", Qgis.Critical)
+        _log_exception("open algorithm dialog")
+        _message(plugin, f"Could not open the dialog of {algorithm_id}: {e}", Qgis.Critical)
+
+
+def open_reconstruct_dialog(plugin, *_args) -> None:
+    open_algorithm_dialog(plugin, ALGORITHM_ID)
+
+
+def torch_status() -> str:
+    """'PyTorch 2.13.0 is installed' or 'PyTorch is not installed', without importing torch."""
+    from .. import dependencies as deps
+    if not deps.torch_available():
+        return "PyTorch is not installed"
+    try:
+        from importlib.metadata import version
+        return f"PyTorch {version('torch')} is installed"
+    except Exception:  # noqa: BLE001 (a torch without metadata still runs)
+        return "PyTorch is installed"
+
+
+def offer_trained_model(iface, model_path: str, parameters: dict) -> None:
+    """After Train: a message bar with a button that opens Reconstruct on the same stack with
+    the new model (the user would otherwise have to find the file again)."""
+    from qgis.PyQt.QtWidgets import QPushButton
+    bar = iface.messageBar()
+    item = bar.createMessage(MENU, f"Model trained: {model_path}")
+    button = QPushButton("Fill with this model...")
+    fill = {k: v for k, v in parameters.items() if v not in (None, "", [])
+            and k in ("MSI", "MASKS", "SAR", "DEVICE", "CLOUD_BUFFER", "MSI_DATES", "SAR_DATES")}
+    fill["MODEL"] = model_path
+    owner = types.SimpleNamespace(iface=iface)  # what the dialog opener needs of a plugin
+    button.clicked.connect(functools.partial(open_algorithm_dialog, owner, ALGORITHM_ID, fill))
+    item.layout().addWidget(button)
+    bar.pushWidget(item, Qgis.Success, 0)
 
 
 @_guarded("install PyTorch")
@@ -143,11 +191,17 @@ def build_toolbar(plugin) -> None:
     toolbar.setToolTip(TOOLBAR)
     plugin.toolbar = toolbar
 
-    reconstruct = QAction(_plugin_icon(), "Reconstruct cloudy MSI", main_window)
-    # No parentheses in tooltips: QGIS's shortcut manager strips "(...)" from them (it takes
-    # that for an old shortcut) when it registers the action.
-    reconstruct.setToolTip("Fill the cloudy dates of a Sentinel-2 time series: Processing")
-    reconstruct.triggered.connect(functools.partial(open_reconstruct_dialog, plugin))
+    registry = QgsApplication.processingRegistry()
+    algorithm_actions = []
+    for name, tip in ALGORITHM_BUTTONS:
+        algorithm = registry.algorithmById(f"{PROVIDER_ID}:{name}")
+        label = algorithm.displayName() if algorithm is not None else name.title()
+        action = QAction(algorithm.icon() if algorithm is not None else _plugin_icon(), label,
+                         main_window)
+        action.setToolTip(tip)
+        action.triggered.connect(functools.partial(open_algorithm_dialog, plugin,
+                                                   f"{PROVIDER_ID}:{name}", None))
+        algorithm_actions.append(action)
 
     swipe_ic = swipe_icon()
     if swipe_ic.isNull():
@@ -159,14 +213,18 @@ def build_toolbar(plugin) -> None:
     plugin.swipe_tool.setAction(swipe)  # unchecks the action when another tool is chosen
     swipe.triggered.connect(functools.partial(toggle_swipe, plugin, swipe))
 
-    install = QAction(QgsApplication.getThemeIcon("/mActionShowPluginManager.svg"), "Install PyTorch...",
-                      main_window)
-    install.setToolTip("Install the PyTorch package that the reconstruction needs")
+    status = torch_status()
+    missing = "not installed" in status
+    install = QAction(QgsApplication.getThemeIcon("/mActionShowPluginManager.svg"),
+                      "Install PyTorch..." if missing else "PyTorch set-up...", main_window)
+    install.setToolTip(f"{status}. The model needs it; install it, or reinstall it with CUDA "
+                       "for an NVIDIA GPU, into QGIS's profile")
     install.triggered.connect(functools.partial(open_install_dialog, plugin))
 
-    plugin.actions = [reconstruct, swipe, install]
+    plugin.actions = algorithm_actions + [swipe, install]
     for action in plugin.actions:
-        toolbar.addAction(action)
+        if action is not install or missing:  # set-up stays in the Raster menu once installed
+            toolbar.addAction(action)
         iface.addPluginToRasterMenu(MENU, action)
     plugin._swipe_follow_slot = functools.partial(follow_active_layer, plugin)
     try:

@@ -9,6 +9,7 @@ import pytest
 from osgeo import gdal
 
 from qgis.core import QgsProject, QgsRasterLayer
+from qgis.gui import QgsProcessingAlgorithmDialogBase
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "resources" / "sample"
@@ -218,7 +219,7 @@ def test_closing_the_dialog_with_the_window_x_is_quiet(qgis_app, provider, qgis_
 
     def close_it():
         for w in QApplication.topLevelWidgets():
-            if type(w).__name__ == "AlgorithmDialog" and w.isVisible():
+            if isinstance(w, QgsProcessingAlgorithmDialogBase) and w.isVisible():
                 w.close()
 
     toolbar.open_reconstruct_dialog(Plugin())

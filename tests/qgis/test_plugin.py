@@ -17,7 +17,7 @@ def test_init_gui_registers_provider_and_toolbar_and_unload_removes_them(qgis_if
     assert sorted(a.id() for a in provider.algorithms()) == ["smts_cloudfill:prepare",
                                                              "smts_cloudfill:reconstruct",
                                                              "smts_cloudfill:train"]
-    assert plugin.toolbar is not None and len(plugin.actions) == 3
+    assert plugin.toolbar is not None and len(plugin.actions) == 5
     plugin.initProcessing()  # qgis_process may call it again: still one provider
     assert [p.id() for p in registry.providers()].count("smts_cloudfill") == 1
     plugin.unload()
@@ -45,7 +45,7 @@ def test_toolbar_tooltips_survive_the_shortcut_manager(qgis_iface, qgis_processi
             QgsGui.shortcutsManager().registerAction(action, "Ctrl+Alt+F12")
             assert before in action.toolTip(), (before, action.toolTip())
             QgsGui.shortcutsManager().unregisterAction(action)
-        assert "left of the divider" in plugin.actions[1].toolTip()
+        assert "left of the divider" in plugin.actions[3].toolTip()
     finally:
         plugin.unload()
 

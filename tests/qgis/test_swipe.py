@@ -208,17 +208,23 @@ def test_swipe_follows_after_layer_style_and_removal(shown_canvas, layers, qt_wa
     canvas.unsetMapTool(tool)
 
 
-def test_build_toolbar_with_iface_stub(qgis_iface, qgis_new_project, layers):
+def test_build_toolbar_with_iface_stub(qgis_iface, qgis_new_project, layers, provider):
     from smts_cloudfill_plugin.gui.toolbar import build_toolbar, unload_toolbar
     plugin = SimpleNamespace(iface=qgis_iface, toolbar=None, actions=[], swipe_tool=None)
     build_toolbar(plugin)
     try:
         texts = [a.text() for a in plugin.actions]
-        assert texts == ["Reconstruct cloudy MSI", "Swipe filled / cloudy", "Install PyTorch..."]
+        # Issue 19 item 16: the user's steps in order; PyTorch is installed here, so its set-up
+        # is in the Raster menu only, under a name that does not say "Install".
+        assert texts == ["Prepare Sentinel-1/2 time series", "Reconstruct cloudy MSI",
+                         "Train on local stacks", "Swipe filled / cloudy", "PyTorch set-up..."]
         assert plugin.toolbar.windowTitle() == "SMTS CloudFill"
-        assert plugin.toolbar.actions() == plugin.actions
-        swipe = plugin.actions[1]
-        assert swipe.isCheckable() and not plugin.actions[0].isCheckable()
+        assert plugin.toolbar.actions() == plugin.actions[:4]
+        assert "PyTorch 2." in plugin.actions[4].toolTip() and "is installed" in \
+            plugin.actions[4].toolTip()
+        assert not any(a.toolTip().endswith("Processing") for a in plugin.actions)
+        swipe = plugin.actions[3]
+        assert swipe.isCheckable() and not plugin.actions[1].isCheckable()
         assert isinstance(plugin.swipe_tool, SwipeMapTool)
         assert all(not a.icon().isNull() for a in plugin.actions)
 
