@@ -11,6 +11,10 @@ Scenarios (PAPER.md and issue 10):
 - ``1 date K`` / ``2 dates K``: the same clouds on exactly 1 or 2 inner dates (clear neighbours);
 - ``real 1 date`` / ``real all dates``: real SCL cloud shapes of other, partly cloudy dates of
   the same season on 1 inner date / on every date;
+- ``whole 1 inner`` / ``whole 1 end`` / ``whole 2`` / ``whole 3 in a row``: wholly cloudy dates
+  (an overcast acquisition): one inner date, one date at the window's first or last place, two
+  inner dates, three consecutive inner dates (a month without a clear view); mostly clear dates
+  are chosen, so that their clear pixels can be scored;
 - ``demo``: the shipped sample with 2019-04-21 under the real clouds of 2019-04-26, its SCL masks
   grown by the product's default cloud buffer (as ``make demo`` runs it).
 
@@ -20,6 +24,7 @@ over the mean jump elsewhere, the worst of the 5 grid phases (the truth's value 
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -45,16 +50,43 @@ CLOUDS = (10, 20, 30, 40, 50)
 #: A window whose dates are at most this cloudy (on average) counts as fully clear.
 CLEAR = 0.01
 FEW_CLOUDS = (20, 40)
+WHOLE_SCENARIOS = ["whole 1 inner", "whole 1 end", "whole 2", "whole 3 in a row"]
 SCENARIOS = ([f"paper {k}" for k in CLOUDS] + [f"1 date {k}" for k in FEW_CLOUDS]
-             + [f"2 dates {k}" for k in FEW_CLOUDS] + ["real 1 date", "real all dates"])
+             + [f"2 dates {k}" for k in FEW_CLOUDS] + ["real 1 date", "real all dates"]
+             + WHOLE_SCENARIOS)
 
 
-def scenario_hidden(name: str, missing: np.ndarray, dates: int, rng: np.random.Generator
-                    ) -> np.ndarray:
+def whole_dates(name: str, missing: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """The dates a whole-date scenario hides, among the window's mostly clear ones where it can
+    (``missing``: the window's (T, H, W) real mask)."""
+    dates = len(missing)
+    clear = missing.reshape(dates, -1).mean(1) <= 0.5
+    inner = [t for t in range(1, dates - 1) if clear[t]] or list(range(1, dates - 1))
+    if name == "whole 1 inner":
+        return [int(rng.choice(inner))]
+    if name == "whole 1 end":
+        ends = [t for t in (0, dates - 1) if clear[t]] or [0, dates - 1]
+        return [int(rng.choice(ends))]
+    if name == "whole 2":
+        return [int(t) for t in rng.choice(inner, min(2, len(inner)), replace=False)]
+    starts = list(range(1, dates - 3))  # three in a row, all inner
+    scored = [a for a in starts if clear[a:a + 3].any()] or starts
+    a = int(rng.choice(scored))
+    return [a, a + 1, a + 2]
+
+
+def scenario_hidden(name: str, missing: np.ndarray, dates: int, rng: np.random.Generator,
+                    window: np.ndarray | None = None) -> np.ndarray:
     """(dates, H, W) synthetic clouds of a scenario; ``missing`` is the season's real mask
-    (donor shapes for the real-shape scenarios)."""
+    (donor shapes for the real-shape scenarios), ``window`` the window's own (whole dates are
+    chosen among its mostly clear dates)."""
     h, w = missing.shape[-2:]
     inner = list(range(1, dates - 1))
+    if name.startswith("whole"):
+        out = np.zeros((dates, h, w), bool)
+        out[whole_dates(name, np.zeros((dates, h, w), bool) if window is None else window,
+                        rng)] = True
+        return out
     if name.startswith("paper"):
         return synthetic_cloud_masks(dates, h, w, int(name.split()[-1]), rng)
     if name.startswith(("1 date", "2 dates")):
@@ -132,8 +164,26 @@ class Pool(ScoreSums):
         return {**vars(self.scores()), "edge_ratio": edge_ratio(self.jumps)}
 
 
+#: The classical fill, no network: the self-check choosing per date among interpolation and the
+#: same-date residual corrections, the model's weight held at 0 (so the fill never runs it).
+CLASSICAL = "interp. + same-date residual"
+
+
+@contextlib.contextmanager
+def classical_only():
+    """The self-check with the model's weight held at 0 (for the CLASSICAL row)."""
+    from smts_cloudfill_plugin.core.blend import self_check
+    weights = self_check.WEIGHTS
+    self_check.WEIGHTS = (0.0,)
+    try:
+        yield
+    finally:
+        self_check.WEIGHTS = weights
+
+
 def _fill_all(pools: list[dict], truth, real, hidden, days, msi, sar, models, work) -> None:
-    """Every method on one window and scenario; the scores go to each of ``pools``."""
+    """Every method on one window and scenario; the scores go to each of ``pools``. A model
+    labelled CLASSICAL is run with the model's weight held at 0."""
     sample = Sample(truth, real, hidden, None, days)
     if not sample.scored.any():
         return
@@ -142,7 +192,8 @@ def _fill_all(pools: list[dict], truth, real, hidden, days, msi, sar, models, wo
              "interpolation": interpolate_temporal(truth, missing, days).astype(np.float32),
              "nearest clear date": nearest_clear(truth, missing, days)}
     for label, (weights, check) in models.items():
-        filled = product_fill(msi, missing, sar, weights, work, check)
+        with classical_only() if label == CLASSICAL else contextlib.nullcontext():
+            filled = product_fill(msi, missing, sar, weights, work, check)
         fills[label] = np.where(np.isnan(filled), truth, filled)
     for m, pred in fills.items():
         for p in pools:
@@ -154,7 +205,7 @@ def _window_job(args) -> dict:
     scores also go to the ``clear windows: <scenario>`` rows."""
     import torch
     torch.set_num_threads(1)
-    wi, season, idx, msi, sar, models, seeds = args
+    wi, season, idx, msi, sar, models, seeds, scenarios = args
     work = tempfile.mkdtemp(prefix="smts_eval_")
     rows: dict[str, dict[str, Pool]] = {}
     try:
@@ -162,9 +213,9 @@ def _window_job(args) -> dict:
         dates = [season.dates[i] for i in idx]
         days = np.array([(d - dates[0]).days for d in dates], float)
         for seed in seeds:
-            for name in SCENARIOS:
+            for name in scenarios:
                 rng = np.random.default_rng([seed, wi, SCENARIOS.index(name)])
-                hidden = scenario_hidden(name, season.missing, len(idx), rng) & ~real
+                hidden = scenario_hidden(name, season.missing, len(idx), rng, real) & ~real
                 pools = [rows.setdefault(name, {})]
                 if real.mean() <= CLEAR:
                     pools.append(rows.setdefault(f"clear windows: {name}", {}))
@@ -191,9 +242,11 @@ def _demo_job(args) -> dict:
 
 def evaluate_matrix(season, windows, msi_paths: dict, sar_paths: list, models: dict[str, tuple],
                     seeds: tuple[int, ...], demo: tuple | None = None, processes: int = 2,
-                    log=print) -> dict:
+                    log=print, scenarios: list[str] | None = None) -> dict:
     """models: label -> (weights path, self_check). Windows run in ``processes`` worker
-    processes. Returns {"rows": {scenario: {method: scores}}, ...}."""
+    processes; ``scenarios`` a subset of SCENARIOS (all by default; each keeps its clouds).
+    Returns {"rows": {scenario: {method: scores}}, ...}."""
+    scenarios = list(scenarios or SCENARIOS)
     import multiprocessing as mp
     t0 = time.monotonic()
     jobs = []
@@ -201,7 +254,7 @@ def evaluate_matrix(season, windows, msi_paths: dict, sar_paths: list, models: d
         idx = list(w.msi)
         dates = [season.dates[i] for i in idx]
         jobs.append((wi, season, idx, [msi_paths[d] for d in dates],
-                     _sar_near(sar_paths, dates[0], dates[-1]), models, tuple(seeds)))
+                     _sar_near(sar_paths, dates[0], dates[-1]), models, tuple(seeds), scenarios))
     rows: dict[str, dict[str, Pool]] = {}
 
     def merge(part: dict) -> None:
