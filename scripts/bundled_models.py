@@ -34,8 +34,8 @@ from smts_cloudfill_plugin.core.training.evaluate import (CLOUD_COUNTS, fill_mod
                                                  pooled_scores, real_cloud_samples)
 from smts_cloudfill_plugin.core.progress import PrintFeedback  # noqa: E402
 from smts_cloudfill_plugin.core.training.train import TrainSettings, make_model, train  # noqa: E402
-from smts_cloudfill_plugin.core.training.data import (Season, fixed_samples, load_season,  # noqa: E402
-                                                      window_pool)
+from smts_cloudfill_plugin.core.training.data import (WHOLE_DATE_MIX, Season,  # noqa: E402
+                                                      fixed_samples, load_season, window_pool)
 from smts_cloudfill_plugin.core.model.network import SmtsVit  # noqa: E402
 from smts_cloudfill_plugin.core.model.weights import load_model  # noqa: E402
 
@@ -123,8 +123,10 @@ def cmd_train(args) -> None:
     settings = TrainSettings(max_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch,
                              lr=args.lr, seed=args.seed, validate_every=args.validate_every,
                              threads=args.threads,
-                             scenarios=None if args.recipe == "ours" else {"paper": 1.0},
-                             standardised_mse=args.recipe == "ours")
+                             scenarios=(WHOLE_DATE_MIX if args.whole_dates else None)
+                             if args.recipe == "ours" else {"paper": 1.0},
+                             standardised_mse=args.recipe == "ours",
+                             validation_whole_dates=args.whole_dates)
     meta = {"training_data": {"source": "WorldCereal public training extractions, Flanders "
                               "(contains modified Copernicus Sentinel data 2017-2019)",
                               "split": {k: [f"{s} {a or 'start'}..{b or 'end'}" for s, a, b in v]
@@ -576,6 +578,9 @@ def main() -> None:
         t.add_argument("--variants", type=int, default=0,
                        help="rounds of random date sequences added to the training windows")
         t.add_argument("--init", default=None, help="continue from these weights (same variant)")
+        t.add_argument("--whole-dates", action="store_true",
+                       help="hide whole dates in 30 %% of the samples and half the validation "
+                            "windows (issue 18)")
         t.add_argument("--residual-scale", type=float, default=None,
                        help="the prior's same-date residual scale (px; 0: none): for a new "
                             "model, its config; with --init, a model on another scale is moved "

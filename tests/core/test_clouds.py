@@ -137,3 +137,18 @@ def test_scl_classes_are_described_from_their_numbers():
         "0 (no data), 3 (cloud shadow), 8 (cloud, medium probability), "
         "9 (cloud, high probability) and 10 (thin cirrus)")
     assert describe_scl_classes([11]) == "11 (snow)"
+
+
+def test_whole_date_training_hides_one_to_three_whole_dates():
+    """Issue 18's training scenario: whole dates (overcast acquisitions), never all but one."""
+    from smts_cloudfill_plugin.core.training.data import whole_date_mask
+    rng = np.random.default_rng(0)
+    counts, in_a_row = set(), 0
+    for _ in range(200):
+        m = whole_date_mask(6, 8, rng)
+        per_date = m.reshape(6, -1)
+        assert (per_date.all(1) | ~per_date.any(1)).all()   # each date hidden wholly or not at all
+        hidden = np.flatnonzero(per_date.all(1))
+        counts.add(len(hidden))
+        in_a_row += int(len(hidden) > 1 and (np.diff(hidden) == 1).all())
+    assert counts == {1, 2, 3} and in_a_row > 20

@@ -13,7 +13,8 @@ from smts_cloudfill_plugin.core.read.dates import day_numbers
 from smts_cloudfill_plugin.core.model.network import SmtsVit
 from smts_cloudfill_plugin.core.plan.windows import default_overlap
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
-from smts_cloudfill_plugin.core.blend.self_check import check_group
+from smts_cloudfill_plugin.core.blend.self_check import (BASIS_NONE, BASIS_WHOLE, check_group,
+                                                        describe_check)
 from smts_cloudfill_plugin.core.read.stack import Stack
 from smts_cloudfill_plugin.core.model.weights import save_weights
 
@@ -100,7 +101,9 @@ class _Oracle(torch.nn.Module):
         self.config = config.smts_vit(**SMALL)
 
     def forward(self, msi, missing, sar=None, days=None):
-        return self.truth[:1].expand(msi.shape[0], *self.truth.shape[1:]) + self.offset
+        # The check stacks one copy of its windows per date it scores: the truth of each.
+        reps = msi.shape[0] // len(self.truth)
+        return self.truth.repeat(reps, *(1,) * (self.truth.dim() - 1)) + self.offset
 
     def fill(self, msi, missing, sar=None, days=None):
         return self(msi, missing, sar, days), None   # its config's prior has no residual
@@ -124,6 +127,43 @@ def test_self_check_takes_the_model_where_it_wins_and_interpolation_where_it_los
         assert found[0].model_mse < found[0].interp_mse
     else:
         assert found[0].model_mse > found[0].interp_mse
+
+
+@pytest.mark.parametrize("offset,weight", [(0.0, 1.0), (0.2, 0.0)])
+def test_a_whole_cloudy_date_is_chosen_for_by_hiding_whole_clear_dates(offset, weight):
+    """Issue 18: date 2 is wholly cloudy, so none of its pixels can be held back; the check
+    hides whole clear dates of the group in turn (the nearest first) and chooses from those."""
+    rng = np.random.default_rng(1)
+    base = rng.random((1, 1, 10, 20, 20), dtype=np.float32) * 0.3
+    trend = np.linspace(0, 0.1, 6, dtype=np.float32)[None, :, None, None, None] ** 2
+    msi = base + trend + 0.01 * rng.random((1, 6, 10, 20, 20), dtype=np.float32)
+    msi = np.concatenate([msi, msi[:, :, :, ::-1]])   # two check windows: the two draws
+    missing = np.zeros((2, 6, 20, 20), bool)
+    missing[:, 2] = True
+    missing[:, 1, :15] = True                          # too cloudy to be hidden whole
+    model = _Oracle(torch.from_numpy(msi), offset)
+    found = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [2],
+                        [f"d{i}" for i in range(6)], [str(i) for i in range(6)])
+    whole = found[0]
+    assert whole.basis == f"{BASIS_WHOLE}: d3, d0, d4"   # the nearest mostly clear dates
+    assert whole.pixels == 3 * 2 * 20 * 20          # three dates hidden whole, both windows
+    assert whole.weight == pytest.approx(weight)
+    assert (whole.model_mse < whole.interp_mse) == (weight == 1.0)
+    assert whole.scale == 0.0   # no same-date residual without clear pixels of that date
+
+
+def test_nothing_to_check_means_interpolation_never_the_model_unchecked():
+    """Every date of the group cloudy in the check windows: nothing can be held back or hidden
+    whole, so the date is filled by interpolation (it used to be the model, unchecked)."""
+    rng = np.random.default_rng(4)
+    msi = rng.random((1, 6, 10, 20, 20), dtype=np.float32)
+    missing = rng.random((1, 6, 20, 20)) > 0.3     # 70 % cloudy everywhere
+    missing[0, 2] = True
+    model = _Oracle(torch.from_numpy(msi), 0.0)
+    found = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [2],
+                        [f"d{i}" for i in range(6)], [str(i) for i in range(6)])
+    assert found[0].basis == BASIS_NONE and found[0].weight == 0.0
+    assert "temporal interpolation" in describe_check(found[0])
 
 
 def test_reconstruct_with_an_untrained_model_of_our_recipe_fills_by_interpolation(tmp_path):

@@ -13,6 +13,12 @@ interpolation (no residual, ``w = 0``) on MSE, SAM or SSIM, on each of two indep
 of held-back pixels. The fill then uses that candidate (:mod:`.candidates`); where it gives the
 model no weight, the model is not run at all. The figures go to the log and to a small report
 (:mod:`.check_report`).
+
+A date that is wholly (or almost wholly) cloudy has no clear pixels to hold back, and what
+small clouds say does not tell how a whole missing date is best filled. For those dates the
+check hides, in turn, whole clear dates of the same group (:data:`LOO_DONORS` of them, nearest
+first: leave one date out), fills them every candidate way and chooses from those figures.
+With nothing at all to check, a date is filled by interpolation: never by the model unchecked.
 """
 from __future__ import annotations
 
@@ -41,6 +47,17 @@ WEIGHTS = tuple(np.linspace(0.0, 1.0, 11))
 SCALES = (0.0, 4.0, 8.0)
 #: Independent draws of held-back pixels; a weight must beat interpolation on each.
 DRAWS = 2
+#: Whole dates hidden in turn to check the fill of whole cloudy dates (leave one date out).
+LOO_DONORS = 3
+#: A date can be hidden whole for that check when at least this share of its pixels in the check
+#: windows is clear (what is scored is its clear pixels only).
+LOO_MIN_CLEAR = 0.5
+
+#: How a date's choice was made (``DateCheck.basis``).
+BASIS_OWN = "this date"
+BASIS_POOLED = "pooled over the group's dates"
+BASIS_WHOLE = "whole dates hidden in turn"
+BASIS_NONE = "nothing to check: interpolation"
 
 
 @dataclass
@@ -56,7 +73,7 @@ class DateCheck:
     interp_sam: float
     model_sam: float
     weight: float
-    basis: str  # "this date", "pooled over the group's dates", "not checked"
+    basis: str  # one of the BASIS_* texts (for whole dates, with the hidden dates named)
     scale: float = 0.0
     chosen_mse: float = float("nan")
     chosen_sam: float = float("nan")
@@ -136,6 +153,51 @@ def held_back(missing: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarr
     return out
 
 
+def _score(model: SmtsVit, device: torch.device, msi: np.ndarray, missing: np.ndarray,
+           hidden: np.ndarray, sar: np.ndarray | None, days: torch.Tensor | None,
+           dates: list[int], errors: dict[int, _Errors], draw_of: np.ndarray) -> None:
+    """Fill ``hidden`` (one copy of the n windows per date of ``dates``, (len(dates) * n, T, S,
+    S)) every candidate way in one model run; add the errors on each date's hidden clear pixels
+    to ``errors[date]``, window i to draw ``draw_of[i]``."""
+    n = len(msi)
+    rep = lambda a: None if a is None else torch.from_numpy(  # noqa: E731
+        np.concatenate([a] * len(dates))).to(device)
+    d = None if days is None else days.to(device)
+    x, m = rep(msi), torch.from_numpy(hidden).to(device)
+    interp, pred, residual = interpolation_and_model(model, x, m, rep(sar), d)
+    clean = torch.nan_to_num(x)
+    own = own_scale(model)
+    corrections = [torch.zeros_like(interp) if s == 0 else residual if s == own else
+                   residual_correction(clean, m, d, s, sorted(set(dates))) for s in SCALES]
+    change = pred - interp
+    if own > 0:
+        change = change - residual
+    interp, change = interp.float().cpu(), change.float().cpu()
+    corrections = [c.float().cpu() for c in corrections]
+    truth_all = torch.from_numpy(msi)
+    for j, k in enumerate(dates):
+        part = slice(j * n, (j + 1) * n)
+        scored = torch.from_numpy(hidden[part, k] & ~missing[:, k])
+        for draw in np.unique(draw_of):
+            rows = torch.from_numpy(draw_of == draw)
+            if scored[rows].any():
+                errors[k].add(int(draw), interp[part, k][rows], change[part, k][rows],
+                              [c[part, k][rows] for c in corrections], truth_all[rows, k],
+                              scored[rows])
+
+
+def whole_date_donors(missing: np.ndarray, whole: list[int], limit: int = LOO_DONORS
+                      ) -> list[int]:
+    """Dates of the group that can be hidden whole to check the fill of the ``whole`` dates:
+    mostly clear in the check windows ((N, T, S, S) ``missing``), not themselves among the whole
+    dates; the nearest to them first (their neighbours and gaps are the most alike)."""
+    clear = 1.0 - missing.mean(axis=(0, 2, 3))
+    candidates = [t for t in range(missing.shape[1])
+                  if t not in whole and clear[t] >= LOO_MIN_CLEAR]
+    candidates.sort(key=lambda t: (min(abs(t - k) for k in whole), -clear[t], t))
+    return candidates[:limit]
+
+
 def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days: torch.Tensor | None,
                 targets: list[int], names: list[str], dates: list[str],
                 seed: int = 0, check=lambda: None) -> list[DateCheck]:
@@ -153,46 +215,45 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
     model.eval()
     with torch.inference_mode():
         for msi, missing, sar in batches:
-            n = len(msi)
-            rep = lambda a: None if a is None else torch.from_numpy(  # noqa: E731
-                np.concatenate([a] * len(targets))).to(device)
-            d = None if days is None else days.to(device)
-            truth_all = torch.from_numpy(msi)
             for draw in range(DRAWS):
                 check()
                 # One copy of the windows per cloudy date, held-back pixels on that date only.
                 hidden = np.concatenate([np.stack([held_back(m, k, rng) for m in missing])
                                          for k in targets])
-                x, m = rep(msi), torch.from_numpy(hidden).to(device)
-                interp, pred, residual = interpolation_and_model(model, x, m, rep(sar), d)
-                clean = torch.nan_to_num(x)
-                own = own_scale(model)
-                corrections = [torch.zeros_like(interp) if s == 0 else residual if s == own else
-                               residual_correction(clean, m, d, s, targets) for s in SCALES]
-                change = pred - interp
-                if own > 0:
-                    change = change - residual
-                interp, change = interp.float().cpu(), change.float().cpu()
-                corrections = [c.float().cpu() for c in corrections]
-                for j, k in enumerate(targets):
-                    part = slice(j * n, (j + 1) * n)
-                    scored = torch.from_numpy(hidden[part, k] & ~missing[:, k])
-                    if scored.any():
-                        errors[k].add(draw, interp[part, k], change[part, k],
-                                      [c[part, k] for c in corrections], truth_all[:, k],
-                                      scored)
+                _score(model, device, msi, missing, hidden, sar, days, targets, errors,
+                       np.full(len(msi), draw))
+        # Whole cloudy dates: hide whole mostly clear dates of the group in turn.
+        whole = [k for k in targets if errors[k].pixels < MIN_PIXELS]
+        all_missing = np.concatenate([b[1] for b in batches]) if batches else None
+        donors = whole_date_donors(all_missing, whole) if whole and all_missing is not None \
+            else []
+        hidden_whole = {k: _Errors() for k in donors}
+        if donors:
+            # The two draws are the even and the odd check windows (hiding is not random).
+            first = 0
+            for msi, missing, sar in batches:
+                check()
+                hidden = np.concatenate([missing.copy() for _ in donors])
+                for j, k in enumerate(donors):
+                    hidden[j * len(msi):(j + 1) * len(msi), k] = True
+                _score(model, device, msi, missing, hidden, sar, days, donors, hidden_whole,
+                       (first + np.arange(len(msi))) % DRAWS)
+                first += len(msi)
     pooled = _Errors().merged(list(errors.values()))
+    by_whole = _Errors().merged(list(hidden_whole.values()))
+    whole_basis = f"{BASIS_WHOLE}: " + ", ".join(names[k] for k in donors)
     # The model alone: weight 1 with its own residual scale (none unless its prior has one).
     alone = SCALES.index(own_scale(model)) if own_scale(model) in SCALES else 0
     out = []
     for k in targets:
-        e, basis = errors[k], "this date"
+        e, basis = errors[k], BASIS_OWN
         if e.pixels < MIN_PIXELS:
-            e, basis = pooled, "pooled over the group's dates"
+            e, basis = (by_whole, whole_basis) if by_whole.pixels >= MIN_PIXELS else \
+                (pooled, BASIS_POOLED)
         if e.pixels == 0:
-            # Nothing to hold back anywhere (every target fully cloudy): the model decides.
+            # Nothing to hold back anywhere: interpolation, the fill that needs no check.
             out.append(DateCheck(names[k], dates[k], 0, float("nan"), float("nan"),
-                                 float("nan"), float("nan"), 1.0, "not checked"))
+                                 float("nan"), float("nan"), 0.0, BASIS_NONE))
             continue
         a, i = e.best()
         out.append(DateCheck(names[k], dates[k], e.pixels, e.mean(0, 0, 0), e.mean(0, alone, -1),
@@ -203,9 +264,9 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
 
 def describe_check(c: DateCheck) -> str:
     """One log line."""
-    if c.basis == "not checked":
-        return (f"  {c.name}: no clear pixel to hold back on this date or its group; "
-                "filled by the model unchecked.")
+    if c.basis == BASIS_NONE:
+        return (f"  {c.name}: no clear pixel to hold back on this date or its group, and no "
+                "mostly clear date to hide whole; filled by temporal interpolation.")
     pct = lambda a, b: 100 * (a / b - 1) if b > 0 else 0.0  # noqa: E731
     return (f"  {c.name}: on {c.pixels} held-back clear pixels ({c.basis}), interpolation MSE "
             f"{c.interp_mse:.5f}, model {c.model_mse:.5f} ({pct(c.model_mse, c.interp_mse):+.0f} %); "

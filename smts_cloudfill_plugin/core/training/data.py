@@ -174,13 +174,33 @@ def cut_sample(seasons: list[Season], window: DateWindow, y0: int, x0: int, size
 #: How training hides clear pixels (ours; the paper uses only the first): the paper's clouds on
 #: every date, the same clouds on 1..2 dates only (the case users meet most: one cloudy date
 #: between clear neighbours), and real SCL cloud shapes of other dates of the season (dilated by
-#: 0..2 px) on 1..all dates. Shares of the samples.
+#: 0..2 px) on 1..all dates. Shares of the samples. ``whole_dates`` (not in the default mix;
+#: issue 18's fine-tuning) hides 1..3 whole dates, half the time in a row: overcast
+#: acquisitions, where only SAR sees that day.
 SCENARIOS: dict[str, float] = {"paper": 0.4, "few_dates": 0.3, "real_shapes": 0.3}
+WHOLE_DATE_MIX: dict[str, float] = {"paper": 0.3, "few_dates": 0.2, "real_shapes": 0.2,
+                                    "whole_dates": 0.3}
+
+
+def whole_date_mask(dates: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(dates, size, size): 1..3 whole dates hidden (at most all but two), half the time in a
+    row."""
+    n = int(rng.integers(1, min(3, dates - 2) + 1))
+    if rng.random() < 0.5:
+        start = int(rng.integers(0, dates - n + 1))
+        which = list(range(start, start + n))
+    else:
+        which = [int(t) for t in rng.choice(dates, n, replace=False)]
+    hidden = np.zeros((dates, size, size), dtype=bool)
+    hidden[which] = True
+    return hidden
 
 
 def hidden_masks(season: Season, dates: int, size: int, rng: np.random.Generator,
                  cloud_counts: tuple[int, int], scenario: str) -> np.ndarray:
     """(dates, size, size) synthetic clouds for one training sample under ``scenario``."""
+    if scenario == "whole_dates":
+        return whole_date_mask(dates, size, rng)
     bank = cloud_bank(size)
     hidden = np.zeros((dates, size, size), dtype=bool)
     if scenario == "real_shapes":
@@ -229,14 +249,17 @@ def random_sample(seasons: list[Season], windows: list[DateWindow], size: int,
 
 
 def fixed_samples(seasons: list[Season], windows: list[DateWindow], size: int, cloud_count: int,
-                  seed: int) -> list[Sample]:
-    """A deterministic evaluation set: each window's centre crop under seeded synthetic clouds."""
+                  seed: int, whole_dates: bool = False) -> list[Sample]:
+    """A deterministic evaluation set: each window's centre crop under seeded synthetic clouds;
+    with ``whole_dates``, every other window has 1..3 whole dates hidden instead."""
     rng = np.random.default_rng(seed)
     out = []
-    for w in windows:
+    for i, w in enumerate(windows):
         h, wd = seasons[w.season].msi.shape[-2:]
         y0, x0 = (h - size) // 2, (wd - size) // 2
         hidden = synthetic_cloud_masks(len(w.msi), size, size, cloud_count, rng)
+        if whole_dates and i % 2:
+            hidden = whole_date_mask(len(w.msi), size, rng)
         out.append(cut_sample(seasons, w, y0, x0, size, hidden))
     return out
 

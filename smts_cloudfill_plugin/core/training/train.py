@@ -43,6 +43,8 @@ class TrainSettings:
         scenarios: shares of the ways clear pixels are hidden (None:
             :data:`.data.SCENARIOS`; ``{"paper": 1}`` is the paper's recipe).
         standardised_mse: take the loss's MSE on standardised bands (ours; see :mod:`losses`).
+        validation_whole_dates: every other validation window has whole dates hidden instead
+            of clouds (the best step must also fill overcast dates well).
     """
 
     max_steps: int = 2000
@@ -58,6 +60,7 @@ class TrainSettings:
     crop: int | None = None
     scenarios: dict | None = None
     standardised_mse: bool = True
+    validation_whole_dates: bool = False
 
 
 @dataclass
@@ -155,7 +158,8 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     val = fixed_samples(seasons, val_windows or train_windows[:8], size,
-                        settings.validation_clouds, seed=settings.seed + 1)
+                        settings.validation_clouds, seed=settings.seed + 1,
+                        whole_dates=settings.validation_whole_dates)
     result = TrainResult(model=model)
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     start_step, elapsed0 = 0, 0.0
