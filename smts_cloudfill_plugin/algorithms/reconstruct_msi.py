@@ -8,7 +8,7 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException,
                        QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterNumber, QgsProcessingParameterString)
 
-from ..core.read.clouds import DEFAULT_SCL_MISSING, describe_scl_classes
+from ..core.read.clouds import DEFAULT_SCL_MISSING, describe_scl_classes, parse_scl_classes
 from ..dependencies import missing_message, torch_available
 from .base import WEIGHTS_FILTER, StackAlgorithm
 from .feedback import QgisFeedback
@@ -103,12 +103,10 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         if not msi_layers:
             raise QgsProcessingException(NO_MSI)
         try:
-            classes = tuple(int(c) for c in
-                            self.parameterAsString(parameters, self.SCL_CLASSES, context).split(",")
-                            if c.strip())
-        except ValueError:
-            raise QgsProcessingException("SCL classes must be whole numbers separated by commas, "
-                                         f"for example {DEFAULT_SCL_TEXT}.") from None
+            classes = parse_scl_classes(self.parameterAsString(parameters, self.SCL_CLASSES,
+                                                               context))
+        except CloudFillError as e:
+            raise QgsProcessingException(str(e)) from None
         msi_dates = self.dates(parameters, self.MSI_DATES, len(msi_layers), context)
         sar_dates = self.dates(parameters, self.SAR_DATES, len(sar_layers), context)
         folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)

@@ -15,7 +15,7 @@ from typing import Sequence
 from osgeo import gdal
 from qgis.core import QgsRasterLayer
 
-from ..core.read.dates import date_from_file, out_of_order, parse_date
+from ..core.read.dates import date_from_file, mask_of_another_date, out_of_order, parse_date
 from ..core.gdal_scope import gdal_exceptions
 from ..core.read.raster import canonical_band
 
@@ -127,7 +127,7 @@ def mask_problem(layer: QgsRasterLayer, mask: QgsRasterLayer, date: dt.date | No
     if mask.crs() != layer.crs() or (mask.width(), mask.height()) != (layer.width(), layer.height()):
         return "mask not on the layer's grid"
     mask_date = layer_date(mask)
-    if date is not None and mask_date is not None and mask_date != date:
+    if mask_of_another_date(date, mask_date):
         return f"mask of another date ({mask_date.isoformat()})"
     return None
 

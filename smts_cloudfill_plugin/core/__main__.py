@@ -27,10 +27,11 @@ def _sort_by_date(msi: list[str], masks: list[str] | None) -> tuple[list[str], l
 
 def _reconstruct(args: argparse.Namespace) -> int:
     from .progress import PrintFeedback
+    from .read.clouds import parse_scl_classes
     from .reconstruct import reconstruct
     from .write.writer import folder_lock
     msi, masks = _sort_by_date(args.msi, args.masks)
-    classes = tuple(int(c) for c in args.scl_classes.split(",")) if args.scl_classes else None
+    classes = parse_scl_classes(args.scl_classes) if args.scl_classes else None
     kw = {"scl_classes": classes} if classes else {}
     with folder_lock(args.out):
         results = reconstruct(msi, args.out, masks=masks, sar=args.sar or None,

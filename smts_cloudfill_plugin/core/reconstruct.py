@@ -25,8 +25,9 @@ from .progress import Feedback
 from .read.block_cache import gdal_cache_limit, working_set
 from .read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
 from .read.dates import day_numbers
-from .read.checks import (check_date_order, check_spacing, check_stack_fits_model,
-                          warn_empty_sar, warn_whole_dates)
+from .read.checks import (check_date_order, check_levels, check_spacing, check_stack_fits_model,
+                          describe_masks, warn_bands_by_position, warn_empty_sar,
+                          warn_whole_dates)
 from .read.missing import scan_missing, warn_never_clear
 from .read.stack import Stack, StackWindow
 from .plan.date_groups import cover_dates, sar_for_group
@@ -39,7 +40,8 @@ from .blend.candidates import FillPlan, blended_fill
 from .blend.check_report import write_report
 from .blend.self_check import CHECK_WINDOWS, DateCheck, check_group, describe_check
 from .write.disk import check_disk_space
-from .write.writer import MASK_FILLED, OutputSet, RasterWriter, check_writable, folder_lock
+from .write.writer import (MASK_FILLED, OutputSet, RasterWriter, TextOutput, check_writable,
+                           folder_lock)
 from .workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores
 
 
@@ -154,6 +156,9 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         feedback: progress, messages and cancel.
     """
     feedback = feedback or Feedback()
+    if batch_size < 1:
+        raise CloudFillError(f"The batch size is {batch_size}: a model call takes 1 window or "
+                             "more (8 by default; lower it only when the GPU runs out of memory).")
     weights = weights or bundled_weights_path(uses_sar=bool(sar))
     model, info = load_model(weights, "cpu")  # read the weights file once
     config = info.config
@@ -166,6 +171,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
     with folder_lock(output_folder), open_stack() as stack:
         check_date_order(stack)
         check_stack_fits_model(stack, config, weights)
+        describe_masks(stack, feedback)
+        warn_bands_by_position(stack, feedback)
         if sar and not config.uses_sar:
             feedback.warn(f"The model {describe(config)} does not use SAR; the SAR rasters are "
                           "ignored.")
@@ -176,6 +183,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                          ref.numpy_dtype.itemsize, 1)
         with gdal_cache_limit(16 << 20):   # every block is read once: no need to keep it
             scan = scan_missing(stack, feedback)
+        check_levels(stack, scan.levels)
         fractions = scan.fractions
         trim = MemoryTrimmer()
         trim(force=True)
@@ -244,11 +252,13 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                                        writers[t][1].path, fractions[t], tuple(group), ran)
                             for t in group_targets]
                 feedback.check()
+            if checks:   # put in place with the rasters, all or nothing
+                report = report or os.path.join(output_folder, CHECK_REPORT)
+                write_report(outputs.add(TextOutput(report)).tmp_path,
+                             f"{config.variant} ({os.path.basename(weights)})", checks)
         for r in results:
             feedback.info(f"Wrote {r.path}")
         if checks:
-            report = report or os.path.join(output_folder, CHECK_REPORT)
-            write_report(report, f"{config.variant} ({os.path.basename(weights)})", checks)
             feedback.info(f"Self-check report: {report}")
         return results
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smts_cloudfill_plugin.core.read.clouds import (DEFAULT_SCL_MISSING, SCL_CLASS_NAMES,
-                                                    binary_to_mask, describe_scl_classes, dilate,
-                                                    gaussian_smooth, looks_like_scl, scl_missing,
+from smts_cloudfill_plugin.core.errors import CloudFillError
+from smts_cloudfill_plugin.core.read.clouds import (BINARY, DEFAULT_SCL_MISSING, PROBABILITY, SCL,
+                                                    SCL_CLASS_NAMES, binary_to_mask,
+                                                    describe_scl_classes, dilate, gaussian_smooth,
+                                                    mask_meaning, parse_scl_classes, scl_missing,
                                                     scl_to_mask, synthetic_cloud_mask,
                                                     synthetic_cloud_masks)
 
@@ -49,13 +51,53 @@ def test_binary_mask_rasters():
     np.testing.assert_array_equal(binary_to_mask(np.array([0, 1], np.uint8)), [False, True])
 
 
-def test_looks_like_scl():
-    assert looks_like_scl(np.array([[4, 5], [8, 9]], np.uint8))
-    assert not looks_like_scl(np.array([[0, 1], [1, 0]], np.uint8))
-    assert not looks_like_scl(np.zeros((2, 2), np.uint8))
-    assert looks_like_scl(np.zeros((2, 2), np.uint8), "Scene classification")
-    assert looks_like_scl(np.zeros((2, 2), np.uint8), "SCL")
-    assert not looks_like_scl(np.array([np.nan, 1.0, 0.0], np.float32))
+def test_a_mask_s_meaning_comes_from_its_content():
+    """SCL by name or by classes 0..11; 0/1 and 0/X (X above the classes) two-valued masks,
+    X the cloud; fractions 0..1 a probability. 0/255 read as SCL was used upside down."""
+    u8 = np.uint8
+    assert mask_meaning(np.array([[4, 5], [8, 9]], u8)).kind == SCL
+    assert mask_meaning(np.array([[0, 4], [4, 0]], u8)).kind == SCL
+    assert mask_meaning(np.zeros((2, 2), u8), "Scene classification").kind == SCL
+    assert mask_meaning(np.array([0, 1], u8), "SCL").kind == SCL
+    for values in ([0, 1], [0, 0], [1, 1], [np.nan, 1.0, 0.0]):
+        found = mask_meaning(np.array(values, np.float32))
+        assert (found.kind, found.cloud) == (BINARY, 1.0), values
+    found = mask_meaning(np.array([[0, 255], [255, 0]], u8))
+    assert (found.kind, found.cloud) == (BINARY, 255.0)
+    assert found.missing(np.array([0, 255, 0], u8)).tolist() == [False, True, False]
+    assert "255 = cloud, 0 = clear" in found.describe()
+    assert mask_meaning(np.array([0, 100], np.int16)).cloud == 100
+    found = mask_meaning(np.array([0.1, 0.9, 0.1, 0.4], np.float32))
+    assert found.kind == PROBABILITY and (found.low, found.high) == pytest.approx((0.1, 0.9))
+    assert found.missing(np.array([0.1, 0.9, 0.5, 0.6], np.float32)).tolist() == \
+        [False, True, False, True]
+    # the band's no-data value is left out: a 0/1 mask with 255 outside the area is 0/1
+    assert mask_meaning(np.array([0, 1, 255], u8), nodata=255).kind == BINARY
+
+
+@pytest.mark.parametrize("values, description, expected", [
+    (np.arange(256, dtype=np.uint8), "", r"holds 256 different whole numbers from 0 to 255"),
+    (np.array([0, 3, 200], np.uint8), "", r"holds 3 different whole numbers from 0 to 200"),
+    (np.array([-1, 0, 1], np.int16), "", r"from -1 to 1"),
+    (np.array([0.0, 0.5, 37.5], np.float32), "", r"from 0 to 37.5"),
+    (np.array([0, 255], np.uint8), "SCL", r"named a scene classification"),
+])
+def test_a_mask_of_no_known_meaning_is_refused_naming_it(values, description, expected):
+    with pytest.raises(CloudFillError, match=expected) as e:
+        mask_meaning(values, description, name="clouds_0421.tif")
+    assert "Cloud mask 'clouds_0421.tif'" in str(e.value)
+    assert "Give the date's SCL, or a mask with 1 where the clouds are" in str(e.value)
+
+
+def test_scl_classes_are_parsed_by_one_rule():
+    assert parse_scl_classes("3, 8,9;10") == (3, 8, 9, 10)
+    assert parse_scl_classes((0, 11)) == (0, 11) and parse_scl_classes("") == ()
+    with pytest.raises(CloudFillError, match=r"SCL classes '3,x': 'x' is not a class number"):
+        parse_scl_classes("3,x")
+    with pytest.raises(CloudFillError, match=r"SCL class 300 does not exist: .* run from 0 to 11"):
+        parse_scl_classes("300")
+    with pytest.raises(CloudFillError, match=r"SCL class -1 does not exist"):
+        parse_scl_classes([3, -1])
 
 
 def test_gaussian_smooth_keeps_constants_and_mass():

@@ -184,8 +184,10 @@ def test_float_reflectance_in_gives_float_reflectance_out(tmp_path, sample, samp
 
 def test_no_cloudy_date_writes_nothing(tmp_path, sample, small_weights):
     clear = [0, 2, 4, 5, 0, 2]
-    masks = [sample["scl"][i] for i in clear]
-    # Reuse the clear dates' SCL for every date: nothing is cloudy, nothing is written.
+    # The clear dates' SCL for every date, without their dates (a mask of another date is
+    # refused): nothing is cloudy, nothing is written.
+    masks = [make_raster(tmp_path / f"clear_{k}.tif", read_raster(sample["scl"][i])[0],
+                         descriptions=["SCL"]) for k, i in enumerate(clear)]
     assert reconstruct(sample["msi"], str(tmp_path / "out"), masks=masks, sar=sample["sar"],
                        weights=small_weights, device="cpu") == []
     assert list_files(tmp_path / "out") == []

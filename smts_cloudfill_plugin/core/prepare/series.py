@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from ..read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, scl_missing
+from ..read.clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, parse_scl_classes,
+                           scl_missing)
 from ..read.dates import date_from_file
 from ..errors import CloudFillError
 from ..gdal_scope import gdal_exceptions
@@ -263,18 +264,9 @@ def _product_arrays(product: S2Product, grid: Grid, resampling: str,
 
 
 def parse_classes(text: str | tuple | list | None) -> tuple[int, ...]:
-    """'7, 2' -> (7, 2); a clear message for anything else."""
-    if text is None or isinstance(text, (tuple, list)):
-        return tuple(int(c) for c in (text or ()))
-    try:
-        classes = tuple(int(c) for c in re.split(r"[,;\s]+", text.strip()) if c)
-    except ValueError:
-        raise CloudFillError(f"SCL classes '{text}' must be whole numbers separated by commas, "
-                             "for example 7, 2.") from None
-    bad = [c for c in classes if not 0 <= c <= 11]
-    if bad:
-        raise CloudFillError(f"SCL class {bad[0]} does not exist (classes are 0 to 11).")
-    return classes
+    """'7, 2' -> (7, 2); a clear message for anything else (the rule of
+    :func:`..read.clouds.parse_scl_classes`, shared with Reconstruct)."""
+    return parse_scl_classes(text)
 
 
 def cloud_mask(scl: np.ndarray | None, msi_missing: np.ndarray, classes: tuple[int, ...],

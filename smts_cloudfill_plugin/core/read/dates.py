@@ -64,6 +64,13 @@ def out_of_order(dates: Sequence[dt.date | None]) -> list[tuple[int, int]]:
     return [(i, j) for i, j in zip(known, known[1:]) if dates[j] <= dates[i]]
 
 
+def mask_of_another_date(image: dt.date | None, mask: dt.date | None) -> bool:
+    """Whether a cloud mask names another date (in its file name or metadata) than the image
+    it is given for: its clouds would be filled on the wrong date. A mask or image without a
+    known date is taken as given. One rule for the engine, the algorithms and the date table."""
+    return image is not None and mask is not None and mask != image
+
+
 def day_numbers(dates: Sequence[dt.date | None]) -> list[float] | None:
     """Days since the first date, or None when any date is unknown."""
     if not dates or any(d is None for d in dates):

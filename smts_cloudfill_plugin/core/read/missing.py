@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,10 @@ def scan_blocks(width: int, height: int, block: tuple[int, int], pixels: int = 1
             for y in range(0, height, h) for x in range(0, width, w)]
 
 
+#: Clear pixels per date (about) whose values give its level (:attr:`MissingScan.levels`).
+LEVEL_SAMPLES = 20000
+
+
 @dataclass
 class MissingScan:
     """What :func:`scan_missing` found.
@@ -40,16 +44,21 @@ class MissingScan:
             Those have nothing to fill from: the fill makes them up, so the user must hear of
             them (a no-data strip at a swath edge, an area outside the footprint).
         pixels: the raster's pixel count.
+        levels: per MSI date, the median reflectance of each model band over a sample of its
+            clear pixels (None when it has none): a date on another scale than its neighbours
+            shows here (:func:`.checks.check_levels`).
     """
 
     fractions: list[float]
     never_clear: int
     pixels: int
+    levels: list[np.ndarray | None] = field(default_factory=list)
 
 
 def scan_missing(stack: Stack, feedback: Feedback, workers: int | None = None) -> MissingScan:
     """The share of missing pixels of each MSI date of ``stack``, scanned in parallel and
-    cancellably, and the pixels missing on every date counted exactly on the way.
+    cancellably, and the pixels missing on every date counted exactly on the way; each date's
+    level from a regular sample of its clear pixels.
 
     Each date is read in regions of whole blocks of its file (so no block is decoded twice)
     by one thread at a time (GDAL datasets are not shared between threads); the caller's
@@ -63,16 +72,23 @@ def scan_missing(stack: Stack, feedback: Feedback, workers: int | None = None) -
     everywhere = np.ones((height, width), dtype=bool)   # missing on every date scanned so far
     lock = threading.Lock()
 
+    step = max(1, int((width * height / LEVEL_SAMPLES) ** 0.5))
+    samples: list[list[np.ndarray]] = [[] for _ in stack.msi]
+
     def count(t: int) -> int:
         block = stack.msi[t].block_size
         total = 0
         for x, y, w, h in scan_blocks(width, height, block):
             if stop.is_set():
                 return -1
-            missing = stack.read_missing(t, x, y, w, h)
+            raw = stack.msi[t].read(x, y, w, h).reshape(-1, h, w)
+            missing = stack.read_missing(t, x, y, w, h, raw)
             total += int(missing.sum())
             with lock:
                 everywhere[y:y + h, x:x + w] &= missing
+            clear = raw[:, ::step, ::step][:, ~missing[::step, ::step]]
+            if clear.size:
+                samples[t].append(clear)
         return total
 
     n = len(stack.msi)
@@ -94,7 +110,9 @@ def scan_missing(stack: Stack, feedback: Feedback, workers: int | None = None) -
             raise
     pixels = width * height
     never_clear = int(np.count_nonzero(everywhere)) if n else 0
-    return MissingScan([f.result() / pixels for f in futures], never_clear, pixels)
+    levels = [np.median(stack.to_reflectance(np.concatenate(found, 1)[:, :, None], t), (1, 2))
+              if found else None for t, found in enumerate(samples)]
+    return MissingScan([f.result() / pixels for f in futures], never_clear, pixels, levels)
 
 
 def warn_never_clear(scan: MissingScan, feedback: Feedback) -> None:

@@ -18,6 +18,7 @@ from osgeo import gdal, osr
 
 from .. import gdal_scope
 from ..errors import CloudFillError
+from .clouds import BINARY, MaskMeaning
 from .dates import date_from_file
 
 
@@ -184,11 +185,16 @@ class MaskSource(RasterSource):
     """An opened cloud mask (one band).
 
     Attributes:
-        is_scl: Sentinel-2 scene classes (True) or 0/1 (False); found from a thumbnail by the
-            stack once the mask is checked to lie on its grid.
+        meaning: what its values mean (scene classes, two values, a probability); found from
+            a thumbnail by the stack once the mask is checked to lie on its grid.
     """
 
-    is_scl: bool = False
+    meaning: MaskMeaning = field(default_factory=lambda: MaskMeaning(BINARY))
+
+    @property
+    def is_scl(self) -> bool:
+        """Sentinel-2 scene classes (True) or another kind of mask (False)."""
+        return self.meaning.is_scl
 
 
 @dataclass

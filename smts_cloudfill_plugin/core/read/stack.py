@@ -19,8 +19,8 @@ import numpy as np
 from osgeo import gdal
 
 from .. import gdal_scope
-from .clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, binary_to_mask, looks_like_scl,
-                     scl_missing)
+from .clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, mask_meaning, parse_scl_classes
+from .dates import mask_of_another_date
 from .raster import (MaskSource, RasterInfo, RasterSource, SarSource, Source, canonical_band,
                      remembered)
 from ..errors import CloudFillError
@@ -109,6 +109,7 @@ class Stack:
             raise CloudFillError("No MSI rasters were given: the stack is empty.")
         if self.cloud_buffer < 0:
             raise CloudFillError("The cloud buffer is a number of pixels, 0 or more.")
+        self.scl_classes = parse_scl_classes(self.scl_classes)
         self.msi = [self._open(RasterSource, p, f"MSI date {i + 1}")
                     for i, p in enumerate(self.msi_paths)]
         self.reference = ref = self.msi[0]
@@ -204,9 +205,15 @@ class Stack:
             if mask.band_count != 1:
                 raise CloudFillError(f"Cloud mask '{mask.name}' has {mask.band_count} bands; a "
                                      "mask has one (SCL classes or 0/1).")
-            mask.is_scl = remembered("scl", mask.path, lambda: looks_like_scl(
+            image = self.msi[i]
+            if mask_of_another_date(image.date, mask.date):
+                raise CloudFillError(
+                    f"Cloud mask '{mask.name}' is of {mask.date} but is given for "
+                    f"'{image.name}' of {image.date}: its clouds would be filled on the wrong "
+                    "date. Give the masks in the order of the MSI dates, one per date.")
+            mask.meaning = remembered("mask meaning", mask.path, lambda: mask_meaning(
                 mask.read(band=1, buf_xsize=min(mask.width, 256), buf_ysize=min(mask.height, 256)),
-                mask.descriptions[0]))
+                mask.descriptions[0], mask.nodata[0], mask.name))
             masks.append(mask)
         return masks
 
@@ -255,6 +262,12 @@ class Stack:
         return finite.size > 0 and float(finite.min()) >= 0
 
     # ----- properties ------------------------------------------------------------------------
+    @property
+    def by_position(self) -> list[int]:
+        """The dates whose bands are matched to the model's by position (the file names no
+        bands): a file that holds them in another order would be filled with bands mixed up."""
+        return [t for t, info in enumerate(self.msi) if info.band_names is None]
+
     @property
     def width(self) -> int:
         return self.reference.width
@@ -340,18 +353,19 @@ class Stack:
         return missing
 
     def _mask_missing(self, mask: MaskSource, x0: int, y0: int, w: int, h: int) -> np.ndarray:
-        """(h, w) bool from a cloud mask: a 0/1 mask as it is; SCL classes with clouds and
-        shadows grown by :attr:`cloud_buffer` px. The SCL is read with a margin of that many
+        """(h, w) bool from a cloud mask, read as its content says (``mask.meaning``): a
+        two-valued mask or a probability as it is; SCL classes with clouds and shadows grown by
+        :attr:`cloud_buffer` px. The SCL is read with a margin of that many
         pixels (clipped at the raster's edge) and cropped after growing, so that a window's
         mask is the crop of the whole raster's, however the raster is cut into windows."""
         if not mask.is_scl:
-            return binary_to_mask(mask.read(x0, y0, w, h, band=1))
+            return mask.meaning.missing(mask.read(x0, y0, w, h, band=1))
         b = self.cloud_buffer
         ax0, ay0 = max(x0 - b, 0), max(y0 - b, 0)
         ax1, ay1 = min(x0 + w + b, mask.width), min(y0 + h + b, mask.height)
         values = mask.read(ax0, ay0, ax1 - ax0, ay1 - ay0, band=1)
         inner = (slice(y0 - ay0, y0 - ay0 + h), slice(x0 - ax0, x0 - ax0 + w))
-        return scl_missing(values, self.scl_classes, b)[inner]
+        return mask.meaning.missing(values, self.scl_classes, b)[inner]
 
     def read(self, x0: int, y0: int, w: int, h: int,
              sar_indices: list[int] | None = None, dates: list[int] | None = None,

@@ -1,4 +1,5 @@
-"""Refusing, before anything is written, outputs that would not fit on the disk."""
+"""Refusing, before anything is written, outputs that would not fit on the disk; and saying so
+clearly when a write fails all the same (a disk filled by something else, a file size limit)."""
 from __future__ import annotations
 
 import shutil
@@ -39,3 +40,14 @@ def file_size(n: float) -> str:
             value = n / size
             return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
     return f"{n:.0f} bytes"
+
+
+def write_failed(path: str, error: BaseException | str,
+                 kept: str = "Nothing was written") -> str:
+    """The message for a file that could not be written (disk full, file too large, no
+    permission): the file, the system's reason (its first line, not a traceback) and the fix;
+    ``kept`` says what stays on disk."""
+    text = str(error).strip()
+    reason = getattr(error, "strerror", None) or (text.splitlines()[0] if text else "unknown error")
+    return (f"Cannot write '{path}' ({reason}). {kept}: free some space on that disk (or choose "
+            "another folder) and run again.")

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+from typing import TypeVar
 
 import numpy as np
 from osgeo import gdal
@@ -27,6 +28,7 @@ from .. import gdal_scope
 from ..errors import CloudFillError
 from ..progress import sigterm_as_cancel
 from ..read.raster import RasterInfo
+from .disk import write_failed
 
 #: Value of the filled-pixel mask raster: 0 kept from the input, 1 filled by the model.
 MASK_KEPT, MASK_FILLED = 0, 1
@@ -70,17 +72,57 @@ def part_path(path: str) -> str:
     return os.path.join(folder, f".{name}{suffix}")
 
 
-def write_text(path: str, text: str) -> None:
-    """Write a small text file (a report) whole or not at all, under a part name of ours."""
+def final_path(path: str) -> str:
+    """The destination a part (:func:`part_path`) is written for; any other path as it is.
+    Messages name the file the user asked for, not our temporary name for it."""
+    folder, name = os.path.split(path)
+    m = _PART.match(name)
+    if m is None:
+        return path
+    return os.path.join(folder, name[1:name.rindex(".", 0, len(name) - len(".part"))])
+
+
+def write_bytes(path: str, data: bytes | str) -> None:
+    """Write a small file (a report, weights) whole or not at all, under a part name of ours;
+    a clear :class:`CloudFillError` naming it when it cannot be written (a full disk), with
+    nothing of it left behind."""
     part = part_path(path)
     try:
-        with open(part, "w", encoding="utf-8") as f:
-            f.write(text)
+        if isinstance(data, str):
+            with open(part, "w", encoding="utf-8") as f:
+                f.write(data)
+        else:
+            with open(part, "wb") as f:
+                f.write(data)
         os.replace(part, path)
-    except BaseException:
-        if os.path.exists(part):
+    except BaseException as e:
+        with contextlib.suppress(OSError):
             os.remove(part)
+        if isinstance(e, OSError):
+            raise CloudFillError(write_failed(final_path(path), e)) from None
         raise
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a small text file (a report) whole or not at all (:func:`write_bytes`)."""
+    write_bytes(path, text)
+
+
+class TextOutput:
+    """A small text file (a report) of an :class:`OutputSet`, put in place with its rasters:
+    write it to :attr:`tmp_path` (e.g. with :func:`write_text`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.tmp_path = part_path(path)
+
+    def close(self) -> None:
+        """Nothing to finish: the text is written whole."""
+
+    def abort(self) -> None:
+        """Drop the temporary file."""
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.tmp_path)
 
 
 def pid_alive(pid: int) -> bool:
@@ -192,12 +234,18 @@ class RasterWriter:
     def write(self, x0: int, y0: int, array: np.ndarray) -> None:
         """Write a (bands, h, w) or (h, w) array at pixel (x0, y0)."""
         a = array if array.ndim == 3 else array[None]
-        for i in range(a.shape[0]):
-            self.ds.GetRasterBand(i + 1).WriteArray(a[i], x0, y0)
+        try:
+            for i in range(a.shape[0]):
+                self.ds.GetRasterBand(i + 1).WriteArray(a[i], x0, y0)
+        except RuntimeError as e:   # a full disk, a file size limit
+            raise CloudFillError(write_failed(self.path, e)) from None
 
     def flush(self) -> None:
         """Hand what GDAL holds of the file to the disk (and free its cache of it)."""
-        self.ds.FlushCache()
+        try:
+            self.ds.FlushCache()
+        except RuntimeError as e:
+            raise CloudFillError(write_failed(self.path, e)) from None
 
     def close(self) -> None:
         try:
@@ -213,8 +261,13 @@ class RasterWriter:
         os.replace(self.tmp_path, self.path)
 
     def abort(self) -> None:
-        """Drop the temporary file."""
-        self.ds = None
+        """Drop the temporary file. GDAL is kept quiet while it lets go of the dataset: a file
+        that failed to write (a full disk) would print its own errors again on closing."""
+        gdal.PushErrorHandler("CPLQuietErrorHandler")
+        try:
+            self.ds = None
+        finally:
+            gdal.PopErrorHandler()
         self._unscope()
         if os.path.exists(self.tmp_path):
             os.remove(self.tmp_path)
@@ -276,8 +329,13 @@ class StripWriter:
             self.writer.flush()
 
 
+#: What an :class:`OutputSet` holds.
+Writer = TypeVar("Writer", "RasterWriter", "TextOutput")
+
+
 class OutputSet:
-    """All files of one run: renamed together on success, all removed on any failure.
+    """All files of one run (:class:`RasterWriter` and :class:`TextOutput`): renamed together
+    on success, all removed on any failure.
 
     Use as a context manager: leaving the block with an exception (a cancel or, in the main
     thread, SIGTERM included) aborts every writer; leaving it normally commits them, all or
@@ -286,10 +344,10 @@ class OutputSet:
     """
 
     def __init__(self) -> None:
-        self.writers: list[RasterWriter] = []
+        self.writers: list[RasterWriter | TextOutput] = []
         self._signals = None
 
-    def add(self, writer: RasterWriter) -> RasterWriter:
+    def add(self, writer: Writer) -> Writer:
         self.writers.append(writer)
         return writer
 
@@ -309,8 +367,8 @@ class OutputSet:
             except BaseException as e:
                 self._abort()
                 if isinstance(e, RuntimeError):
-                    raise CloudFillError(f"Cannot finish writing the outputs: {e}. Nothing was "
-                                         "written.") from None
+                    raise CloudFillError(write_failed(getattr(w, "path", "the outputs"), e)) \
+                        from None
                 raise
             self._commit_all()
         finally:
@@ -390,8 +448,10 @@ def folder_lock(folder: str):
 
     The lock is a hidden file naming the computer, process and start time. One left by a
     process that has ended (on this computer) is taken over; parts of ended runs are removed.
-    The same thread may nest the lock (the QGIS algorithm and the engine both take it).
+    The same thread may nest the lock (the QGIS algorithm and the engine both take it). A
+    folder the lock created is removed again when the block leaves it empty.
     """
+    created = not os.path.isdir(folder)
     check_writable(folder)
     key = os.path.realpath(folder)
     me = threading.get_ident()
@@ -420,6 +480,9 @@ def folder_lock(folder: str):
         if _read_lock(path) == token:
             with contextlib.suppress(OSError):
                 os.remove(path)
+        if created:   # a refused run (or one with nothing to write) leaves no empty folder
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
 
 
 def _read_lock(path: str) -> dict | None:
