@@ -1,18 +1,22 @@
 """Turning written rasters into project layers: a group per run, in a stable order.
 
 After a run the user should see the filled image of the date they were looking at, not a
-stack of every result and the opaque filled-pixel masks: that date's filled layer is on top
-and ticked, the other filled dates follow in date order (unticked), the masks come last,
-unticked and styled so that ticking one shows only the filled pixels (half transparent) over
-the image. Filled layers copy the style of their input, or get a true-colour style when the
-input has QGIS's default one (bands 1-2-3, i.e. blue-green-red shown as red-green-blue).
+stack of every result: that date's filled layer is on top and ticked, the other filled dates
+follow in date order (unticked). Each mask (a filled-pixel mask, a cloud mask) sits just above
+its own image, unticked, with a one-entry legend ("filled", "cloud") and drawn semi-transparent
+over the image where it is 1 and not at all elsewhere: ticked, it shows on the image below it
+(under an opaque image it would show nothing). A run's group goes just above the project's
+topmost imagery, below the user's vector layers (parcels), which imagery would hide. Filled
+layers copy the style of their input, or get a true-colour style when the input has QGIS's
+default one (bands 1-2-3, i.e. blue-green-red shown as red-green-blue).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-from qgis.core import (QgsContrastEnhancement, QgsMapLayer, QgsMultiBandColorRenderer,
+from qgis.core import (QgsContrastEnhancement, QgsLayerTree, QgsLayerTreeGroup,
+                       QgsLayerTreeNode, QgsMapLayer, QgsMultiBandColorRenderer,
                        QgsPalettedRasterRenderer, QgsProcessingContext,
                        QgsProcessingLayerPostProcessorInterface, QgsProcessingUtils, QgsProject,
                        QgsRasterLayer, QgsRasterMinMaxOrigin)
@@ -25,8 +29,12 @@ _KEEP_ALIVE: list[QgsProcessingLayerPostProcessorInterface] = []
 #: Layer-tree property that keeps the outputs of a run in their order, whatever order QGIS
 #: loads them in.
 RANK = "smts_cloudfill/rank"
-#: Colour of the filled pixels when a filled-pixel mask is ticked.
-FILLED_COLOUR = QColor(255, 0, 255, 140)
+#: A mask's legend entry (the label of its value 1) and its colour: filled pixels magenta, the
+#: clouds to fill cyan (white on white clouds would not show).
+FILLED, CLOUD = "filled", "cloud"
+MASK_COLOURS = {FILLED: QColor(255, 0, 255), CLOUD: QColor(0, 200, 255)}
+#: Opacity of a ticked mask over its image: the image shows through.
+MASK_OPACITY = 0.55
 
 
 def layer_source_path(layer: QgsMapLayer) -> str:
@@ -65,11 +73,32 @@ def set_true_colour(layer: QgsRasterLayer) -> bool:
     return True
 
 
-def style_filled_mask(layer: QgsRasterLayer) -> None:
-    """Kept pixels transparent, filled pixels half-transparent magenta."""
-    classes = [QgsPalettedRasterRenderer.Class(0, QColor(0, 0, 0, 0), "kept"),
-               QgsPalettedRasterRenderer.Class(1, FILLED_COLOUR, "filled")]
-    layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+def style_mask(layer: QgsRasterLayer, label: str = FILLED) -> None:
+    """A 0/1 mask drawn only where it is 1, semi-transparent, in the colour of ``label``
+    (FILLED or CLOUD), which is also its only legend entry. A paletted renderer draws values
+    without a class (0, no data) transparent."""
+    classes = [QgsPalettedRasterRenderer.Class(1, MASK_COLOURS[label], label)]
+    renderer = QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes)
+    renderer.setOpacity(MASK_OPACITY)
+    layer.setRenderer(renderer)
+
+
+def _holds_raster(node: QgsLayerTreeNode) -> bool:
+    if QgsLayerTree.isLayer(node):
+        return isinstance(node.layer(), QgsRasterLayer)
+    return QgsLayerTree.isGroup(node) and any(isinstance(n.layer(), QgsRasterLayer)
+                                              for n in node.findLayers())
+
+
+def imagery_index(root: QgsLayerTreeGroup, skip: QgsLayerTreeNode | None = None) -> int:
+    """Where a new group of rasters goes in ``root``: just above the first top-level node that
+    holds a raster (a layer or a group), so the vector layers above it (the user's parcels)
+    stay on top; at the bottom when there is none. ``skip``: a node about to move away."""
+    children = root.children()
+    for i, child in enumerate(children):
+        if child is not skip and _holds_raster(child):
+            return i
+    return len(children)
 
 
 @dataclass
@@ -78,7 +107,8 @@ class Placement:
     rank: int
     visible: bool
     like_layer_id: str | None = None
-    is_mask: bool = False
+    #: A mask's legend label (FILLED, CLOUD); None for an image.
+    mask: str | None = None
 
 
 class IntoGroupStyled(QgsProcessingLayerPostProcessorInterface):
@@ -92,8 +122,8 @@ class IntoGroupStyled(QgsProcessingLayerPostProcessorInterface):
         p = self.placement
         project = context.project() or QgsProject.instance()
         if isinstance(layer, QgsRasterLayer):
-            if p.is_mask:
-                style_filled_mask(layer)
+            if p.mask:
+                style_mask(layer, p.mask)
             else:
                 like = project.mapLayer(p.like_layer_id) if p.like_layer_id else None
                 if like is not None and like.renderer() is not None and not is_default_style(like):
@@ -102,10 +132,10 @@ class IntoGroupStyled(QgsProcessingLayerPostProcessorInterface):
                     set_true_colour(layer)
             layer.triggerRepaint()
         root = project.layerTreeRoot()
-        group = root.findGroup(p.group) or root.insertGroup(0, p.group)
         node = root.findLayer(layer.id())
         if node is None:
             return
+        group = root.findGroup(p.group) or root.insertGroup(imagery_index(root, node), p.group)
         # Moved as a clone, inserted before the original is removed: a layer whose last node
         # leaves the tree is removed from the project.
         clone = node.clone()
@@ -137,7 +167,8 @@ def focus_layer_id(source_ids: list[str], project: QgsProject) -> str | None:
 def load_run_outputs(context: QgsProcessingContext, loads: list[tuple[str, str, str]],
                      group: str, filled_output: str, masks_output: str) -> None:
     """Ask Processing to load a run's (filled path, mask path, source layer id), in date order,
-    into ``group`` when the run completes (only the dialog and runAndLoadResults load)."""
+    into ``group`` when the run completes (only the dialog and runAndLoadResults load): the
+    looked-at date first, each filled-pixel mask just above its filled layer."""
     project = context.project() or QgsProject.instance()
     base, n = group, 1
     while project.layerTreeRoot().findGroup(group) is not None:  # two runs in one second
@@ -147,10 +178,10 @@ def load_run_outputs(context: QgsProcessingContext, loads: list[tuple[str, str, 
     order = sorted(range(len(loads)), key=lambda i: (loads[i][2] != focus, i))
     for rank, i in enumerate(order):
         path, mask_path, source_id = loads[i]
-        _load(context, path, filled_output,
-              Placement(group, rank, source_id == focus, source_id))
         _load(context, mask_path, masks_output,
-              Placement(group, len(loads) + i, False, None, is_mask=True))
+              Placement(group, 2 * rank, False, None, mask=FILLED))
+        _load(context, path, filled_output,
+              Placement(group, 2 * rank + 1, source_id == focus, source_id))
 
 
 def _load(context: QgsProcessingContext, path: str, output_name: str, placement: Placement) -> None:
@@ -166,15 +197,18 @@ def load_series_outputs(context: QgsProcessingContext, loads: list[tuple], group
                         output_name: str) -> None:
     """Ask Processing to load a prepared series, (date, kind 'S2' | 'mask' | 'S1', path), into
     ``group`` when the run completes: the Sentinel-2 stacks by date (the first ticked, in true
-    colour), then the cloud masks (unticked; ticked, clouds show half transparent), then the
-    Sentinel-1 dates. The Reconstruct dialog's date table then fills itself from the project."""
+    colour), each with its cloud mask just above it (unticked; ticked, the clouds show
+    semi-transparent on it), then the Sentinel-1 dates. The Reconstruct dialog's date table
+    then fills itself from the project."""
     project = context.project() or QgsProject.instance()
     base, n = group, 1
     while project.layerTreeRoot().findGroup(group) is not None:
         n += 1
         group = f"{base} ({n})"
-    order = {"S2": 0, "mask": 1, "S1": 2}
-    ranked = sorted(loads, key=lambda item: (order[item[1]], item[0]))
+    order = {"mask": 0, "S2": 1}  # a date's mask above its image; Sentinel-1 last
+    ranked = sorted(loads, key=lambda item: (item[1] == "S1", item[0], order.get(item[1], 0)))
+    first_s2 = next((i for i, item in enumerate(ranked) if item[1] == "S2"), None)
     for rank, (date, kind, path) in enumerate(ranked):
         _load(context, path, output_name,
-              Placement(group, rank, kind == "S2" and rank == 0, None, is_mask=kind == "mask"))
+              Placement(group, rank, rank == first_s2, None,
+                        mask=CLOUD if kind == "mask" else None))

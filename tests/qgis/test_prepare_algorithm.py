@@ -103,10 +103,10 @@ def test_run_and_load_results_group_sorted_by_date_fills_the_date_table(
     group = next(g for g in project.layerTreeRoot().children()
                  if g.name().startswith("Sentinel-1/2 time series"))
     names = [n.name() for n in group.children()]
-    assert names == ([f"S2_{d}" for d in fx.SAMPLE_DATES] + [f"CLOUDS_{d}" for d in fx.SAMPLE_DATES]
+    assert names == ([name for d in fx.SAMPLE_DATES for name in (f"CLOUDS_{d}", f"S2_{d}")]
                      + [f"S1_{os.path.basename(p)[-12:-4]}" for p in SAR])
-    assert [n.itemVisibilityChecked() for n in group.children()][:2] == [True, False]
-    r = group.children()[0].layer().renderer()
+    assert [n.itemVisibilityChecked() for n in group.children()][:3] == [False, True, False]
+    r = group.children()[1].layer().renderer()
     assert (r.redBand(), r.greenBand(), r.blueBand()) == (3, 2, 1)
     table = DateTableWidget()
     table.fill_from_project(project)

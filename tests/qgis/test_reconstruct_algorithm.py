@@ -141,7 +141,8 @@ def test_dates_parameter_overrides_file_names(provider, small_weights, tmp_path)
 def test_outputs_load_in_a_stable_order_with_the_looked_at_date_on_top(
         provider, small_weights, tmp_path, qgis_new_project, qgis_iface):
     """Item 11: the filled layer of the active date on top and ticked; the other filled date
-    unticked below it; the masks last, unticked, transparent where nothing was filled."""
+    unticked below it; each mask unticked just above its filled layer (issue 19, item 12),
+    transparent where nothing was filled."""
     import processing
     from qgis.core import QgsPalettedRasterRenderer
     project = QgsProject.instance()
@@ -156,14 +157,14 @@ def test_outputs_load_in_a_stable_order_with_the_looked_at_date_on_top(
     assert project.layerTreeRoot().children()[0] is group
     names = [(n.name(), n.itemVisibilityChecked()) for n in group.children()]
     stem = "S2_0000280849BAC91C_"
-    assert names == [(stem + "20190411_filled", True), (stem + "20190426_filled", False),
-                     (stem + "20190411_filled_mask", False), (stem + "20190426_filled_mask", False)]
-    mask = group.children()[2].layer()
+    assert names == [(stem + "20190411_filled_mask", False), (stem + "20190411_filled", True),
+                     (stem + "20190426_filled_mask", False), (stem + "20190426_filled", False)]
+    mask = group.children()[0].layer()
     assert isinstance(mask.renderer(), QgsPalettedRasterRenderer)
-    colours = {c.value: c.color.alpha() for c in mask.renderer().classes()}
-    assert colours[0] == 0 and 0 < colours[1] < 255
+    assert [c.value for c in mask.renderer().classes()] == [1]  # 0: no class, transparent
+    assert 0 < mask.renderer().opacity() < 1
     # The inputs have QGIS's default style (bands 1-2-3 = B02-B03-B04): the output is true colour.
-    r = group.children()[0].layer().renderer()
+    r = group.children()[1].layer().renderer()
     assert (r.redBand(), r.greenBand(), r.blueBand()) == (3, 2, 1)
 
     qgis_iface.setActiveLayer(sources[3])  # a second run, looking at 2019-04-26
@@ -171,8 +172,8 @@ def test_outputs_load_in_a_stable_order_with_the_looked_at_date_on_top(
         "MSI": [l.id() for l in sources], "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
         "OUTPUT_FOLDER": str(tmp_path / "o2")})
     group = project.layerTreeRoot().children()[0]
-    assert [n.name() for n in group.children()][:2] == [stem + "20190426_filled",
-                                                         stem + "20190411_filled"]
+    assert [n.name() for n in group.children()][1::2] == [stem + "20190426_filled",
+                                                          stem + "20190411_filled"]
 
 
 def check(params: dict) -> tuple[bool, str]:
