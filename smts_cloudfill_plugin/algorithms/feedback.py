@@ -9,8 +9,19 @@ from ..core.progress import Feedback
 class QgisFeedback(Feedback):
     """Progress in percent, messages to the log, cancel from the dialog or SIGINT."""
 
+    #: Said at once when the user presses Cancel (the run stops at its next step).
+    CANCELLING = ("Cancelling: the run stops after the step in progress; nothing half-written "
+                  "is kept.")
+
     def __init__(self, feedback: QgsProcessingFeedback | None) -> None:
         self.fb = feedback or QgsProcessingFeedback()
+        # Cancel is pressed on the main thread while the run works in a task: say so at once
+        # rather than after the step in progress ends.
+        self.fb.canceled.connect(self._cancelling)
+
+    def _cancelling(self) -> None:
+        self.fb.setProgressText(self.CANCELLING)
+        self.fb.pushInfo(self.CANCELLING)
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         self.fb.setProgress(100.0 * fraction)

@@ -38,7 +38,7 @@ from .model.weights import bundled_weights_path, describe, load_model
 from .blend.blender import RowBlender
 from .blend.candidates import FillPlan, blended_fill
 from .blend.check_report import write_report
-from .blend.self_check import CHECK_WINDOWS, DateCheck, check_group, describe_check
+from .blend.self_check import CHECK_WINDOWS, DRAWS, DateCheck, check_group, describe_check
 from .write.disk import check_disk_space
 from .write.writer import (MASK_FILLED, OutputSet, RasterWriter, TextOutput, check_writable,
                            folder_lock)
@@ -181,8 +181,10 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         # One date at least will be written: refuse at once when even that cannot fit.
         check_disk_space(output_folder, stack.width, stack.height, ref.band_count,
                          ref.numpy_dtype.itemsize, 1)
+        feedback.progress(0.0, "Scanning the dates for clouds and no data")
         with gdal_cache_limit(16 << 20):   # every block is read once: no need to keep it
             scan = scan_missing(stack, feedback)
+        feedback.progress(SCAN_SHARE)
         check_levels(stack, scan.levels)
         fractions = scan.fractions
         trim = MemoryTrimmer()
@@ -235,9 +237,16 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                 known = day_numbers([stack.dates[t] for t in group])
                 days = None if known is None else torch.tensor(known, dtype=torch.float32)
                 plan = None
+                start, share = SCAN_SHARE + (1 - SCAN_SHARE) * g / len(groups), \
+                    (1 - SCAN_SHARE) / len(groups)
                 if self_check:
+                    # The check's share of the group's progress: its window runs against the
+                    # fill's (at most one run per window).
+                    runs = check_runs(rows, len(keep))
+                    part = share * runs / (runs + sum(map(len, rows)))
                     found, dev = _self_check(stack, model, dev, rows, group, sar_idx, keep, days,
-                                             size, batch_size, feedback)
+                                             size, batch_size, feedback, (start, part))
+                    start, share = start + part, share - part
                     checks += found
                     # Dates that are not written need nothing (weight 0: no model for them).
                     chosen = {k: c for k, c in zip(keep, found)}
@@ -247,7 +256,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                 dev, ran = _fill_group(stack, open_stack, model, dev, rows, group, sar_idx, keep,
                                        [writers[t] for t in group_targets], size, overlap,
                                        batch_size, len(config.msi_bands), feedback,
-                                       (g / len(groups), 1 / len(groups)), trim, days, plan)
+                                       (start, share), trim, days, plan)
                 results += [FilledDate(t, stack.msi[t].path, writers[t][0].path,
                                        writers[t][1].path, fractions[t], tuple(group), ran)
                             for t in group_targets]
@@ -263,6 +272,17 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         return results
 
 
+#: The share of a run's progress bar given to the scan of the dates (the rest: each group's
+#: self-check and fill, in proportion to their window runs).
+SCAN_SHARE = 0.02
+
+
+def check_runs(rows: list[list[Window]], targets: int) -> int:
+    """About how many window runs the self-check of a group with ``targets`` cloudy dates
+    makes (held-back pixels only: whole dates, when there are any, add a few)."""
+    return len(check_windows(rows, CHECK_WINDOWS)) * DRAWS * targets
+
+
 #: The self-check's report, in the output folder.
 CHECK_REPORT = "cloudfill_check.html"
 
@@ -270,7 +290,8 @@ CHECK_REPORT = "cloudfill_check.html"
 def _self_check(stack: Stack, model, dev: torch.device, rows: list[list[Window]],
                 group: list[int], sar_idx: list[int] | None, keep: list[int],
                 days: torch.Tensor | None, size: int, batch_size: int,
-                feedback: Feedback) -> tuple[list[DateCheck], torch.device]:
+                feedback: Feedback, span: tuple[float, float] = (0.0, 0.0)
+                ) -> tuple[list[DateCheck], torch.device]:
     """Run :func:`.blend.self_check.check_group` on a few windows of this group; log each date;
     return the checks and the device the model is on after.
 
@@ -289,9 +310,13 @@ def _self_check(stack: Stack, model, dev: torch.device, rows: list[list[Window]]
     names = [stack.msi[t].name for t in group]
     dates = [str(stack.dates[t] or "?") for t in group]
 
+    first, share = span
+    feedback.progress(first, "Self-check: " + ", ".join(names[k] for k in keep))
+
     def run(on: torch.device) -> list[DateCheck]:
         return check_group(model, on, batches, days, keep, names, dates, seed=group[0],
-                           check=feedback.check)
+                           check=feedback.check, chunk=batch_size,
+                           progress=lambda f: feedback.progress(first + share * f))
 
     out_of_memory = False
     try:

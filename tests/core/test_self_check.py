@@ -277,3 +277,25 @@ def test_a_window_s_fill_does_not_depend_on_what_else_is_in_its_batch(weights):
         both = blended_fill(model, msi, missing, None, days, plan)
         alone = blended_fill(model, msi[1:], missing[1:], None, days, plan)
     assert torch.equal(both[1], alone[0])
+
+
+def test_progress_moves_through_the_self_check_not_only_the_fill(tmp_path):
+    """Issue 19, item 14: the self-check (most of a small run) reports progress too, steadily:
+    before the fill starts, the bar is well past the scan, and it never goes back."""
+    weights = save_weights(str(tmp_path / "ours.pt"), ours()).path
+    msi, scl, sar = sample_paths("msi"), sample_paths("scl"), sample_paths("sar")
+    events: list = []
+    from core_helpers import CallbackFeedback
+
+    class Recorder(CallbackFeedback):
+        def progress(self, fraction, message=None):
+            events.append((fraction, message))
+
+    reconstruct(msi, str(tmp_path / "out"), masks=scl, sar=sar, weights=weights, device="cpu",
+                feedback=Recorder())
+    values = [f for f, _ in events]
+    assert values == sorted(values) and values[-1] == pytest.approx(1.0)
+    check_start = next(i for i, (_, m) in enumerate(events) if m and m.startswith("Self-check"))
+    during_check = [f for f, m in events[check_start:] if m is None]
+    assert len(during_check) >= 4            # several steps inside the check, not one jump
+    assert 0.02 <= events[check_start][0] < 0.5 and max(during_check) > 0.3

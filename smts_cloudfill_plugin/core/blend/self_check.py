@@ -155,16 +155,25 @@ def held_back(missing: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarr
 
 def _score(model: SmtsVit, device: torch.device, msi: np.ndarray, missing: np.ndarray,
            hidden: np.ndarray, sar: np.ndarray | None, days: torch.Tensor | None,
-           dates: list[int], errors: dict[int, _Errors], draw_of: np.ndarray) -> None:
+           dates: list[int], errors: dict[int, _Errors], draw_of: np.ndarray,
+           chunk: int, check) -> None:
     """Fill ``hidden`` (one copy of the n windows per date of ``dates``, (len(dates) * n, T, S,
-    S)) every candidate way in one model run; add the errors on each date's hidden clear pixels
-    to ``errors[date]``, window i to draw ``draw_of[i]``."""
+    S)) every candidate way, the model run on ``chunk`` windows at a time (``check`` between:
+    a cancel waits for one chunk only); add the errors on each date's hidden clear pixels to
+    ``errors[date]``, window i to draw ``draw_of[i]``."""
     n = len(msi)
     rep = lambda a: None if a is None else torch.from_numpy(  # noqa: E731
         np.concatenate([a] * len(dates))).to(device)
     d = None if days is None else days.to(device)
     x, m = rep(msi), torch.from_numpy(hidden).to(device)
-    interp, pred, residual = interpolation_and_model(model, x, m, rep(sar), d)
+    s = rep(sar)
+    parts = []
+    for a in range(0, len(x), chunk):
+        check()
+        b = slice(a, a + chunk)
+        parts.append(interpolation_and_model(model, x[b], m[b], None if s is None else s[b], d))
+    interp, pred = (torch.cat([p[i] for p in parts]) for i in (0, 1))
+    residual = None if parts[0][2] is None else torch.cat([p[2] for p in parts])
     clean = torch.nan_to_num(x)
     own = own_scale(model)
     corrections = [torch.zeros_like(interp) if s == 0 else residual if s == own else
@@ -200,7 +209,8 @@ def whole_date_donors(missing: np.ndarray, whole: list[int], limit: int = LOO_DO
 
 def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days: torch.Tensor | None,
                 targets: list[int], names: list[str], dates: list[str],
-                seed: int = 0, check=lambda: None) -> list[DateCheck]:
+                seed: int = 0, check=lambda: None, chunk: int = 8,
+                progress=lambda fraction: None) -> list[DateCheck]:
     """Check each target date of one group of dates.
 
     Args:
@@ -209,19 +219,23 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
         days: (T,) day offsets of the group's dates, or None.
         targets: positions in the group of the dates to fill; ``names``/``dates`` label them.
         check: called between model runs (raises on cancel).
+        chunk: windows per model run (the results do not depend on it).
+        progress: told the share of the check done, in [0, 1].
     """
     rng = np.random.default_rng(seed)
     errors = {k: _Errors() for k in targets}
     model.eval()
     with torch.inference_mode():
-        for msi, missing, sar in batches:
+        runs = len(batches) * DRAWS
+        for b, (msi, missing, sar) in enumerate(batches):
             for draw in range(DRAWS):
                 check()
                 # One copy of the windows per cloudy date, held-back pixels on that date only.
                 hidden = np.concatenate([np.stack([held_back(m, k, rng) for m in missing])
                                          for k in targets])
                 _score(model, device, msi, missing, hidden, sar, days, targets, errors,
-                       np.full(len(msi), draw))
+                       np.full(len(msi), draw), chunk, check)
+                progress((b * DRAWS + draw + 1) / (runs + len(batches)))
         # Whole cloudy dates: hide whole mostly clear dates of the group in turn.
         whole = [k for k in targets if errors[k].pixels < MIN_PIXELS]
         all_missing = np.concatenate([b[1] for b in batches]) if batches else None
@@ -237,8 +251,10 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
                 for j, k in enumerate(donors):
                     hidden[j * len(msi):(j + 1) * len(msi), k] = True
                 _score(model, device, msi, missing, hidden, sar, days, donors, hidden_whole,
-                       (first + np.arange(len(msi))) % DRAWS)
+                       (first + np.arange(len(msi))) % DRAWS, chunk, check)
                 first += len(msi)
+                progress((runs + first / len(all_missing) * len(batches)) /
+                         (runs + len(batches)))
     pooled = _Errors().merged(list(errors.values()))
     by_whole = _Errors().merged(list(hidden_whole.values()))
     whole_basis = f"{BASIS_WHOLE}: " + ", ".join(names[k] for k in donors)
