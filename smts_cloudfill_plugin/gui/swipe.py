@@ -12,7 +12,16 @@ draws an image of one comparison layer only, the "before":
 
 Each side is labelled near the divider ("filled: <date>" / "cloudy input: <date>", else the
 layer names) in a small dark rounded box that stays readable on any imagery. No layer's
-visibility is ever changed.
+visibility or style is ever changed.
+
+A filled layer and its cloudy input are drawn with one style: the "after" layer's bands and
+contrast stretch, its minimum and maximum computed (the way the layer's own stretch is:
+cumulative cut, min/max or standard deviations) from the clear pixels only, the pixels equal in
+both files (``algorithms.layers.clear_pixel_renderer``). Each layer's own stretch comes from its
+own statistics, and a cloudy date's is set by its clouds: the same clear field would look
+darker on the cloudy side. A stretch the user typed in (user-defined limits) is kept as it is,
+for both sides. The swipe draws copies of the two layers (``QgsRasterLayer.clone``) restyled
+that way.
 
 Images are rendered in the background (``QgsMapRendererParallelJob``) from a copy of the canvas
 map settings and redrawn when the canvas extent changes or the canvas finishes a refresh. The GUI
@@ -27,7 +36,8 @@ import traceback
 
 from osgeo import gdal
 from qgis.core import (Qgis, QgsMapLayer, QgsMapRendererParallelJob, QgsMapRendererSequentialJob,
-                       QgsMapSettings, QgsMessageLog, QgsProject, QgsRasterLayer)
+                       QgsMapSettings, QgsMessageLog, QgsProject, QgsRasterLayer,
+                       QgsRasterRenderer)
 from qgis.gui import QgsMapCanvasItem, QgsMapTool
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QLineF, QPointF, QRectF, Qt, QTimer
@@ -161,6 +171,8 @@ class SwipeMapItem(QgsMapCanvasItem):
         self._dates: dict[str, str | None] = {}  # layer id -> date text, for the labels
         self._images: dict[str, QImage] = {}
         self._jobs: dict = {}
+        self._shared: QgsRasterRenderer | None = None  # the one style of both sides, if any
+        self._copies: dict[str, QgsRasterLayer] = {}  # layer id -> restyled clone drawn
         self._pending: dict[str, QImage] = {}  # images of the render in progress
         self._connected = False
         self.split_x: float = canvas.width() / 2.0
@@ -203,6 +215,10 @@ class SwipeMapItem(QgsMapCanvasItem):
     def before_layer(self) -> QgsMapLayer | None:
         """The layer drawn right of the split (None: the canvas itself)."""
         return self._before if _alive(self._before) else None
+
+    def shared_renderer(self) -> QgsRasterRenderer | None:
+        """The renderer both sides were last drawn with (None: each layer's own style)."""
+        return self._shared
 
     def labels(self) -> tuple[str, str]:
         """The texts drawn left ("after") and right ("before") of the divider."""
@@ -299,9 +315,10 @@ class SwipeMapItem(QgsMapCanvasItem):
             return
         before, is_source = self.comparison_layer()
         self._set_before(before, is_source)
-        wanted = {AFTER: [layer]}
+        drawn_after, drawn_before = self._one_style(layer, before if is_source else None)
+        wanted = {AFTER: [drawn_after]}
         if before is not None:
-            wanted[BEFORE] = [before]
+            wanted[BEFORE] = [drawn_before or before]
         elif any(_alive(lyr) and lyr.id() == layer.id() for lyr in self._canvas.layers()):
             # nothing to compare with: the canvas without the "after" layer
             wanted[BEFORE] = [lyr for lyr in self._canvas.layers()
@@ -316,6 +333,7 @@ class SwipeMapItem(QgsMapCanvasItem):
             else:  # covers the canvas image right of the split: use the canvas background
                 settings.setBackgroundColor(self._canvas.canvasColor())
             job = job_class(settings)
+            job.smts_layers = layers  # a retired job keeps the copies it draws until it ends
             job.finished.connect(functools.partial(self._slot, self._job_finished, kind, job))
             self._jobs[kind] = job
         for kind, job in list(self._jobs.items()):  # all registered first: see _job_finished
@@ -325,6 +343,28 @@ class SwipeMapItem(QgsMapCanvasItem):
                 if self._jobs.get(kind) is job:  # in case "finished" was not delivered yet
                     self._job_finished(kind, job)
 
+    def _one_style(self, after: QgsMapLayer, source: QgsMapLayer | None) -> tuple:
+        """The layers to draw for ``after`` and its cloudy input ``source``: copies of both with
+        one renderer (see the module), else (``after``, None)."""
+        self._shared = None
+        if not (isinstance(after, QgsRasterLayer) and isinstance(source, QgsRasterLayer)
+                and after.renderer() is not None
+                and after.bandCount() == source.bandCount()):
+            self._copies = {}
+            return after, None
+        from ..algorithms.layers import clear_pixel_renderer
+        renderer = clear_pixel_renderer(after.renderer(), _file_of(after), _file_of(source))
+        copies = {}
+        for layer in (after, source):
+            copy = self._copies.get(layer.id())
+            if copy is None or copy.source() != layer.source():
+                copy = layer.clone()
+            copy.setRenderer(renderer.clone())
+            copies[layer.id()] = copy
+        self._copies = copies
+        self._shared = renderer
+        return copies[after.id()], copies[source.id()]
+
     def remove(self) -> None:
         """Stop rendering, disconnect and take the item off the canvas."""
         self._timer.stop()
@@ -332,6 +372,8 @@ class SwipeMapItem(QgsMapCanvasItem):
             _retire(job)
         self._jobs = {}
         self._images = {}
+        self._copies = {}
+        self._shared = None
         self._disconnect_layer()
         self._layer = None
         self._set_before(None, False)
@@ -495,6 +537,8 @@ class SwipeMapItem(QgsMapCanvasItem):
             _retire(job)
         self._jobs = {}
         self._images = {}
+        self._copies = {}
+        self._shared = None
         self._set_before(None, False)
         self.update()
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 from osgeo import gdal
 from qgis.core import (QgsLayerTreeGroup, QgsMapRendererSequentialJob, QgsMapSettings,
-                       QgsPalettedRasterRenderer, QgsProject, QgsRasterLayer, QgsVectorLayer)
+                       QgsPalettedRasterRenderer, QgsProject, QgsRasterLayer,
+                       QgsRasterMinMaxOrigin, QgsVectorLayer)
 from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor
 
@@ -121,6 +122,16 @@ def test_reconstruct_group_goes_below_the_parcels_with_each_filled_mask_above_it
                     (stem + "20190411_filled_mask", False), (stem + "20190411_filled", False)]
     assert_mask_shows_on_its_image(group.children()[0].layer(), group.children()[1].layer(),
                                    "filled")
+    # item 13: the filled layer is stretched on its clear pixels (those equal in its input), not
+    # on its whole image, as the swipe then shows both sides
+    filled = group.children()[1].layer()
+    values = gdal.Open(filled.source()).ReadAsArray()
+    clear = (values == gdal.Open(MSI[3]).ReadAsArray()).all(axis=0)
+    r = filled.renderer()
+    assert r.minMaxOrigin().limits() == QgsRasterMinMaxOrigin.None_  # QGIS keeps these
+    for band, ce in ((3, r.redContrastEnhancement()), (1, r.blueContrastEnhancement())):
+        lo, hi = np.quantile(values[band - 1][clear], [0.02, 0.98])
+        assert (ce.minimumValue(), ce.maximumValue()) == (pytest.approx(lo), pytest.approx(hi))
 
 
 def test_a_project_of_vectors_only_gets_the_group_at_the_bottom(qgis_app, qgis_new_project):

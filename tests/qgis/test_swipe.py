@@ -5,6 +5,7 @@ with mouse events sent to the canvas viewport, and the canvas is grabbed to chec
 """
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,6 +17,7 @@ from qgis.PyQt.QtCore import QEvent, QPointF, Qt
 from qgis.PyQt.QtGui import QColor, QMouseEvent
 from qgis.PyQt.QtWidgets import QApplication
 
+from sample_stack import MSI, SCL  # tests/ is on sys.path
 from smts_cloudfill_plugin.gui.swipe import SwipeMapItem, SwipeMapTool
 
 RED, BLUE, GREEN = (220, 30, 30), (30, 30, 220), (30, 220, 30)
@@ -376,4 +378,112 @@ def test_label_is_elided_or_left_out_near_the_edge(shown_canvas, qt_wait, layers
     tool.set_split(WIDTH - 6)
     left, right = label_boxes(grab(canvas), WIDTH - 6)
     assert left and not right and min(left) > 3
+    canvas.unsetMapTool(tool)
+
+
+# ------------------------------------------------- one stretch for both sides (issue 19, item 13)
+def sample_pair(tmp_path) -> tuple[str, str, np.ndarray]:
+    """The sample's cloudy 2019-04-26 and a filled version of it (its SCL clouds and shadows
+    taken from 2019-04-21, as a fill would put land there): (cloudy path, filled path, clear)."""
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "out").mkdir()
+    cloudy_path = str(tmp_path / "inputs" / os.path.basename(MSI[3]))
+    gdal.Translate(cloudy_path, MSI[3])
+    cloudy = gdal.Open(cloudy_path).ReadAsArray()
+    scl = gdal.Open(SCL[3]).ReadAsArray()
+    clouds = np.isin(scl, (3, 8, 9, 10))
+    filled = np.where(clouds, gdal.Open(MSI[2]).ReadAsArray(), cloudy)
+    filled_path = str(tmp_path / "out" / "my_fill.tif")
+    ds = gdal.GetDriverByName("GTiff").CreateCopy(filled_path, gdal.Open(cloudy_path))
+    ds.SetMetadata({"SMTS_SOURCE": os.path.basename(cloudy_path)})
+    ds.WriteArray(filled)
+    ds = None
+    return cloudy_path, filled_path, (filled == cloudy).all(axis=0)
+
+
+def colours_at(image, canvas, path, rows_cols):
+    """The image's colours at the centres of raster pixels (row, col) of ``path``."""
+    gt = gdal.Open(path).GetGeoTransform()
+    m2p = canvas.mapSettings().mapToPixel()
+    out = []
+    for row, col in rows_cols:
+        p = m2p.transform(gt[0] + (col + 0.5) * gt[1], gt[3] + (row + 0.5) * gt[5])
+        out.append(colour(image, int(p.x()), int(p.y())))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("style", ["true-colour-both", "default-input", "typed-in"])
+def test_both_sides_share_one_stretch_from_the_clear_pixels(shown_canvas, qt_wait,
+                                                            qgis_new_project, tmp_path, style):
+    """The filled layer in true colour (as it loads); its cloudy input in true colour too (as
+    Prepare loads it), or in QGIS's default style (bands 1-2-3, stretched on its clouds), or a
+    stretch typed into the filled layer. Both sides are drawn with the filled layer's bands
+    and one stretch, from the clear pixels (or the typed one): a clear pixel looks the same on
+    both sides. The layers' own styles are left alone."""
+    from qgis.core import QgsContrastEnhancement, QgsRasterMinMaxOrigin
+    from smts_cloudfill_plugin.algorithms.layers import set_true_colour
+    cloudy_path, filled_path, clear = sample_pair(tmp_path)
+    cloudy = QgsRasterLayer(cloudy_path, "cloudy")
+    filled = QgsRasterLayer(filled_path, "filled")
+    assert set_true_colour(filled)
+    if style == "true-colour-both":
+        assert set_true_colour(cloudy)
+    if style == "typed-in":
+        set_true_colour(cloudy)
+        r = filled.renderer()
+        for ce in (r.redContrastEnhancement(), r.greenContrastEnhancement(),
+                   r.blueContrastEnhancement()):
+            ce.setMinimumValue(0)
+            ce.setMaximumValue(1800)
+        origin = r.minMaxOrigin()
+        origin.setLimits(QgsRasterMinMaxOrigin.None_)
+        r.setMinMaxOrigin(origin)
+    own = [(l.renderer().redBand(), l.renderer().redContrastEnhancement().maximumValue())
+           for l in (filled, cloudy)]
+    qgis_new_project.addMapLayers([cloudy, filled])
+    canvas = shown_canvas
+    show(canvas, [filled, cloudy], qt_wait)
+    tool = SwipeMapTool(canvas, filled, synchronous=True)
+    canvas.setMapTool(tool)
+    tool.set_split(200)
+    item = tool.item
+    assert item.before_layer() is cloudy
+
+    shared = item.shared_renderer()
+    assert shared is not None and (shared.redBand(), shared.greenBand(), shared.blueBand()) == \
+        (3, 2, 1)
+    values = gdal.Open(filled_path).ReadAsArray()
+    for band, ce in ((3, shared.redContrastEnhancement()), (2, shared.greenContrastEnhancement()),
+                     (1, shared.blueContrastEnhancement())):
+        if style == "typed-in":
+            expected = (0, 1800)
+        else:  # QGIS's default cumulative cut, 2-98 %, of the clear pixels only
+            expected = np.quantile(values[band - 1][clear], [0.02, 0.98])
+        assert ce.minimumValue() == pytest.approx(expected[0], rel=0.02)
+        assert ce.maximumValue() == pytest.approx(expected[1], rel=0.02)
+        assert ce.contrastEnhancementAlgorithm() == QgsContrastEnhancement.StretchToMinimumMaximum
+
+    clear_px = list(zip(*np.nonzero(clear)))[::7]
+    cloudy_px = list(zip(*np.nonzero(~clear)))[::7]
+    after_img, before_img = item.image("after"), item.image("before")
+    a = colours_at(after_img, canvas, filled_path, clear_px)
+    b = colours_at(before_img, canvas, filled_path, clear_px)
+    assert np.abs(a - b).max() <= 1, np.abs(a - b).max()  # before: up to 150 levels apart
+    assert np.abs(colours_at(after_img, canvas, filled_path, cloudy_px)
+                  - colours_at(before_img, canvas, filled_path, cloudy_px)).max() > 50
+    assert [(l.renderer().redBand(), l.renderer().redContrastEnhancement().maximumValue())
+            for l in (filled, cloudy)] == own
+    canvas.unsetMapTool(tool)
+
+
+def test_any_two_rasters_keep_their_own_styles(shown_canvas, layers, qt_wait):
+    """Not a filled layer and its input: nothing is restyled (red stays red, blue blue)."""
+    canvas = shown_canvas
+    after, before = layers
+    show(canvas, [after, before], qt_wait)
+    tool = SwipeMapTool(canvas, after, synchronous=True)
+    canvas.setMapTool(tool)
+    tool.set_split(150)
+    assert tool.item.shared_renderer() is None
+    assert_split(canvas, 150)
     canvas.unsetMapTool(tool)
