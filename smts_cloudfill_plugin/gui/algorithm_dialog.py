@@ -20,6 +20,11 @@ from processing.gui.AlgorithmDialog import AlgorithmDialog
 
 #: Open dialogs by id: the references that keep their Python side alive.
 _OPEN: dict[int, "PinnedAlgorithmDialog"] = {}
+#: Minimum widths by algorithm name. Prepare's parameters (the products list, the extent and
+#: their buttons) ask for 470 to 615 px, by font, beside the help panel: Processing's default
+#: dialog (688 px in all) gave them 390 px and a sideways scroll bar. (Reconstruct's date table
+#: widens its own dialog.)
+MIN_WIDTHS = {"prepare": 960}
 
 
 def _release(key: int, *_args) -> None:
@@ -36,6 +41,8 @@ class PinnedAlgorithmDialog(AlgorithmDialog):
 
     def __init__(self, algorithm, parent=None) -> None:
         super().__init__(algorithm, parent=parent)
+        if algorithm is not None and algorithm.name() in MIN_WIDTHS:
+            self.setMinimumWidth(MIN_WIDTHS[algorithm.name()])
         key = id(self)
         _OPEN[key] = self
         # The slot holds the key, not the dialog: no reference from Qt's side to the dialog.
