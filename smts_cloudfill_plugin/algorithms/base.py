@@ -8,6 +8,8 @@ Each algorithm lists its parameters in its own dialog order and keeps only its o
 """
 from __future__ import annotations
 
+import os
+
 from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
@@ -79,9 +81,44 @@ def split_layer_lists(parameters: dict, names: tuple[str, ...]) -> dict:
     return out
 
 
+#: How the engine names a file of each layer parameter in its messages ('MSI date 3').
+FILE_ROLES = {"MSI": "MSI date", "MASKS": "Cloud mask", "SAR": "SAR date"}
+
+
+def damaged_file(parameters: dict, roles: tuple[tuple[str, str], ...]) -> str | None:
+    """The engine's message for the first file given by path (not a layer) in these
+    multiple-layer parameters that cannot be used (not a raster, truncated), or None."""
+    from ..core.read.raster import file_problem
+    for name, role in roles:
+        values = parameters.get(name)
+        for i, value in enumerate(values if isinstance(values, (list, tuple)) else [values]):
+            if isinstance(value, str) and os.path.isfile(value):
+                problem = file_problem(value, f"{role} {i + 1}")
+                if problem:
+                    return problem
+    return None
+
+
 def layer_list(alg: QgsProcessingAlgorithm, parameters: dict, name: str, context) -> list:
     """The layers of a multiple-layer parameter (a batch 'a;b' string included)."""
     return alg.parameterAsLayerList(split_layer_lists(parameters, (name,)), name, context)
+
+
+class RasterListParameter(QgsProcessingParameterMultipleLayers):
+    """Rasters of one role (MSI dates, cloud masks or SAR dates). Those given by path
+    (qgis_process, models) are checked as the engine opens them before QGIS loads them as
+    layers: loading a truncated file, QGIS prints GDAL's raw read errors before any message of
+    ours. Such a value is not acceptable here; the algorithm's checkParameterValues says why."""
+
+    def __init__(self, name: str, description: str, role: str, optional: bool = False) -> None:
+        super().__init__(name, description, QgsProcessing.TypeRaster, optional=optional)
+        self.role = role
+
+    def checkValueIsAcceptable(self, value, context=None) -> bool:  # noqa: N802
+        name = self.name()
+        if damaged_file(split_layer_lists({name: value}, (name,)), ((name, self.role),)):
+            return False
+        return super().checkValueIsAcceptable(value, context)
 
 
 class CloudFillAlgorithm(QgsProcessingAlgorithm):
@@ -165,15 +202,13 @@ class StackAlgorithm(CloudFillAlgorithm):
     def shared_parameter(self, name: str) -> QgsProcessingParameterDefinition:
         """A new definition of one shared parameter (help and flags come in add_parameters)."""
         if name == self.MSI:
-            return QgsProcessingParameterMultipleLayers(self.MSI, self.MSI_LABEL,
-                                                        QgsProcessing.TypeRaster)
+            return RasterListParameter(self.MSI, self.MSI_LABEL, FILE_ROLES[self.MSI])
         if name == self.MASKS:
-            return QgsProcessingParameterMultipleLayers(
-                self.MASKS, "Cloud masks (SCL or 0/1), one per date", QgsProcessing.TypeRaster,
-                optional=True)
+            return RasterListParameter(self.MASKS, "Cloud masks (SCL or 0/1), one per date",
+                                       FILE_ROLES[self.MASKS], optional=True)
         if name == self.SAR:
-            return QgsProcessingParameterMultipleLayers(self.SAR, "Sentinel-1 dates (VV, VH)",
-                                                        QgsProcessing.TypeRaster, optional=True)
+            return RasterListParameter(self.SAR, "Sentinel-1 dates (VV, VH)",
+                                       FILE_ROLES[self.SAR], optional=True)
         if name == self.DEVICE:
             return QgsProcessingParameterEnum(self.DEVICE, "Device", DEVICE_LABELS,
                                               defaultValue=0)
@@ -218,8 +253,14 @@ class StackAlgorithm(CloudFillAlgorithm):
             DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)]
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
-        """A DEVICE given by name is accepted (QGIS's enum check takes only indices)."""
+        """A DEVICE given by name is accepted (QGIS's enum check takes only indices). Files
+        given by path (qgis_process, models) are checked first as the engine opens them, before
+        QGIS loads them as layers: a truncated file is named at once, without GDAL's raw read
+        errors that QGIS prints while loading it."""
         parameters = split_layer_lists(parameters, (self.MSI, self.MASKS, self.SAR))
+        problem = damaged_file(parameters, tuple(FILE_ROLES.items()))
+        if problem:
+            return False, problem
         value = parameters.get(self.DEVICE)
         if isinstance(value, str) and value.strip() and device_name(value) is None:
             return False, (f"Device '{value}' is not one of {', '.join(DEVICES)} (or the "

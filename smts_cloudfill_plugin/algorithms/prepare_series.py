@@ -188,6 +188,10 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
             if not rect.isEmpty() or rect.width() > 0 or rect.height() > 0:
                 return Extent(rect.xMinimum(), rect.yMinimum(), rect.xMaximum(),
                               rect.yMaximum(), _crs_text(source.sourceCrs()))
+            raise QgsProcessingException(
+                f"The parcels layer '{source.sourceName()}' holds no parcel to prepare "
+                f"({source.featureCount()} features, none with a geometry): choose the layer of "
+                "your fields, or give an extent instead.")
         raise QgsProcessingException("Give the area to prepare: an extent (the map canvas, a "
                                      "layer's extent or a drawn rectangle) or a parcels layer.")
 

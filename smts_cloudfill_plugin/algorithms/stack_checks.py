@@ -121,13 +121,15 @@ def check_row(kind: str, layer: QgsRasterLayer | None, mask: QgsRasterLayer | No
 
 
 def mask_problem(layer: QgsRasterLayer, mask: QgsRasterLayer, date: dt.date | None) -> str | None:
-    """Why ``mask`` cannot be the cloud mask of ``layer`` (of ``date``), or None."""
+    """Why ``mask`` cannot be the cloud mask of ``layer`` (of ``date``, the row's date), or
+    None. A mask of another date than the layer's own (else the row's) is refused by the rule
+    the engine applies (``read.dates.mask_of_another_date``)."""
     if is_our_output(mask):
         return "mask is a filled-pixel mask of an earlier run, not a cloud mask"
     if mask.crs() != layer.crs() or (mask.width(), mask.height()) != (layer.width(), layer.height()):
         return "mask not on the layer's grid"
     mask_date = layer_date(mask)
-    if mask_of_another_date(date, mask_date):
+    if mask_of_another_date(layer_date(layer) or date, mask_date):
         return f"mask of another date ({mask_date.isoformat()})"
     return None
 

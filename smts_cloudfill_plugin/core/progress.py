@@ -85,8 +85,9 @@ def sigterm_as_cancel():
     a second signal while cleaning up is ignored. The previous handler is back after the block.
     """
     sig = getattr(signal, "SIGTERM", None)
+    # == SIG_DFL, not "is": an embedded Python (qgis_process) reports the default as a plain 0.
     if sig is None or threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(sig) is not signal.SIG_DFL:
+            signal.getsignal(sig) != signal.SIG_DFL:
         yield
         return
     fired = []

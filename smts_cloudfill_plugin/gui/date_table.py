@@ -22,8 +22,8 @@ from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, 
 
 from ..algorithms.stack_checks import (MSI, SAR, RowCheck, check_row, is_our_output,  # noqa: F401
                                        layer_date, layer_kind, reference_layer, source_path)
-from ..core.read.clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, binary_to_mask,
-                               looks_like_scl, scl_missing)
+from ..core.errors import CloudFillError
+from ..core.read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, mask_meaning
 from ..core.read.dates import out_of_order, parse_date
 from ..core.gdal_scope import gdal_exceptions
 
@@ -38,9 +38,11 @@ CLOUD_READ_SIZE = 1024
 
 def cloud_percent(layer: QgsRasterLayer | None,
                   cloud_buffer: int = DEFAULT_CLOUD_BUFFER) -> float | None:
-    """Share of cloudy pixels of a mask layer (SCL or 0/1), from a reduced read: SCL clouds
-    and shadows grown by ``cloud_buffer`` px as Reconstruct grows them (exactly for masks up to
-    CLOUD_READ_SIZE px a side; on a larger mask's reduced read, by the buffer scaled to it)."""
+    """Share of cloudy pixels of a mask layer, read as Reconstruct reads it (its meaning from
+    its content, ``clouds.mask_meaning``; None for a mask of no known meaning), from a reduced
+    read: SCL clouds and shadows grown by ``cloud_buffer`` px as Reconstruct grows them
+    (exactly for masks up to CLOUD_READ_SIZE px a side; on a larger mask's reduced read, by the
+    buffer scaled to it)."""
     if layer is None:
         return None
     try:
@@ -50,14 +52,16 @@ def cloud_percent(layer: QgsRasterLayer | None,
             width, height = ds.RasterXSize, ds.RasterYSize
             values = band.ReadAsArray(buf_xsize=min(width, CLOUD_READ_SIZE),
                                       buf_ysize=min(height, CLOUD_READ_SIZE))
-            description = band.GetDescription()
+            description, nodata = band.GetDescription(), band.GetNoDataValue()
     except (RuntimeError, AttributeError):
         return None
-    if not looks_like_scl(values, description):
-        return 100.0 * float(binary_to_mask(values).mean())
+    try:
+        meaning = mask_meaning(values, description, nodata)
+    except CloudFillError:
+        return None
     scale = min(values.shape[1] / width, values.shape[0] / height)
     buffer_px = int(round(cloud_buffer * scale))
-    mask = scl_missing(values, DEFAULT_SCL_MISSING, buffer_px)
+    mask = meaning.missing(values, DEFAULT_SCL_MISSING, buffer_px)
     return 100.0 * float(mask.mean())
 
 

@@ -7,6 +7,7 @@ architecture, band names, normalisation, training data summary, metrics, softwar
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -19,6 +20,8 @@ import torch
 from ...paths import BUNDLED_WEIGHTS_DIR, plugin_version
 from .config import ModelConfig, Normalisation
 from ..errors import CloudFillError
+from ..write.disk import write_failed
+from ..write.writer import write_bytes
 from .network import SmtsVit
 
 FORMAT = "smts-cloudfill-weights"
@@ -45,21 +48,30 @@ def bundled_weights_path(uses_sar: bool = True) -> str:
     return os.path.join(BUNDLED_WEIGHTS_DIR, "smts_vit.pt" if uses_sar else "mts_vit.pt")
 
 
-def save_weights(path: str, model: SmtsVit, extra: dict[str, Any] | None = None) -> WeightsInfo:
-    """Write the model atomically (temporary file, then rename) plus its ``.json`` sidecar."""
+def torch_bytes(payload: Any) -> bytes:
+    """``payload`` as torch.save writes it, in memory: written to a file after (with
+    :func:`..write.writer.write_bytes`), a full disk is an ``OSError`` that names itself, not
+    torch's "enforce fail" text, and no part of the file stays behind."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def save_weights(path: str, model: SmtsVit, extra: dict[str, Any] | None = None,
+                 kept: str = "Nothing was written") -> WeightsInfo:
+    """Write the model atomically (temporary file, then rename) plus its ``.json`` sidecar; a
+    :class:`CloudFillError` naming the file when it cannot be written (``kept`` says what
+    stays on disk then)."""
     info = WeightsInfo(model.config, model.normalisation, dict(extra or {}))
     meta = info.to_dict()
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": json.dumps(meta),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.part")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    sidecar = os.path.splitext(path)[0] + ".json"
-    with open(sidecar + ".part", "w") as f:
-        json.dump(meta, f, indent=1)
-    os.replace(sidecar + ".part", sidecar)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    except OSError as e:
+        raise CloudFillError(write_failed(path, e, kept)) from None
+    write_bytes(path, torch_bytes(payload), kept)
+    write_bytes(os.path.splitext(path)[0] + ".json", json.dumps(meta, indent=1), kept)
     info.path = path
     return info
 
@@ -88,7 +100,7 @@ def read_weights_info(path: str) -> tuple[WeightsInfo, dict[str, torch.Tensor]]:
                              f"{e} entry.") from None
     except (TypeError, ValueError, AttributeError, ZeroDivisionError) as e:
         raise CloudFillError(f"The metadata of '{path}' is incomplete or damaged: "
-                             f"{_first_sentence(str(e))}") from None
+                             f"{first_sentence(str(e))}") from None
     extra = {k: v for k, v in meta.items()
              if k not in ("architecture", "normalisation", "variant", "software_version")}
     return WeightsInfo(config, norm, extra, path), payload["state_dict"]
@@ -104,7 +116,7 @@ def load_model(path: str, device: str | torch.device = "cpu") -> tuple[SmtsVit, 
     except Exception as e:  # what the checks above could not foresee
         raise CloudFillError(f"The metadata of '{path}' is incomplete or damaged: it describes "
                              f"a model that cannot be built ({type(e).__name__}: "
-                             f"{_first_sentence(str(e))})") from None
+                             f"{first_sentence(str(e))})") from None
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
@@ -112,7 +124,7 @@ def load_model(path: str, device: str | torch.device = "cpu") -> tuple[SmtsVit, 
         lines = [ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()] or [str(e)]
         more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
         raise CloudFillError(f"The parameters in '{path}' do not fit the architecture its "
-                             f"metadata describes: {_first_sentence(lines[0], 300)}{more}") \
+                             f"metadata describes: {first_sentence(lines[0], 300)}{more}") \
             from None
     return model.to(device).eval(), info
 
@@ -128,12 +140,13 @@ def _unreadable(path: str, error: Exception) -> str:
                 "by SMTS CloudFill (the bundled models or \"Train on local stacks\").")
     detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)  # torch's own cause
     return (f"'{path}' is not a readable weights file (damaged or not made by SMTS CloudFill): "
-            f"{type(error).__name__}: {_first_sentence(detail.group(1) if detail else text)}")
+            f"{type(error).__name__}: {first_sentence(detail.group(1) if detail else text)}")
 
 
-def _first_sentence(text: str, limit: int = 200) -> str:
+def first_sentence(text: str, limit: int = 200) -> str:
     """The first sentence of ``text``'s first line, ending with a full stop, shortened at a
-    word if still long (torch's messages run on for several sentences and lines)."""
+    word if still long (torch's messages run on for several sentences and lines): what a
+    message quotes of an error, never cut mid-word."""
     line = " ".join(text.strip().splitlines()[0].split()) if text.strip() else "no details"
     end = line.find(". ")
     if end > 0:

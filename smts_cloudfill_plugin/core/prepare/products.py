@@ -222,11 +222,16 @@ def _open_safe(path: str) -> S2Product:
     subs = [s for s, _ in ds.GetSubDatasets() if re.search(r":(10|20)m:", s)]
     ds = None
     for sub in subs:
+        said: list[str] = []
+        gdal.PushErrorHandler(lambda _class, _number, message: said.append(message))
         try:
             sds = gdal.Open(sub)
         except RuntimeError as e:
             raise CloudFillError(f"Sentinel-2 product '{path}' is damaged: GDAL cannot read "
                                  f"'{sub}' ({e}).") from None
+        finally:
+            gdal.PopErrorHandler()
+        _check_band_files(product, said)
         for i in range(sds.RasterCount):
             bname = sds.GetRasterBand(i + 1).GetMetadataItem("BANDNAME") or ""
             if not bname:
@@ -237,6 +242,25 @@ def _open_safe(path: str) -> S2Product:
         sds = None
     _check_bands(product)
     return product
+
+
+#: How GDAL's SENTINEL2 driver says that a band file the product lists is not there (it then
+#: reads that band as 0, no data: a missing SCL made a clear date 100 % cloudy, a missing band
+#: "no data over the extent").
+_MISSING_TILE = re.compile(r"Tile (.+) not found on filesystem")
+
+
+def _check_band_files(product: S2Product, said: list[str]) -> None:
+    """Refuse a product whose files of the bands we read (the model's and SCL) are missing,
+    naming the file: GDAL opens it without them and reads those bands as no data."""
+    for message in said:
+        found = _MISSING_TILE.search(message)
+        band = _BAND_FILE.search(found.group(1)) if found else None
+        if band and _canonical(band.group(1)) in (*MODEL_BANDS, "SCL"):
+            raise CloudFillError(
+                f"Sentinel-2 product '{product.path}' is incomplete: the file of its band "
+                f"{_canonical(band.group(1))}, '{os.path.basename(found.group(1))}', is missing. "
+                "Download (or unzip) the product again.")
 
 
 def _baseline_number(text: str) -> float:

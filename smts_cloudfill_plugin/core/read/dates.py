@@ -66,8 +66,9 @@ def out_of_order(dates: Sequence[dt.date | None]) -> list[tuple[int, int]]:
 
 def mask_of_another_date(image: dt.date | None, mask: dt.date | None) -> bool:
     """Whether a cloud mask names another date (in its file name or metadata) than the image
-    it is given for: its clouds would be filled on the wrong date. A mask or image without a
-    known date is taken as given. One rule for the engine, the algorithms and the date table."""
+    it is given for (``image``: the image's own date, else the date given for it): its clouds
+    would be filled on the wrong date. A mask or image without a known date is taken as given.
+    One rule for the engine, the algorithms and the date table."""
     return image is not None and mask is not None and mask != image
 
 

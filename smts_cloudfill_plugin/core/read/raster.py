@@ -180,6 +180,18 @@ class RasterSource(RasterInfo):
         self.dataset = None
 
 
+def file_problem(path: str, role: str) -> str | None:
+    """Why a raster file cannot be used (missing, not a raster, truncated), in the words of
+    :meth:`RasterSource.open`; None when it opens. For a caller about to hand the file to
+    software that would report it less clearly: QGIS, loading a truncated file as a layer,
+    prints GDAL's raw read errors before any message of ours."""
+    try:
+        RasterSource.open(path, role).close()
+    except CloudFillError as e:
+        return str(e)
+    return None
+
+
 @dataclass
 class MaskSource(RasterSource):
     """An opened cloud mask (one band).

@@ -119,9 +119,10 @@ class Stack:
                 raise CloudFillError(
                     f"'{info.name}' has {info.band_count} bands but '{ref.name}' has "
                     f"{ref.band_count}: every MSI date needs the same bands.")
+        own_dates = [info.date for info in self.msi]   # a mask is checked against these
         _override_dates(self.msi, self.msi_dates, "MSI")
         self.band_indices = self._match_bands()
-        self.masks = self._open_masks()
+        self.masks = self._open_masks(own_dates)
         self.sar = [self._open(SarSource, p, f"SAR date {i + 1}")
                     for i, p in enumerate(self.sar_paths or [])]
         _override_dates(self.sar, self.sar_dates_given, "SAR")
@@ -189,7 +190,10 @@ class Stack:
                 f"use a raster with exactly these bands in this order.")
         return list(range(len(wanted)))
 
-    def _open_masks(self) -> list[MaskSource | None]:
+    def _open_masks(self, own_dates: list[dt.date | None]) -> list[MaskSource | None]:
+        """Open the masks; each must lie on the grid, have one band, not name another date than
+        its image (by the image's own date, else the one given for it: a date the user corrects
+        does not make its mask another date's) and mean something (``mask.meaning``)."""
         paths = self.mask_paths or []
         if paths and len(paths) != len(self.msi):
             raise CloudFillError(
@@ -205,11 +209,11 @@ class Stack:
             if mask.band_count != 1:
                 raise CloudFillError(f"Cloud mask '{mask.name}' has {mask.band_count} bands; a "
                                      "mask has one (SCL classes or 0/1).")
-            image = self.msi[i]
-            if mask_of_another_date(image.date, mask.date):
+            image, image_date = self.msi[i], own_dates[i] or self.msi[i].date
+            if mask_of_another_date(image_date, mask.date):
                 raise CloudFillError(
                     f"Cloud mask '{mask.name}' is of {mask.date} but is given for "
-                    f"'{image.name}' of {image.date}: its clouds would be filled on the wrong "
+                    f"'{image.name}' of {image_date}: its clouds would be filled on the wrong "
                     "date. Give the masks in the order of the MSI dates, one per date.")
             mask.meaning = remembered("mask meaning", mask.path, lambda: mask_meaning(
                 mask.read(band=1, buf_xsize=min(mask.width, 256), buf_ysize=min(mask.height, 256)),

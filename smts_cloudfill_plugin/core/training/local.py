@@ -19,7 +19,7 @@ from ..model.config import OURS, mts_vit, smts_vit
 from ..model.device import choose_device
 from ..errors import CloudFillError
 from .evaluate import fill_interpolation, fill_model, pooled_scores
-from ..progress import Feedback, SubFeedback
+from ..progress import Feedback, SubFeedback, sigterm_as_cancel
 from .report import training_report
 from ..read.clouds import DEFAULT_CLOUD_BUFFER
 from ..read.stack import Stack
@@ -47,6 +47,7 @@ def _stack_bands(msi: list[str]) -> tuple[str, ...]:
         return tuple(s.bands or ())
 
 
+@sigterm_as_cancel()
 def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None = None,
                     sar: list[str] | None = None, init_model: str | None = None,
                     from_scratch: bool = False, max_minutes: float = 10.0, epochs: int = 20,
@@ -57,6 +58,8 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
                     feedback: Feedback | None = None,
                     cloud_buffer: int = DEFAULT_CLOUD_BUFFER) -> LocalTrainingResult:
     """Fine-tune (default) or train from scratch on a season; write the model and a report.
+    SIGTERM stops it like a cancel (the best model so far is written, and it says so) where
+    no one else handles the signal (qgis_process, a script).
 
     Args:
         msi: one raster per MSI date (6 or more), dates in names/metadata or ``msi_dates``.

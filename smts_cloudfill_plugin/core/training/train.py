@@ -17,12 +17,13 @@ import numpy as np
 import torch
 
 from ..model.config import ModelConfig, Normalisation
-from ..errors import Cancelled, CloudFillError
+from ..errors import Cancelled, CloudFillError, Terminated
 from .losses import multiscale_loss
 from ..model.network import SmtsVit
 from ..progress import Feedback
 from .data import DateWindow, Sample, Season, band_statistics, fixed_samples, random_sample
-from ..model.weights import load_model, save_weights
+from ..model.weights import first_sentence, load_model, save_weights, torch_bytes
+from ..write.writer import write_bytes
 
 
 @dataclass
@@ -181,8 +182,9 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
             result.best_val, result.best_step = float(ck["best_val"]), int(ck["best_step"])
         except Exception as e:  # a damaged or foreign file: name it, say what to do
             raise CloudFillError(
-                f"The training checkpoint '{checkpoint}' cannot be resumed ({str(e).splitlines()[0][:150]}). "
-                "Delete it to start this training afresh, or choose another output file.") from None
+                f"The training checkpoint '{checkpoint}' cannot be resumed ({type(e).__name__}: "
+                f"{first_sentence(str(e), 150)}) Delete it to start this training afresh, or "
+                "choose another output file.") from None
         feedback.info(f"Resumed from {checkpoint} at step {start_step}.")
     else:
         # The starting model is a candidate too: with the temporal prior it is interpolation,
@@ -241,7 +243,7 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
                               f"{v:.5f} (best {result.best_val:.5f} at {result.best_step}), "
                               f"{result.seconds:.0f} s")
                 _save_checkpoint(checkpoint, model, opt, step, result, best_state, origin)
-    except Cancelled:
+    except Cancelled as stop:
         if step > start_step and (not result.history or result.history[-1]["step"] != step):
             v = masked_mse(model, val, device)
             if v < result.best_val:
@@ -249,8 +251,10 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
                 best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
         save_best("cancel")
         # One message that says what happened (the generic cancel says nothing was written).
-        raise Cancelled(f"Cancelled at step {step}; the best model so far (step "
-                        f"{result.best_step}) was written to {output}.") from None
+        why = "Stopped by a termination signal (SIGTERM)" if isinstance(stop, Terminated) \
+            else "Cancelled"
+        raise type(stop)(f"{why} at step {step}; the best model so far (step "
+                         f"{result.best_step}) was written to {output}.") from None
     if not result.history or result.history[-1]["step"] != step:
         v = masked_mse(model, val, device)
         if v < result.best_val:
@@ -283,6 +287,5 @@ def _save_checkpoint(path: str, model: SmtsVit, opt: torch.optim.Optimizer, step
                                        dtype=torch.float64)}
     if origin is not None:  # a tensor of bytes: weights-only loading takes no str
         payload["origin"] = torch.tensor(list(origin.encode()), dtype=torch.uint8)
-    tmp = path + ".part"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    write_bytes(path, torch_bytes(payload), f"Training stopped at step {step} (an earlier "
+                "checkpoint, if any, is kept)")

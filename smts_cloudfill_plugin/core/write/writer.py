@@ -82,10 +82,10 @@ def final_path(path: str) -> str:
     return os.path.join(folder, name[1:name.rindex(".", 0, len(name) - len(".part"))])
 
 
-def write_bytes(path: str, data: bytes | str) -> None:
+def write_bytes(path: str, data: bytes | str, kept: str = "Nothing was written") -> None:
     """Write a small file (a report, weights) whole or not at all, under a part name of ours;
     a clear :class:`CloudFillError` naming it when it cannot be written (a full disk), with
-    nothing of it left behind."""
+    nothing of it left behind (``kept`` says what stays on disk)."""
     part = part_path(path)
     try:
         if isinstance(data, str):
@@ -99,7 +99,7 @@ def write_bytes(path: str, data: bytes | str) -> None:
         with contextlib.suppress(OSError):
             os.remove(part)
         if isinstance(e, OSError):
-            raise CloudFillError(write_failed(final_path(path), e)) from None
+            raise CloudFillError(write_failed(final_path(path), e, kept)) from None
         raise
 
 
