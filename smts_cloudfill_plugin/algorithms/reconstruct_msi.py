@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException,
-                       QgsProcessingOutputMultipleLayers, QgsProcessingParameterBoolean,
+                       QgsProcessingOutputHtml, QgsProcessingOutputMultipleLayers, QgsProcessingParameterBoolean,
                        QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterNumber, QgsProcessingParameterString)
 
@@ -28,6 +29,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
     MODEL, SCL_CLASSES, BATCH_SIZE = "MODEL", "SCL_CLASSES", "BATCH_SIZE"
     SELF_CHECK = "SELF_CHECK"
     OUTPUT_FOLDER, FILLED, FILLED_MASKS = "OUTPUT_FOLDER", "FILLED", "FILLED_MASKS"
+    CHECK_REPORT = "CHECK_REPORT"
 
     HELP = {
         MODEL: "Optional weights file (.pt). Empty: the bundled SMTS-ViT, or MTS-ViT when no SAR "
@@ -88,12 +90,14 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         ])
         self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED, "Filled rasters"))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_MASKS, "Filled-pixel masks"))
+        # An HTML output: the Results Viewer lists it, and a click opens it.
+        self.addOutput(QgsProcessingOutputHtml(self.CHECK_REPORT, "Self-check report"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         if not torch_available():
             raise QgsProcessingException(missing_message())
         from ..core.errors import Cancelled, CloudFillError
-        from ..core.reconstruct import reconstruct
+        from ..core.reconstruct import CHECK_REPORT as REPORT_NAME, reconstruct
 
         from ..core.gdal_scope import gdal_exceptions
         from ..core.write.writer import folder_lock
@@ -131,8 +135,10 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
             raise QgsProcessingException(str(e)) from None
         self._loads = [(r.path, r.mask_path, msi_layers[r.date_index].id())
                        for r in sorted(results, key=lambda r: r.date_index)]
+        report = os.path.join(folder, REPORT_NAME)
         return {self.OUTPUT_FOLDER: folder, self.FILLED: [r.path for r in results],
-                self.FILLED_MASKS: [r.mask_path for r in results]}
+                self.FILLED_MASKS: [r.mask_path for r in results],
+                self.CHECK_REPORT: report if results and os.path.exists(report) else None}
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
         """Cheap checks before the run, so the dialog can say what is wrong at once."""

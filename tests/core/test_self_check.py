@@ -150,6 +150,7 @@ def test_a_whole_cloudy_date_is_chosen_for_by_hiding_whole_clear_dates(offset, w
     assert whole.weight == pytest.approx(weight)
     assert (whole.model_mse < whole.interp_mse) == (weight == 1.0)
     assert whole.scale == 0.0   # no same-date residual without clear pixels of that date
+    assert "whole clear dates of the group hidden in turn" in whole.why
 
 
 def test_nothing_to_check_means_interpolation_never_the_model_unchecked():
@@ -220,6 +221,8 @@ def test_reconstruct_with_the_check_writes_what_it_chose(tmp_path):
         assert "using " in line
         used = line.split("using ")[1].split(":")[0]
         assert used in page
+    # Issue 19, item 15: each date's line says how the choice was made.
+    assert page.count("lowest worst ratio to interpolation") == len(results)
 
 
 def test_default_overlap_puts_windows_off_the_patch_grid():

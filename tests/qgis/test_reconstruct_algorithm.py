@@ -38,6 +38,9 @@ def test_run_on_sample_keeps_grid_and_clear_pixels(provider, small_weights, tmp_
     result = run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
                   "OUTPUT_FOLDER": str(out)})
     names = sorted(os.path.basename(p) for p in result["FILLED"])
+    # Issue 19, item 15: the self-check's page is an HTML output (the Results Viewer lists it).
+    assert result["CHECK_REPORT"] == str(out / "cloudfill_check.html")
+    assert os.path.exists(result["CHECK_REPORT"])
     # The two dates the SCL marks cloudy in the sample (2019-04-11 cirrus, 2019-04-26 cloud).
     assert names == ["S2_0000280849BAC91C_20190411_filled.tif", "S2_0000280849BAC91C_20190426_filled.tif"]
     for filled, mask_path in zip(sorted(result["FILLED"]), sorted(result["FILLED_MASKS"])):

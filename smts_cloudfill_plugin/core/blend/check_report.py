@@ -14,17 +14,23 @@ def write_report(path: str, model_name: str, checks: list[DateCheck]) -> None:
         f"<td>{c.interp_mse:.5f}</td><td>{c.model_mse:.5f}</td><td>{c.interp_sam:.4f}</td>"
         f"<td>{c.model_sam:.4f}</td><td>{html.escape(c.verdict)}</td>"
         f"<td>{c.chosen_mse:.5f}</td><td>{c.chosen_sam:.4f}</td>"
-        f"<td>{html.escape(c.basis)}</td></tr>" for c in checks)
+        f"<td>{html.escape(c.basis)}</td></tr>"
+        f"<tr><td></td><td colspan=\"10\" class=\"why\">{html.escape(c.why)}</td></tr>"
+        for c in checks)
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>SMTS CloudFill check</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}
-table{{border-collapse:collapse}}</style></head><body>
+table{{border-collapse:collapse}}.why{{color:#555;font-size:90%}}</style></head><body>
 <h1>Fill check: {html.escape(model_name)} vs temporal interpolation</h1>
 <p>Before filling, clear pixels of each cloudy date were hidden under synthetic clouds (two
 independent draws) and filled every candidate way: temporal interpolation, plus or not the
 same-date residual correction (what the date's clear pixels around the cloud say, at a Gaussian
 scale in pixels), plus a weight of the model's change to interpolation. Each date is filled with
 the candidate that did best on them, never worse than interpolation on MSE, SAM or SSIM in
-either draw. Reflectance (data range 1); lower is better.</p>
+either draw: the one whose worst ratio to interpolation, over the three metrics and the two
+draws, is lowest. So a fill can be chosen over the model alone even where the model's mean MSE
+and SAM are lower, when the model lost on SSIM or in one draw; the line under each date says
+which. A wholly cloudy date has no clear pixel to hold back: whole clear dates of its group are
+hidden in turn instead. Reflectance (data range 1); lower is better.</p>
 <table><tr><th>raster</th><th>date</th><th>held-back pixels</th><th>interpolation MSE</th>
 <th>model MSE</th><th>interpolation SAM</th><th>model SAM</th><th>used</th><th>used: MSE</th>
 <th>used: SAM</th><th>basis</th></tr>

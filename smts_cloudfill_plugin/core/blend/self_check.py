@@ -77,6 +77,29 @@ class DateCheck:
     scale: float = 0.0
     chosen_mse: float = float("nan")
     chosen_sam: float = float("nan")
+    #: The model alone's and the chosen fill's worst ratio to interpolation over the metrics and
+    #: draws, with where it was: (ratio, "SSIM, draw 2"). The choice is the lowest worst ratio.
+    model_worst: tuple[float, str] = (float("nan"), "")
+    chosen_worst: tuple[float, str] = (float("nan"), "")
+
+    @property
+    def why(self) -> str:
+        """One sentence: why this candidate, even where the model alone has better means."""
+        if self.basis == BASIS_NONE:
+            return "Nothing could be held back or hidden: temporal interpolation, which needs no check."
+        where = "on held-back clear pixels of this date" if self.basis == BASIS_OWN else \
+            ("on the group's other cloudy dates" if self.basis == BASIS_POOLED else
+             "on whole clear dates of the group hidden in turn")
+        text = (f"Scored {where}, in two independent draws, on MSE, SAM and SSIM; the fill "
+                f"chosen has the lowest worst ratio to interpolation ({self.chosen_worst[0]:.3f},"
+                f" {self.chosen_worst[1]}).")
+        if self.weight < 0.999 and self.model_worst[1]:
+            text += (f" The model alone's worst was {self.model_worst[0]:.3f} "
+                     f"({self.model_worst[1]})")
+            better = self.model_mse <= self.chosen_mse and self.model_sam <= self.chosen_sam
+            text += (", although its mean MSE and SAM were lower: a choice must hold on every "
+                     "metric of every draw." if better else ".")
+        return text
 
     @property
     def verdict(self) -> str:
@@ -128,6 +151,16 @@ class _Errors:
 
     def mean(self, metric: int, scale: int, weight: int) -> float:
         return float(self.sums[:, metric, scale, weight].sum() / max(self.pixels, 1))
+
+    METRIC_NAMES = ("MSE", "SAM", "SSIM")
+
+    def worst(self, scale: int, weight: int) -> tuple[float, str]:
+        """A candidate's worst ratio to interpolation over the metrics and draws, and where."""
+        base = np.maximum(self.sums[:, :, :1, :1], 1e-20)[..., 0, 0]
+        ratio = self.sums[:, :, scale, weight] / base
+        ratio[self.n == 0] = -np.inf
+        d, m = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        return float(ratio[d, m]), f"{self.METRIC_NAMES[m]}, draw {d + 1}"
 
     def best(self) -> tuple[int, int]:
         """(scale, weight) indices of the candidate whose worst ratio to interpolation, over
@@ -274,7 +307,8 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
         a, i = e.best()
         out.append(DateCheck(names[k], dates[k], e.pixels, e.mean(0, 0, 0), e.mean(0, alone, -1),
                              e.mean(1, 0, 0), e.mean(1, alone, -1), float(WEIGHTS[i]), basis,
-                             float(SCALES[a]), e.mean(0, a, i), e.mean(1, a, i)))
+                             float(SCALES[a]), e.mean(0, a, i), e.mean(1, a, i),
+                             e.worst(alone, len(WEIGHTS) - 1), e.worst(a, i)))
     return out
 
 
