@@ -140,6 +140,42 @@ def _case(name: str, sample, tmp_path, weights: str) -> Case:
                     r"not exist")
     if name == "no_sar_for_smts":
         return Case(msi, scl, None, weights, r"needs at least 5 SAR dates; 0 were given")
+    # ----- issue 19: inputs that were filled silently wrong ------------------------------------
+    if name == "random_mask":
+        # Grey levels 0..255 were read as SCL: neither classes, nor two values, nor fractions.
+        noise = np.random.default_rng(4).integers(0, 256, (64, 64)).astype(np.uint8)
+        make_raster(scl[3], noise)
+        return Case(msi, scl, sar, weights, r"Cloud mask 'SCL_0000280849BAC91C_20190426\.tif' "
+                    r"holds 256 different whole numbers from 0 to 255: it is neither a Sentinel-2 "
+                    r"scene classification .* Give the date's SCL, or a mask with 1 where")
+    if name == "masks_out_of_order":
+        # The command line filled 2019-04-11 with the clouds of 2019-04-26.
+        swapped = scl[:1] + [scl[3], scl[2], scl[1]] + scl[4:]
+        return Case(msi, swapped, sar, weights, r"Cloud mask 'SCL_0000280849BAC91C_20190426\.tif' "
+                    r"is of 2019-04-26 but is given for 'S2_0000280849BAC91C_20190411\.tif' of "
+                    r"2019-04-11: .* Give the masks in the order of the MSI dates")
+    if name in ("clear_date_x10", "cloudy_date_x10", "cloudy_date_div10"):
+        # Came out 7x too bright, or 10x too dark, without a word.
+        t, factor = {"clear_date_x10": (2, 10), "cloudy_date_x10": (3, 10),
+                     "cloudy_date_div10": (3, 0.1)}[name]
+        values = np.clip(read_raster(sample["msi"][t]).astype(np.float64) * factor, 1, 65535)
+        make_raster(msi[t], values.astype(np.uint16), nodata=0,
+                    descriptions=["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11",
+                                  "B12"])
+        stem = os.path.basename(msi[t]).replace(".", r"\.")
+        word = "brighter" if factor > 1 else "darker"
+        return Case(msi, scl, sar, weights, rf"'{stem}' \(2019-04-2\d\) is about "
+                    rf"(?:[789]\.\dx|1[0-3]x) {word} in "
+                    r"every band than the dates around it \(.*\), on their clear pixels: its "
+                    r"values are on another scale.* Put it on the scale of the other dates")
+    if name == "six_band_model":
+        # Left 4 bands of every filled pixel at the cloud values while the mask said filled.
+        from core_helpers import save_small_model
+        six = save_small_model(tmp_path / "six.pt", msi_bands=("B02", "B03", "B04", "B08", "B11",
+                                                                "B12"))
+        return Case(msi, scl, sar, six, r"'S2_0000280849BAC91C_20190401\.tif' has 10 bands but "
+                    r"the model 'six\.pt' .* fills only 6 of them: the other 4 \(B05, B06, B07, "
+                    r"B8A\) would keep their cloudy values")
     raise AssertionError(name)
 
 
@@ -148,11 +184,14 @@ def sample_module():
     return {k: sample_paths(k) for k in ("msi", "scl", "sar")}
 
 
+#: Issue 19's silent-wrong inputs: refused now, through the library and the command line.
+SILENT_WRONG = ["random_mask", "masks_out_of_order", "clear_date_x10", "cloudy_date_x10",
+                "cloudy_date_div10", "six_band_model"]
 CASES = ["crs_mismatch", "grid_mismatch", "grid_size_mismatch", "wrong_band_count",
          "unnamed_bands", "too_few_dates", "all_cloud", "unreadable_file", "nonexistent_file",
          "nonexistent_sar", "mask_count", "dates_out_of_order", "corrupt_weights",
          "missing_weights", "no_sar_for_smts", "truncated_msi", "truncated_mask", "damaged_block",
-         "duplicate_date", "same_file_twice"]
+         "duplicate_date", "same_file_twice"] + SILENT_WRONG
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -164,13 +203,13 @@ def test_bad_input_is_refused_by_reconstruct(name, sample, tmp_path, small_weigh
                     device="cpu")
     assert type(e.value) is CloudFillError
     assert re.search(case.message, str(e.value)), str(e.value)
-    assert list_files(out) == []
+    assert not out.exists(), "a refused run leaves no (empty) output folder"
 
 
 #: The cases the command line must refuse too (the others share their code path with these).
 CLI_CASES = ["crs_mismatch", "grid_mismatch", "wrong_band_count", "too_few_dates", "all_cloud",
              "unreadable_file", "nonexistent_file", "mask_count", "dates_out_of_order",
-             "corrupt_weights", "truncated_mask", "damaged_block"]
+             "corrupt_weights", "truncated_mask", "damaged_block"] + SILENT_WRONG
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +240,7 @@ def test_bad_input_is_refused_by_the_command_line(name, cli_results):
     assert len(line) == 1, stderr
     assert re.search(case.message, line[0]), line[0]
     assert stdout == ""
-    assert list_files(out) == []
+    assert not out.exists(), "a refused run leaves no (empty) output folder"
 
 
 def test_the_command_line_succeeds_on_the_sample(sample, tmp_path, small_weights):
@@ -296,3 +335,31 @@ def test_no_warning_when_every_pixel_is_clear_somewhere(sample, tmp_path, small_
     reconstruct(sample["msi"], str(tmp_path / "out"), masks=sample["scl"], sar=sample["sar"],
                 weights=small_weights, device="cpu", self_check=False, feedback=fb)
     assert _never_clear_warnings(fb.warnings) == [], fb.warnings
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--batch-size", "0"], r"The batch size is 0: a model call takes 1 window or more"),
+    (["--scl-classes", "3,x"], r"SCL classes '3,x': 'x' is not a class number\. Give whole "
+                               r"numbers separated by commas"),
+    (["--scl-classes", "300"], r"SCL class 300 does not exist: Sentinel-2's scene classes run "
+                               r"from 0 to 11"),
+])
+def test_bad_options_are_refused_by_the_command_line(option, message, sample, tmp_path,
+                                                     small_weights):
+    """Issue 19: '--batch-size 0' and '--scl-classes 3,x' printed ValueError tracebacks;
+    '--scl-classes 300' (no such class) reported 'nothing to fill'. Refused runs left an empty
+    output folder."""
+    out = tmp_path / "out"
+    r = run_cli("reconstruct", "--msi", *sample["msi"], "--masks", *sample["scl"], "--sar",
+                *sample["sar"], "--weights", small_weights, "--out", str(out), "--device", "cpu",
+                "--quiet", *option)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert re.search(r"^Error: " + message, r.stderr), r.stderr
+    assert not out.exists()
+    with pytest.raises(CloudFillError, match=message):
+        reconstruct(sample["msi"], str(out), masks=sample["scl"], sar=sample["sar"],
+                    weights=small_weights, device="cpu",
+                    batch_size=int(option[1]) if option[0] == "--batch-size" else 8,
+                    scl_classes=option[1] if option[0] == "--scl-classes" else (3, 8, 9, 10))
+    assert not out.exists()

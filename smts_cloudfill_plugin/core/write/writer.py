@@ -234,18 +234,29 @@ class RasterWriter:
     def write(self, x0: int, y0: int, array: np.ndarray) -> None:
         """Write a (bands, h, w) or (h, w) array at pixel (x0, y0)."""
         a = array if array.ndim == 3 else array[None]
+        failed = None
         try:
             for i in range(a.shape[0]):
                 self.ds.GetRasterBand(i + 1).WriteArray(a[i], x0, y0)
         except RuntimeError as e:   # a full disk, a file size limit
-            raise CloudFillError(write_failed(self.path, e)) from None
+            failed = str(e)
+        self._raise_if(failed)
 
     def flush(self) -> None:
         """Hand what GDAL holds of the file to the disk (and free its cache of it)."""
+        failed = None
         try:
             self.ds.FlushCache()
         except RuntimeError as e:
-            raise CloudFillError(write_failed(self.path, e)) from None
+            failed = str(e)
+        self._raise_if(failed)
+
+    def _raise_if(self, failed: str | None) -> None:
+        """GDAL could not write (a full disk): say so naming the file. Raised outside the
+        ``except`` block, so no traceback of GDAL's error holds the dataset open: aborting then
+        closes it at once and quietly, not at exit with a screen of GDAL's errors."""
+        if failed is not None:
+            raise CloudFillError(write_failed(self.path, failed))
 
     def close(self) -> None:
         try:
@@ -262,12 +273,16 @@ class RasterWriter:
 
     def abort(self) -> None:
         """Drop the temporary file. GDAL is kept quiet while it lets go of the dataset: a file
-        that failed to write (a full disk) would print its own errors again on closing."""
+        that failed to write (a full disk) fails again on closing, which GDAL would print (or,
+        raising from a destructor, Python as "Exception ignored")."""
+        hook = sys.unraisablehook
+        sys.unraisablehook = lambda unraisable: None
         gdal.PushErrorHandler("CPLQuietErrorHandler")
         try:
             self.ds = None
         finally:
             gdal.PopErrorHandler()
+            sys.unraisablehook = hook
         self._unscope()
         if os.path.exists(self.tmp_path):
             os.remove(self.tmp_path)
@@ -361,15 +376,18 @@ class OutputSet:
             if exc_type is not None:
                 self._abort()
                 return
+            failed = None
             try:
                 for w in self.writers:
                     w.close()
-            except BaseException as e:
+            except RuntimeError as e:   # GDAL could not finish a file (a full disk)
+                failed = write_failed(w.path, e)   # not e: its traceback holds the file open
+            except BaseException:
                 self._abort()
-                if isinstance(e, RuntimeError):
-                    raise CloudFillError(write_failed(getattr(w, "path", "the outputs"), e)) \
-                        from None
                 raise
+            if failed is not None:
+                self._abort()
+                raise CloudFillError(failed)
             self._commit_all()
         finally:
             signals, self._signals = self._signals, None
