@@ -145,7 +145,7 @@ def test_a_whole_cloudy_date_is_chosen_for_by_hiding_whole_clear_dates(offset, w
     found = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [2],
                         [f"d{i}" for i in range(6)], [str(i) for i in range(6)])
     whole = found[0]
-    assert whole.basis == f"{BASIS_WHOLE}: d3, d0, d4"   # the nearest mostly clear dates
+    assert whole.basis == f"{BASIS_WHOLE}: d3, d4, d0"   # inner first, then the nearest
     assert whole.pixels == 3 * 2 * 20 * 20          # three dates hidden whole, both windows
     assert whole.weight == pytest.approx(weight)
     assert (whole.model_mse < whole.interp_mse) == (weight == 1.0)
@@ -302,3 +302,15 @@ def test_progress_moves_through_the_self_check_not_only_the_fill(tmp_path):
     during_check = [f for f, m in events[check_start:] if m is None]
     assert len(during_check) >= 4            # several steps inside the check, not one jump
     assert 0.02 <= events[check_start][0] < 0.5 and max(during_check) > 0.3
+
+
+def test_whole_dates_at_an_end_are_checked_on_the_other_end_first():
+    """A whole cloudy first date is extrapolated: the check hides the clear last date (also
+    extrapolated) before inner dates, which are interpolated."""
+    from smts_cloudfill_plugin.core.blend.self_check import whole_date_donors
+    missing = np.zeros((2, 6, 8, 8), bool)
+    missing[:, 0] = True
+    assert whole_date_donors(missing, [0]) == [5, 1, 2]
+    assert whole_date_donors(missing, [0, 3]) == [1, 2, 4]   # both kinds: the nearest first
+    missing[:, 5, :6] = True                                  # the other end too cloudy
+    assert whole_date_donors(missing, [0]) == [1, 2, 3]

@@ -232,11 +232,16 @@ def whole_date_donors(missing: np.ndarray, whole: list[int], limit: int = LOO_DO
                       ) -> list[int]:
     """Dates of the group that can be hidden whole to check the fill of the ``whole`` dates:
     mostly clear in the check windows ((N, T, S, S) ``missing``), not themselves among the whole
-    dates; the nearest to them first (their neighbours and gaps are the most alike)."""
+    dates. Those in the same place as a whole date first (an end of the group, where the fill
+    extrapolates, or inside it, where it interpolates), then the nearest (their neighbours and
+    gaps are the most alike)."""
+    dates = missing.shape[1]
     clear = 1.0 - missing.mean(axis=(0, 2, 3))
-    candidates = [t for t in range(missing.shape[1])
-                  if t not in whole and clear[t] >= LOO_MIN_CLEAR]
-    candidates.sort(key=lambda t: (min(abs(t - k) for k in whole), -clear[t], t))
+    end = lambda t: t in (0, dates - 1)  # noqa: E731
+    kinds = {end(k) for k in whole}
+    candidates = [t for t in range(dates) if t not in whole and clear[t] >= LOO_MIN_CLEAR]
+    candidates.sort(key=lambda t: (end(t) not in kinds, min(abs(t - k) for k in whole),
+                                   -clear[t], t))
     return candidates[:limit]
 
 
