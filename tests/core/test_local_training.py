@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import torch
@@ -146,10 +147,16 @@ def test_unwritable_output_is_refused_before_training(tmp_path, start_model):
 
 def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path, start_model):
     out = str(tmp_path / "d.pt")
-    with open(out + ".ckpt", "wb") as f:
-        f.write(b"PK\x03\x04 not a checkpoint")
-    with pytest.raises(CloudFillError, match=r"checkpoint '.*d\.pt\.ckpt' cannot be resumed.*Delete it"):
+    with open(out + ".ckpt", "wb") as f:   # a cut zip: torch's message runs on for 5 sentences
+        import numpy as np
+        f.write(b"PK\x03\x04" + np.random.default_rng(0).bytes(3000))
+    with pytest.raises(CloudFillError) as e:
         train_on_stacks(MSI, out, SCL, SAR, init_model=start_model, epochs=1, seed=1, device="cpu")
+    # torch's first sentence, whole (it was cut at 150 characters, mid-word), then what to do
+    assert str(e.value) == (f"The training checkpoint '{out}.ckpt' cannot be resumed "
+                            "(RuntimeError: PytorchStreamReader failed reading zip archive: "
+                            "failed finding central directory.) Delete it to start this training "
+                            "afresh, or choose another output file.")
     assert not os.path.exists(out)
 
 
@@ -201,3 +208,48 @@ def test_training_grows_the_scl_clouds_as_reconstruct_does(tmp_path, start_model
     with Stack(MSI, SCL, cloud_buffer=buffer) as st:  # the sample is in date order
         want = st.read(0, 0, st.width, st.height).missing
     np.testing.assert_array_equal(seasons[0].missing, want)
+
+
+SIGTERM_TRAINING = """
+import json, sys
+from smts_cloudfill_plugin.core.errors import CloudFillError, Terminated
+from smts_cloudfill_plugin.core.progress import PrintFeedback
+from smts_cloudfill_plugin.core.training.local import train_on_stacks
+args = json.loads(sys.argv[1])
+try:
+    train_on_stacks(args["msi"], args["out"], args["scl"], args["sar"], init_model=args["init"],
+                    epochs=500, seed=0, device="cpu", feedback=PrintFeedback())
+except CloudFillError as e:
+    print(f"Error: {e}", file=sys.stderr, flush=True)
+    sys.exit(143 if isinstance(e, Terminated) else 2)
+"""
+
+
+def test_sigterm_stops_training_with_a_message_and_keeps_the_best_model(tmp_path, start_model):
+    """Issue 19, item 11: Train killed by SIGTERM exited without a message (qgis_process runs
+    it so too: tests/qgis/test_qgis_process_errors.py). It now stops as a cancel does: the best
+    model so far is written, and it says so."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    from core_helpers import REPO_ROOT, SUBPROCESS_ENV
+    out = str(tmp_path / "m.pt")
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_TRAINING, json.dumps(
+        {"msi": MSI, "scl": SCL, "sar": SAR, "init": start_model, "out": out})],
+        cwd=str(REPO_ROOT), stderr=subprocess.PIPE, text=True, env=SUBPROCESS_ENV)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("step 2:"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 143, "".join(seen) + rest
+    last = rest.strip().splitlines()[-1]
+    assert re.fullmatch(rf"Error: Stopped by a termination signal \(SIGTERM\) at step \d+; the "
+                        rf"best model so far \(step \d+\) was written to {re.escape(out)}\.",
+                        last), rest
+    _, info = load_model(out)
+    assert info.extra["training"]["stopped_by"] == "cancel"
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".part")]

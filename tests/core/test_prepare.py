@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -369,3 +370,29 @@ def test_sentinel1_bad_input(tmp_path, case):
         expected = "no polarisation"
     with pytest.raises(CloudFillError, match=expected):
         prepare_series([], SAMPLE_EXTENT, str(tmp_path / "o"), sar=files)
+
+
+@pytest.mark.parametrize("band, zipped", [("SCL", False), ("SCL", True), ("B03", False),
+                                          ("B11", True)])
+def test_a_product_missing_a_band_file_is_refused_naming_it(tmp_path, band, zipped):
+    """Issue 19, item 8: GDAL opens a product whose listed band file is gone and reads that
+    band as 0: without its SCL a clear date came out 100 % cloudy (exit 0), without a band
+    "no data over the extent". Now the product and the missing file are named."""
+    import zipfile
+    path = fx.make_product(tmp_path / "p", "20190426", zipped=zipped)
+    if zipped:
+        whole = str(path) + ".whole"
+        os.replace(path, whole)
+        with zipfile.ZipFile(whole) as src, zipfile.ZipFile(path, "w") as dst:
+            for item in src.infolist():
+                if f"_{band}_" not in os.path.basename(item.filename):
+                    dst.writestr(item, src.read(item.filename))
+    else:
+        [victim] = [p for p in Path(path).rglob("*.jp2") if f"_{band}_" in p.name]
+        victim.unlink()
+    with pytest.raises(CloudFillError, match=rf"Sentinel-2 product '{re.escape(str(path))}' is "
+                                             rf"incomplete: the file of its band {band}, "
+                                             rf"'T31UES_20190426T105031_{band}_[12]0m\.jp2', is "
+                                             r"missing\. Download \(or unzip\) the product again\."):
+        prepare_series([str(path)], SAMPLE_EXTENT, str(tmp_path / "o"))
+    assert not (tmp_path / "o").exists()
