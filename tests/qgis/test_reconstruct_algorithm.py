@@ -124,7 +124,7 @@ def test_cancel_leaves_no_file(provider, small_weights, tmp_path):
     with pytest.raises(QgsProcessingException, match="[Cc]ancel"):
         run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
              "OUTPUT_FOLDER": str(tmp_path / "o")}, feedback=fb)
-    assert not os.listdir(tmp_path / "o")
+    assert not (tmp_path / "o").exists(), "no file, nor the folder the run made"
 
 
 def test_dates_parameter_overrides_file_names(provider, small_weights, tmp_path):
@@ -235,7 +235,7 @@ def test_two_runs_into_one_folder_the_second_is_refused(provider, small_weights,
     finally:
         release.set()
         t.join()
-    assert os.listdir(out) == []
+    assert not out.exists(), "each run takes back the folder it made, left empty"
 
 
 def test_self_check_is_on_by_default_and_can_be_switched_off(provider, small_weights, tmp_path):
