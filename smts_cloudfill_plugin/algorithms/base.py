@@ -166,9 +166,10 @@ class StackAlgorithm(CloudFillAlgorithm):
              "least 6 dates, about 10 days apart; the model sees 6 dates at a time). Bands are "
              "matched by name (B02 ... B12) or by position. UInt16 DN or float reflectance.",
         MASKS: "Optional cloud masks, one per MSI date in the same order: Sentinel-2 scene "
-               "classification (SCL) or a 0/1 raster (1 = cloud). Masked, no-data and NaN pixels "
-               "are the missing ones: Reconstruct fills them, Train leaves them out of the loss. "
-               "Without masks only no-data and NaN pixels are missing.",
+               "classification (SCL) or a 0/1 raster (1 = cloud; 0/255 and a cloud probability "
+               "0..1 are understood too, and the log says how each mask was read). Masked, "
+               "no-data and NaN pixels are the missing ones: Reconstruct fills them, Train leaves "
+               "them out of the loss. Without masks only no-data and NaN pixels are missing.",
         SAR: "Optional Sentinel-1 rasters (VV, VH in dB or linear power), in date order, dates in "
              "the file names (or SAR_DATES), matched to the MSI dates by date. With SAR the "
              "SMTS-ViT model is used, without it MTS-ViT. SAR on another grid is resampled "
