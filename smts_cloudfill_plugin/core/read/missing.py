@@ -30,8 +30,9 @@ def scan_blocks(width: int, height: int, block: tuple[int, int], pixels: int = 1
             for y in range(0, height, h) for x in range(0, width, w)]
 
 
-#: Clear pixels per date (about) whose values give its level (:attr:`MissingScan.levels`).
-LEVEL_SAMPLES = 20000
+#: Clear pixels per date (about) whose values give its level (:attr:`MissingScan.levels`), and
+#: the fewest that give one (a few odd pixels at a cloud's edge are no level).
+LEVEL_SAMPLES, LEVEL_MIN_PIXELS = 20000, 25
 
 
 @dataclass
@@ -111,7 +112,8 @@ def scan_missing(stack: Stack, feedback: Feedback, workers: int | None = None) -
     pixels = width * height
     never_clear = int(np.count_nonzero(everywhere)) if n else 0
     levels = [np.median(stack.to_reflectance(np.concatenate(found, 1)[:, :, None], t), (1, 2))
-              if found else None for t, found in enumerate(samples)]
+              if sum(a.shape[1] for a in found) >= LEVEL_MIN_PIXELS else None
+              for t, found in enumerate(samples)]
     return MissingScan([f.result() / pixels for f in futures], never_clear, pixels, levels)
 
 
