@@ -133,6 +133,7 @@ def walk():
     step("task running")
     if SCENARIO.endswith("_close"):
         yield from collect(10)  # let the run get going, then close with the window's X
+        status["closed_while_running"] = QgsApplication.taskManager().countActiveTasks() > 0
         algorithm_dialogs()[0].close()
         step("dialog closed mid-run")
     while QgsApplication.taskManager().countActiveTasks() > 0:

@@ -77,6 +77,7 @@ def test_reconstruct_from_the_desktop_keeps_qgis_alive_and_loads_the_layers(prof
                   {"MSI": MSI, "MASKS": SCL, "SAR": SAR, "OUTPUT_FOLDER": str(out)})
     assert result["steps"][-2:] == ["task finished", "after run"]
     assert ("dialog closed mid-run" in result["steps"]) == scenario.endswith("_close")
+    assert result.get("closed_while_running", True), "the run ended before the dialog closed"
     assert result["tasks_left"] == 0
     # The sample's two cloudy dates, each filled with its mask, on disk and in the project.
     cloudy = ("S2_0000280849BAC91C_20190411", "S2_0000280849BAC91C_20190426")
@@ -91,4 +92,5 @@ def test_train_from_history_closed_mid_run_keeps_qgis_alive(profiles, tmp_path):
                   {"MSI": MSI, "MASKS": SCL, "SAR": SAR, "EPOCHS": 1, "MAX_MINUTES": 0.3,
                    "OUTPUT_MODEL": str(model)}, algorithm="smts_cloudfill:train")
     assert "dialog closed mid-run" in result["steps"] and result["steps"][-1] == "after run"
+    assert result["closed_while_running"]
     assert result["tasks_left"] == 0 and model.exists()
