@@ -410,7 +410,12 @@ and fills them with every candidate `interpolation + residual(s) + w x (model - 
 the same-date residual at scale s in none, 4, 8 px, and the model's weight w in 0, 0.1 .. 1. Each
 date is filled with the candidate that did best on those pixels without being worse than
 interpolation on MSE, SAM or SSIM in either draw; where no date of a group gives the model weight,
-the model is not run. The log and `cloudfill_check.html` in the output folder show the figures.
+the model is not run. A wholly cloudy date has no clear pixel to hold back: up to 3 mostly clear
+dates of its group (those in the same place, an end or inside, first) are hidden whole in turn
+and the candidate must beat interpolation on each of them, in both draws; with nothing to check,
+the date is filled by interpolation. The log and `cloudfill_check.html` in the output folder
+show the figures. The row "interp. + same-date residual" is that check with the model's weight
+held at 0: the classical fill, no network.
 
 **The paper's recipe** (ablations): zero-filled clouds, linear patch decoder, the paper's clouds on
 every date, reflectance MSE; plus the per-date mask channels. Trained earlier (3500 steps for
