@@ -99,7 +99,8 @@ def main() -> int:
         days = day_numbers(stack.dates)
     donor_mask = full.missing[donor_i]
     masks = list(scl)
-    masks[hidden_i] = os.path.join(args.out, f"clouds_of_{DONOR_DATE}_on_{HIDDEN_DATE}.tif")
+    # Named for the date it masks (its first date): a mask naming another date is refused.
+    masks[hidden_i] = os.path.join(args.out, f"clouds_on_{HIDDEN_DATE}_from_{DONOR_DATE}.tif")
     write_mask(masks[hidden_i], scl[hidden_i], donor_mask)
 
     cmd = [sys.executable, "-m", "smts_cloudfill_plugin.core", "reconstruct", "--msi", *msi,
