@@ -16,6 +16,7 @@ from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingExcep
                        QgsProcessingParameterString)
 from qgis.PyQt.QtGui import QIcon
 
+from ..core.model.config import SAR_FINDING
 from ..core.model.device import DEVICES
 from ..core.read.clouds import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
 from ..gui.widget_metadata import date_table_metadata
@@ -173,7 +174,9 @@ class StackAlgorithm(CloudFillAlgorithm):
         SAR: "Optional Sentinel-1 rasters (VV, VH in dB or linear power), in date order, dates in "
              "the file names (or SAR_DATES), matched to the MSI dates by date. With SAR the "
              "SMTS-ViT model is used, without it MTS-ViT. SAR on another grid is resampled "
-             "(bilinear) onto the MSI grid.",
+             "(bilinear) onto the MSI grid. The bundled SMTS-ViT fills no better than MTS-ViT "
+             "on held-out seasons, wholly cloudy dates included (model card): "
+             f"{SAR_FINDING}",
         DEVICE: "Where the model runs. Auto takes a CUDA GPU when PyTorch sees one, else the CPU. "
                 "With qgis_process, DEVICE=cpu (or auto, cuda) works as well as the index.",
         CLOUD_BUFFER: (

@@ -33,6 +33,7 @@ from .read.stack import Stack, StackWindow
 from .plan.date_groups import cover_dates, sar_for_group
 from .plan.strips import Block, column_strips, plan_blocks
 from .plan.windows import Window, check_windows, default_overlap, plan_windows
+from .model.config import SAR_FINDING
 from .model.device import choose_device
 from .model.weights import bundled_weights_path, describe, load_model
 from .blend.blender import RowBlender
@@ -206,6 +207,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         dev = choose_device(device, feedback)
         model.to(dev)
         feedback.info(f"Model: {describe(config)} from '{weights}'.")
+        if config.uses_sar:
+            feedback.info(f"Sentinel-1: measured on held-out seasons, {SAR_FINDING}")
 
         groups = cover_dates(targets, len(stack.msi), config.msi_dates)
         feedback.info(f"{len(targets)} cloudy date{'s' if len(targets) != 1 else ''} filled in "

@@ -314,3 +314,15 @@ def test_whole_dates_at_an_end_are_checked_on_the_other_end_first():
     assert whole_date_donors(missing, [0, 3]) == [1, 2, 4]   # both kinds: the nearest first
     missing[:, 5, :6] = True                                  # the other end too cloudy
     assert whole_date_donors(missing, [0]) == [1, 2, 3]
+
+
+def test_a_run_with_sar_says_what_sar_is_worth(tmp_path):
+    """Issue 18: SAR did not earn its place on the held-out seasons; the log says so."""
+    from core_helpers import CallbackFeedback
+    from smts_cloudfill_plugin.core.model.config import SAR_FINDING
+    weights = save_weights(str(tmp_path / "ours.pt"), ours()).path
+    msi, scl, sar = sample_paths("msi"), sample_paths("scl"), sample_paths("sar")
+    messages: list[str] = []
+    reconstruct(msi, str(tmp_path / "out"), masks=scl, sar=sar, weights=weights, device="cpu",
+                self_check=False, feedback=CallbackFeedback(on_message=messages.append))
+    assert any(SAR_FINDING in m and m.startswith("Sentinel-1") for m in messages)

@@ -11,6 +11,11 @@ from dataclasses import asdict, dataclass, field
 S2_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
 #: Sentinel-1 GRD polarisations.
 S1_BANDS: tuple[str, ...] = ("VV", "VH")
+#: What SAR is worth to the bundled models, measured (model card, scripts/sar_information.py;
+#: issue 18): said in the SAR parameter's help and in the log of a run with SAR.
+SAR_FINDING = ("on two Flanders sites, Sentinel-1's change at a date explains only 2 to 8 % of "
+               "what temporal interpolation misses there, so do not expect SAR to rescue a "
+               "wholly cloudy date; the self-check decides how much of the model to use.")
 
 
 @dataclass(frozen=True)
