@@ -326,3 +326,21 @@ def test_a_run_with_sar_says_what_sar_is_worth(tmp_path):
     reconstruct(msi, str(tmp_path / "out"), masks=scl, sar=sar, weights=weights, device="cpu",
                 self_check=False, feedback=CallbackFeedback(on_message=messages.append))
     assert any(SAR_FINDING in m and m.startswith("Sentinel-1") for m in messages)
+
+
+def test_whole_dates_in_a_row_are_filled_by_interpolation():
+    """Three whole cloudy dates in a row: a one-date gap is no like case, so interpolation,
+    whatever the model (even a perfect one) would do; a lone whole date is still checked."""
+    from smts_cloudfill_plugin.core.blend.self_check import BASIS_RUN, whole_run
+    assert [whole_run([1, 2, 3, 5], k) for k in range(6)] == [0, 3, 3, 3, 0, 1]
+    rng = np.random.default_rng(5)
+    msi = rng.random((2, 8, 10, 20, 20), dtype=np.float32) * 0.3
+    missing = np.zeros((2, 8, 20, 20), bool)
+    missing[:, [1, 2, 3, 6]] = True
+    found = check_group(_Oracle(torch.from_numpy(msi), 0.0), torch.device("cpu"),
+                        [(msi, missing, None)], None, [1, 2, 3, 6],
+                        [f"d{i}" for i in range(8)], [str(i) for i in range(8)])
+    assert [c.basis for c in found[:3]] == [BASIS_RUN.format(n=3)] * 3
+    assert all(c.weight == 0.0 for c in found[:3])
+    assert found[3].basis.startswith(BASIS_WHOLE) and found[3].weight == 1.0
+    assert "longer one" in found[0].why and describe_check(found[0]).endswith("interpolation.")
