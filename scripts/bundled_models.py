@@ -299,7 +299,12 @@ def cmd_eval(args) -> None:
     import product_eval as pe
     path = os.path.join(ROOT, "model_weights", "evaluation.json")
     models = {k: v for k, v in MATRIX_MODELS.items() if not args.only or k in args.only}
-    if args.demo_only:
+    if args.card_only:
+        # The card (and its notes, EXPERIMENTS.md) again from the figures already measured.
+        with open(path) as f:
+            result = json.load(f)
+        args.only = None
+    elif args.demo_only:
         # The demo's rows only (every method), into the existing matrix.
         with open(path) as f:
             result = json.load(f)
@@ -628,6 +633,8 @@ def main() -> None:
     ev = sub.add_parser("eval")
     ev.add_argument("--seeds", type=int, nargs="+", default=list(MATRIX_SEEDS))
     ev.add_argument("--processes", type=int, default=2)
+    ev.add_argument("--card-only", action="store_true",
+                    help="rewrite MODEL_CARD.md from evaluation.json (no run)")
     ev.add_argument("--demo-only", action="store_true",
                     help="re-run only the demo's case (every method) into evaluation.json")
     ev.add_argument("--only", nargs="+", choices=list(MATRIX_MODELS),
