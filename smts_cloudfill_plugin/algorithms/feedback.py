@@ -36,3 +36,10 @@ class QgisFeedback(Feedback):
 
     def is_cancelled(self) -> bool:
         return self.fb.isCanceled()
+
+
+def starting(feedback: QgsProcessingFeedback) -> None:
+    """Say what the first seconds go to (importing PyTorch, loading the model) and show 0 %,
+    instead of a busy stripe with nothing said."""
+    feedback.setProgressText("Loading PyTorch and the model...")
+    feedback.setProgress(0)

@@ -12,7 +12,7 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException,
 from ..core.read.clouds import DEFAULT_SCL_MISSING, describe_scl_classes, parse_scl_classes
 from ..dependencies import missing_message, torch_available
 from .base import WEIGHTS_FILTER, StackAlgorithm
-from .feedback import QgisFeedback
+from .feedback import QgisFeedback, starting
 from .layers import layer_source_path, load_run_outputs
 
 NO_MSI = ("No Sentinel-2 (MSI) layers were given. In the batch dialog (QGIS 3.22), give each "
@@ -96,6 +96,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         if not torch_available():
             raise QgsProcessingException(missing_message())
+        starting(feedback)
         from ..core.errors import Cancelled, CloudFillError
         from ..core.reconstruct import CHECK_REPORT as REPORT_NAME, reconstruct
 

@@ -9,7 +9,7 @@ from qgis.core import (QgsApplication, QgsProcessingAlgorithm, QgsProcessingExce
 
 from ..dependencies import missing_message, torch_available
 from .base import WEIGHTS_FILTER, StackAlgorithm
-from .feedback import QgisFeedback
+from .feedback import QgisFeedback, starting
 from .layers import layer_source_path
 
 
@@ -105,6 +105,7 @@ class TrainStacksAlgorithm(StackAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         if not torch_available():
             raise QgsProcessingException(missing_message())
+        starting(feedback)
         from ..core.errors import CloudFillError
         from ..core.training.local import train_on_stacks
 

@@ -388,3 +388,22 @@ def test_scl_classes_default_and_help_come_from_the_core_constant(provider):
     assert extra.startswith("SCL classes to count as cloudy besides 0 (no data), 3 (cloud "
                             "shadow), 8 (cloud, medium probability), 9 (cloud, high "
                             "probability) and 10 (thin cirrus), comma separated")
+
+
+def test_the_run_says_what_its_first_seconds_go_to(provider, small_weights, tmp_path):
+    """Issue 19, item 14: before PyTorch loads, the progress is a percentage with a text, not a
+    busy stripe; the self-check reports progress before the fill."""
+    texts, values = [], []
+
+    class Recorder(QgsProcessingFeedback):
+        def setProgressText(self, text):  # noqa: N802 (QGIS's name)
+            texts.append(text)
+            super().setProgressText(text)
+
+    fb = Recorder()
+    fb.progressChanged.connect(values.append)
+    run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
+         "OUTPUT_FOLDER": str(tmp_path / "o")}, feedback=fb)
+    assert texts[0] == "Loading PyTorch and the model..."
+    assert any(t.startswith("Self-check") for t in texts)
+    assert values == sorted(values) and values[-1] == pytest.approx(100)
