@@ -21,14 +21,17 @@ from .swipe import SwipeMapTool, _log_exception
 MENU = "SMTS CloudFill"
 TOOLBAR = "SMTS CloudFill"
 PROVIDER_ID = "smts_cloudfill"
-#: The toolbar's algorithm buttons: (algorithm name, tooltip). The label is the algorithm's own
-#: display name. No parentheses in tooltips: QGIS's shortcut manager strips "(...)" from them
-#: (it takes that for an old shortcut) when it registers the action.
+#: The toolbar's algorithm buttons: (algorithm name, QGIS theme icon or None for the plugin's,
+#: tooltip). The label is the algorithm's own display name; the icons tell the three apart at a
+#: glance (a season of rasters, the fill, a model). No parentheses in tooltips: QGIS's shortcut
+#: manager strips "(...)" from them (it takes that for an old shortcut) when it registers it.
 ALGORITHM_BUTTONS = (
-    ("prepare", "From downloaded Sentinel-2 products and Sentinel-1 rasters to one season of "
-                "per-date rasters and cloud masks on your area"),
-    ("reconstruct", "Fill the cloudy dates of a Sentinel-2 time series"),
-    ("train", "Adapt the cloud-filling model to your own season, or train one from scratch"),
+    ("prepare", "/mIconRasterGroup.svg",
+     "From downloaded Sentinel-2 products and Sentinel-1 rasters to one season of per-date "
+     "rasters and cloud masks on your area"),
+    ("reconstruct", None, "Fill the cloudy dates of a Sentinel-2 time series"),
+    ("train", "/processingModel.svg",
+     "Adapt the cloud-filling model to your own season, or train one from scratch"),
 )
 ALGORITHM_ID = f"{PROVIDER_ID}:reconstruct"
 SWIPE_TIP = ("Drag on the map to compare: the selected raster, e.g. the filled result, shows left "
@@ -193,11 +196,11 @@ def build_toolbar(plugin) -> None:
 
     registry = QgsApplication.processingRegistry()
     algorithm_actions = []
-    for name, tip in ALGORITHM_BUTTONS:
+    for name, theme_icon, tip in ALGORITHM_BUTTONS:
         algorithm = registry.algorithmById(f"{PROVIDER_ID}:{name}")
         label = algorithm.displayName() if algorithm is not None else name.title()
-        action = QAction(algorithm.icon() if algorithm is not None else _plugin_icon(), label,
-                         main_window)
+        icon = QgsApplication.getThemeIcon(theme_icon) if theme_icon else _plugin_icon()
+        action = QAction(icon, label, main_window)
         action.setToolTip(tip)
         action.triggered.connect(functools.partial(open_algorithm_dialog, plugin,
                                                    f"{PROVIDER_ID}:{name}", None))

@@ -225,6 +225,9 @@ def test_build_toolbar_with_iface_stub(qgis_iface, qgis_new_project, layers, pro
         assert "PyTorch 2." in plugin.actions[4].toolTip() and "is installed" in \
             plugin.actions[4].toolTip()
         assert not any(a.toolTip().endswith("Processing") for a in plugin.actions)
+        # three steps, three different icons
+        keys = [a.icon().pixmap(24, 24).toImage() for a in plugin.actions[:3]]
+        assert keys[0] != keys[1] and keys[1] != keys[2] and keys[0] != keys[2]
         swipe = plugin.actions[3]
         assert swipe.isCheckable() and not plugin.actions[1].isCheckable()
         assert isinstance(plugin.swipe_tool, SwipeMapTool)
