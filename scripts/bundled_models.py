@@ -321,7 +321,13 @@ def cmd_eval(args) -> None:
         if old.get("seeds") != result["seeds"] or old.get("windows") != result["windows"]:
             sys.exit("--only needs an evaluation.json of the same windows and seeds")
         for name, methods in result["rows"].items():
-            old["rows"].setdefault(name, {}).update({m: methods[m] for m in args.only if m in methods})
+            if name not in old["rows"]:   # a new scenario: its baselines come with it
+                old["rows"][name] = methods
+            else:
+                old["rows"][name].update({m: methods[m] for m in args.only if m in methods})
+        # The matrix's order: the scenarios as evaluate_matrix lists them.
+        old["rows"] = {n: old["rows"][n] for n in result["rows"]} | \
+            {n: r for n, r in old["rows"].items() if n not in result["rows"]}
         old["seconds_last_rerun"] = result["seconds"]
         result = old
     with open(path, "w") as f:
