@@ -115,22 +115,25 @@ class TrainStacksAlgorithm(StackAlgorithm):
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
         if not output.lower().endswith(".pt"):
             output += ".pt"
-        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        from ..core.write.writer import made_folder
         try:
-            result = train_on_stacks(
-                msi, output, masks=masks or None, sar=sar or None,
-                init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
-                from_scratch=self.parameterAsBoolean(parameters, self.FROM_SCRATCH, context),
-                max_minutes=self.parameterAsDouble(parameters, self.MAX_MINUTES, context),
-                epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
-                validation_fraction=self.parameterAsDouble(parameters, self.VALIDATION_FRACTION, context),
-                seed=self.parameterAsInt(parameters, self.SEED, context),
-                device=self.device(parameters, context),
-                report=report,
-                msi_dates=self.dates(parameters, self.MSI_DATES, len(msi), context),
-                sar_dates=self.dates(parameters, self.SAR_DATES, len(sar), context),
-                feedback=QgisFeedback(feedback),
-                cloud_buffer=self.parameterAsInt(parameters, self.CLOUD_BUFFER, context))
+            # A run refused before anything is written leaves no folder it made.
+            with made_folder(os.path.dirname(os.path.abspath(output))):
+                result = train_on_stacks(
+                    msi, output, masks=masks or None, sar=sar or None,
+                    init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
+                    from_scratch=self.parameterAsBoolean(parameters, self.FROM_SCRATCH, context),
+                    max_minutes=self.parameterAsDouble(parameters, self.MAX_MINUTES, context),
+                    epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
+                    validation_fraction=self.parameterAsDouble(parameters,
+                                                               self.VALIDATION_FRACTION, context),
+                    seed=self.parameterAsInt(parameters, self.SEED, context),
+                    device=self.device(parameters, context),
+                    report=report,
+                    msi_dates=self.dates(parameters, self.MSI_DATES, len(msi), context),
+                    sar_dates=self.dates(parameters, self.SAR_DATES, len(sar), context),
+                    feedback=QgisFeedback(feedback),
+                    cloud_buffer=self.parameterAsInt(parameters, self.CLOUD_BUFFER, context))
         except CloudFillError as e:  # Cancelled included: the best model so far is kept
             raise QgsProcessingException(str(e)) from None
         self._trained = (result.output, {"MSI": msi, "MASKS": masks, "SAR": sar,

@@ -51,8 +51,8 @@ def test_band_mismatch_is_a_processing_error(provider, tmp_path):
         four.append(dst)
     with pytest.raises(QgsProcessingException, match="missing: B05"):
         processing.run("smts_cloudfill:train", {"MSI": four, "MASKS": SCL, "SAR": SAR, "EPOCHS": 1,
-                                                "OUTPUT_MODEL": str(tmp_path / "x.pt")})
-    assert not os.path.exists(tmp_path / "x.pt")
+                                                "OUTPUT_MODEL": str(tmp_path / "new" / "x.pt")})
+    assert not os.path.exists(tmp_path / "new"), "a refused training leaves no folder it made"
 
 
 def test_model_output_defaults_to_a_kept_file_not_a_temporary_one(provider, tmp_path):

@@ -461,6 +461,20 @@ _held: dict[str, list] = {}  # real folder path -> [thread id, depth]
 
 
 @contextlib.contextmanager
+def made_folder(folder: str):
+    """``folder`` (and its parents) created for the block, and removed again when the block
+    leaves it empty: a refused run leaves no folder behind."""
+    created = not os.path.isdir(folder)
+    os.makedirs(folder, exist_ok=True)
+    try:
+        yield folder
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+
+
+@contextlib.contextmanager
 def folder_lock(folder: str):
     """Keep other runs out of ``folder`` for the block (a second run is refused with a message).
 
