@@ -223,14 +223,21 @@ def _mean(rows: dict, prefix: str, method: str, q: str) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
+#: Relative difference to interpolation that is a tie, not a loss (float32 against float64).
+FLOOR_TOLERANCE = 1e-5
+
+
 def target_lines(result: dict) -> list[str]:
     """Issue 10's targets, checked on the matrix's figures."""
     rows = result["rows"]
     out = []
     for m in ("SMTS-ViT", "MTS-ViT"):
-        bad = [f"{n} ({q})" for n, r in rows.items() if m in r for q in ("mse", "sam", "ssim")
-               if (r[m][q] < r["interpolation"][q] - 1e-9 if q == "ssim"
-                   else r[m][q] > r["interpolation"][q] * (1 + 1e-9))]
+        # FLOOR_TOLERANCE: the product interpolates in float32, the baseline in float64; a fill
+        # that is interpolation differs from it by ~1e-6 (a tie).
+        bad = [f"{n} ({q} {100 * (r[m][q] / r['interpolation'][q] - 1):+.2f} %)"
+               for n, r in rows.items() if m in r for q in ("mse", "sam", "ssim")
+               if (r[m][q] < r["interpolation"][q] - FLOOR_TOLERANCE if q == "ssim"
+                   else r[m][q] > r["interpolation"][q] * (1 + FLOOR_TOLERANCE))]
         out.append(f"Floor, {m} never worse than interpolation (MSE, SAM, SSIM; every scenario, "
                    "clear windows included): "
                    + ("met." if not bad else f"NOT met in {len(bad)} of {3 * len(rows)}: " + ", ".join(bad) + "."))
