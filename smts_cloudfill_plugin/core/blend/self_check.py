@@ -250,13 +250,18 @@ def _score(model: SmtsVit, device: torch.device, msi: np.ndarray, missing: np.nd
                               scored[rows])
 
 
+def _clear_share(missing: np.ndarray) -> np.ndarray:
+    """(T,) share of each date's pixels that is clear in (N, T, S, S) check windows."""
+    return 1.0 - missing.mean(axis=(0, 2, 3))
+
+
 def whole_dates(missing: np.ndarray, targets: list[int]) -> list[int]:
     """The targets that are (almost) wholly cloudy in the check windows ((N, T, S, S)
     ``missing``): at most WHOLE_MAX_CLEAR of their pixels clear. A date with more clear pixels,
     even too few to hold back on their own, is a date with clouds, not an overcast one: its
     choice is pooled with the group's other cloudy dates, whose residuals tell about it (hiding
     whole dates instead cost the matrix's one-date scenarios 2.7x their MSE)."""
-    clear = 1.0 - missing.mean(axis=(0, 2, 3))
+    clear = _clear_share(missing)
     return [k for k in targets if clear[k] <= WHOLE_MAX_CLEAR]
 
 
@@ -280,7 +285,7 @@ def whole_date_donors(missing: np.ndarray, whole: list[int], limit: int = LOO_DO
     extrapolates, or inside it, where it interpolates), then the nearest (their neighbours and
     gaps are the most alike)."""
     dates = missing.shape[1]
-    clear = 1.0 - missing.mean(axis=(0, 2, 3))
+    clear = _clear_share(missing)
     end = lambda t: t in (0, dates - 1)  # noqa: E731
     kinds = {end(k) for k in whole}
     candidates = [t for t in range(dates) if t not in whole and clear[t] >= LOO_MIN_CLEAR]
@@ -321,8 +326,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
         # Whole cloudy dates: hide whole mostly clear dates of the group in turn.
         all_missing = np.concatenate([b[1] for b in batches]) if batches else None
         whole = [] if all_missing is None else whole_dates(all_missing, targets)
-        donors = whole_date_donors(all_missing, whole) if whole and all_missing is not None \
-            else []
+        donors = whole_date_donors(all_missing, whole) if whole else []
         hidden_whole = {k: _Errors() for k in donors}
         if donors:
             # The two draws are the even and the odd check windows (hiding is not random).
