@@ -38,7 +38,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
                               weights=args.weights, device=args.device,
                               batch_size=args.batch_size, self_check=not args.no_self_check,
                               feedback=PrintFeedback(quiet=args.quiet),
-                              cloud_buffer=args.cloud_buffer, **kw)
+                              cloud_buffer=args.cloud_buffer, haze_check=args.haze_check,
+                              haze_k=args.haze_k, **kw)
     for r in results:
         print(r.path)
     return 0
@@ -54,6 +55,7 @@ def _info(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .model.device import DEVICES
     from .read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
+    from .read.haze import DEFAULT_HAZE_CHECK, DEFAULT_HAZE_K
     p = argparse.ArgumentParser(prog="python -m smts_cloudfill_plugin.core",
                                 description="Fill clouds in Sentinel-2 time series with SMTS-ViT.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -72,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grow SCL clouds and shadows by this many pixels before filling (default "
                         "%(default)s, measured: SCL misses hazy cloud rims); 0/1 masks are "
                         "taken as they are")
+    r.add_argument("--haze-check", action=argparse.BooleanOptionalAction,
+                   default=DEFAULT_HAZE_CHECK,
+                   help="add to the cloud mask the clear pixels far brighter (blue - 0.5 red) "
+                        "than both their nearest clear dates before and after: haze the mask "
+                        "misses (default %(default)s, measured: model_weights/HAZE.md)")
+    r.add_argument("--haze-k", type=float, default=DEFAULT_HAZE_K, metavar="K",
+                   help="haze check threshold, in multiples of the measured noise (default "
+                        "%(default)s; lower flags more)")
     r.add_argument("--no-self-check", action="store_true",
                    help="fill with the model alone; by default each cloudy date is filled the "
                         "way that did best on held-back clear pixels of this stack (interpolation, "

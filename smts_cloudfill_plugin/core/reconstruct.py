@@ -28,6 +28,7 @@ from .read.dates import day_numbers
 from .read.checks import (check_date_order, check_levels, check_spacing, check_stack_fits_model,
                           describe_masks, warn_bands_by_position, warn_empty_sar,
                           warn_whole_dates)
+from .read.haze import DEFAULT_HAZE_CHECK, DEFAULT_HAZE_K, HAZE_BANDS, can_check, write_haze_masks
 from .read.missing import scan_missing, warn_never_clear
 from .read.stack import Stack, StackWindow
 from .plan.date_groups import cover_dates, sar_for_group
@@ -131,7 +132,9 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                 msi_dates: list | None = None, sar_dates: list | None = None,
                 self_check: bool = True, report: str | None = None,
                 feedback: Feedback | None = None,
-                cloud_buffer: int = DEFAULT_CLOUD_BUFFER) -> list[FilledDate]:
+                cloud_buffer: int = DEFAULT_CLOUD_BUFFER,
+                haze_check: bool = DEFAULT_HAZE_CHECK,
+                haze_k: float = DEFAULT_HAZE_K) -> list[FilledDate]:
     """Fill every cloudy date of the stack; return what was written.
 
     Args:
@@ -155,6 +158,10 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         report: where the self-check's HTML report goes (default
             ``<output_folder>/cloudfill_check.html``).
         feedback: progress, messages and cancel.
+        haze_check: add to each date's missing pixels the clear ones that are far brighter (in
+            blue - 0.5 red) than both their nearest clear observations before and after, by
+            more than ``haze_k`` times the measured noise (:mod:`.read.haze`): haze the mask
+            calls clear. The log says how many pixels it added per date.
     """
     feedback = feedback or Feedback()
     if batch_size < 1:
@@ -164,12 +171,15 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
     model, info = load_model(weights, "cpu")  # read the weights file once
     config = info.config
 
+    haze_paths: list[str] | None = None
+
     def open_stack() -> Stack:
         return Stack(list(msi), masks, list(sar or []), bands=config.msi_bands,
                      scl_classes=scl_classes, msi_dates=msi_dates, sar_dates_given=sar_dates,
-                     cloud_buffer=cloud_buffer)
+                     cloud_buffer=cloud_buffer, haze_masks=haze_paths)
 
-    with folder_lock(output_folder), open_stack() as stack:
+    haze_folder = f"/vsimem/smts_haze_{os.getpid()}_{id(feedback):x}"
+    with folder_lock(output_folder), _vsimem_folder(haze_folder), open_stack() as stack:
         check_date_order(stack)
         check_stack_fits_model(stack, config, weights)
         describe_masks(stack, feedback)
@@ -182,6 +192,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         # One date at least will be written: refuse at once when even that cannot fit.
         check_disk_space(output_folder, stack.width, stack.height, ref.band_count,
                          ref.numpy_dtype.itemsize, 1)
+        if haze_check:
+            haze_paths = _check_haze(stack, haze_k, haze_folder, feedback)
         feedback.progress(0.0, "Scanning the dates for clouds and no data")
         with gdal_cache_limit(16 << 20):   # every block is read once: no need to keep it
             scan = scan_missing(stack, feedback)
@@ -273,6 +285,39 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         if checks:
             feedback.info(f"Self-check report: {report}")
         return results
+
+
+def _check_haze(stack: Stack, k: float, folder: str, feedback: Feedback) -> list[str] | None:
+    """Run the haze check over the stack (:func:`.read.haze.write_haze_masks`), make ``stack``
+    count its flags as missing, log the pixels added per date; return the masks' paths (for
+    the stacks the workers open), or None when the stack lacks the bands it reads."""
+    if not can_check(stack.bands):
+        feedback.warn(f"Haze check skipped: it reads {' and '.join(HAZE_BANDS)}, which the "
+                      "model's bands do not include.")
+        return None
+    if len(stack.msi) < 3:
+        feedback.info("Haze check: fewer than 3 dates, nothing to compare with.")
+        return None
+    feedback.progress(0.0, "Checking the clear pixels for haze")
+    paths, counts = write_haze_masks(stack, k, folder, feedback.check)
+    stack.use_haze(paths)
+    pixels = stack.width * stack.height
+    feedback.info(f"Haze check (k = {k:g}): clear pixels brighter than both their temporal "
+                  "neighbours beyond the noise, added to the missing pixels:")
+    for info, n in zip(stack.msi, counts):
+        feedback.info(f"  {info.name}: {n} pixel{'s' if n != 1 else ''} "
+                      f"({100 * n / pixels:.2f} %)")
+    return paths
+
+
+@contextlib.contextmanager
+def _vsimem_folder(folder: str):
+    """Remove what was written under the /vsimem/ ``folder`` on the way out."""
+    try:
+        yield folder
+    finally:
+        for name in gdal.ReadDir(folder) or []:
+            gdal.Unlink(f"{folder}/{name}")
 
 
 #: The share of a run's progress bar given to the scan of the dates (the rest: each group's

@@ -78,6 +78,8 @@ class Stack:
             (square neighbourhood); 0/1 masks are taken as they are, never grown.
         msi_dates, sar_dates: dates given by the user (e.g. edited in the dialog); they replace
             the dates parsed from file names or metadata. None entries keep the parsed date.
+        haze_masks: None, or one 0/1 raster per MSI date on the grid (the haze check's flags,
+            :func:`.haze.write_haze_masks`): their 1s are missing too.
     """
 
     msi_paths: list[str]
@@ -88,12 +90,14 @@ class Stack:
     msi_dates: list[dt.date | None] | None = None
     sar_dates_given: list[dt.date | None] | None = None
     cloud_buffer: int = DEFAULT_CLOUD_BUFFER
+    haze_masks: list[str | None] | None = None
     msi: list[RasterSource] = field(init=False)
     masks: list[MaskSource | None] = field(init=False)
     sar: list[SarSource] = field(init=False)
 
     def __post_init__(self) -> None:
         self._opened: list[RasterSource] = []
+        self._haze: list[gdal.Dataset | None] = []
         gdal_scope.acquire()  # GDAL raises while the stack is open; released by close()
         self._scoped = True
         try:
@@ -133,6 +137,13 @@ class Stack:
                           for info in self.msi]
         self._sar_linear = [remembered("linear", sar.path, lambda: self._detect_linear(i))
                             for i, sar in enumerate(self.sar)]
+        self.use_haze(self.haze_masks)
+
+    def use_haze(self, paths: list[str | None] | None) -> None:
+        """Count the 1s of these 0/1 rasters (one per MSI date, or None) as missing from now
+        on (the haze check's flags); None: no haze masks."""
+        self._haze = [None if p is None else gdal.Open(p) for p in paths or []]
+        self.haze_masks = paths
 
     # ----- opening and checking -------------------------------------------------------------
     def _open(self, kind: type[Source], path: str, role: str) -> Source:
@@ -354,6 +365,8 @@ class Stack:
         mask = self.masks[t]
         if mask is not None:
             missing |= self._mask_missing(mask, x0, y0, w, h)
+        if self._haze and self._haze[t] is not None:
+            missing |= self._haze[t].GetRasterBand(1).ReadAsArray(x0, y0, w, h) != 0
         return missing
 
     def _mask_missing(self, mask: MaskSource, x0: int, y0: int, w: int, h: int) -> np.ndarray:
@@ -407,6 +420,7 @@ class Stack:
     def close(self) -> None:
         """Close every dataset, in the order they were opened (each SAR's warped VRT before
         its source), and give back GDAL's exception mode."""
+        self._haze = []
         for source in self._opened:
             source.close()
         if getattr(self, "_scoped", False):
