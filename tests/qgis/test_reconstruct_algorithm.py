@@ -407,3 +407,29 @@ def test_the_run_says_what_its_first_seconds_go_to(provider, small_weights, tmp_
     assert texts[0] == "Loading PyTorch and the model..."
     assert any(t.startswith("Self-check") for t in texts)
     assert values == sorted(values) and values[-1] == pytest.approx(100)
+
+
+# ----- issue 18 item 4: the haze check -----------------------------------------------------------
+def test_haze_parameters_default_help_and_advanced(provider):
+    from qgis.core import QgsProcessingParameterDefinition
+    from smts_cloudfill_plugin.core.read.haze import DEFAULT_HAZE_CHECK, DEFAULT_HAZE_K
+    alg = QgsApplication.processingRegistry().createAlgorithmById("smts_cloudfill:reconstruct")
+    check, k = alg.parameterDefinition("HAZE_CHECK"), alg.parameterDefinition("HAZE_K")
+    assert check.defaultValue() is DEFAULT_HAZE_CHECK is False
+    assert k.defaultValue() == DEFAULT_HAZE_K == 3.0
+    assert "both the nearest clear date before and after" in check.help()
+    assert "HAZE.md" in check.help() and "Default 3" in k.help()
+    assert k.flags() & QgsProcessingParameterDefinition.FlagAdvanced
+    assert not check.flags() & QgsProcessingParameterDefinition.FlagAdvanced
+
+
+@pytest.mark.parametrize("given, check, k", [({}, False, 3.0), ({"HAZE_CHECK": True}, True, 3.0),
+                                             ({"HAZE_CHECK": True, "HAZE_K": 5}, True, 5.0)])
+def test_haze_check_reaches_reconstruct(provider, small_weights, tmp_path, monkeypatch, given,
+                                        check, k):
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    seen = {}
+    monkeypatch.setattr(rec, "reconstruct", lambda *a, **kw: seen.setdefault("rec", kw) and [])
+    run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
+         "OUTPUT_FOLDER": str(tmp_path / "r"), **given})
+    assert seen["rec"]["haze_check"] is check and seen["rec"]["haze_k"] == k
