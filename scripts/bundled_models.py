@@ -207,13 +207,15 @@ def clear_windows(season: Season, config: cfg.ModelConfig, known: list) -> list:
     return [w for w in found if w not in known][:6]
 
 
-def run_matrix(models: dict[str, tuple[str, bool]], seeds=MATRIX_SEEDS, processes: int = 2) -> dict:
+def run_matrix(models: dict[str, tuple[str, bool]], seeds=MATRIX_SEEDS, processes: int = 2,
+               scenarios: list[str] | None = None) -> dict:
     import product_eval as pe
     season, windows, msi, sar = matrix_inputs()
     paths = {k: (os.path.join(ROOT, "model_weights", f), c) for k, (f, c) in models.items()
              if os.path.exists(os.path.join(ROOT, "model_weights", f))}
     demo = pe.demo_case(os.path.join(ROOT, "resources", "sample"))
-    result = pe.evaluate_matrix(season, windows, msi, sar, paths, seeds, demo, processes)
+    result = pe.evaluate_matrix(season, windows, msi, sar, paths, seeds,
+                                None if scenarios else demo, processes, scenarios=scenarios)
     result["test_dates"] = sorted({str(season.dates[i]) for w in windows for i in w.msi})
     return result
 
@@ -320,7 +322,9 @@ def cmd_eval(args) -> None:
         result["rows"]["demo"] = {m: p.result() for m, p in rows["demo"].items()}
         args.only = None
     else:
-        result = run_matrix(models, tuple(args.seeds), args.processes)
+        if args.scenarios and not args.only:
+            sys.exit("--scenarios re-runs part of the matrix: it needs --only")
+        result = run_matrix(models, tuple(args.seeds), args.processes, args.scenarios)
     if args.only:
         # Re-run methods only: the other methods' rows (same windows, seeds and clouds) are kept.
         with open(path) as f:
@@ -333,8 +337,9 @@ def cmd_eval(args) -> None:
             else:
                 old["rows"][name].update({m: methods[m] for m in args.only if m in methods})
         # The matrix's order: the scenarios as evaluate_matrix lists them.
-        old["rows"] = {n: old["rows"][n] for n in result["rows"]} | \
-            {n: r for n, r in old["rows"].items() if n not in result["rows"]}
+        order = [*pe.SCENARIOS, "demo", *(f"clear windows: {n}" for n in pe.SCENARIOS)]
+        rank = lambda n: order.index(n) if n in order else len(order)  # noqa: E731
+        old["rows"] = {n: old["rows"][n] for n in sorted(old["rows"], key=rank)}
         old["seconds_last_rerun"] = result["seconds"]
         result = old
     with open(path, "w") as f:
@@ -646,6 +651,8 @@ def main() -> None:
     ev = sub.add_parser("eval")
     ev.add_argument("--seeds", type=int, nargs="+", default=list(MATRIX_SEEDS))
     ev.add_argument("--processes", type=int, default=2)
+    ev.add_argument("--scenarios", nargs="+", default=None,
+                    help="with --only: re-run these scenarios only (the others' rows are kept)")
     ev.add_argument("--card-only", action="store_true",
                     help="rewrite MODEL_CARD.md from evaluation.json (no run)")
     ev.add_argument("--demo-only", action="store_true",

@@ -181,9 +181,29 @@ def classical_only():
         self_check.WEIGHTS = weights
 
 
+#: Labels whose fills run inside a context (an experiment's variant of the product): label ->
+#: context manager factory. CLASSICAL holds the model's weight at 0.
+LABEL_CONTEXTS = {CLASSICAL: classical_only}
+
+
+@contextlib.contextmanager
+def fixed_weight(weight: float):
+    """An experiment's variant: every date filled as interpolation + ``weight`` x the model's
+    change (on whole dates its brightness only), no same-date residual; the check's only
+    candidate, so it is taken wherever the check runs."""
+    from smts_cloudfill_plugin.core.blend import self_check
+    saved = self_check.WEIGHTS, self_check.SCALES
+    self_check.WEIGHTS, self_check.SCALES = (float(weight),), (0.0,)
+    try:
+        yield
+    finally:
+        self_check.WEIGHTS, self_check.SCALES = saved
+
+
 def _fill_all(pools: list[dict], truth, real, hidden, days, msi, sar, models, work) -> None:
     """Every method on one window and scenario; the scores go to each of ``pools``. A model
-    labelled CLASSICAL is run with the model's weight held at 0."""
+    whose label is in LABEL_CONTEXTS runs inside its context (CLASSICAL: the model's weight
+    held at 0)."""
     sample = Sample(truth, real, hidden, None, days)
     if not sample.scored.any():
         return
@@ -192,7 +212,7 @@ def _fill_all(pools: list[dict], truth, real, hidden, days, msi, sar, models, wo
              "interpolation": interpolate_temporal(truth, missing, days).astype(np.float32),
              "nearest clear date": nearest_clear(truth, missing, days)}
     for label, (weights, check) in models.items():
-        with classical_only() if label == CLASSICAL else contextlib.nullcontext():
+        with LABEL_CONTEXTS.get(label, contextlib.nullcontext)():
             filled = product_fill(msi, missing, sar, weights, work, check)
         fills[label] = np.where(np.isnan(filled), truth, filled)
     for m, pred in fills.items():

@@ -55,6 +55,9 @@ def main() -> None:
     ap.add_argument("--scenarios", nargs="+", default=pe.WHOLE_SCENARIOS)
     ap.add_argument("--models", nargs="*", default=None,
                     help="LABEL=PATH[:nocheck] pairs replacing the default models")
+    ap.add_argument("--whole-weights", type=float, nargs="*", default=[],
+                    help="also fill at these fixed weights of SMTS-ViT and MTS-ViT (the check's "
+                         "only candidate; the blend's own worth)")
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--out", help="JSON file for the figures")
     args = ap.parse_args()
@@ -67,6 +70,11 @@ def main() -> None:
     else:
         models = {k: (os.path.join(bm.ROOT, "model_weights", f), c)
                   for k, (f, c) in DEFAULT_MODELS.items()}
+    for w in args.whole_weights:
+        for label, weights in (("SMTS-ViT", "smts_vit.pt"), ("MTS-ViT", "mts_vit.pt")):
+            name = f"{label}, weight held at {w:g}"
+            models[name] = (os.path.join(bm.ROOT, "model_weights", weights), True)
+            pe.LABEL_CONTEXTS[name] = lambda w=w: pe.fixed_weight(w)
     season, windows, msi, sar = bm.matrix_inputs()
     t0 = time.monotonic()
     result = pe.evaluate_matrix(season, windows, msi, sar, models, tuple(args.seeds),

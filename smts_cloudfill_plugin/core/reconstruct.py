@@ -267,7 +267,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                     chosen = {k: c for k, c in zip(keep, found)}
                     plan = FillPlan(
                         tuple(chosen[k].weight if k in chosen else 0.0 for k in range(len(group))),
-                        tuple(chosen[k].scale if k in chosen else 0.0 for k in range(len(group))))
+                        tuple(chosen[k].scale if k in chosen else 0.0 for k in range(len(group))),
+                        tuple(k in chosen and chosen[k].brightness for k in range(len(group))))
                 dev, ran = _fill_group(stack, open_stack, model, dev, rows, group, sar_idx, keep,
                                        [writers[t] for t in group_targets], size, overlap,
                                        batch_size, len(config.msi_bands), feedback,

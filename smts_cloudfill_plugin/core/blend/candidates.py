@@ -6,6 +6,12 @@ Temporal interpolation within the window, the same-date residual correction at a
 scale ``s`` (:mod:`..model.prior`) and a weight ``w`` of what the model changes to its own
 prior: :class:`FillPlan` says which per date (:mod:`.self_check` chooses), :func:`blended_fill`
 computes it.
+
+On a wholly cloudy date the model's change is taken as a change of brightness only
+(:func:`brightness_only`): interpolation's spectrum scaled. Measured on the held-out whole-date
+scenarios, the model's own spectra lose to interpolation's on SAM (+1.5 to +5 %) while its
+brightness wins on MSE (-7 to -20 % beyond one inner date); scaled, the fill keeps
+interpolation's spectral angle exactly and most of the model's MSE gain.
 """
 from __future__ import annotations
 
@@ -45,13 +51,24 @@ def interpolation_and_model(model: SmtsVit, msi: torch.Tensor, missing: torch.Te
     return torch.where(defined.unsqueeze(2), interp, pred), pred, residual
 
 
+def brightness_only(interp: torch.Tensor, change: torch.Tensor, dim: int = 2) -> torch.Tensor:
+    """The part of ``change`` along interpolation's spectrum (bands on ``dim``): added to
+    ``interp``, it scales interp's spectrum by the factor that brings it closest to ``interp +
+    change`` (least squares), so the spectral angle stays interpolation's."""
+    along = (change * interp).sum(dim, keepdim=True) / \
+        (interp * interp).sum(dim, keepdim=True).clamp_min(1e-12)
+    return interp * along
+
+
 @dataclass(frozen=True)
 class FillPlan:
-    """How each date of a group is filled: the model's weight and the residual scale (0: none).
-    ``FillPlan.model_alone(T, own)`` is the model without the check."""
+    """How each date of a group is filled: the model's weight, the residual scale (0: none) and
+    whether the model's change is taken as brightness only (:func:`brightness_only`; whole
+    cloudy dates). ``FillPlan.model_alone(T, own)`` is the model without the check."""
 
     weights: tuple[float, ...]
     scales: tuple[float, ...]
+    brightness: tuple[bool, ...] = ()
 
     @classmethod
     def model_alone(cls, dates: int, own_scale: float = 0.0) -> "FillPlan":
@@ -102,6 +119,9 @@ def blended_fill(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
         change = pred - interp
         if own > 0:
             change = change - corrections[own]
+        if any(plan.brightness):
+            bright = torch.tensor(plan.brightness, device=pred.device).view(1, -1, 1, 1, 1)
+            change = torch.where(bright, brightness_only(interp, change), change)
         w = torch.tensor(plan.weights, dtype=pred.dtype, device=pred.device).view(1, -1, 1, 1, 1)
         out = interp + w * change
     for k, scale in enumerate(plan.scales):
