@@ -213,9 +213,10 @@ def run_matrix(models: dict[str, tuple[str, bool]], seeds=MATRIX_SEEDS, processe
     season, windows, msi, sar = matrix_inputs()
     paths = {k: (os.path.join(ROOT, "model_weights", f), c) for k, (f, c) in models.items()
              if os.path.exists(os.path.join(ROOT, "model_weights", f))}
-    demo = pe.demo_case(os.path.join(ROOT, "resources", "sample"))
-    result = pe.evaluate_matrix(season, windows, msi, sar, paths, seeds,
-                                None if scenarios else demo, processes, scenarios=scenarios)
+    # The demo's row comes with the whole matrix, not with a part of it.
+    demo = None if scenarios else pe.demo_case(os.path.join(ROOT, "resources", "sample"))
+    result = pe.evaluate_matrix(season, windows, msi, sar, paths, seeds, demo, processes,
+                                scenarios=scenarios)
     result["test_dates"] = sorted({str(season.dates[i]) for w in windows for i in w.msi})
     return result
 
@@ -337,8 +338,7 @@ def cmd_eval(args) -> None:
             else:
                 old["rows"][name].update({m: methods[m] for m in args.only if m in methods})
         # The matrix's order: the scenarios as evaluate_matrix lists them.
-        order = [*pe.SCENARIOS, "demo", *(f"clear windows: {n}" for n in pe.SCENARIOS)]
-        rank = lambda n: order.index(n) if n in order else len(order)  # noqa: E731
+        rank = lambda n: pe.ROWS.index(n) if n in pe.ROWS else len(pe.ROWS)  # noqa: E731
         old["rows"] = {n: old["rows"][n] for n in sorted(old["rows"], key=rank)}
         old["seconds_last_rerun"] = result["seconds"]
         result = old

@@ -54,6 +54,8 @@ WHOLE_SCENARIOS = ["whole 1 inner", "whole 1 end", "whole 2", "whole 3 in a row"
 SCENARIOS = ([f"paper {k}" for k in CLOUDS] + [f"1 date {k}" for k in FEW_CLOUDS]
              + [f"2 dates {k}" for k in FEW_CLOUDS] + ["real 1 date", "real all dates"]
              + WHOLE_SCENARIOS)
+#: The matrix's rows in order: the scenarios, the demo, the scenarios on the clear windows.
+ROWS = [*SCENARIOS, "demo", *(f"clear windows: {n}" for n in SCENARIOS)]
 
 
 def whole_dates(name: str, missing: np.ndarray, rng: np.random.Generator) -> list[int]:
@@ -170,15 +172,22 @@ CLASSICAL = "interp. + same-date residual"
 
 
 @contextlib.contextmanager
-def classical_only():
-    """The self-check with the model's weight held at 0 (for the CLASSICAL row)."""
+def check_settings(**settings):
+    """The self-check with some of its module settings (WEIGHTS, SCALES) held, for a variant."""
     from smts_cloudfill_plugin.core.blend import self_check
-    weights = self_check.WEIGHTS
-    self_check.WEIGHTS = (0.0,)
+    saved = {k: getattr(self_check, k) for k in settings}
+    for k, v in settings.items():
+        setattr(self_check, k, v)
     try:
         yield
     finally:
-        self_check.WEIGHTS = weights
+        for k, v in saved.items():
+            setattr(self_check, k, v)
+
+
+def classical_only():
+    """The self-check with the model's weight held at 0 (for the CLASSICAL row)."""
+    return check_settings(WEIGHTS=(0.0,))
 
 
 #: Labels whose fills run inside a context (an experiment's variant of the product): label ->
@@ -186,18 +195,11 @@ def classical_only():
 LABEL_CONTEXTS = {CLASSICAL: classical_only}
 
 
-@contextlib.contextmanager
 def fixed_weight(weight: float):
     """An experiment's variant: every date filled as interpolation + ``weight`` x the model's
     change (on whole dates its brightness only), no same-date residual; the check's only
     candidate, so it is taken wherever the check runs."""
-    from smts_cloudfill_plugin.core.blend import self_check
-    saved = self_check.WEIGHTS, self_check.SCALES
-    self_check.WEIGHTS, self_check.SCALES = (float(weight),), (0.0,)
-    try:
-        yield
-    finally:
-        self_check.WEIGHTS, self_check.SCALES = saved
+    return check_settings(WEIGHTS=(float(weight),), SCALES=(0.0,))
 
 
 def _fill_all(pools: list[dict], truth, real, hidden, days, msi, sar, models, work) -> None:
@@ -289,9 +291,8 @@ def evaluate_matrix(season, windows, msi_paths: dict, sar_paths: list, models: d
             log(f"  {i + 1}/{len(jobs)} windows done, {time.monotonic() - t0:.0f} s")
         for p in pending:
             merge(p.get())
-    order = [*SCENARIOS, "demo", *(f"clear windows: {n}" for n in SCENARIOS)]
     clear = sum(int(season.missing[list(w.msi)].mean() <= CLEAR) for w in windows)
-    return {"rows": {n: {m: p.result() for m, p in rows[n].items()} for n in order if n in rows},
+    return {"rows": {n: {m: p.result() for m, p in rows[n].items()} for n in ROWS if n in rows},
             "windows": len(windows), "clear_windows": clear, "seeds": list(seeds),
             "seconds": round(time.monotonic() - t0)}
 

@@ -52,8 +52,8 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
                     "below (haze and thin cloud rims that the SCL calls clear; a harvest or "
                     "bare soil that stays is not flagged). The first and last dates are never "
                     "flagged. The log says how many pixels it added per date. Measured on real "
-                    "seasons (model_weights/HAZE.md): at the default threshold it flags 0.25 % "
-                    "of the clear pixels of wholly clear dates and 10 % of those of partly "
+                    "seasons (model_weights/HAZE.md): at the default threshold it flags 0.08 % "
+                    "of the clear pixels of wholly clear dates and 7 % of those of partly "
                     "cloudy dates, and takes the hazy blobs next to the clouds of the demo's "
                     "2019-04-26 into the fill. Off by default: its effect on the fill scores is "
                     "not yet measured.",

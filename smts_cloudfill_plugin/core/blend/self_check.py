@@ -56,7 +56,6 @@ LOO_DONORS = 3
 #: windows is clear (what is scored is its clear pixels only).
 LOO_MIN_CLEAR = 0.5
 
-
 #: A date at most this clear in the check windows is a whole cloudy date (an overcast
 #: acquisition): checked by hiding whole dates, not by the group's pooled held-back pixels.
 WHOLE_MAX_CLEAR = 0.02
@@ -138,8 +137,11 @@ class _Errors:
     pixels."""
 
     METRICS = 3
+    ALL = (0, 1, 2)
+    #: MSE and SSIM: brightness candidates' spectral angle is interpolation's by construction.
+    BRIGHTNESS = (0, 2)
 
-    def __init__(self, judged: tuple[int, ...] = (0, 1, 2)) -> None:
+    def __init__(self, judged: tuple[int, ...] = ALL) -> None:
         self.sums = np.zeros((DRAWS, self.METRICS, len(SCALES), len(WEIGHTS)))
         self.n = np.zeros(DRAWS)
         self.labels = [f"draw {d + 1}" for d in range(DRAWS)]
@@ -332,7 +334,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
         all_missing = np.concatenate([b[1] for b in batches]) if batches else None
         whole = [] if all_missing is None else whole_dates(all_missing, targets)
         donors = whole_date_donors(all_missing, whole) if whole else []
-        hidden_whole = {k: _Errors(judged=(0, 2)) for k in donors}
+        hidden_whole = {k: _Errors(_Errors.BRIGHTNESS) for k in donors}
         if donors:
             # The two draws are the even and the odd check windows (hiding is not random).
             first = 0
@@ -351,7 +353,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
     # spectral angle is interpolation's) pooled figures kept the floor on the held-out whole-date
     # scenarios, where asking a win on every hidden date (18 ratios) left the model's gain at
     # -0.2..-0.7 % MSE (model_weights/EXPERIMENTS.md).
-    by_whole = _Errors((0, 2)).merged(list(hidden_whole.values()))
+    by_whole = _Errors(_Errors.BRIGHTNESS).merged(list(hidden_whole.values()))
     whole_basis = f"{BASIS_WHOLE}: " + ", ".join(names[k] for k in donors)
     # The model alone: weight 1 with its own residual scale (none unless its prior has one).
     alone = SCALES.index(own_scale(model)) if own_scale(model) in SCALES else 0
