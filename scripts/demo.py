@@ -83,6 +83,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default=os.path.join(ROOT, "out", "demo"))
     p.add_argument("--weights", default=None, help="weights (default: the bundled SMTS-ViT)")
+    p.add_argument("--haze-check", action=argparse.BooleanOptionalAction, default=None,
+                   help="add the temporal haze check's pixels to the masks (default: the "
+                        "command line's)")
     args = p.parse_args()
     t0 = time.monotonic()
     msi = sorted(glob.glob(os.path.join(SAMPLE, "msi", "*.tif")))
@@ -107,6 +110,8 @@ def main() -> int:
            "--masks", *masks, "--sar", *sar, "--out", args.out, "--device", "cpu"]
     if args.weights:
         cmd += ["--weights", args.weights]
+    if args.haze_check is not None:
+        cmd += ["--haze-check" if args.haze_check else "--no-haze-check"]
     print("$ python -m smts_cloudfill_plugin.core reconstruct --msi <6 MSI> --masks <6 masks> "
           f"--sar <5 SAR> --out {os.path.relpath(args.out, ROOT)}", flush=True)
     done = subprocess.run(cmd, cwd=ROOT)

@@ -129,6 +129,26 @@ def test_self_check_takes_the_model_where_it_wins_and_interpolation_where_it_los
         assert found[0].model_mse > found[0].interp_mse
 
 
+def test_a_date_s_held_back_pixels_do_not_depend_on_the_group_s_other_cloudy_dates():
+    """Each date draws its held-back pixels from its own random stream: another date of the
+    group turning cloudy (the haze check flagging a few of its pixels, say) leaves this date's
+    check, and so its choice, as it was."""
+    rng = np.random.default_rng(2)
+    base = rng.random((1, 1, 10, 20, 20), dtype=np.float32) * 0.3
+    msi = base + 0.02 * rng.random((1, 6, 10, 20, 20), dtype=np.float32)
+    missing = np.zeros((1, 6, 20, 20), bool)
+    missing[0, 2, 5:12, 5:12] = True
+    names, dates = [f"d{i}" for i in range(6)], [str(i) for i in range(6)]
+    model = _Oracle(torch.from_numpy(msi), 0.01)
+    alone = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [2], names, dates)
+    missing[0, 4, :3, :3] = True
+    both = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [2, 4], names,
+                       dates)
+    assert both[0].pixels == alone[0].pixels > 0
+    assert (both[0].interp_mse, both[0].chosen_mse, both[0].weight) == \
+        (alone[0].interp_mse, alone[0].chosen_mse, alone[0].weight)
+
+
 @pytest.mark.parametrize("offset,weight", [(0.0, 1.0), (0.2, 0.0)])
 def test_a_whole_cloudy_date_is_chosen_for_by_hiding_whole_clear_dates(offset, weight):
     """Issue 18: date 2 is wholly cloudy, so none of its pixels can be held back; the check
@@ -225,7 +245,8 @@ def test_reconstruct_with_the_check_writes_what_it_chose(tmp_path):
         used = line.split("using ")[1].split(":")[0]
         assert used in page
     # Issue 19, item 15: each date's line says how the choice was made.
-    assert page.count("lowest worst ratio to interpolation") == len(results)
+    assert page.count("lowest MSE of the fills never worse than interpolation") + \
+        page.count("lowest worst ratio to interpolation (its") == len(results)
 
 
 def test_default_overlap_puts_windows_off_the_patch_grid():
@@ -367,3 +388,21 @@ def test_brightness_only_keeps_interpolation_s_spectral_angle_and_scales_it_best
     assert torch.allclose(factor, factor[:, :, :1].expand_as(factor), atol=1e-5)
     for f in (0.9, 1.1):                                     # least squares: no better factor
         assert ((fill * f - model) ** 2).sum() > ((fill - model) ** 2).sum()
+
+
+def test_the_choice_is_the_lowest_mse_never_worse_and_on_whole_dates_the_lowest_worst_ratio():
+    """Of two candidates never worse than interpolation, one gains little on both metrics
+    (worst ratio 0.9), the other much on MSE and little on SSIM (worst ratio 0.99): held-back
+    pixels take the second (lowest MSE), hidden whole dates the first (lowest worst ratio); a
+    candidate worse on one draw is never taken."""
+    from smts_cloudfill_plugin.core.blend.self_check import DRAWS, WEIGHTS, _Errors
+    for judged, expected in ((_Errors.ALL, 2), (_Errors.BRIGHTNESS, 1)):
+        e = _Errors(judged)
+        e.n[:] = 100
+        e.sums[:] = 1.0                       # every candidate ties with interpolation
+        e.sums[:, :, 0, 1] = 0.9              # weight 1: 10 % better on all metrics
+        e.sums[:, 0, 0, 2] = 0.5              # weight 2: half the MSE, 1 % better elsewhere
+        e.sums[:, 1:, 0, 2] = 0.99
+        e.sums[:, 0, 0, 3] = 0.1              # weight 3: the best MSE, but worse on one draw
+        e.sums[DRAWS - 1, 2, 0, 3] = 1.01
+        assert e.best() == (0, expected) and len(WEIGHTS) > 3

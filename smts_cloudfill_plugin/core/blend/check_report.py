@@ -24,13 +24,13 @@ table{{border-collapse:collapse}}.why{{color:#555;font-size:90%}}</style></head>
 <p>Before filling, clear pixels of each cloudy date were hidden under synthetic clouds (two
 independent draws) and filled every candidate way: temporal interpolation, plus or not the
 same-date residual correction (what the date's clear pixels around the cloud say, at a Gaussian
-scale in pixels), plus a weight of the model's change to interpolation. Each date is filled with
-the candidate that did best on them, never worse than interpolation on MSE, SAM or SSIM in
-either draw: the one whose worst ratio to interpolation, over the three metrics and the two
-draws, is lowest. So a fill can be chosen over the model alone even where the model's mean MSE
-and SAM are lower, when the model lost on SSIM or in one draw; the line under each date says
-which. A wholly cloudy date has no clear pixel to hold back: whole clear dates of its group are
-hidden in turn instead. Reflectance (data range 1); lower is better.</p>
+scale in pixels), plus a weight of the model's change to interpolation. Of the candidates never
+worse than interpolation on MSE, SAM or SSIM in either draw, each date is filled with the one of
+lowest MSE. So a fill can be chosen over the model alone even where the model's mean MSE and SAM
+are lower, when the model lost on SSIM or in one draw; the line under each date says which. A
+wholly cloudy date has no clear pixel to hold back: whole clear dates of its group are hidden in
+turn instead, and the model's brightness whose worst ratio to interpolation (over MSE, SSIM and
+the draws) is lowest is taken. Reflectance (data range 1); lower is better.</p>
 <table><tr><th>raster</th><th>date</th><th>held-back pixels</th><th>interpolation MSE</th>
 <th>model MSE</th><th>interpolation SAM</th><th>model SAM</th><th>used</th><th>used: MSE</th>
 <th>used: SAM</th><th>basis</th></tr>
