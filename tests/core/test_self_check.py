@@ -397,12 +397,60 @@ def test_the_choice_is_the_lowest_mse_never_worse_and_on_whole_dates_the_lowest_
     candidate worse on one draw is never taken."""
     from smts_cloudfill_plugin.core.blend.self_check import DRAWS, WEIGHTS, _Errors
     for judged, expected in ((_Errors.ALL, 2), (_Errors.BRIGHTNESS, 1)):
-        e = _Errors(judged)
+        e = _Errors(judged, (False,))
         e.n[:] = 100
-        e.sums[:] = 1.0                       # every candidate ties with interpolation
-        e.sums[:, :, 0, 1] = 0.9              # weight 1: 10 % better on all metrics
-        e.sums[:, 0, 0, 2] = 0.5              # weight 2: half the MSE, 1 % better elsewhere
-        e.sums[:, 1:, 0, 2] = 0.99
-        e.sums[:, 0, 0, 3] = 0.1              # weight 3: the best MSE, but worse on one draw
-        e.sums[DRAWS - 1, 2, 0, 3] = 1.01
-        assert e.best() == (0, expected) and len(WEIGHTS) > 3
+        e.sums[:] = 1.0                          # every candidate ties with interpolation
+        e.sums[:, :, 0, 0, 1] = 0.9              # weight 1: 10 % better on all metrics
+        e.sums[:, 0, 0, 0, 2] = 0.5              # weight 2: half the MSE, 1 % better elsewhere
+        e.sums[:, 1:, 0, 0, 2] = 0.99
+        e.sums[:, 0, 0, 0, 3] = 0.1              # weight 3: the best MSE, but worse on one draw
+        e.sums[DRAWS - 1, 2, 0, 0, 3] = 1.01
+        assert e.best() == (0, 0, expected) and len(WEIGHTS) > 3
+
+
+def test_a_model_right_on_brightness_and_wrong_on_spectra_lends_its_brightness_to_a_cloudy_date():
+    """A cloudy date 30 % brighter than its neighbours, and a model that gets the brightness
+    but tilts the spectrum: its full change loses on SAM, so is never taken; its brightness
+    along interpolation's spectrum wins MSE at the same angle, and is."""
+    rng = np.random.default_rng(4)
+    base = 0.05 + rng.random((1, 1, 10, 20, 20), dtype=np.float32) * 0.3
+    msi = np.repeat(base, 6, axis=1) * (1 + 0.01 * rng.random((1, 6, 10, 20, 20), dtype=np.float32))
+    msi[:, 2] *= 1.3
+    missing = np.zeros((1, 6, 20, 20), bool)
+    missing[0, 2, 5:12, 5:12] = True
+    tilt = torch.tensor([1.15, 0.85] * 5).view(1, 1, 10, 1, 1)
+    model = _Oracle(torch.from_numpy(msi) * tilt, 0.0)
+    found = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [2],
+                        [f"d{i}" for i in range(6)], [str(i) for i in range(6)])[0]
+    assert found.model_sam > found.interp_sam                 # the model's spectra lose
+    assert found.brightness and found.weight >= 0.5
+    assert found.chosen_mse < 0.5 * found.interp_mse
+    assert found.chosen_sam <= found.interp_sam * (1 + 1e-6) or found.scale > 0
+    assert "'s brightness" in found.verdict and "brightness only" in found.why
+
+
+def test_the_fill_takes_the_model_s_brightness_along_the_residual_corrected_spectrum():
+    """A date filled with the same-date residual and the model's brightness has the spectral
+    angle of interpolation + residual, whatever the weight."""
+    from smts_cloudfill_plugin.core.blend.candidates import FillPlan, blended_fill
+    from smts_cloudfill_plugin.core.training.metrics import spectral_angle
+    model = ours(residual_scale=0.0).eval()
+    torch.manual_seed(1)
+    for p in model.parameters():                  # an untrained model would be interpolation
+        p.data.add_(0.05 * torch.randn_like(p))
+    rng = np.random.default_rng(8)
+    msi = torch.from_numpy(0.05 + rng.random((1, 6, 10, 20, 20), dtype=np.float32) * 0.3)
+    missing = torch.zeros(1, 6, 20, 20, dtype=torch.bool)
+    missing[0, 2, 4:14, 4:14] = True
+    days = torch.tensor([[0., 10, 20, 30, 40, 50]])
+    truth = msi[:, 2]
+    with torch.no_grad():
+        sar = torch.zeros(1, 5, 2, 20, 20)
+        fills = {w: blended_fill(model, msi, missing, sar, days,
+                                 FillPlan((0.0, 0.0, w, 0.0, 0.0, 0.0), (0.0, 0.0, 4.0, 0.0, 0.0, 0.0),
+                                          (False, False, True, False, False, False)))[:, 2]
+                 for w in (0.0, 0.5, 1.0)}
+    angle = {w: spectral_angle(f, truth, dim=1)[missing[:, 2]] for w, f in fills.items()}
+    assert not torch.allclose(fills[1.0], fills[0.0], atol=1e-4)      # the model moved it
+    for w in (0.5, 1.0):
+        assert torch.allclose(angle[w], angle[0.0], atol=2e-4)

@@ -7,11 +7,12 @@ scale ``s`` (:mod:`..model.prior`) and a weight ``w`` of what the model changes 
 prior: :class:`FillPlan` says which per date (:mod:`.self_check` chooses), :func:`blended_fill`
 computes it.
 
-On a wholly cloudy date the model's change is taken as a change of brightness only
-(:func:`brightness_only`): interpolation's spectrum scaled. Measured on the held-out whole-date
-scenarios, the model's own spectra lose to interpolation's on SAM (+1.5 to +5 %) while its
-brightness wins on MSE (-7 to -20 % beyond one inner date); scaled, the fill keeps
-interpolation's spectral angle exactly and most of the model's MSE gain.
+The model's change can also be taken as a change of brightness only (:func:`brightness_only`):
+the spectrum of interpolation (plus the residual, if any) scaled. On a wholly cloudy date it is
+the only way the model is used: measured on the held-out whole-date scenarios, the model's own
+spectra lose to interpolation's on SAM (+1.5 to +5 %) while its brightness wins on MSE (-7 to
+-20 % beyond one inner date); scaled, the fill keeps interpolation's spectral angle exactly and
+most of the model's MSE gain. On other dates the check offers it beside the model's full change.
 """
 from __future__ import annotations
 
@@ -52,12 +53,13 @@ def interpolation_and_model(model: SmtsVit, msi: torch.Tensor, missing: torch.Te
 
 
 def brightness_only(interp: torch.Tensor, change: torch.Tensor, dim: int = 2) -> torch.Tensor:
-    """The part of ``change`` along interpolation's spectrum (bands on ``dim``): added to
+    """The part of ``change`` along ``interp``'s spectrum (bands on ``dim``): added to
     ``interp``, it scales interp's spectrum by the factor that brings it closest to ``interp +
-    change`` (least squares), so the spectral angle stays interpolation's."""
+    change`` (least squares, at least 0: never a negative spectrum), so the spectral angle
+    stays interp's, at any weight in [0, 1]."""
     along = (change * interp).sum(dim, keepdim=True) / \
         (interp * interp).sum(dim, keepdim=True).clamp_min(1e-12)
-    return interp * along
+    return interp * along.clamp_min(-1.0)
 
 
 @dataclass(frozen=True)
@@ -114,17 +116,18 @@ def blended_fill(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
             interp = torch.where(defined.unsqueeze(2), interp, pred)
     corrections.update({s: residual_correction(clean, missing, days, s, ks)
                         for s, ks in dates.items() if s not in corrections})
-    out = interp
-    if plan.needs_model:
-        change = pred - interp
-        if own > 0:
-            change = change - corrections[own]
-        if any(plan.brightness):
-            bright = torch.tensor(plan.brightness, device=pred.device).view(1, -1, 1, 1, 1)
-            change = torch.where(bright, brightness_only(interp, change), change)
-        w = torch.tensor(plan.weights, dtype=pred.dtype, device=pred.device).view(1, -1, 1, 1, 1)
-        out = interp + w * change
+    base = interp.clone()
     for k, scale in enumerate(plan.scales):
         if scale > 0:
-            out[:, k] = out[:, k] + corrections[scale][:, k]
-    return out
+            base[:, k] = base[:, k] + corrections[scale][:, k]
+    if not plan.needs_model:
+        return base
+    change = pred - interp
+    if own > 0:
+        change = change - corrections[own]
+    if any(plan.brightness):
+        # Along the spectrum of what it is added to: the spectral angle is base's.
+        bright = torch.tensor(plan.brightness, device=pred.device).view(1, -1, 1, 1, 1)
+        change = torch.where(bright, brightness_only(base, change), change)
+    w = torch.tensor(plan.weights, dtype=pred.dtype, device=pred.device).view(1, -1, 1, 1, 1)
+    return base + w * change

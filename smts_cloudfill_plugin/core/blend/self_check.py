@@ -102,8 +102,9 @@ class DateCheck:
         where = "on held-back clear pixels of this date" if self.basis == BASIS_OWN else \
             ("on the group's other cloudy dates" if self.basis == BASIS_POOLED else
              "on whole clear dates of the group hidden in turn")
-        metrics = "MSE and SSIM" if self.brightness else "MSE, SAM and SSIM"
-        rule = ("the lowest worst ratio to interpolation" if self.brightness else
+        whole = BASIS_WHOLE in self.basis
+        metrics = "MSE and SSIM" if whole else "MSE, SAM and SSIM"
+        rule = ("the lowest worst ratio to interpolation" if whole else
                 "the lowest MSE of the fills never worse than interpolation")
         text = (f"Scored {where}, in two independent draws, on {metrics}; the fill "
                 f"chosen has {rule} (its worst ratio {self.chosen_worst[0]:.3f},"
@@ -114,10 +115,11 @@ class DateCheck:
             better = self.model_mse <= self.chosen_mse and self.model_sam <= self.chosen_sam
             text += (", although its mean MSE and SAM were lower: a choice must hold on every "
                      "metric of every draw." if better else ".")
-        if self.brightness:
-            text += (" On a whole cloudy date the model's change is taken as brightness only: "
-                     "interpolation's spectrum, scaled, so its spectral angle is "
-                     "interpolation's.")
+        if self.brightness and self.weight > 0.001:
+            text += (" The model's change is taken as brightness only: the spectrum of "
+                     "interpolation (with the same-date residual, if any), scaled, so the "
+                     "spectral angle is that fill's" +
+                     (", as on every whole cloudy date." if whole else "."))
         return text
 
     @property
@@ -136,22 +138,30 @@ class DateCheck:
 
 
 class _Errors:
-    """Per draw of held-back pixels, per residual scale and per weight: summed squared error
-    (mean over bands), spectral angle and SSIM dissimilarity (1 - SSIM) over the held-back
-    pixels."""
+    """Per draw of held-back pixels and per candidate: summed squared error (mean over bands),
+    spectral angle and SSIM dissimilarity (1 - SSIM) over the held-back pixels.
+
+    A candidate is ``(kind, scale, weight)`` indices: ``base + w * change`` with ``base`` the
+    interpolation plus the residual correction at ``SCALES[scale]``, ``w = WEIGHTS[weight]`` and
+    ``change`` the model's change, whole (kind False) or along ``base``'s spectrum (kind True,
+    :func:`.candidates.brightness_only`: the fill's spectral angle is ``base``'s). Candidate
+    (0, 0, 0) is interpolation."""
 
     METRICS = 3
     ALL = (0, 1, 2)
-    #: MSE and SSIM: brightness candidates' spectral angle is interpolation's by construction.
+    #: MSE and SSIM: on whole dates only brightness is offered, whose spectral angle is
+    #: interpolation's by construction (every candidate ties on it).
     BRIGHTNESS = (0, 2)
 
-    def __init__(self, judged: tuple[int, ...] = ALL) -> None:
-        self.sums = np.zeros((DRAWS, self.METRICS, len(SCALES), len(WEIGHTS)))
+    def __init__(self, judged: tuple[int, ...] = ALL, kinds: tuple[bool, ...] = (False, True)
+                 ) -> None:
+        if max(WEIGHTS) == 0:
+            kinds = kinds[:1]        # no model: its brightness is no other candidate
+        self.kinds = kinds
+        self.sums = np.zeros((DRAWS, self.METRICS, len(kinds), len(SCALES), len(WEIGHTS)))
         self.n = np.zeros(DRAWS)
         self.labels = [f"draw {d + 1}" for d in range(DRAWS)]
-        #: The metrics a choice is judged on: all three, but MSE and SSIM only for brightness
-        #: candidates, whose spectral angle is interpolation's by construction (a tie in the
-        #: last bits must not decide).
+        #: The metrics a choice is judged on: all three, or MSE and SSIM on whole dates.
         self.judged = judged
 
     def add(self, draw: int, interp: torch.Tensor, change: torch.Tensor,
@@ -160,15 +170,26 @@ class _Errors:
         (one per scale) and truth of one date, (N, S, S) held-back pixels."""
         keep = scored.unsqueeze(1)
         for a, corr in enumerate(corrections):
-            for i, w in enumerate(WEIGHTS):
-                fill = torch.where(keep, interp + corr + float(w) * change, truth)
-                self.sums[draw, 0, a, i] += float(((fill - truth) ** 2).mean(1)[scored].sum())
-                self.sums[draw, 1, a, i] += float(spectral_angle(fill, truth, dim=1)[scored].sum())
-                self.sums[draw, 2, a, i] += float((1 - ssim_map(fill, truth))[scored].sum())
+            base = interp + corr
+            base_sam = None
+            for j, bright in enumerate(self.kinds):
+                ch = brightness_only(base, change, dim=1) if bright else change
+                for i, w in enumerate(WEIGHTS):
+                    fill = torch.where(keep, base + float(w) * ch, truth)
+                    self.sums[draw, 0, j, a, i] += float(((fill - truth) ** 2).mean(1)[scored].sum())
+                    if bright and base_sam is not None:
+                        # The spectral angle is base's, by construction (no rounding noise).
+                        self.sums[draw, 1, j, a, i] += base_sam
+                    else:
+                        sam = float(spectral_angle(fill, truth, dim=1)[scored].sum())
+                        self.sums[draw, 1, j, a, i] += sam
+                        if i == 0:
+                            base_sam = sam
+                    self.sums[draw, 2, j, a, i] += float((1 - ssim_map(fill, truth))[scored].sum())
         self.n[draw] += float(scored.sum())
 
     def merged(self, others: list["_Errors"]) -> "_Errors":
-        out = _Errors(self.judged)
+        out = _Errors(self.judged, self.kinds)
         for e in [self, *others]:
             out.sums += e.sums
             out.n += e.n
@@ -178,45 +199,55 @@ class _Errors:
     def pixels(self) -> int:
         return int(self.n.sum())
 
-    def mean(self, metric: int, scale: int, weight: int) -> float:
-        return float(self.sums[:, metric, scale, weight].sum() / max(self.pixels, 1))
+    def mean(self, metric: int, candidate: tuple[int, int, int]) -> float:
+        return float(self.sums[(slice(None), metric, *candidate)].sum() / max(self.pixels, 1))
+
+    def candidate(self, scale: int, weight: int, bright: bool = False) -> tuple[int, int, int]:
+        """The indices of a candidate (its kind the first this set has when it lacks ``bright``)."""
+        return (self.kinds.index(bright) if bright in self.kinds else 0, scale, weight)
+
+    def is_brightness(self, candidate: tuple[int, int, int]) -> bool:
+        return self.kinds[candidate[0]]
 
     METRIC_NAMES = ("MSE", "SAM", "SSIM")
 
-    def worst(self, scale: int, weight: int) -> tuple[float, str]:
-        """A candidate's worst ratio to interpolation over the metrics and draws, and where."""
-        base = np.maximum(self.sums[:, :, :1, :1], 1e-20)[..., 0, 0]
-        ratio = self.sums[:, :, scale, weight] / base
+    def _ratios(self) -> np.ndarray:
+        """(draws, metrics, kinds, scales, weights) ratios to interpolation; -inf where not judged."""
+        base = np.maximum(self.sums[:, :, :1, :1, :1], 1e-20)
+        ratio = self.sums / base
         ratio[self.n == 0] = -np.inf
         ratio[:, [m for m in range(self.METRICS) if m not in self.judged]] = -np.inf
+        return ratio
+
+    def worst(self, candidate: tuple[int, int, int]) -> tuple[float, str]:
+        """A candidate's worst ratio to interpolation over the metrics and draws, and where."""
+        ratio = self._ratios()[(slice(None), slice(None), *candidate)]
         d, m = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
         return float(ratio[d, m]), f"{self.METRIC_NAMES[m]}, {self.labels[d]}"
 
-    def best(self) -> tuple[int, int]:
-        """(scale, weight) indices of the chosen candidate. Only candidates never worse than
-        interpolation on any judged metric (MSE, SAM, 1 - SSIM) of any independent draw are
-        taken (a candidate must win on every draw, which keeps chance wins on a few pixels
-        out); interpolation scores 1 on all, so there is always one. Among them, on held-back
-        pixels, the lowest MSE; on hidden whole dates (brightness candidates), the lowest
-        worst ratio to interpolation over metrics and draws: taking the lowest MSE there too
-        cost SSIM on the whole-date scenarios (+0.0057 -> +0.0047 on one inner date) and on
-        the fully clear windows (-0.0016 .. -0.0038). On a tie, interpolation."""
-        base = np.maximum(self.sums[:, :, :1, :1], 1e-20)
-        ratio = (self.sums / base)[self.n > 0][:, list(self.judged)]
-        if not len(ratio):
-            return 0, len(WEIGHTS) - 1
-        worst = ratio.max(axis=(0, 1))                         # (scales, weights)
+    def best(self) -> tuple[int, int, int]:
+        """The chosen candidate. Only candidates never worse than interpolation on any judged
+        metric (MSE, SAM, 1 - SSIM) of any independent draw are taken (a candidate must win on
+        every draw, which keeps chance wins on a few pixels out); interpolation scores 1 on
+        all, so there is always one. Among them, on held-back pixels, the lowest MSE; on hidden
+        whole dates (brightness candidates), the lowest worst ratio to interpolation over
+        metrics and draws: taking the lowest MSE there too cost SSIM on the whole-date
+        scenarios (+0.0057 -> +0.0047 on one inner date) and on the fully clear windows
+        (-0.0016 .. -0.0038). On a tie, interpolation."""
+        if not (self.n > 0).any():
+            return self.candidate(0, len(WEIGHTS) - 1)
+        worst = self._ratios().max(axis=(0, 1))                # (kinds, scales, weights)
         if self.judged == self.ALL:
             # Held-back pixels of the date (or its group): among the candidates never worse,
             # the lowest MSE. The lowest worst ratio (below) was bound by the metric that gains
             # least, SSIM, and left MSE on the table: -0.8 / -2.5 % MSE on the matrix's 1 and 2
             # dates 40 (model_weights/EXPERIMENTS.md).
             mse = np.where(worst <= 1.0, self.sums[:, 0].sum(0), np.inf)
-            a, i = np.unravel_index(int(np.argmin(mse)), mse.shape)
-            if np.isfinite(mse[a, i]):
-                return int(a), int(i)
-        a, i = np.unravel_index(int(np.argmin(worst)), worst.shape)
-        return int(a), int(i)
+            c = np.unravel_index(int(np.argmin(mse)), mse.shape)
+            if np.isfinite(mse[c]):
+                return tuple(int(x) for x in c)
+        c = np.unravel_index(int(np.argmin(worst)), worst.shape)
+        return tuple(int(x) for x in c)
 
 
 def held_back(missing: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -231,12 +262,11 @@ def held_back(missing: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarr
 def _score(model: SmtsVit, device: torch.device, msi: np.ndarray, missing: np.ndarray,
            hidden: np.ndarray, sar: np.ndarray | None, days: torch.Tensor | None,
            dates: list[int], errors: dict[int, _Errors], draw_of: np.ndarray,
-           chunk: int, check, brightness: bool = False) -> None:
+           chunk: int, check) -> None:
     """Fill ``hidden`` (one copy of the n windows per date of ``dates``, (len(dates) * n, T, S,
     S)) every candidate way, the model run on ``chunk`` windows at a time (``check`` between:
     a cancel waits for one chunk only); add the errors on each date's hidden clear pixels to
-    ``errors[date]``, window i to draw ``draw_of[i]``; with ``brightness`` the model's change is
-    taken as brightness only."""
+    ``errors[date]``, window i to draw ``draw_of[i]``."""
     n = len(msi)
     rep = lambda a: None if a is None else torch.from_numpy(  # noqa: E731
         np.concatenate([a] * len(dates))).to(device)
@@ -257,8 +287,6 @@ def _score(model: SmtsVit, device: torch.device, msi: np.ndarray, missing: np.nd
     change = pred - interp
     if own > 0:
         change = change - residual
-    if brightness:
-        change = brightness_only(interp, change)
     interp, change = interp.float().cpu(), change.float().cpu()
     corrections = [c.float().cpu() for c in corrections]
     truth_all = torch.from_numpy(msi)
@@ -352,7 +380,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
         all_missing = np.concatenate([b[1] for b in batches]) if batches else None
         whole = [] if all_missing is None else whole_dates(all_missing, targets)
         donors = whole_date_donors(all_missing, whole) if whole else []
-        hidden_whole = {k: _Errors(_Errors.BRIGHTNESS) for k in donors}
+        hidden_whole = {k: _Errors(_Errors.BRIGHTNESS, (True,)) for k in donors}
         if donors:
             # The two draws are the even and the odd check windows (hiding is not random).
             first = 0
@@ -362,7 +390,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
                 for j, k in enumerate(donors):
                     hidden[j * len(msi):(j + 1) * len(msi), k] = True
                 _score(model, device, msi, missing, hidden, sar, days, donors, hidden_whole,
-                       (first + np.arange(len(msi))) % DRAWS, chunk, check, brightness=True)
+                       (first + np.arange(len(msi))) % DRAWS, chunk, check)
                 first += len(msi)
                 progress((runs + first / len(all_missing) * len(batches)) /
                          (runs + len(batches)))
@@ -371,7 +399,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
     # spectral angle is interpolation's) pooled figures kept the floor on the held-out whole-date
     # scenarios, where asking a win on every hidden date (18 ratios) left the model's gain at
     # -0.2..-0.7 % MSE (model_weights/EXPERIMENTS.md).
-    by_whole = _Errors(_Errors.BRIGHTNESS).merged(list(hidden_whole.values()))
+    by_whole = _Errors(_Errors.BRIGHTNESS, (True,)).merged(list(hidden_whole.values()))
     whole_basis = f"{BASIS_WHOLE}: " + ", ".join(names[k] for k in donors)
     # The model alone: weight 1 with its own residual scale (none unless its prior has one).
     alone = SCALES.index(own_scale(model)) if own_scale(model) in SCALES else 0
@@ -393,11 +421,13 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
             out.append(DateCheck(names[k], dates[k], 0, float("nan"), float("nan"),
                                  float("nan"), float("nan"), 0.0, BASIS_NONE))
             continue
-        a, i = e.best()
-        out.append(DateCheck(names[k], dates[k], e.pixels, e.mean(0, 0, 0), e.mean(0, alone, -1),
-                             e.mean(1, 0, 0), e.mean(1, alone, -1), float(WEIGHTS[i]), basis,
-                             float(SCALES[a]), is_whole, e.mean(0, a, i), e.mean(1, a, i),
-                             e.worst(alone, len(WEIGHTS) - 1), e.worst(a, i)))
+        c = e.best()
+        interp, model_alone = (0, 0, 0), e.candidate(alone, len(WEIGHTS) - 1)
+        out.append(DateCheck(names[k], dates[k], e.pixels, e.mean(0, interp),
+                             e.mean(0, model_alone), e.mean(1, interp), e.mean(1, model_alone),
+                             float(WEIGHTS[c[2]]), basis, float(SCALES[c[1]]),
+                             e.is_brightness(c), e.mean(0, c), e.mean(1, c),
+                             e.worst(model_alone), e.worst(c)))
     return out
 
 
