@@ -11,7 +11,9 @@ with ``residual(s)`` the same-date residual correction at Gaussian scale ``s`` (
 picks, of the candidates never worse than interpolation (no residual, ``w = 0``) on MSE, SAM
 or SSIM in each of two independent draws of held-back pixels, the one with the lowest MSE.
 Each date draws its held-back pixels from its own random stream, so its choice does not move
-when another date of the group turns cloudy. The fill then uses that candidate (:mod:`.candidates`); where it gives the
+when another date of the group turns cloudy. The model's change is offered whole and as
+brightness only (along the spectrum it is added to: the same spectral angle, and often most of
+its MSE gain). The fill then uses the chosen candidate (:mod:`.candidates`); where it gives the
 model no weight, the model is not run at all. The figures go to the log and to a small report
 (:mod:`.check_report`).
 
@@ -183,7 +185,7 @@ class _Errors:
                     else:
                         sam = float(spectral_angle(fill, truth, dim=1)[scored].sum())
                         self.sums[draw, 1, j, a, i] += sam
-                        if i == 0:
+                        if float(w) == 0.0:
                             base_sam = sam
                     self.sums[draw, 2, j, a, i] += float((1 - ssim_map(fill, truth))[scored].sum())
         self.n[draw] += float(scored.sum())
