@@ -55,11 +55,11 @@ def interpolation_and_model(model: SmtsVit, msi: torch.Tensor, missing: torch.Te
 def brightness_only(interp: torch.Tensor, change: torch.Tensor, dim: int = 2) -> torch.Tensor:
     """The part of ``change`` along ``interp``'s spectrum (bands on ``dim``): added to
     ``interp``, it scales interp's spectrum by the factor that brings it closest to ``interp +
-    change`` (least squares, at least 0: never a negative spectrum), so the spectral angle
-    stays interp's, at any weight in [0, 1]."""
+    change`` (least squares, at least a thousandth: never a zero or negative spectrum), so the
+    spectral angle stays interp's, at any weight in [0, 1]."""
     along = (change * interp).sum(dim, keepdim=True) / \
         (interp * interp).sum(dim, keepdim=True).clamp_min(1e-12)
-    return interp * along.clamp_min(-1.0)
+    return interp * along.clamp_min(-0.999)
 
 
 @dataclass(frozen=True)

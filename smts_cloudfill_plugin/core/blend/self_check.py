@@ -86,7 +86,8 @@ class DateCheck:
     weight: float
     basis: str  # one of the BASIS_* texts (for whole dates, with the hidden dates named)
     scale: float = 0.0
-    #: The model's change taken as brightness only (whole cloudy dates; candidates.brightness_only).
+    #: The model's change taken as brightness only (candidates.brightness_only): always on whole
+    #: cloudy dates, where the check chose it on other dates.
     brightness: bool = False
     chosen_mse: float = float("nan")
     chosen_sam: float = float("nan")
@@ -111,7 +112,7 @@ class DateCheck:
         text = (f"Scored {where}, in two independent draws, on {metrics}; the fill "
                 f"chosen has {rule} (its worst ratio {self.chosen_worst[0]:.3f},"
                 f" {self.chosen_worst[1]}).")
-        if self.weight < 0.999 and self.model_worst[1]:
+        if (self.weight < 0.999 or (self.brightness and not whole)) and self.model_worst[1]:
             text += (f" The model alone's worst was {self.model_worst[0]:.3f} "
                      f"({self.model_worst[1]})")
             better = self.model_mse <= self.chosen_mse and self.model_sam <= self.chosen_sam
@@ -157,8 +158,9 @@ class _Errors:
 
     def __init__(self, judged: tuple[int, ...] = ALL, kinds: tuple[bool, ...] = (False, True)
                  ) -> None:
-        if max(WEIGHTS) == 0:
-            kinds = kinds[:1]        # no model: its brightness is no other candidate
+        if len(WEIGHTS) == 1:
+            # One weight held (no model, or an experiment's fixed blend): one candidate kind.
+            kinds = kinds[:1]
         self.kinds = kinds
         self.sums = np.zeros((DRAWS, self.METRICS, len(kinds), len(SCALES), len(WEIGHTS)))
         self.n = np.zeros(DRAWS)
@@ -237,7 +239,7 @@ class _Errors:
         scenarios (+0.0057 -> +0.0047 on one inner date) and on the fully clear windows
         (-0.0016 .. -0.0038). On a tie, interpolation."""
         if not (self.n > 0).any():
-            return self.candidate(0, len(WEIGHTS) - 1)
+            return 0, 0, 0                                     # nothing scored: interpolation
         worst = self._ratios().max(axis=(0, 1))                # (kinds, scales, weights)
         if self.judged == self.ALL:
             # Held-back pixels of the date (or its group): among the candidates never worse,
