@@ -36,7 +36,7 @@ import torch
 from ..model.network import SmtsVit
 from ..model.prior import residual_correction
 from ..read.clouds import cloud_bank
-from ..training.metrics import spectral_angle, ssim_map
+from ..training.metrics import spectral_angle, ssim_to
 from .candidates import brightness_only, interpolation_and_model, own_scale
 
 #: Windows the check runs on (spread over the raster); each is run once per cloudy date.
@@ -173,23 +173,31 @@ class _Errors:
         """(N, C, S, S) interpolation, the model's change to its prior, residual corrections
         (one per scale) and truth of one date, (N, S, S) held-back pixels."""
         keep = scored.unsqueeze(1)
+        weights = torch.tensor(WEIGHTS, dtype=interp.dtype).view(-1, 1, 1, 1, 1)
+        ssim = ssim_to(truth)                       # the truth's statistics once
         for a, corr in enumerate(corrections):
             base = interp + corr
             base_sam = None
             for j, bright in enumerate(self.kinds):
                 ch = brightness_only(base, change, dim=1) if bright else change
+                # Every weight's fill in one (W, N, C, S, S) tensor: one pass of each metric.
+                fills = torch.where(keep, base + weights * ch, truth)
+                mse = ((fills - truth) ** 2).mean(2)
+                dissim = 1 - ssim(fills)
+                sam = None
+                if not (bright and base_sam is not None):
+                    sam = spectral_angle(fills, truth, dim=-3)
                 for i, w in enumerate(WEIGHTS):
-                    fill = torch.where(keep, base + float(w) * ch, truth)
-                    self.sums[draw, 0, j, a, i] += float(((fill - truth) ** 2).mean(1)[scored].sum())
-                    if bright and base_sam is not None:
+                    self.sums[draw, 0, j, a, i] += float(mse[i][scored].sum())
+                    if sam is None:
                         # The spectral angle is base's, by construction (no rounding noise).
                         self.sums[draw, 1, j, a, i] += base_sam
                     else:
-                        sam = float(spectral_angle(fill, truth, dim=1)[scored].sum())
-                        self.sums[draw, 1, j, a, i] += sam
+                        angle = float(sam[i][scored].sum())
+                        self.sums[draw, 1, j, a, i] += angle
                         if float(w) == 0.0:
-                            base_sam = sam
-                    self.sums[draw, 2, j, a, i] += float((1 - ssim_map(fill, truth))[scored].sum())
+                            base_sam = angle
+                    self.sums[draw, 2, j, a, i] += float(dissim[i][scored].sum())
         self.n[draw] += float(scored.sum())
 
     def merged(self, others: list["_Errors"]) -> "_Errors":

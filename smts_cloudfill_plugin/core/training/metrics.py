@@ -32,26 +32,40 @@ def spectral_angle(pred: torch.Tensor, target: torch.Tensor, dim: int = -3) -> t
 
 def ssim_map(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Per-pixel SSIM (Gaussian window 11, sigma 1.5) for (N, C, H, W) images, mean over C."""
+    return ssim_to(target, data_range)(pred)
+
+
+def ssim_to(target: torch.Tensor, data_range: float = 1.0):
+    """:func:`ssim_map` against one (N, C, H, W) ``target``, its local statistics computed
+    once: returns ``f(pred)`` for preds of shape (..., N, C, H, W) (many candidate fills of
+    the same truth in one call, as the self-check scores them), SSIM of shape (..., N, H, W)."""
     size, sigma = 11, 1.5
-    x = torch.arange(size, dtype=pred.dtype) - size // 2
+    x = torch.arange(size, dtype=target.dtype) - size // 2
     g = torch.exp(-0.5 * (x / sigma) ** 2)
     g = (g / g.sum())
-    c = pred.shape[1]
+    c = target.shape[1]
     kx = g.view(1, 1, 1, size).repeat(c, 1, 1, 1)
     ky = g.view(1, 1, size, 1).repeat(c, 1, 1, 1)
 
     def blur(z: torch.Tensor) -> torch.Tensor:
+        shape = z.shape
+        z = z.reshape(-1, *shape[-3:])
         z = F.pad(z, (size // 2,) * 4, mode="reflect") if min(z.shape[-2:]) > size // 2 else \
             F.pad(z, (size // 2,) * 4, mode="replicate")
-        return F.conv2d(F.conv2d(z, kx, groups=c), ky, groups=c)
+        return F.conv2d(F.conv2d(z, kx, groups=c), ky, groups=c).view(shape)
 
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu_x, mu_y = blur(pred), blur(target)
-    sxx = blur(pred * pred) - mu_x ** 2
+    mu_y = blur(target)
     syy = blur(target * target) - mu_y ** 2
-    sxy = blur(pred * target) - mu_x * mu_y
-    s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
-    return s.mean(1)
+
+    def f(pred: torch.Tensor) -> torch.Tensor:
+        mu_x = blur(pred)
+        sxx = blur(pred * pred) - mu_x ** 2
+        sxy = blur(pred * target) - mu_x * mu_y
+        s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / \
+            ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
+        return s.mean(-3)
+    return f
 
 
 def image_metrics(pred, target, mask=None) -> dict[str, float]:
