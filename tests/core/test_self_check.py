@@ -2,6 +2,8 @@
 picks interpolation where the model loses and the model where it wins."""
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pytest
 import torch
@@ -243,7 +245,7 @@ def test_reconstruct_with_the_check_writes_what_it_chose(tmp_path):
     for line in lines:
         assert "using " in line
         used = line.split("using ")[1].split(":")[0]
-        assert used in page
+        assert html.escape(used) in page          # "model's brightness" is escaped there
     # Issue 19, item 15: each date's line says how the choice was made.
     assert page.count("lowest MSE of the fills never worse than interpolation") + \
         page.count("lowest worst ratio to interpolation (its") == len(results)
