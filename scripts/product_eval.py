@@ -186,8 +186,10 @@ def check_settings(**settings):
 
 
 def classical_only():
-    """The self-check with the model's weight held at 0 (for the CLASSICAL row)."""
-    return check_settings(WEIGHTS=(0.0,))
+    """The self-check with the model's weight held at 0 (for the CLASSICAL row): what the
+    product does without the network, the same-date residual whole or as brightness (TONE)."""
+    from smts_cloudfill_plugin.core.blend.candidates import FULL, TONE
+    return check_settings(WEIGHTS=(0.0,), KINDS=(FULL, TONE))
 
 
 #: Labels whose fills run inside a context (an experiment's variant of the product): label ->
@@ -199,7 +201,8 @@ def fixed_weight(weight: float):
     """An experiment's variant: every date filled as interpolation + ``weight`` x the model's
     change (on whole dates its brightness only), no same-date residual; the check's only
     candidate, so it is taken wherever the check runs."""
-    return check_settings(WEIGHTS=(float(weight),), SCALES=(0.0,))
+    from smts_cloudfill_plugin.core.blend.candidates import FULL
+    return check_settings(WEIGHTS=(float(weight),), SCALES=(0.0,), KINDS=(FULL,))
 
 
 def _fill_all(pools: list[dict], truth, real, hidden, days, msi, sar, models, work) -> None:

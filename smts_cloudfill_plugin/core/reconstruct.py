@@ -38,7 +38,7 @@ from .model.config import SAR_FINDING
 from .model.device import choose_device
 from .model.weights import bundled_weights_path, describe, load_model
 from .blend.blender import RowBlender
-from .blend.candidates import FillPlan, blended_fill
+from .blend.candidates import FULL, FillPlan, blended_fill
 from .blend.check_report import write_report
 from .blend.self_check import CHECK_WINDOWS, DRAWS, DateCheck, check_group, describe_check
 from .write.disk import check_disk_space
@@ -268,7 +268,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                     plan = FillPlan(
                         tuple(chosen[k].weight if k in chosen else 0.0 for k in range(len(group))),
                         tuple(chosen[k].scale if k in chosen else 0.0 for k in range(len(group))),
-                        tuple(k in chosen and chosen[k].brightness for k in range(len(group))))
+                        tuple(chosen[k].kind if k in chosen else FULL for k in range(len(group))))
                 dev, ran = _fill_group(stack, open_stack, model, dev, rows, group, sar_idx, keep,
                                        [writers[t] for t in group_targets], size, overlap,
                                        batch_size, len(config.msi_bands), feedback,

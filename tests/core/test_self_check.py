@@ -18,6 +18,7 @@ from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
 from smts_cloudfill_plugin.core.blend.self_check import (BASIS_NONE, BASIS_WHOLE, check_group,
                                                         describe_check)
 from smts_cloudfill_plugin.core.read.stack import Stack
+from smts_cloudfill_plugin.core.blend.candidates import BRIGHTNESS, FULL, TONE
 from smts_cloudfill_plugin.core.model.weights import save_weights
 
 SMALL = {"width": 32, "depth": 1, "heads": 4, "window": 20, "pos_grid": 4}
@@ -171,7 +172,7 @@ def test_a_whole_cloudy_date_is_chosen_for_by_hiding_whole_clear_dates(offset, w
     assert whole.pixels == 3 * 2 * 20 * 20          # three dates hidden whole, both windows
     # The model's brightness only: even a perfect model's is not the whole truth, so a high
     # weight, not necessarily 1; a wrong model's (0.2 too bright) none.
-    assert whole.brightness
+    assert whole.kind == BRIGHTNESS
     assert whole.weight >= 0.5 if weight == 1.0 else whole.weight == 0.0
     assert (whole.model_mse < whole.interp_mse) == (weight == 1.0)
     assert whole.scale == 0.0   # no same-date residual without clear pixels of that date
@@ -368,7 +369,7 @@ def test_whole_dates_in_a_row_are_checked_on_one_date_gaps_and_say_so():
                         [f"d{i}" for i in range(8)], [str(i) for i in range(8)])
     assert all(c.basis.startswith(f"{BASIS_RUN.format(n=3)}; {BASIS_WHOLE}") for c in found[:3])
     assert found[3].basis.startswith(BASIS_WHOLE)
-    assert all(c.brightness and c.weight >= 0.5 for c in found)   # a perfect model's brightness
+    assert all(c.kind == BRIGHTNESS and c.weight >= 0.5 for c in found)   # a perfect model's brightness
     assert "brightness only" in found[0].why and "'s brightness" in describe_check(found[0])
 
 
@@ -398,8 +399,8 @@ def test_the_choice_is_the_lowest_mse_never_worse_and_on_whole_dates_the_lowest_
     pixels take the second (lowest MSE), hidden whole dates the first (lowest worst ratio); a
     candidate worse on one draw is never taken."""
     from smts_cloudfill_plugin.core.blend.self_check import DRAWS, WEIGHTS, _Errors
-    for judged, expected in ((_Errors.ALL, 2), (_Errors.BRIGHTNESS, 1)):
-        e = _Errors(judged, (False,))
+    for judged, expected in ((_Errors.ALL, 2), (_Errors.MSE_SSIM, 1)):
+        e = _Errors(judged, (FULL,))
         e.n[:] = 100
         e.sums[:] = 1.0                          # every candidate ties with interpolation
         e.sums[:, :, 0, 0, 1] = 0.9              # weight 1: 10 % better on all metrics
@@ -425,10 +426,11 @@ def test_a_model_right_on_brightness_and_wrong_on_spectra_lends_its_brightness_t
     found = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [2],
                         [f"d{i}" for i in range(6)], [str(i) for i in range(6)])[0]
     assert found.model_sam > found.interp_sam                 # the model's spectra lose
-    assert found.brightness and found.weight >= 0.5
-    assert found.chosen_mse < 0.5 * found.interp_mse
-    assert found.chosen_sam <= found.interp_sam * (1 + 1e-6) or found.scale > 0
-    assert "'s brightness" in found.verdict and "brightness only" in found.why
+    # The model's brightness, or (TONE) the same-date residual's, which also gets it here.
+    assert found.kind == BRIGHTNESS and found.weight >= 0.5 or found.kind == TONE
+    assert found.weight > 0 and found.chosen_mse < 0.5 * found.interp_mse
+    assert found.chosen_sam <= found.interp_sam * (1 + 1e-6) or found.kind == BRIGHTNESS
+    assert "brightness" in found.verdict and "brightness only" in found.why
 
 
 def test_the_fill_takes_the_model_s_brightness_along_the_residual_corrected_spectrum():
@@ -450,9 +452,66 @@ def test_the_fill_takes_the_model_s_brightness_along_the_residual_corrected_spec
         sar = torch.zeros(1, 5, 2, 20, 20)
         fills = {w: blended_fill(model, msi, missing, sar, days,
                                  FillPlan((0.0, 0.0, w, 0.0, 0.0, 0.0), (0.0, 0.0, 4.0, 0.0, 0.0, 0.0),
-                                          (False, False, True, False, False, False)))[:, 2]
+                                          (FULL, FULL, BRIGHTNESS, FULL, FULL, FULL)))[:, 2]
                  for w in (0.0, 0.5, 1.0)}
     angle = {w: spectral_angle(f, truth, dim=1)[missing[:, 2]] for w, f in fills.items()}
     assert not torch.allclose(fills[1.0], fills[0.0], atol=1e-4)      # the model moved it
     for w in (0.5, 1.0):
         assert torch.allclose(angle[w], angle[0.0], atol=2e-4)
+
+
+def test_a_residual_right_on_brightness_and_wrong_on_spectra_is_taken_as_tone():
+    """A date 30 % brighter than interpolation says, and a residual correction that gets the
+    brightness but tilts the spectrum: whole, or with the model's brightness along it, it loses
+    on SAM, so the floor refuses it; as interpolation's spectrum scaled (TONE) it keeps
+    interpolation's angle exactly and most of the MSE gain, and is chosen."""
+    from smts_cloudfill_plugin.core.blend.self_check import DRAWS, SCALES, DateCheck, _Errors
+    gen = torch.Generator().manual_seed(3)
+    e = _Errors()
+    for draw in range(DRAWS):
+        interp = 0.05 + 0.3 * torch.rand(4, 10, 16, 16, generator=gen)
+        truth = interp * 1.3 * (1 + 0.02 * torch.randn(4, 10, 16, 16, generator=gen))
+        tilt = torch.tensor([1.2, 0.8] * 5).view(1, 10, 1, 1)
+        corrections = [torch.zeros_like(interp)] + [(truth - interp) * tilt] * (len(SCALES) - 1)
+        scored = torch.rand(4, 16, 16, generator=gen) < 0.3
+        e.add(draw, interp, torch.zeros_like(interp), corrections, truth, scored)
+    kind, scale, weight = e.best()
+    assert e.kinds[kind] == TONE and scale > 0
+    full = e.candidate(scale, 0, FULL)
+    assert e.mean(1, full) > e.mean(1, (0, 0, 0))            # the residual's spectra lose SAM
+    assert e.mean(1, (kind, scale, weight)) == e.mean(1, (0, 0, 0))   # tone: interp's angle
+    assert e.mean(0, (kind, scale, weight)) < 0.2 * e.mean(0, (0, 0, 0))
+    found = DateCheck("d2", "2", e.pixels, e.mean(0, (0, 0, 0)), 0.0, e.mean(1, (0, 0, 0)), 0.0,
+                      0.0, "this date", float(SCALES[scale]), TONE, e.mean(0, (kind, scale, weight)),
+                      e.mean(1, (kind, scale, weight)), (1.0, "SSIM, draw 1"), e.worst((kind, scale, weight)))
+    assert found.verdict.startswith("interpolation + same-date residual")
+    assert "interpolation's spectrum" in found.verdict and "brightness only" in found.why
+
+
+def test_a_tone_fill_keeps_interpolation_s_spectral_angle_at_every_weight_and_scale():
+    """TONE: interpolation's spectrum scaled towards interpolation + residual + w * model; its
+    spectral angle is interpolation's whatever the weight, where FULL's moves."""
+    from smts_cloudfill_plugin.core.blend.candidates import FillPlan, blended_fill, interpolation
+    from smts_cloudfill_plugin.core.training.metrics import spectral_angle
+    model = ours(residual_scale=0.0).eval()
+    torch.manual_seed(1)
+    for p in model.parameters():                  # an untrained model would be interpolation
+        p.data.add_(0.05 * torch.randn_like(p))
+    rng = np.random.default_rng(9)
+    msi = torch.from_numpy(0.05 + rng.random((1, 6, 10, 20, 20), dtype=np.float32) * 0.3)
+    missing = torch.zeros(1, 6, 20, 20, dtype=torch.bool)
+    missing[0, 2, 4:14, 4:14] = True
+    days = torch.tensor([[0., 10, 20, 30, 40, 50]])
+    truth = msi[:, 2]
+    plan = lambda w, kind: FillPlan((0.0, 0.0, w, 0.0, 0.0, 0.0),  # noqa: E731
+                                    (0.0, 0.0, 4.0, 0.0, 0.0, 0.0), (FULL, FULL, kind, FULL, FULL, FULL))
+    with torch.no_grad():
+        sar = torch.zeros(1, 5, 2, 20, 20)
+        interp = interpolation(msi, missing, days)[0][:, 2]
+        angle = lambda f: spectral_angle(f, truth, dim=1)[missing[:, 2]]  # noqa: E731
+        for w in (0.0, 0.5, 1.0):
+            tone = blended_fill(model, msi, missing, sar, days, plan(w, TONE))[:, 2]
+            full = blended_fill(model, msi, missing, sar, days, plan(w, FULL))[:, 2]
+            assert torch.allclose(angle(tone), angle(interp), atol=2e-4)
+            assert not torch.allclose(angle(full), angle(interp), atol=2e-3)
+            assert not torch.allclose(tone, interp, atol=1e-4)      # residual and model moved it

@@ -7,12 +7,22 @@ scale ``s`` (:mod:`..model.prior`) and a weight ``w`` of what the model changes 
 prior: :class:`FillPlan` says which per date (:mod:`.self_check` chooses), :func:`blended_fill`
 computes it.
 
-The model's change can also be taken as a change of brightness only (:func:`brightness_only`):
-the spectrum of interpolation (plus the residual, if any) scaled. On a wholly cloudy date it is
-the only way the model is used: measured on the held-out whole-date scenarios, the model's own
-spectra lose to interpolation's on SAM (+1.5 to +5 %) while its brightness wins on MSE (-7 to
--20 % beyond one inner date); scaled, the fill keeps interpolation's spectral angle exactly and
-most of the model's MSE gain. On other dates the check offers it beside the model's full change.
+The model's change enters a fill one of three ways, the candidate's *kind*:
+
+- :data:`FULL`: ``base + w * change`` with ``base`` = interpolation + residual;
+- :data:`BRIGHTNESS`: the change along base's spectrum only (:func:`brightness_only`), so the
+  fill keeps base's spectral angle. On a wholly cloudy date it is the only way the model is
+  used: measured on the held-out whole-date scenarios, the model's own spectra lose to
+  interpolation's on SAM (+1.5 to +5 %) while its brightness wins on MSE (-7 to -20 % beyond one
+  inner date);
+- :data:`TONE`: interpolation's spectrum scaled towards ``interpolation + residual + w *
+  change``: residual and model as brightness only, the fill's spectral angle interpolation's.
+  Where the residual cuts MSE by three quarters but costs a few per cent of SAM in one draw
+  (which the check's floor refuses), this keeps most of the gain: the matrix's 1 date 20 -86.0
+  -> -89.0 % MSE vs interpolation, its fully clear windows -51 -> -74 %
+  (model_weights/EXPERIMENTS.md).
+
+On other dates than whole cloudy ones the check offers all three.
 """
 from __future__ import annotations
 
@@ -62,15 +72,33 @@ def brightness_only(interp: torch.Tensor, change: torch.Tensor, dim: int = 2) ->
     return interp * along.clamp_min(-0.999)
 
 
+#: The kinds of candidate: how the model's change (and the residual) enter the fill.
+FULL, BRIGHTNESS, TONE = 0, 1, 2
+
+
+def candidate_fill(interp: torch.Tensor, correction: torch.Tensor, change: torch.Tensor,
+                   weight: torch.Tensor | float, kind: int) -> torch.Tensor:
+    """One kind of candidate (:data:`FULL`, :data:`BRIGHTNESS` or :data:`TONE`) from
+    interpolation, the residual correction and the model's change, bands on dim -3. ``weight``
+    broadcasts against them: a tensor of weights with extra leading dims gives every weight's
+    fill at once."""
+    base = interp + correction
+    if kind == FULL:
+        return base + weight * change
+    if kind == BRIGHTNESS:
+        return base + weight * brightness_only(base, change, dim=-3)
+    return interp + brightness_only(interp, correction + weight * change, dim=-3)
+
+
 @dataclass(frozen=True)
 class FillPlan:
     """How each date of a group is filled: the model's weight, the residual scale (0: none) and
-    whether the model's change is taken as brightness only (:func:`brightness_only`; whole
-    cloudy dates). ``FillPlan.model_alone(T, own)`` is the model without the check."""
+    the candidate's kind (:data:`FULL` where not given). ``FillPlan.model_alone(T, own)`` is the
+    model without the check."""
 
     weights: tuple[float, ...]
     scales: tuple[float, ...]
-    brightness: tuple[bool, ...] = ()
+    kinds: tuple[int, ...] = ()
 
     @classmethod
     def model_alone(cls, dates: int, own_scale: float = 0.0) -> "FillPlan":
@@ -116,18 +144,24 @@ def blended_fill(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
             interp = torch.where(defined.unsqueeze(2), interp, pred)
     corrections.update({s: residual_correction(clean, missing, days, s, ks)
                         for s, ks in dates.items() if s not in corrections})
-    base = interp.clone()
+    correction = torch.zeros_like(interp)
     for k, scale in enumerate(plan.scales):
         if scale > 0:
-            base[:, k] = base[:, k] + corrections[scale][:, k]
-    if not plan.needs_model:
-        return base
-    change = pred - interp
-    if own > 0:
-        change = change - corrections[own]
-    if any(plan.brightness):
-        # Along the spectrum of what it is added to: the spectral angle is base's.
-        bright = torch.tensor(plan.brightness, device=pred.device).view(1, -1, 1, 1, 1)
-        change = torch.where(bright, brightness_only(base, change), change)
-    w = torch.tensor(plan.weights, dtype=pred.dtype, device=pred.device).view(1, -1, 1, 1, 1)
-    return base + w * change
+            correction[:, k] = corrections[scale][:, k]
+    kinds = plan.kinds or (FULL,) * len(plan.weights)
+    if not plan.needs_model and TONE not in kinds:
+        return interp + correction
+    change = torch.zeros_like(interp)    # no weight on the model: TONE is the residual's alone
+    if plan.needs_model:
+        change = pred - interp
+        if own > 0:
+            change = change - corrections[own]
+    view = lambda values, dtype: torch.tensor(  # noqa: E731  (per date, on the T axis)
+        values, dtype=dtype, device=interp.device).view(1, -1, 1, 1, 1)
+    w = view(plan.weights, interp.dtype)
+    out = None
+    for kind in sorted(set(kinds)):
+        fill = candidate_fill(interp, correction, change, w, kind)
+        out = fill if out is None else torch.where(view([k == kind for k in kinds], torch.bool),
+                                                   fill, out)
+    return out

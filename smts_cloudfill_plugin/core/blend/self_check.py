@@ -11,9 +11,11 @@ with ``residual(s)`` the same-date residual correction at Gaussian scale ``s`` (
 picks, of the candidates never worse than interpolation (no residual, ``w = 0``) on MSE, SAM
 or SSIM in each of two independent draws of held-back pixels, the one with the lowest MSE.
 Each date draws its held-back pixels from its own random stream, so its choice does not move
-when another date of the group turns cloudy. The model's change is offered whole and as
-brightness only (along the spectrum it is added to: the same spectral angle, and often most of
-its MSE gain). The fill then uses the chosen candidate (:mod:`.candidates`); where it gives the
+when another date of the group turns cloudy. The model's change is offered three ways
+(:mod:`.candidates`' kinds): whole; as brightness only, along the spectrum it is added to (the
+same spectral angle, and often most of its MSE gain); and with the residual as brightness too,
+interpolation's spectrum scaled (its spectral angle interpolation's: where the residual's
+spectra cost SAM, its brightness still counts). The fill then uses the chosen candidate (:mod:`.candidates`); where it gives the
 model no weight, the model is not run at all. The figures go to the log and to a small report
 (:mod:`.check_report`).
 
@@ -37,7 +39,7 @@ from ..model.network import SmtsVit
 from ..model.prior import residual_correction
 from ..read.clouds import cloud_bank
 from ..training.metrics import spectral_angle, ssim_to
-from .candidates import brightness_only, interpolation_and_model, own_scale
+from .candidates import BRIGHTNESS, FULL, TONE, candidate_fill, interpolation_and_model, own_scale
 
 #: Windows the check runs on (spread over the raster); each is run once per cloudy date.
 CHECK_WINDOWS = 12
@@ -51,6 +53,9 @@ WEIGHTS = tuple(np.linspace(0.0, 1.0, 11))
 #: Gaussian scales (pixels) of the same-date residual correction tried; 0 = none. The
 #: matrix's scenarios split between 4 (small clouds) and 8 (real shapes, larger clouds).
 SCALES = (0.0, 4.0, 8.0)
+#: The kinds of candidate tried on dates with clouds (:mod:`.candidates`); whole cloudy dates
+#: take BRIGHTNESS only.
+KINDS = (FULL, BRIGHTNESS, TONE)
 #: Independent draws of held-back pixels; a weight must beat interpolation on each.
 DRAWS = 2
 #: Whole dates hidden in turn to check the fill of whole cloudy dates (leave one date out).
@@ -86,9 +91,9 @@ class DateCheck:
     weight: float
     basis: str  # one of the BASIS_* texts (for whole dates, with the hidden dates named)
     scale: float = 0.0
-    #: The model's change taken as brightness only (candidates.brightness_only): always on whole
-    #: cloudy dates, where the check chose it on other dates.
-    brightness: bool = False
+    #: How the model's change enters the fill (candidates.FULL, BRIGHTNESS or TONE): BRIGHTNESS
+    #: always on whole cloudy dates, the check's choice on other dates.
+    kind: int = FULL
     chosen_mse: float = float("nan")
     chosen_sam: float = float("nan")
     #: The model alone's and the chosen fill's worst ratio to interpolation over the metrics and
@@ -112,17 +117,21 @@ class DateCheck:
         text = (f"Scored {where}, in two independent draws, on {metrics}; the fill "
                 f"chosen has {rule} (its worst ratio {self.chosen_worst[0]:.3f},"
                 f" {self.chosen_worst[1]}).")
-        if (self.weight < 0.999 or (self.brightness and not whole)) and self.model_worst[1]:
+        if (self.weight < 0.999 or (self.kind != FULL and not whole)) and self.model_worst[1]:
             text += (f" The model alone's worst was {self.model_worst[0]:.3f} "
                      f"({self.model_worst[1]})")
             better = self.model_mse <= self.chosen_mse and self.model_sam <= self.chosen_sam
             text += (", although its mean MSE and SAM were lower: a choice must hold on every "
                      "metric of every draw." if better else ".")
-        if self.brightness and self.weight > 0.001:
+        if self.kind == BRIGHTNESS and self.weight > 0.001:
             text += (" The model's change is taken as brightness only: the spectrum of "
                      "interpolation (with the same-date residual, if any), scaled, so the "
                      "spectral angle is that fill's" +
                      (", as on every whole cloudy date." if whole else "."))
+        elif self.kind == TONE and (self.weight > 0.001 or self.scale > 0):
+            text += (" The same-date residual and the model's change are taken as brightness "
+                     "only: interpolation's spectrum, scaled, so the spectral angle is "
+                     "interpolation's.")
         return text
 
     @property
@@ -133,10 +142,12 @@ class DateCheck:
             used = "interpolation"
         else:
             used = f"blend {self.weight:.0%} model"
-        if self.brightness and self.weight > 0.001:
+        if self.kind == BRIGHTNESS and self.weight > 0.001:
             used += "'s brightness"
         if self.scale > 0:
             used += f" + same-date residual ({self.scale:g} px)"
+        if self.kind == TONE and (self.weight > 0.001 or self.scale > 0):
+            used += ", as brightness on interpolation's spectrum"
         return used
 
 
@@ -144,25 +155,20 @@ class _Errors:
     """Per draw of held-back pixels and per candidate: summed squared error (mean over bands),
     spectral angle and SSIM dissimilarity (1 - SSIM) over the held-back pixels.
 
-    A candidate is ``(kind, scale, weight)`` indices: ``base + w * change`` with ``base`` the
-    interpolation plus the residual correction at ``SCALES[scale]``, ``w = WEIGHTS[weight]`` and
-    ``change`` the model's change, whole (kind False) or along ``base``'s spectrum (kind True,
-    :func:`.candidates.brightness_only`: the fill's spectral angle is ``base``'s). Candidate
-    (0, 0, 0) is interpolation."""
+    A candidate is ``(kind, scale, weight)`` indices: :func:`.candidates.candidate_fill` of
+    kind ``self.kinds[kind]`` from interpolation, the residual correction at ``SCALES[scale]``
+    and ``WEIGHTS[weight]`` of the model's change. Candidate (0, 0, 0) is interpolation."""
 
     METRICS = 3
     ALL = (0, 1, 2)
     #: MSE and SSIM: on whole dates only brightness is offered, whose spectral angle is
     #: interpolation's by construction (every candidate ties on it).
-    BRIGHTNESS = (0, 2)
+    MSE_SSIM = (0, 2)
 
-    def __init__(self, judged: tuple[int, ...] = ALL, kinds: tuple[bool, ...] = (False, True)
+    def __init__(self, judged: tuple[int, ...] = ALL, kinds: tuple[int, ...] | None = None
                  ) -> None:
-        if len(WEIGHTS) == 1:
-            # One weight held (no model, or an experiment's fixed blend): one candidate kind.
-            kinds = kinds[:1]
-        self.kinds = kinds
-        self.sums = np.zeros((DRAWS, self.METRICS, len(kinds), len(SCALES), len(WEIGHTS)))
+        self.kinds = KINDS if kinds is None else kinds
+        self.sums = np.zeros((DRAWS, self.METRICS, len(self.kinds), len(SCALES), len(WEIGHTS)))
         self.n = np.zeros(DRAWS)
         self.labels = [f"draw {d + 1}" for d in range(DRAWS)]
         #: The metrics a choice is judged on: all three, or MSE and SSIM on whole dates.
@@ -175,28 +181,25 @@ class _Errors:
         keep = scored.unsqueeze(1)
         weights = torch.tensor(WEIGHTS, dtype=interp.dtype).view(-1, 1, 1, 1, 1)
         ssim = ssim_to(truth)                       # the truth's statistics once
+        angle = lambda fills: torch.where(  # noqa: E731
+            scored, spectral_angle(fills, truth, dim=-3), 0.0).sum((-3, -2, -1))
+        # BRIGHTNESS keeps base's spectral angle and TONE interpolation's at every weight, by
+        # construction: those are taken as they are (no rounding noise in the floor's ratios).
+        interp_angle = float(angle(torch.where(keep, interp, truth)))
         for a, corr in enumerate(corrections):
-            base = interp + corr
-            base_sam = None
-            for j, bright in enumerate(self.kinds):
-                ch = brightness_only(base, change, dim=1) if bright else change
+            base_angle = float(angle(torch.where(keep, interp + corr, truth))) if a else \
+                interp_angle
+            for j, kind in enumerate(self.kinds):
                 # Every weight's fill in one (W, N, C, S, S) tensor: one pass of each metric.
-                fills = torch.where(keep, base + weights * ch, truth)
+                fills = torch.where(keep, candidate_fill(interp, corr, change, weights, kind),
+                                    truth)
                 mse = ((fills - truth) ** 2).mean(2)
                 dissim = 1 - ssim(fills)
-                sam = None
-                if not (bright and base_sam is not None):
-                    sam = spectral_angle(fills, truth, dim=-3)
-                for i, w in enumerate(WEIGHTS):
+                sam = angle(fills).tolist() if kind == FULL else \
+                    [base_angle if kind == BRIGHTNESS else interp_angle] * len(WEIGHTS)
+                for i in range(len(WEIGHTS)):
                     self.sums[draw, 0, j, a, i] += float(mse[i][scored].sum())
-                    if sam is None:
-                        # The spectral angle is base's, by construction (no rounding noise).
-                        self.sums[draw, 1, j, a, i] += base_sam
-                    else:
-                        angle = float(sam[i][scored].sum())
-                        self.sums[draw, 1, j, a, i] += angle
-                        if float(w) == 0.0:
-                            base_sam = angle
+                    self.sums[draw, 1, j, a, i] += sam[i]
                     self.sums[draw, 2, j, a, i] += float(dissim[i][scored].sum())
         self.n[draw] += float(scored.sum())
 
@@ -214,11 +217,11 @@ class _Errors:
     def mean(self, metric: int, candidate: tuple[int, int, int]) -> float:
         return float(self.sums[(slice(None), metric, *candidate)].sum() / max(self.pixels, 1))
 
-    def candidate(self, scale: int, weight: int, bright: bool = False) -> tuple[int, int, int]:
-        """The indices of a candidate (its kind the first this set has when it lacks ``bright``)."""
-        return (self.kinds.index(bright) if bright in self.kinds else 0, scale, weight)
+    def candidate(self, scale: int, weight: int, kind: int = FULL) -> tuple[int, int, int]:
+        """The indices of a candidate (its kind the first this set has when it lacks ``kind``)."""
+        return (self.kinds.index(kind) if kind in self.kinds else 0, scale, weight)
 
-    def is_brightness(self, candidate: tuple[int, int, int]) -> bool:
+    def kind(self, candidate: tuple[int, int, int]) -> int:
         return self.kinds[candidate[0]]
 
     METRIC_NAMES = ("MSE", "SAM", "SSIM")
@@ -392,7 +395,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
         all_missing = np.concatenate([b[1] for b in batches]) if batches else None
         whole = [] if all_missing is None else whole_dates(all_missing, targets)
         donors = whole_date_donors(all_missing, whole) if whole else []
-        hidden_whole = {k: _Errors(_Errors.BRIGHTNESS, (True,)) for k in donors}
+        hidden_whole = {k: _Errors(_Errors.MSE_SSIM, (BRIGHTNESS,)) for k in donors}
         if donors:
             # The two draws are the even and the odd check windows (hiding is not random).
             first = 0
@@ -411,7 +414,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
     # spectral angle is interpolation's) pooled figures kept the floor on the held-out whole-date
     # scenarios, where asking a win on every hidden date (18 ratios) left the model's gain at
     # -0.2..-0.7 % MSE (model_weights/EXPERIMENTS.md).
-    by_whole = _Errors(_Errors.BRIGHTNESS, (True,)).merged(list(hidden_whole.values()))
+    by_whole = _Errors(_Errors.MSE_SSIM, (BRIGHTNESS,)).merged(list(hidden_whole.values()))
     whole_basis = f"{BASIS_WHOLE}: " + ", ".join(names[k] for k in donors)
     # The model alone: weight 1 with its own residual scale (none unless its prior has one).
     alone = SCALES.index(own_scale(model)) if own_scale(model) in SCALES else 0
@@ -438,7 +441,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
         out.append(DateCheck(names[k], dates[k], e.pixels, e.mean(0, interp),
                              e.mean(0, model_alone), e.mean(1, interp), e.mean(1, model_alone),
                              float(WEIGHTS[c[2]]), basis, float(SCALES[c[1]]),
-                             e.is_brightness(c), e.mean(0, c), e.mean(1, c),
+                             e.kind(c), e.mean(0, c), e.mean(1, c),
                              e.worst(model_alone), e.worst(c)))
     return out
 
