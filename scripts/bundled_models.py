@@ -453,7 +453,7 @@ Hardware: {hardware}.
 Real Sentinel-2 L2A (10 bands at 10 m; 20 m bands nearest-upsampled) and Sentinel-1 GRD ascending
 (VV, VH in dB, bilinear onto the 10 m grid) over two Flanders cropland sites, from the WorldCereal
 project's public training extractions. Windows of 6 Sentinel-2 dates 10 +- 5 days apart and 5
-Sentinel-1 dates within 6 days of their span; really cloudy pixels (SCL 0, 3, 8, 9, 10) are left out
+Sentinel-1 dates within 6 days of their span; really cloudy pixels (SCL 0, 3, 8, 9, 10, 11) are left out
 of the loss, so partly cloudy windows count (windows need 30 % clear pixels on average).
 
 {split_lines}

@@ -46,7 +46,7 @@ gdal.UseExceptions()
 S2_BANDS: Tuple[str, ...] = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
 S2_10M_BANDS = frozenset({"B02", "B03", "B04", "B08"})
 S1_BANDS: Tuple[str, ...] = ("VV", "VH")
-CLOUD_CLASSES: Tuple[int, ...] = (3, 8, 9, 10)  # cloud shadow, cloud medium/high, thin cirrus
+CLOUD_CLASSES: Tuple[int, ...] = (3, 8, 9, 10, 11)  # cloud shadow, cloud medium/high, thin cirrus, snow (a cloud here)
 DN_SCALE = 1e-4
 INT_OPTIONS = ["COMPRESS=DEFLATE", "PREDICTOR=2"]
 # Horizontal differencing (2) is meant for integers; 3 is the floating-point predictor.
@@ -296,7 +296,7 @@ def write_tif(path: str, data: np.ndarray, gdal_type: int, geotransform: Sequenc
 
 
 def s2_fractions(stack: np.ndarray, scl: np.ndarray) -> Tuple[float, float]:
-    """(cloud fraction, no-data fraction): SCL in {3,8,9,10}; SCL 0 or DN 0 in any band."""
+    """(cloud fraction, no-data fraction): SCL in CLOUD_CLASSES; SCL 0 or DN 0 in any band."""
     cloud = np.isin(scl, CLOUD_CLASSES)
     nodata = (scl == 0) | np.any(stack == 0, axis=0)
     return float(cloud.mean()), float(nodata.mean())

@@ -1,7 +1,7 @@
 """Measure the haze check (core/read/haze.py) on the real seasons: its noise, what it flags.
 
 For both WorldCereal sites (../shared/data), the whole season as a stack (every date, SCL
-classes 0, 3, 8, 9, 10 missing, clouds and shadows grown by the default 3 px, as Reconstruct
+classes 0, 3, 8, 9, 10, 11 missing, clouds and shadows grown by the default 3 px, as Reconstruct
 reads them):
 
 - the noise of the haze index (blue - 0.5 red): 1.4826 x the median absolute deviation of its

@@ -75,7 +75,7 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
         EXTRA_SCL_CLASSES: "SCL classes to count as cloudy besides "
                            f"{describe_scl_classes(DEFAULT_SCL_MISSING)}, comma separated: e.g. 7 "
                            "(unclassified) or 2 (dark features) where they are clouds in your "
-                           "scene, 11 (snow).",
+                           "scene.",
         CLOUD_POLYGONS: "Optional polygons of clouds the SCL missed, drawn by you. They are "
                         "added to the cloud mask of their date (see the date field), or of every "
                         "date when there is no date field.",

@@ -24,12 +24,12 @@ SCL_DEFAULT = {0: True,    # no data
                8: True,    # cloud medium probability
                9: True,    # cloud high probability
                10: True,   # thin cirrus
-               11: False}  # snow
+               11: True}   # snow (in the real seasons, clouds taken for snow)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
 def test_each_scl_class_maps_to_the_default_mask(dtype):
-    assert set(DEFAULT_SCL_MISSING) == {0, 3, 8, 9, 10}
+    assert set(DEFAULT_SCL_MISSING) == {0, 3, 8, 9, 10, 11}
     scl = np.arange(12, dtype=dtype).reshape(3, 4)
     mask = scl_to_mask(scl)
     assert mask.dtype == bool and mask.shape == (3, 4)
@@ -177,7 +177,7 @@ def test_scl_classes_are_described_from_their_numbers():
     assert set(SCL_CLASS_NAMES) == set(SCL_DEFAULT)
     assert describe_scl_classes(DEFAULT_SCL_MISSING) == (
         "0 (no data), 3 (cloud shadow), 8 (cloud, medium probability), "
-        "9 (cloud, high probability) and 10 (thin cirrus)")
+        "9 (cloud, high probability), 10 (thin cirrus) and 11 (snow)")
     assert describe_scl_classes([11]) == "11 (snow)"
 
 

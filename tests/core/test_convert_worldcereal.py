@@ -229,9 +229,9 @@ def test_list_prints_one_line_per_date_and_writes_nothing(tmp_path: Path) -> Non
     table = {ln[1]: (float(ln[2].split("=")[1]), float(ln[3].split("=")[1])) for ln in s2_lines}
     for cloud, nodata in table.values():
         assert 0.0 <= cloud <= 1.0 and 0.0 <= nodata <= 1.0
-    # The cloud fraction is the share of SCL in {3, 8, 9, 10} (20 m pixels count four times at 10 m).
+    # The cloud fraction is the share of SCL in {3, 8, 9, 10, 11} (20 m pixels count four times at 10 m).
     raw, _, times, _ = _raw(_nc("S2_L2A_20m"), "SCL")
-    expected = np.isin(raw[_index_of(times, S2_DATE)], (3, 8, 9, 10)).mean()
+    expected = np.isin(raw[_index_of(times, S2_DATE)], (3, 8, 9, 10, 11)).mean()
     assert table[S2_DATE][0] == pytest.approx(expected, abs=1e-4)
     assert 0.1 < table[S2_DATE][0] < 0.7  # partly cloudy
     assert table["2019-04-21"] == (0.0, 0.0)  # a clear date

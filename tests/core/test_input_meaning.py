@@ -74,7 +74,7 @@ def test_scl_and_0_1_masks_are_named_in_the_log(sample, tmp_path, small_weights)
     _, said = _run(sample, tmp_path / "out", masks, small_weights)
     assert "Cloud mask read as 0/1 cloud mask (1 = cloud): 'm_20190411.tif'." in said
     assert any(re.fullmatch(r"Cloud masks read as Sentinel-2 scene classification \(SCL\), "
-                            r"classes 0, 3, 8, 9, 10 missing, clouds and shadows grown by 3 px: "
+                            r"classes 0, 3, 8, 9, 10, 11 missing, clouds and shadows grown by 3 px: "
                             r"'SCL_0000280849BAC91C_20190401\.tif', .* and 2 more\.", m)
                for m in said), said
     assert not [m for m in said if m.startswith("WARNING")], said

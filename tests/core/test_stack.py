@@ -408,7 +408,7 @@ def test_the_default_buffer_is_the_measured_one_shared_with_prepare(tmp_path):
     from smts_cloudfill_plugin.core.prepare import series as prepare
     from smts_cloudfill_plugin.core.read.clouds import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
     assert prepare.DEFAULT_CLOUD_BUFFER is DEFAULT_CLOUD_BUFFER == 3
-    assert GROWN_CLASSES == (3, 8, 9, 10)
+    assert GROWN_CLASSES == (3, 8, 9, 10, 11)
     scl = _scl_scene()
     gt = (500000.0, 10.0, 0.0, 5650000.0, 0.0, -10.0)
     msi = _msi(tmp_path, "a_20190401.tif", np.full((4, 30, 40), 900, np.uint16), geotransform=gt)

@@ -379,15 +379,15 @@ def test_scl_classes_default_and_help_come_from_the_core_constant(provider):
     assert tuple(int(c) for c in p.defaultValue().split(",")) == DEFAULT_SCL_MISSING
     for c in DEFAULT_SCL_MISSING:
         assert f"{c} ({SCL_CLASS_NAMES[c]})" in p.help()
-    assert p.help().endswith("9 (cloud, high probability) and 10 (thin cirrus).")
+    assert p.help().endswith("10 (thin cirrus) and 11 (snow).")
     buffer_help = alg.parameterDefinition("CLOUD_BUFFER").help()
     assert f"(classes {', '.join(map(str, GROWN_CLASSES))})" in buffer_help
-    assert "(classes 3, 8, 9, 10)" in buffer_help
+    assert "(classes 3, 8, 9, 10, 11)" in buffer_help
     prepare = QgsApplication.processingRegistry().createAlgorithmById("smts_cloudfill:prepare")
     extra = prepare.parameterDefinition("EXTRA_SCL_CLASSES").help()
     assert extra.startswith("SCL classes to count as cloudy besides 0 (no data), 3 (cloud "
                             "shadow), 8 (cloud, medium probability), 9 (cloud, high "
-                            "probability) and 10 (thin cirrus), comma separated")
+                            "probability), 10 (thin cirrus) and 11 (snow), comma separated")
 
 
 def test_the_run_says_what_its_first_seconds_go_to(provider, small_weights, tmp_path):

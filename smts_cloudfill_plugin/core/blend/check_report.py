@@ -24,7 +24,9 @@ table{{border-collapse:collapse}}.why{{color:#555;font-size:90%}}</style></head>
 <p>Before filling, clear pixels of each cloudy date were hidden under synthetic clouds (two
 independent draws) and filled every candidate way: temporal interpolation, plus or not the
 same-date residual correction (what the date's clear pixels around the cloud say, at a Gaussian
-scale in pixels), plus a weight of the model's change to interpolation. Of the candidates never
+scale in pixels), plus a weight of the model's change to interpolation; the model's change whole,
+as brightness only, or with the residual as brightness on interpolation's spectrum (keeping
+interpolation's spectral angle). Of the candidates never
 worse than interpolation on MSE, SAM or SSIM in either draw, each date is filled with the one of
 lowest MSE. So a fill can be chosen over the model alone even where the model's mean MSE and SAM
 are lower, when the model lost on SSIM or in one draw; the line under each date says which. A
