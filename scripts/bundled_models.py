@@ -430,7 +430,9 @@ The step-0 model (the prior) is a candidate of the best-step choice on validatio
 **In the product**, reconstruct's self-check (`core/blend/self_check.py`) then hides clear pixels of each
 cloudy date of the user's own scene (synthetic clouds on up to 12 windows, two independent draws)
 and fills them with every candidate `interpolation + residual(s) + w x (model - its prior)`:
-the same-date residual at scale s in none, 4, 8 px, and the model's weight w in 0, 0.1 .. 1. Each
+the same-date residual at scale s in none, 4, 8 px, and the model's weight w in 0, 0.1 .. 1, the
+model's change whole, as brightness only (along the spectrum it is added to), or with the residual
+as brightness on interpolation's spectrum (the fill's spectral angle interpolation's). Each
 date is filled with the candidate that did best on those pixels without being worse than
 interpolation on MSE, SAM or SSIM in either draw; where no date of a group gives the model weight,
 the model is not run. A wholly cloudy date has no clear pixel to hold back: up to 3 mostly clear
@@ -440,7 +442,7 @@ spectrum: the spectral angle stays interpolation's), w chosen on those dates poo
 than interpolation on MSE or SSIM in either draw; with nothing to check, the date is filled by
 interpolation. The log and `cloudfill_check.html` in the output folder
 show the figures. The row "interp. + same-date residual" is that check with the model's weight
-held at 0: the classical fill, no network.
+held at 0 (the residual whole or as brightness): the classical fill, no network.
 
 **The paper's recipe** (ablations): zero-filled clouds, linear patch decoder, the paper's clouds on
 every date, reflectance MSE; plus the per-date mask channels. Trained earlier (3500 steps for
@@ -453,8 +455,8 @@ Hardware: {hardware}.
 Real Sentinel-2 L2A (10 bands at 10 m; 20 m bands nearest-upsampled) and Sentinel-1 GRD ascending
 (VV, VH in dB, bilinear onto the 10 m grid) over two Flanders cropland sites, from the WorldCereal
 project's public training extractions. Windows of 6 Sentinel-2 dates 10 +- 5 days apart and 5
-Sentinel-1 dates within 6 days of their span; really cloudy pixels (SCL 0, 3, 8, 9, 10, 11) are left out
-of the loss, so partly cloudy windows count (windows need 30 % clear pixels on average).
+Sentinel-1 dates within 6 days of their span; really cloudy pixels (SCL 0, 3, 8, 9, 10; the plugin and the
+evaluation also count 11, snow, as cloudy since the weights were trained) are left out of the loss, so partly cloudy windows count (windows need 30 % clear pixels on average).
 
 {split_lines}
 

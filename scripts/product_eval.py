@@ -167,13 +167,14 @@ class Pool(ScoreSums):
 
 
 #: The classical fill, no network: the self-check choosing per date among interpolation and the
-#: same-date residual corrections, the model's weight held at 0 (so the fill never runs it).
+#: same-date residual corrections (whole, or as brightness on interpolation's spectrum), the
+#: model's weight held at 0 (so the fill never runs it).
 CLASSICAL = "interp. + same-date residual"
 
 
 @contextlib.contextmanager
 def check_settings(**settings):
-    """The self-check with some of its module settings (WEIGHTS, SCALES) held, for a variant."""
+    """The self-check with some of its module settings (WEIGHTS, SCALES, KINDS) held, for a variant."""
     from smts_cloudfill_plugin.core.blend import self_check
     saved = {k: getattr(self_check, k) for k in settings}
     for k, v in settings.items():

@@ -24,7 +24,7 @@ from smts_cloudfill_plugin.core.reconstruct import reconstruct
 from smts_cloudfill_plugin.core.write.writer import MASK_FILLED
 
 #: SCL classes the sample's 0/1 and 0/255 masks are made of (clouds, shadows, cirrus).
-CLOUDY = (3, 8, 9, 10)
+CLOUDY = (3, 8, 9, 10, 11)
 
 
 def _run(sample, out, masks, weights, **kw):

@@ -70,7 +70,7 @@ def test_products_become_the_sample_stacks_exactly(season, tmp_path):
         assert np.array_equal(read(d.scl_path), scl), stamp
         # without a buffer the mask is the SCL's cloud classes
         assert np.array_equal(read(d.mask_path).astype(bool),
-                              np.isin(scl, (0, 3, 8, 9, 10))), stamp
+                              np.isin(scl, (0, 3, 8, 9, 10, 11))), stamp
     assert any("BOA_ADD_OFFSET -1000 removed" in m for m in said)
     assert gdal.Open(result.dates[-1].msi_path).GetMetadataItem("PROCESSING_BASELINE") == "04.00"
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".part") or n.startswith(".")]
@@ -177,7 +177,7 @@ def test_buffer_and_user_polygons_in_the_written_masks(season, tmp_path):
     for mask in m.values():
         assert mask[60:62, 2:4].all()                    # the undated polygon on every date
     _, scl = sample("20190426")
-    cloudy = np.isin(scl, (3, 8, 9, 10))
+    cloudy = np.isin(scl, (3, 8, 9, 10, 11))
     from smts_cloudfill_plugin.core.read.clouds import dilate
     assert np.array_equal(m["2019-04-26"], dilate(cloudy, 2) | m["2019-04-01"])
     assert abs(result.dates[3].cloud_fraction - m["2019-04-26"].mean()) < 1e-9

@@ -21,7 +21,7 @@ from smts_cloudfill_plugin.core.model.weights import load_model
 
 def scl_missing(scl: np.ndarray, buffer: int = DEFAULT_CLOUD_BUFFER) -> np.ndarray:
     """What Reconstruct fills by default: SCL clouds and shadows grown by ``buffer``, no data."""
-    return dilate(np.isin(scl, (3, 8, 9, 10)), buffer) | (scl == 0)
+    return dilate(np.isin(scl, (3, 8, 9, 10, 11)), buffer) | (scl == 0)
 
 
 def _expected_reflectance(weights: str, msi, scl, sar, overlap: int) -> np.ndarray:

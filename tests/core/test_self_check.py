@@ -411,10 +411,16 @@ def test_the_choice_is_the_lowest_mse_never_worse_and_on_whole_dates_the_lowest_
         assert e.best() == (0, 0, expected) and len(WEIGHTS) > 3
 
 
-def test_a_model_right_on_brightness_and_wrong_on_spectra_lends_its_brightness_to_a_cloudy_date():
+@pytest.mark.parametrize("kinds", [(FULL, BRIGHTNESS), (FULL, BRIGHTNESS, TONE)])
+def test_a_model_right_on_brightness_and_wrong_on_spectra_lends_its_brightness_to_a_cloudy_date(
+        kinds, monkeypatch):
     """A cloudy date 30 % brighter than its neighbours, and a model that gets the brightness
-    but tilts the spectrum: its full change loses on SAM, so is never taken; its brightness
-    along interpolation's spectrum wins MSE at the same angle, and is."""
+    but tilts the spectrum: its full change loses on SAM, so is never taken. Without TONE, its
+    brightness along interpolation's spectrum wins MSE at the same angle, and is taken; with
+    TONE, the same-date residual (which also sees the date's brightness) joins it there, at
+    interpolation's angle exactly."""
+    from smts_cloudfill_plugin.core.blend import self_check
+    monkeypatch.setattr(self_check, "KINDS", kinds)
     rng = np.random.default_rng(4)
     base = 0.05 + rng.random((1, 1, 10, 20, 20), dtype=np.float32) * 0.3
     msi = np.repeat(base, 6, axis=1) * (1 + 0.01 * rng.random((1, 6, 10, 20, 20), dtype=np.float32))
@@ -426,11 +432,14 @@ def test_a_model_right_on_brightness_and_wrong_on_spectra_lends_its_brightness_t
     found = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [2],
                         [f"d{i}" for i in range(6)], [str(i) for i in range(6)])[0]
     assert found.model_sam > found.interp_sam                 # the model's spectra lose
-    # The model's brightness, or (TONE) the same-date residual's, which also gets it here.
-    assert found.kind == BRIGHTNESS and found.weight >= 0.5 or found.kind == TONE
-    assert found.weight > 0 and found.chosen_mse < 0.5 * found.interp_mse
-    assert found.chosen_sam <= found.interp_sam * (1 + 1e-6) or found.kind == BRIGHTNESS
-    assert "brightness" in found.verdict and "brightness only" in found.why
+    assert found.chosen_mse < 0.5 * found.interp_mse
+    if TONE not in kinds:
+        assert found.kind == BRIGHTNESS and found.weight >= 0.5
+        assert "'s brightness" in found.verdict and "brightness only" in found.why
+        assert found.chosen_sam <= found.interp_sam * (1 + 1e-6) or found.scale > 0
+    else:
+        assert found.kind == TONE and found.chosen_sam == found.interp_sam
+        assert "interpolation's spectrum" in found.verdict and "brightness only" in found.why
 
 
 def test_the_fill_takes_the_model_s_brightness_along_the_residual_corrected_spectrum():

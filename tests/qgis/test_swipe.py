@@ -394,7 +394,7 @@ def sample_pair(tmp_path) -> tuple[str, str, np.ndarray]:
     gdal.Translate(cloudy_path, MSI[3])
     cloudy = gdal.Open(cloudy_path).ReadAsArray()
     scl = gdal.Open(SCL[3]).ReadAsArray()
-    clouds = np.isin(scl, (3, 8, 9, 10))
+    clouds = np.isin(scl, (3, 8, 9, 10, 11))
     filled = np.where(clouds, gdal.Open(MSI[2]).ReadAsArray(), cloudy)
     filled_path = str(tmp_path / "out" / "my_fill.tif")
     ds = gdal.GetDriverByName("GTiff").CreateCopy(filled_path, gdal.Open(cloudy_path))

@@ -117,9 +117,9 @@ def own_scale(model: SmtsVit) -> float:
 def blended_fill(model: SmtsVit, msi: torch.Tensor, missing: torch.Tensor,
                  sar: torch.Tensor | None, days: torch.Tensor | None,
                  plan: FillPlan | None) -> torch.Tensor:
-    """``interpolation + residual(s) + w * (model - its prior)`` per date, in reflectance; the
-    model alone where ``plan`` is None. The model is not run where no date needs it and
-    interpolation is defined everywhere."""
+    """``interpolation + residual(s) + w * (model - its prior)`` per date, each of the plan's
+    kind (:func:`candidate_fill`), in reflectance; the model alone where ``plan`` is None. The
+    model is not run where no date needs it and interpolation is defined everywhere."""
     own = own_scale(model)
     if plan is None or plan == FillPlan.model_alone(msi.shape[1], own):
         return model(msi, missing, sar, days)

@@ -15,8 +15,8 @@ when another date of the group turns cloudy. The model's change is offered three
 (:mod:`.candidates`' kinds): whole; as brightness only, along the spectrum it is added to (the
 same spectral angle, and often most of its MSE gain); and with the residual as brightness too,
 interpolation's spectrum scaled (its spectral angle interpolation's: where the residual's
-spectra cost SAM, its brightness still counts). The fill then uses the chosen candidate (:mod:`.candidates`); where it gives the
-model no weight, the model is not run at all. The figures go to the log and to a small report
+spectra cost SAM, its brightness still counts). The fill then uses the chosen candidate
+(:mod:`.candidates`); where it gives the model no weight, the model is not run at all. The figures go to the log and to a small report
 (:mod:`.check_report`).
 
 A date that is wholly (or almost wholly) cloudy has no clear pixels to hold back, and what
@@ -187,8 +187,8 @@ class _Errors:
         # construction: those are taken as they are (no rounding noise in the floor's ratios).
         interp_angle = float(angle(torch.where(keep, interp, truth)))
         for a, corr in enumerate(corrections):
-            base_angle = float(angle(torch.where(keep, interp + corr, truth))) if a else \
-                interp_angle
+            base_angle = float(angle(torch.where(keep, interp + corr, truth))) \
+                if bool(corr.any()) else interp_angle
             for j, kind in enumerate(self.kinds):
                 # Every weight's fill in one (W, N, C, S, S) tensor: one pass of each metric.
                 fills = torch.where(keep, candidate_fill(interp, corr, change, weights, kind),
@@ -197,6 +197,10 @@ class _Errors:
                 dissim = 1 - ssim(fills)
                 sam = angle(fills).tolist() if kind == FULL else \
                     [base_angle if kind == BRIGHTNESS else interp_angle] * len(WEIGHTS)
+                # Weight 0 is base itself: the same number as the ties above (a sum over a
+                # larger tensor can differ in the last bit, and a tie must not read as a loss).
+                sam = [base_angle if float(w) == 0.0 and kind != TONE else v
+                       for w, v in zip(WEIGHTS, sam)]
                 for i in range(len(WEIGHTS)):
                     self.sums[draw, 0, j, a, i] += float(mse[i][scored].sum())
                     self.sums[draw, 1, j, a, i] += sam[i]

@@ -1,7 +1,8 @@
 """Haze that the cloud mask misses: a temporal outlier check on the clear pixels.
 
 Sentinel-2's scene classification calls some hazy pixels clear (class 7 "unclassified", 5
-"not vegetated", 4 "vegetation" next to thin clouds; whole cloudy dates called snow, 11). Kept
+"not vegetated", 4 "vegetation" next to thin clouds; whole cloudy dates called snow, 11, which
+is now counted as cloudy by default). Kept
 as clear, they are copied into the output as they are, and the fill next to them spreads their
 brightness into the cloud. This check looks at each clear pixel's haze index, blue - 0.5 red
 (the idea of the haze optimized transform: haze raises blue more than red), against its own
