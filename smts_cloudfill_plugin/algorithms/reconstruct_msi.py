@@ -44,8 +44,8 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
                     "residual (what its clear pixels around the cloud say), plus a weight of the "
                     "model's correction, whole or as brightness only (the spectral angle that of "
                     "what it is added to), or the residual and the model both as brightness on "
-                    "interpolation's spectrum (its spectral angle). Each date is filled with the candidate of lowest MSE "
-                    "among those never worse than interpolation on MSE, SAM or SSIM. A wholly "
+                    "interpolation's spectrum (its spectral angle). Each date is filled with the "
+                    "candidate of lowest MSE among those never worse than interpolation on MSE, SAM or SSIM. A wholly "
                     "cloudy date is checked by hiding whole clear dates instead. The figures go "
                     "to the log and to cloudfill_check.html in the output folder. Off: the "
                     "model alone.",

@@ -16,8 +16,8 @@ when another date of the group turns cloudy. The model's change is offered three
 same spectral angle, and often most of its MSE gain); and with the residual as brightness too,
 interpolation's spectrum scaled (its spectral angle interpolation's: where the residual's
 spectra cost SAM, its brightness still counts). The fill then uses the chosen candidate
-(:mod:`.candidates`); where it gives the model no weight, the model is not run at all. The figures go to the log and to a small report
-(:mod:`.check_report`).
+(:mod:`.candidates`); where it gives the model no weight, the model is not run at all. The
+figures go to the log and to a small report (:mod:`.check_report`).
 
 A date that is wholly (or almost wholly) cloudy has no clear pixels to hold back, and what
 small clouds say does not tell how a whole missing date is best filled. For those dates the
