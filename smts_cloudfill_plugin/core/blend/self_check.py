@@ -56,6 +56,8 @@ SCALES = (0.0, 4.0, 8.0)
 #: The kinds of candidate tried on dates with clouds (:mod:`.candidates`); whole cloudy dates
 #: take BRIGHTNESS only.
 KINDS = (FULL, BRIGHTNESS, TONE)
+#: The kinds offered on whole cloudy dates.
+WHOLE_KINDS = (BRIGHTNESS,)
 #: Independent draws of held-back pixels; a weight must beat interpolation on each.
 DRAWS = 2
 #: Whole dates hidden in turn to check the fill of whole cloudy dates (leave one date out).
@@ -269,6 +271,13 @@ class _Errors:
         return tuple(int(x) for x in c)
 
 
+def _whole_errors() -> _Errors:
+    """The errors of whole dates hidden in turn: WHOLE_KINDS, judged on MSE and SSIM when only
+    brightness is offered (its angle is interpolation's), on all three metrics otherwise."""
+    judged = _Errors.MSE_SSIM if tuple(WHOLE_KINDS) == (BRIGHTNESS,) else _Errors.ALL
+    return _Errors(judged, tuple(WHOLE_KINDS))
+
+
 def held_back(missing: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """(T, S, S) missing mask with synthetic clouds added on date ``k`` over its clear pixels."""
     size = missing.shape[-1]
@@ -399,7 +408,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
         all_missing = np.concatenate([b[1] for b in batches]) if batches else None
         whole = [] if all_missing is None else whole_dates(all_missing, targets)
         donors = whole_date_donors(all_missing, whole) if whole else []
-        hidden_whole = {k: _Errors(_Errors.MSE_SSIM, (BRIGHTNESS,)) for k in donors}
+        hidden_whole = {k: _whole_errors() for k in donors}
         if donors:
             # The two draws are the even and the odd check windows (hiding is not random).
             first = 0
@@ -418,7 +427,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
     # spectral angle is interpolation's) pooled figures kept the floor on the held-out whole-date
     # scenarios, where asking a win on every hidden date (18 ratios) left the model's gain at
     # -0.2..-0.7 % MSE (model_weights/EXPERIMENTS.md).
-    by_whole = _Errors(_Errors.MSE_SSIM, (BRIGHTNESS,)).merged(list(hidden_whole.values()))
+    by_whole = _whole_errors().merged(list(hidden_whole.values()))
     whole_basis = f"{BASIS_WHOLE}: " + ", ".join(names[k] for k in donors)
     # The model alone: weight 1 with its own residual scale (none unless its prior has one).
     alone = SCALES.index(own_scale(model)) if own_scale(model) in SCALES else 0
