@@ -21,9 +21,11 @@ class SmtsProvider(QgsProcessingProvider):
         return QIcon(ICON_PATH)
 
     def loadAlgorithms(self) -> None:  # noqa: N802
+        from .parcel_series import ParcelSeriesAlgorithm
         from .prepare_series import PrepareSeriesAlgorithm
         from .reconstruct_msi import ReconstructMsiAlgorithm
         from .train_stacks import TrainStacksAlgorithm
         self.addAlgorithm(PrepareSeriesAlgorithm())
         self.addAlgorithm(ReconstructMsiAlgorithm())
         self.addAlgorithm(TrainStacksAlgorithm())
+        self.addAlgorithm(ParcelSeriesAlgorithm())

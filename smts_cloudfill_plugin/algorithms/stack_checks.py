@@ -18,10 +18,9 @@ from qgis.core import QgsRasterLayer
 from ..core.read.dates import date_from_file, mask_of_another_date, out_of_order, parse_date
 from ..core.gdal_scope import gdal_exceptions
 from ..core.read.raster import canonical_band
+from ..core.write.names import OUTPUT_SUFFIXES
 
 MSI, SAR = "S2", "S1"
-#: Suffixes of the rasters a run writes (never inputs of another run).
-OUTPUT_SUFFIXES = ("_filled", "_filled_mask")
 
 
 def source_path(layer: QgsRasterLayer) -> str:

@@ -42,6 +42,7 @@ from .blend.candidates import FULL, FillPlan, blended_fill
 from .blend.check_report import write_report
 from .blend.self_check import CHECK_WINDOWS, DRAWS, DateCheck, check_group, describe_check
 from .write.disk import check_disk_space
+from .write.names import filled_paths
 from .write.writer import (MASK_FILLED, OutputSet, RasterWriter, TextOutput, check_writable,
                            folder_lock)
 from .workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores
@@ -71,9 +72,7 @@ class FilledDate:
 
 def output_paths(msi_path: str, folder: str) -> tuple[str, str]:
     """``<folder>/<input name>_filled.tif`` and ``..._filled_mask.tif``."""
-    stem = os.path.splitext(os.path.basename(msi_path))[0]
-    return (os.path.join(folder, f"{stem}_filled.tif"),
-            os.path.join(folder, f"{stem}_filled_mask.tif"))
+    return filled_paths(msi_path, folder)[:2]
 
 
 def _predict(model, device: torch.device, batch: tuple[np.ndarray, np.ndarray, np.ndarray | None],

@@ -1,0 +1,26 @@
+"""The names of what Reconstruct writes beside each cloudy date, in one place: the writer, the
+parcel series that reads them back and the dialogs' checks all take them from here."""
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+#: Suffixes of a filled date's files, after the input's file name without extension.
+FILLED_SUFFIX = "_filled"
+MASK_SUFFIX = "_filled_mask"
+RMSE_SUFFIX = "_filled_rmse"
+OUTPUT_SUFFIXES = (FILLED_SUFFIX, MASK_SUFFIX, RMSE_SUFFIX)
+
+
+class FilledPaths(NamedTuple):
+    """A date's filled raster, its filled-pixel mask (1 = filled) and its expected error."""
+
+    filled: str
+    mask: str
+    rmse: str
+
+
+def filled_paths(msi_path: str, folder: str) -> FilledPaths:
+    """``<folder>/<input name>_filled.tif``, ``..._filled_mask.tif``, ``..._filled_rmse.tif``."""
+    stem = os.path.splitext(os.path.basename(msi_path))[0]
+    return FilledPaths(*(os.path.join(folder, f"{stem}{s}.tif") for s in OUTPUT_SUFFIXES))
