@@ -399,8 +399,8 @@ def test_the_choice_is_the_lowest_mse_never_worse_and_on_whole_dates_the_lowest_
     pixels take the second (lowest MSE), hidden whole dates the first (lowest worst ratio); a
     candidate worse on one draw is never taken."""
     from smts_cloudfill_plugin.core.blend.self_check import DRAWS, WEIGHTS, _Errors
-    for judged, expected in ((_Errors.ALL, 2), (_Errors.MSE_SSIM, 1)):
-        e = _Errors(judged, (FULL,))
+    for lowest_mse, expected in ((True, 2), (False, 1)):
+        e = _Errors(_Errors.ALL, (FULL,), lowest_mse)
         e.n[:] = 100
         e.sums[:] = 1.0                          # every candidate ties with interpolation
         e.sums[:, :, 0, 0, 1] = 0.9              # weight 1: 10 % better on all metrics
