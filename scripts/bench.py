@@ -494,6 +494,38 @@ def skip_runs(bench: "BenchStacks", size: int, weights: str, out: str) -> float:
     return ratio
 
 
+def parcel_series_run(bench: "BenchStacks", size: int = 2000, parcels: int = 1000,
+                      dates: int = 48) -> float:
+    """Parcel time series (issue 20): ``parcels`` random rotated fields of 0.25-9 ha on a
+    ``size`` px stack of ``dates`` dates (the bench's 6 dates repeated, dated 5 days apart), NDVI;
+    seconds (target: under 60 s on 2 cores)."""
+    import datetime as dt
+
+    from osgeo import ogr
+    from smts_cloudfill_plugin.core.parcels.series import Parcel, parcel_series
+    stack = bench.stack(size, size)
+    msi = (stack["msi"] * -(-dates // len(stack["msi"])))[:dates]
+    days = [dt.date(2019, 1, 1) + dt.timedelta(days=5 * i) for i in range(dates)]
+    rng = np.random.default_rng(0)
+    x0, y0, extent = bench.gt[0], bench.gt[3], size * 10.0
+    fields = []
+    for i in range(parcels):
+        cx, cy = rng.uniform(200, extent - 200, 2)
+        w, h = rng.uniform(50, 300, 2)
+        a = rng.uniform(0, np.pi)
+        corners = [(-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2)]
+        ring = [(cx + dx * np.cos(a) - dy * np.sin(a), cy + dx * np.sin(a) + dy * np.cos(a))
+                for dx, dy in corners + corners[:1]]
+        wkt = "POLYGON((" + ", ".join(f"{x0 + x} {y0 - y}" for x, y in ring) + "))"
+        fields.append(Parcel(i, ogr.CreateGeometryFromWkt(wkt).ExportToWkb()))
+    start = time.perf_counter()
+    rows = parcel_series(fields, msi, None, msi_dates=days)
+    seconds = time.perf_counter() - start
+    print(f"\nparcel time series: {parcels:,} parcels x {dates} dates on a {size} x {size} px "
+          f"stack, NDVI: {seconds:.1f} s ({len(rows):,} rows; target under 60 s)")
+    return seconds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--child", choices=("reconstruct", "interp", "model"))
@@ -508,6 +540,8 @@ def main() -> None:
     ap.add_argument("--skip-size", type=int, default=SKIP_SIZE,
                     help="side of the rasters of the skip figure (default %(default)s; 0 skips it)")
     ap.add_argument("--no-check", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--no-parcels", dest="parcels", action="store_false",
+                    help="leave out the parcel time series figure")
     args = ap.parse_args()
     if args.child:
         fn = {"reconstruct": child_reconstruct, "interp": child_interp, "model": child_model}
@@ -588,12 +622,14 @@ def main() -> None:
         else:
             print("\nCUDA: no GPU visible to torch; GPU figures skipped.")
         skip = skip_runs(bench, args.skip_size, weights, tmp) if args.skip_size else float("nan")
+        parcels_s = parcel_series_run(bench) if args.parcels else float("nan")
         before, after = season_passes()
         print(f"(bench took {time.perf_counter() - t_start:.0f} s)")
         print(f"bench: roofline_ratio={big['ratio']:.2f} cpu_px_per_s={big['px_s']:.0f} "
               f"interp_px_per_s={interp[names[-1]]['px_s']:.0f} "
               f"rss_mb={','.join(f'{v:.0f}' for v in rss)} tile_min={tile_s / 60:.1f} "
-              f"skip_ratio={skip:.2f} season_passes={before}->{after}")
+              f"skip_ratio={skip:.2f} season_passes={before}->{after} "
+              f"parcel_series_s={parcels_s:.1f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
