@@ -13,18 +13,20 @@ pixels only (``clear_pixel_renderer``, the stretch the swipe shows both sides wi
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 from dataclasses import dataclass
 
 import numpy as np
 from osgeo import gdal
-from qgis.core import (QgsContrastEnhancement, QgsLayerTree, QgsLayerTreeGroup,
+from qgis.core import (QgsContrastEnhancement, QgsDateTimeRange, QgsLayerTree, QgsLayerTreeGroup,
                        QgsLayerTreeNode, QgsMapLayer, QgsMultiBandColorRenderer,
                        QgsPalettedRasterRenderer, QgsProcessingContext,
                        QgsProcessingLayerPostProcessorInterface, QgsProcessingUtils, QgsProject,
-                       QgsRasterLayer, QgsRasterMinMaxOrigin, QgsRasterRenderer,
-                       QgsSingleBandGrayRenderer)
+                       QgsRasterLayer, QgsRasterLayerTemporalProperties,
+                       QgsRasterMinMaxOrigin, QgsRasterRenderer, QgsSingleBandGrayRenderer)
+from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 from qgis.PyQt.QtGui import QColor
 
 from ..core.gdal_scope import gdal_exceptions
@@ -220,6 +222,20 @@ class Placement:
     like_layer_id: str | None = None
     #: A mask's legend label (FILLED, CLOUD); None for an image.
     mask: str | None = None
+    #: The acquisition day: the layer's time in the Temporal Controller (None: no time).
+    date: dt.date | None = None
+
+
+def set_acquisition_day(layer: QgsMapLayer, date: dt.date) -> None:
+    """Give a raster layer the acquisition day as its fixed time range (the whole day), so the
+    Temporal Controller shows each date of a season in turn."""
+    props = layer.temporalProperties()
+    if not isinstance(props, QgsRasterLayerTemporalProperties):
+        return
+    start = QDateTime(QDate(date.year, date.month, date.day), QTime(0, 0, 0))
+    props.setMode(QgsRasterLayerTemporalProperties.ModeFixedTemporalRange)
+    props.setFixedTemporalRange(QgsDateTimeRange(start, start.addDays(1).addMSecs(-1)))
+    props.setIsActive(True)
 
 
 class IntoGroupStyled(QgsProcessingLayerPostProcessorInterface):
@@ -232,6 +248,8 @@ class IntoGroupStyled(QgsProcessingLayerPostProcessorInterface):
     def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802
         p = self.placement
         project = context.project() or QgsProject.instance()
+        if isinstance(layer, QgsRasterLayer) and p.date is not None:
+            set_acquisition_day(layer, p.date)
         if isinstance(layer, QgsRasterLayer):
             if p.mask:
                 style_mask(layer, p.mask)
@@ -279,9 +297,10 @@ def focus_layer_id(source_ids: list[str], project: QgsProject) -> str | None:
     return source_ids[0] if source_ids else None
 
 
-def load_run_outputs(context: QgsProcessingContext, loads: list[tuple[str, str, str]],
+def load_run_outputs(context: QgsProcessingContext, loads: list[tuple],
                      group: str, filled_output: str, masks_output: str) -> None:
-    """Ask Processing to load a run's (filled path, mask path, source layer id), in date order,
+    """Ask Processing to load a run's (filled path, mask path, source layer id, date), in date
+    order,
     into ``group`` when the run completes (only the dialog and runAndLoadResults load): the
     looked-at date first, each filled-pixel mask just above its filled layer."""
     project = context.project() or QgsProject.instance()
@@ -289,14 +308,14 @@ def load_run_outputs(context: QgsProcessingContext, loads: list[tuple[str, str, 
     while project.layerTreeRoot().findGroup(group) is not None:  # two runs in one second
         n += 1
         group = f"{base} ({n})"
-    focus = focus_layer_id([s for _, _, s in loads], project)
+    focus = focus_layer_id([load[2] for load in loads], project)
     order = sorted(range(len(loads)), key=lambda i: (loads[i][2] != focus, i))
     for rank, i in enumerate(order):
-        path, mask_path, source_id = loads[i]
+        path, mask_path, source_id, date = loads[i]
         _load(context, mask_path, masks_output,
-              Placement(group, 2 * rank, False, None, mask=FILLED))
+              Placement(group, 2 * rank, False, None, mask=FILLED, date=date))
         _load(context, path, filled_output,
-              Placement(group, 2 * rank + 1, source_id == focus, source_id))
+              Placement(group, 2 * rank + 1, source_id == focus, source_id, date=date))
 
 
 def _load(context: QgsProcessingContext, path: str, output_name: str, placement: Placement) -> None:
@@ -326,4 +345,4 @@ def load_series_outputs(context: QgsProcessingContext, loads: list[tuple], group
     for rank, (date, kind, path) in enumerate(ranked):
         _load(context, path, output_name,
               Placement(group, rank, rank == first_s2, None,
-                        mask=CLOUD if kind == "mask" else None))
+                        mask=CLOUD if kind == "mask" else None, date=date))

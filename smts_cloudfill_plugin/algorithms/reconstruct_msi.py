@@ -165,7 +165,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
             raise QgsProcessingException(str(e)) from None
         except CloudFillError as e:
             raise QgsProcessingException(str(e)) from None
-        self._loads = [(r.path, r.mask_path, msi_layers[r.date_index].id())
+        self._loads = [(r.path, r.mask_path, msi_layers[r.date_index].id(), r.date)
                        for r in sorted(results, key=lambda r: r.date_index)]
         report = os.path.join(folder, REPORT_NAME)
         return {self.OUTPUT_FOLDER: folder, self.FILLED: [r.path for r in results],

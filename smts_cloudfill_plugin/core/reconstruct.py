@@ -13,6 +13,7 @@ sizes, not on the raster's size, and GDAL's block cache is held near what one st
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 from dataclasses import dataclass
 
@@ -59,6 +60,7 @@ class FilledDate:
         group: the stack's indices of the dates the model saw together with this one (one pass
             over the raster fills every date of a group that needs it).
         windows_run: windows the model ran in that pass (those with a missing pixel).
+        date: the date's acquisition day (None when unknown).
     """
 
     date_index: int
@@ -68,6 +70,7 @@ class FilledDate:
     cloud_fraction: float
     group: tuple[int, ...]
     windows_run: int
+    date: dt.date | None = None
 
 
 def output_paths(msi_path: str, folder: str) -> tuple[str, str]:
@@ -273,7 +276,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                                        batch_size, len(config.msi_bands), feedback,
                                        (start, share), trim, days, plan)
                 results += [FilledDate(t, stack.msi[t].path, writers[t][0].path,
-                                       writers[t][1].path, fractions[t], tuple(group), ran)
+                                       writers[t][1].path, fractions[t], tuple(group), ran,
+                                       stack.msi[t].date)
                             for t in group_targets]
                 feedback.check()
             if checks:   # put in place with the rasters, all or nothing

@@ -108,6 +108,10 @@ def test_run_and_load_results_group_sorted_by_date_fills_the_date_table(
     assert [n.itemVisibilityChecked() for n in group.children()][:3] == [False, True, False]
     r = group.children()[1].layer().renderer()
     assert (r.redBand(), r.greenBand(), r.blueBand()) == (3, 2, 1)
+    for node in group.children():   # the Temporal Controller plays the season
+        when = node.layer().temporalProperties().fixedTemporalRange()
+        assert node.layer().temporalProperties().isActive()
+        assert when.begin().date().toString("yyyyMMdd") == node.name()[-8:]
     table = DateTableWidget()
     table.fill_from_project(project)
     assert [table.layer(r).name() for r in table.rows("S2")] == [f"S2_{d}" for d in fx.SAMPLE_DATES]

@@ -79,6 +79,14 @@ def test_run_and_load_results_adds_styled_layers_in_a_group(provider, small_weig
     filled = next(l for l in loaded if l.name() == "S2_0000280849BAC91C_20190426_filled")
     r = filled.renderer()
     assert (r.redBand(), r.greenBand(), r.blueBand()) == (3, 2, 1)
+    # Each output carries its acquisition day: the Temporal Controller plays the season.
+    for layer in loaded:
+        props = layer.temporalProperties()
+        assert props.isActive(), layer.name()
+        day = layer.name().split("_")[2]
+        when = props.fixedTemporalRange()
+        assert when.begin().date().toString("yyyyMMdd") == day
+        assert when.end().date().toString("yyyyMMdd") == day
 
 
 @pytest.mark.parametrize("case", ["mask_count", "other_bands", "too_few", "unwritable", "bad_dates"])
