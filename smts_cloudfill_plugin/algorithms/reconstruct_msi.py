@@ -31,6 +31,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
     SELF_CHECK = "SELF_CHECK"
     HAZE_CHECK, HAZE_K = "HAZE_CHECK", "HAZE_K"
     OUTPUT_FOLDER, FILLED, FILLED_MASKS = "OUTPUT_FOLDER", "FILLED", "FILLED_MASKS"
+    FILLED_RMSE = "FILLED_RMSE"
     CHECK_REPORT = "CHECK_REPORT"
 
     HELP = {
@@ -66,7 +67,11 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
                 f"seasons ({HAZE_NOISE:g} reflectance). Lower flags more. Default "
                 f"{DEFAULT_HAZE_K:g}.",
         OUTPUT_FOLDER: "Folder for <input name>_filled.tif (clear pixels unchanged, cloudy pixels "
-                       "filled) and <input name>_filled_mask.tif (1 = filled) of every cloudy date.",
+                       "filled), <input name>_filled_mask.tif (1 = filled) and, with the "
+                       "self-check, <input name>_filled_rmse.tif (each filled pixel's expected "
+                       "error, RMS over bands in reflectance, by its distance to the date's "
+                       "nearest clear pixel, as the check measured it on this scene) of every "
+                       "cloudy date.",
     }
     ADVANCED = (SCL_CLASSES, HAZE_K, BATCH_SIZE)
     SUMMARY = ("Fills the cloudy pixels of every cloudy date of a Sentinel-2 time series with "
@@ -119,6 +124,8 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         ])
         self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED, "Filled rasters"))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_MASKS, "Filled-pixel masks"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_RMSE, "Expected errors of "
+                                                         "the filled pixels"))
         # An HTML output: the Results Viewer lists it, and a click opens it.
         self.addOutput(QgsProcessingOutputHtml(self.CHECK_REPORT, "Self-check report"))
 
@@ -170,6 +177,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         report = os.path.join(folder, REPORT_NAME)
         return {self.OUTPUT_FOLDER: folder, self.FILLED: [r.path for r in results],
                 self.FILLED_MASKS: [r.mask_path for r in results],
+                self.FILLED_RMSE: [r.rmse_path for r in results if r.rmse_path],
                 self.CHECK_REPORT: report if results and os.path.exists(report) else None}
 
     def checkParameterValues(self, parameters, context):  # noqa: N802

@@ -38,9 +38,10 @@ from .plan.windows import Window, check_windows, default_overlap, plan_windows
 from .model.config import SAR_FINDING
 from .model.device import choose_device
 from .model.weights import bundled_weights_path, describe, load_model
+from .blend import confidence
 from .blend.blender import RowBlender
 from .blend.candidates import FULL, FillPlan, blended_fill
-from .blend.check_report import write_report
+from .blend.check_report import plain_summary, write_report
 from .blend.self_check import CHECK_WINDOWS, DRAWS, DateCheck, check_group, describe_check
 from .write.disk import check_disk_space
 from .write.names import filled_paths
@@ -61,6 +62,8 @@ class FilledDate:
             over the raster fills every date of a group that needs it).
         windows_run: windows the model ran in that pass (those with a missing pixel).
         date: the date's acquisition day (None when unknown).
+        rmse_path: the filled pixels' expected error (:mod:`.blend.confidence`), or None
+            (without the self-check, or a date it could not check).
     """
 
     date_index: int
@@ -71,6 +74,7 @@ class FilledDate:
     group: tuple[int, ...]
     windows_run: int
     date: dt.date | None = None
+    rmse_path: str | None = None
 
 
 def output_paths(msi_path: str, folder: str) -> tuple[str, str]:
@@ -275,20 +279,51 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                                        [writers[t] for t in group_targets], size, overlap,
                                        batch_size, len(config.msi_bands), feedback,
                                        (start, share), trim, days, plan)
+                confident = {}
+                for k, t in zip(keep, group_targets):
+                    table = chosen[k].error_by_distance if self_check else None
+                    if table is not None:
+                        confident[t] = _write_confidence(outputs, stack.msi[t], writers[t][1],
+                                                         table, output_folder, feedback)
                 results += [FilledDate(t, stack.msi[t].path, writers[t][0].path,
                                        writers[t][1].path, fractions[t], tuple(group), ran,
-                                       stack.msi[t].date)
+                                       stack.msi[t].date, confident.get(t))
                             for t in group_targets]
                 feedback.check()
+            # checks and results are both in the groups' order of their dates.
+            summary = [plain_summary(c, r.cloud_fraction) for c, r in zip(checks, results)]
             if checks:   # put in place with the rasters, all or nothing
                 report = report or os.path.join(output_folder, CHECK_REPORT)
                 write_report(outputs.add(TextOutput(report)).tmp_path,
-                             f"{config.variant} ({os.path.basename(weights)})", checks)
+                             f"{config.variant} ({os.path.basename(weights)})", checks, summary)
         for r in results:
             feedback.info(f"Wrote {r.path}")
         if checks:
             feedback.info(f"Self-check report: {report}")
+        if summary:   # last, where the log is read
+            feedback.info("In short:")
+            for line in summary:
+                feedback.info(f"  {line[0].upper()}{line[1:]}")
         return results
+
+
+def _write_confidence(outputs: OutputSet, like, mask: RasterWriter, table: tuple[float, ...],
+                      folder: str, feedback: Feedback) -> str:
+    """``<name>_filled_rmse.tif`` beside a date's mask: each filled pixel's expected RMS error
+    (reflectance) by its distance to the date's nearest clear pixel, as the self-check measured
+    it on this scene (:mod:`.blend.confidence`); committed with the other outputs."""
+    path = filled_paths(like.path, folder).rmse
+    writer = outputs.add(RasterWriter(path, like, band_count=1, dtype=np.float32,
+                                      descriptions=["expected RMS error (reflectance)"],
+                                      nodata=confidence.NODATA,
+                                      metadata={"SMTS_SOURCE": like.name,
+                                                "SMTS_ERROR_BY_DISTANCE": ",".join(
+                                                    f"{v:.8g}" for v in table)}))
+    mask.flush()
+    confidence.write_confidence(mask.ds, writer.ds, table, writer.tmp_path + ".distance.tif",
+                                check=feedback.check)
+    writer.flush()
+    return path
 
 
 def _check_haze(stack: Stack, k: float, folder: str, feedback: Feedback) -> list[str] | None:

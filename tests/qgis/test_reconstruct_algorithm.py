@@ -56,6 +56,13 @@ def test_run_on_sample_keeps_grid_and_clear_pixels(provider, small_weights, tmp_
         assert filled_mask.any()
         assert np.array_equal(a[:, ~filled_mask], b[:, ~filled_mask])
         assert (a[:, filled_mask] != b[:, filled_mask]).any()
+    # Issue 20, item 1: each checked date's expected error beside it, nodata where not filled.
+    assert sorted(os.path.basename(p) for p in result["FILLED_RMSE"]) == \
+        [n[:-4] + "_rmse.tif" for n in names]
+    for rmse, mask_path in zip(sorted(result["FILLED_RMSE"]), sorted(result["FILLED_MASKS"])):
+        error = gdal.Open(rmse).ReadAsArray()
+        filled_mask = gdal.Open(mask_path).ReadAsArray().astype(bool)
+        assert (error[filled_mask] > 0).all() and (error[~filled_mask] == -9999).all()
 
 
 def test_run_and_load_results_adds_styled_layers_in_a_group(provider, small_weights, tmp_path,

@@ -39,6 +39,7 @@ from ..model.network import SmtsVit
 from ..model.prior import residual_correction
 from ..read.clouds import cloud_bank
 from ..training.metrics import spectral_angle, ssim_to
+from . import confidence
 from .candidates import BRIGHTNESS, FULL, TONE, candidate_fill, interpolation_and_model, own_scale
 
 #: Windows the check runs on (spread over the raster); each is run once per cloudy date.
@@ -106,6 +107,9 @@ class DateCheck:
     #: choice is made.
     model_worst: tuple[float, str] = (float("nan"), "")
     chosen_worst: tuple[float, str] = (float("nan"), "")
+    #: The chosen fill's RMS error on the held-back pixels per band of distance to the date's
+    #: nearest clear pixel (:mod:`.confidence`); None when nothing was checked.
+    error_by_distance: tuple[float, ...] | None = None
 
     @property
     def why(self) -> str:
@@ -182,12 +186,23 @@ class _Errors:
         #: How :meth:`best` chooses among the candidates never worse than interpolation: the
         #: lowest MSE (held-back pixels), or the lowest worst ratio (hidden whole dates).
         self.lowest_mse = lowest_mse
+        #: Squared errors (mean over bands) and pixels per band of distance to the date's
+        #: nearest clear pixel (:mod:`.confidence`), every draw together: the chosen fill's
+        #: expected error by distance.
+        self.band_sums = np.zeros((confidence.BANDS, len(self.kinds), len(SCALES), len(WEIGHTS)))
+        self.band_n = np.zeros(confidence.BANDS)
 
     def add(self, draw: int, interp: torch.Tensor, change: torch.Tensor,
-            corrections: list[torch.Tensor], truth: torch.Tensor, scored: torch.Tensor) -> None:
+            corrections: list[torch.Tensor], truth: torch.Tensor, scored: torch.Tensor,
+            bands: np.ndarray | None = None) -> None:
         """(N, C, S, S) interpolation, the model's change to its prior, residual corrections
-        (one per scale) and truth of one date, (N, S, S) held-back pixels."""
+        (one per scale) and truth of one date, (N, S, S) held-back pixels and, when given, each
+        pixel's band of distance to the date's nearest clear pixel."""
         keep = scored.unsqueeze(1)
+        band_of = None
+        if bands is not None:
+            band_of = bands[scored.numpy()]
+            self.band_n += np.bincount(band_of, minlength=confidence.BANDS)
         weights = torch.tensor(WEIGHTS, dtype=interp.dtype).view(-1, 1, 1, 1, 1)
         ssim = ssim_to(truth)                       # the truth's statistics once
         angle = lambda fills: torch.where(  # noqa: E731
@@ -214,6 +229,11 @@ class _Errors:
                     self.sums[draw, 0, j, a, i] += float(mse[i][scored].sum())
                     self.sums[draw, 1, j, a, i] += sam[i]
                     self.sums[draw, 2, j, a, i] += float(dissim[i][scored].sum())
+                if band_of is not None:
+                    squares = mse[:, scored].double().numpy()      # (weights, pixels)
+                    for i in range(len(WEIGHTS)):
+                        self.band_sums[:, j, a, i] += np.bincount(
+                            band_of, weights=squares[i], minlength=confidence.BANDS)
         self.n[draw] += float(scored.sum())
 
     def merged(self, others: list["_Errors"]) -> "_Errors":
@@ -221,7 +241,17 @@ class _Errors:
         for e in [self, *others]:
             out.sums += e.sums
             out.n += e.n
+            out.band_sums += e.band_sums
+            out.band_n += e.band_n
         return out
+
+    def error_by_distance(self, candidate: tuple[int, int, int]) -> tuple[float, ...] | None:
+        """A candidate's RMS error per band of distance to the nearest clear pixel. Bands
+        farther than any held-back pixel take at least the error of the same candidate without
+        the same-date residual (which fades far from the clear pixels it spreads from)."""
+        far = self.mean(0, (candidate[0], 0, candidate[2])) if self.pixels else None
+        return confidence.error_table(self.band_sums[(slice(None), *candidate)], self.band_n,
+                                      None if far is None else float(np.sqrt(far)))
 
     @property
     def pixels(self) -> int:
@@ -332,12 +362,13 @@ def _score(model: SmtsVit, device: torch.device, msi: np.ndarray, missing: np.nd
     for j, k in enumerate(dates):
         part = slice(j * n, (j + 1) * n)
         scored = torch.from_numpy(hidden[part, k] & ~missing[:, k])
+        bands = confidence.distance_band(confidence.distance_to_clear(hidden[part, k]))
         for draw in np.unique(draw_of):
             rows = torch.from_numpy(draw_of == draw)
             if scored[rows].any():
                 errors[k].add(int(draw), interp[part, k][rows], change[part, k][rows],
                               [c[part, k][rows] for c in corrections], truth_all[rows, k],
-                              scored[rows])
+                              scored[rows], bands[rows.numpy()])
 
 
 def _clear_share(missing: np.ndarray) -> np.ndarray:
@@ -466,7 +497,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
                              e.mean(0, model_alone), e.mean(1, interp), e.mean(1, model_alone),
                              float(WEIGHTS[c[2]]), basis, float(SCALES[c[1]]),
                              e.kind(c), e.mean(0, c), e.mean(1, c),
-                             e.worst(model_alone), e.worst(c)))
+                             e.worst(model_alone), e.worst(c), e.error_by_distance(c)))
     return out
 
 
