@@ -57,8 +57,10 @@ class ParcelSeriesAlgorithm(CloudFillAlgorithm):
                 "with parcel, date (ISO), <index>_mean and <index>_std (over the parcel's pixels "
                 "with data), pixels (pixel centres inside the parcel and the rasters), "
                 "clear_share (observed clear), filled_share, expected_error (mean expected "
-                "error of its filled pixels, reflectance; empty without a _filled_rmse raster) "
-                "and status: observed, partly filled, filled or no data.",
+                "error of its filled pixels, reflectance; empty without a _filled_rmse raster), "
+                "status (observed, partly filled, filled or no data) and <index>_error: the "
+                "expected error of <index>_mean from its filled pixels, in index units (their "
+                "expected error carried through the index, times the filled share).",
     }
     SUMMARY = ("Each parcel's season from the Sentinel-2 dates and Reconstruct's fills: the mean "
                "and standard deviation of an index (NDVI by default) over the parcel, date by "
@@ -169,7 +171,8 @@ class ParcelSeriesAlgorithm(CloudFillAlgorithm):
         for name, kind in (("date", QVariant.String), (f"{index}_mean", QVariant.Double),
                            (f"{index}_std", QVariant.Double), ("pixels", QVariant.Int),
                            ("clear_share", QVariant.Double), ("filled_share", QVariant.Double),
-                           ("expected_error", QVariant.Double), ("status", QVariant.String)):
+                           ("expected_error", QVariant.Double), ("status", QVariant.String),
+                           (f"{index}_error", QVariant.Double)):
             fields.append(QgsField(name, kind))
         # Written only once every row is computed: a cancel or an error leaves no table.
         sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
@@ -179,7 +182,7 @@ class ParcelSeriesAlgorithm(CloudFillAlgorithm):
         for r in rows:
             feature = QgsFeature(fields)
             feature.setAttributes([r.parcel, r.date, r.mean, r.std, r.pixels, r.clear_share,
-                                   r.filled_share, r.expected_error, r.status])
+                                   r.filled_share, r.expected_error, r.status, r.index_error])
             sink.addFeature(feature, QgsFeatureSink.FastInsert)
         feedback.pushInfo(f"{len(rows)} rows: {len({r.parcel for r in rows})} parcels x "
                           f"{len(msi)} dates, {index}.")

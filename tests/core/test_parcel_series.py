@@ -137,8 +137,14 @@ def test_a_filled_date_reads_the_fill_its_mask_and_its_expected_error(sample, tm
         if share > 0:
             rows_filled = np.nonzero(pixels & mask)[0]
             assert row.expected_error == pytest.approx(np.mean(0.01 + 0.001 * rows_filled))
+            # In index units: each pixel's error times |grad NDVI| = 2 sqrt(R^2 + N^2)/(N + R)^2.
+            n = filled[BAND["B08"]][pixels & mask] * 1e-4
+            r = filled[BAND["B04"]][pixels & mask] * 1e-4
+            grad = 2 * np.sqrt(r ** 2 + n ** 2) / (n + r) ** 2
+            assert row.index_error == pytest.approx(
+                share * np.mean((0.01 + 0.001 * rows_filled) * grad), rel=1e-3)
         else:
-            assert row.expected_error is None
+            assert row.expected_error is None and row.index_error is None
     assert {r.status for r in rows if r.parcel == "triangle"} == {OBSERVED, PARTLY_FILLED}
     # The other dates are read from the season itself.
     assert [r.status for r in rows if r.parcel == "triangle"].count(OBSERVED) == 5

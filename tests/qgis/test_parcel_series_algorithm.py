@@ -22,7 +22,7 @@ from sample_stack import MSI  # noqa: E402
 ALG = "smts_cloudfill:parcel_series"
 X0, Y0 = 574680.0, 5622440.0
 FIELDS = ["parcel", "date", "NDVI_mean", "NDVI_std", "pixels", "clear_share", "filled_share",
-          "expected_error", "status"]
+          "expected_error", "status", "NDVI_error"]
 
 
 def box(x0: float, y0: float, x1: float, y1: float) -> str:

@@ -87,6 +87,11 @@ class SeriesRow:
     filled_share: float
     expected_error: float | None
     status: str
+    #: The expected error of ``mean`` in index units: the filled pixels' expected error carried
+    #: through the index (its gradient at each pixel, equal independent errors in its bands),
+    #: averaged over them and weighted by the filled share (their errors taken as one, as
+    #: they are alike within a parcel). None without an expected error raster.
+    index_error: float | None = None
 
 
 @dataclass
@@ -243,6 +248,7 @@ class _Sums:
         z = lambda: np.zeros(n)  # noqa: E731
         self.valid, self.total, self.squares = z(), z(), z()
         self.clear, self.filled, self.error, self.errors = z(), z(), z(), z()
+        self.index_error = z()
 
 
 def parcel_series(parcels: list[Parcel], msi_paths: list[str], filled_folder: str | None = None,
@@ -329,13 +335,26 @@ def _date_sums(stack: Stack, t: int, files: DateFiles, idx: Index, positions: li
                 good = filled & ~missing & np.isfinite(error)
                 if nodata is not None:
                     good &= error != nodata
+                good &= np.isfinite(values)
                 sums.error += add(good, error)
                 sums.errors += add(good)
+                sums.index_error += add(good, error * _gradient_norm(idx, refl, values))
     finally:
         for source in (mask, rmse):
             if source is not None:
                 source.close()
     return sums
+
+
+def _gradient_norm(idx: Index, refl: dict[str, np.ndarray], values: np.ndarray,
+                   step: float = 1e-4) -> np.ndarray:
+    """|grad index| per pixel over its bands (finite differences on reflectance)."""
+    total = np.zeros(values.shape)
+    for b in idx.bands:
+        moved = dict(refl)
+        moved[b] = refl[b].astype(np.float64) + step
+        total += ((idx.compute(moved) - values) / step) ** 2
+    return np.sqrt(total)
 
 
 def _rows(pix: _ParcelPixels, sums: _Sums, date: str) -> list[SeriesRow]:
@@ -356,7 +375,10 @@ def _rows(pix: _ParcelPixels, sums: _Sums, date: str) -> list[SeriesRow]:
             status = FILLED
         else:
             status = PARTLY_FILLED
-        error = float(sums.error[p] / sums.errors[p]) if sums.errors[p] > 0 else None
+        error = index_error = None
+        if sums.errors[p] > 0:
+            error = float(sums.error[p] / sums.errors[p])
+            index_error = float(filled / pixels * sums.index_error[p] / sums.errors[p])
         out.append(SeriesRow(parcel.id, date, mean, std, pixels, float(sums.clear[p] / pixels),
-                             float(filled / pixels), error, status))
+                             float(filled / pixels), error, status, index_error))
     return out
