@@ -16,6 +16,7 @@ class SmtsCloudFillPlugin:
         self.toolbar = None
         self.actions: list = []
         self.swipe_tool = None
+        self.profile_dock = None
         add_dependency_folder()
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)

@@ -1,8 +1,8 @@
 """The "SMTS CloudFill" toolbar and Raster menu entries (built by the plugin's ``initGui``).
 
 Actions, in the order of a user's work: open the Prepare, Reconstruct and Train dialogs, swipe
-the active (filled) raster over the canvas (its cloudy source), and set up PyTorch (on the
-toolbar only while it is missing). ``plugin.unload`` removes the menu entries and deletes the
+the active (filled) raster over the canvas (its cloudy source), open Parcel time series and the
+parcel profile dock, and set up PyTorch (on the toolbar only while it is missing). ``plugin.unload`` removes the menu entries and deletes the
 toolbar. A finished training offers its model to Reconstruct (``offer_trained_model``).
 """
 from __future__ import annotations
@@ -34,6 +34,12 @@ ALGORITHM_BUTTONS = (
      "Adapt the cloud-filling model to your own season, or train one from scratch"),
 )
 ALGORITHM_ID = f"{PROVIDER_ID}:reconstruct"
+#: After the swipe: the parcels' season as a table, and its curve per clicked parcel.
+PARCEL_BUTTON = ("parcel_series", "/mActionOpenTable.svg",
+                 "Each parcel's index date by date from the season and its fills: a table with "
+                 "observed and filled shares and the expected error")
+PROFILE_TIP = ("Show a parcel's season: click a parcel on the map to see its index curve, "
+               "filled dates marked with their expected error")
 SWIPE_TIP = ("Drag on the map to compare: the selected raster, e.g. the filled result, shows left "
              "of the divider, its cloudy input, else the raster below it, on the right")
 
@@ -90,6 +96,43 @@ def _guarded(name: str):
                 return None
         return inner
     return wrap
+
+
+def profile_icon(size: int = 32) -> QIcon:
+    """A small drawn icon: a season's curve with one hollow (filled) dot."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.transparent)
+    p = QPainter(pixmap)
+    try:
+        p.setRenderHint(QPainter.Antialiasing)
+        s = size / 32.0
+        p.setPen(QPen(QColor(60, 60, 60), max(1.0, 1.5 * s)))
+        p.drawLine(QPointF(4 * s, 4 * s), QPointF(4 * s, 28 * s))
+        p.drawLine(QPointF(4 * s, 28 * s), QPointF(29 * s, 28 * s))
+        points = [QPointF(7 * s, 22 * s), QPointF(13 * s, 14 * s), QPointF(19 * s, 9 * s),
+                  QPointF(25 * s, 16 * s)]
+        p.setPen(QPen(QColor(40, 110, 40), max(1.5, 2 * s)))
+        for a, b in zip(points, points[1:]):
+            p.drawLine(a, b)
+        for i, c in enumerate(points):
+            p.setBrush(QColor(255, 255, 255) if i == 2 else QColor(40, 110, 40))
+            p.drawEllipse(c, 2.6 * s, 2.6 * s)
+    finally:
+        p.end()
+    return QIcon(pixmap)
+
+
+@_guarded("parcel profile")
+def show_profile_dock(plugin, *_args) -> None:
+    """Open (once) and show the parcel profile dock, ready to pick a parcel."""
+    from .parcel_profile import ParcelProfileDock
+    if getattr(plugin, "profile_dock", None) is None:
+        plugin.profile_dock = ParcelProfileDock(plugin.iface, plugin.iface.mainWindow())
+        plugin.iface.addDockWidget(Qt.RightDockWidgetArea, plugin.profile_dock)
+    dock = plugin.profile_dock
+    dock.show()
+    dock.raise_()
+    dock.pick.setChecked(True)
 
 
 @_guarded("open algorithm dialog")
@@ -224,7 +267,20 @@ def build_toolbar(plugin) -> None:
                        "for an NVIDIA GPU, into QGIS's profile")
     install.triggered.connect(functools.partial(open_install_dialog, plugin))
 
-    plugin.actions = algorithm_actions + [swipe, install]
+    name, theme_icon, tip = PARCEL_BUTTON
+    algorithm = registry.algorithmById(f"{PROVIDER_ID}:{name}")
+    parcels = QAction(QgsApplication.getThemeIcon(theme_icon),
+                      algorithm.displayName() if algorithm is not None else "Parcel time series",
+                      main_window)
+    parcels.setToolTip(tip)
+    parcels.triggered.connect(functools.partial(open_algorithm_dialog, plugin,
+                                                f"{PROVIDER_ID}:{name}", None))
+    profile = QAction(profile_icon(), "Parcel profile", main_window)
+    profile.setToolTip(PROFILE_TIP)
+    profile.triggered.connect(functools.partial(show_profile_dock, plugin))
+    plugin.profile_dock = None
+
+    plugin.actions = algorithm_actions + [swipe, parcels, profile, install]
     for action in plugin.actions:
         if action is not install or missing:  # set-up stays in the Raster menu once installed
             toolbar.addAction(action)
@@ -256,3 +312,11 @@ def unload_toolbar(plugin) -> None:
         elif tool.item is not None:
             tool.deactivate()  # removes a leftover swipe item
     plugin.swipe_tool = None
+    dock = getattr(plugin, "profile_dock", None)
+    if dock is not None and plugin.iface is not None:
+        canvas = plugin.iface.mapCanvas()
+        if canvas.mapTool() is dock.tool:
+            canvas.unsetMapTool(dock.tool)
+        plugin.iface.removeDockWidget(dock)
+        dock.deleteLater()
+    plugin.profile_dock = None

@@ -14,14 +14,17 @@ def test_init_gui_registers_provider_and_toolbar_and_unload_removes_them(qgis_if
     plugin.initGui()
     provider = registry.providerById("smts_cloudfill")
     assert provider is not None and provider.name() == "SMTS CloudFill"
-    assert sorted(a.id() for a in provider.algorithms()) == ["smts_cloudfill:prepare",
+    assert sorted(a.id() for a in provider.algorithms()) == ["smts_cloudfill:parcel_series",
+                                                             "smts_cloudfill:prepare",
                                                              "smts_cloudfill:reconstruct",
                                                              "smts_cloudfill:train"]
-    assert plugin.toolbar is not None and len(plugin.actions) == 5
+    assert plugin.toolbar is not None and len(plugin.actions) == 7
+    plugin.actions[5].trigger()   # the parcel profile dock, removed again by unload
+    assert plugin.profile_dock is not None and plugin.profile_dock.pick.isChecked()
     plugin.initProcessing()  # qgis_process may call it again: still one provider
     assert [p.id() for p in registry.providers()].count("smts_cloudfill") == 1
     plugin.unload()
-    assert registry.providerById("smts_cloudfill") is None
+    assert registry.providerById("smts_cloudfill") is None and plugin.profile_dock is None
 
 
 def test_qgis_process_path_needs_no_gui():

@@ -219,11 +219,12 @@ def test_build_toolbar_with_iface_stub(qgis_iface, qgis_new_project, layers, pro
         # Issue 19 item 16: the user's steps in order; PyTorch is installed here, so its set-up
         # is in the Raster menu only, under a name that does not say "Install".
         assert texts == ["Prepare Sentinel-1/2 time series", "Reconstruct cloudy MSI",
-                         "Train on local stacks", "Swipe filled / cloudy", "PyTorch set-up..."]
+                         "Train on local stacks", "Swipe filled / cloudy", "Parcel time series",
+                         "Parcel profile", "PyTorch set-up..."]
         assert plugin.toolbar.windowTitle() == "SMTS CloudFill"
-        assert plugin.toolbar.actions() == plugin.actions[:4]
-        assert "PyTorch 2." in plugin.actions[4].toolTip() and "is installed" in \
-            plugin.actions[4].toolTip()
+        assert plugin.toolbar.actions() == plugin.actions[:6]
+        assert "PyTorch 2." in plugin.actions[6].toolTip() and "is installed" in \
+            plugin.actions[6].toolTip()
         assert not any(a.toolTip().endswith("Processing") for a in plugin.actions)
         # three steps, three different icons
         keys = [a.icon().pixmap(24, 24).toImage() for a in plugin.actions[:3]]
