@@ -205,6 +205,9 @@ def desktop_walk(out_dir: str):
     # 13: the swipe, filled 2019-04-26 (left) / its cloudy input (right), after Prepare
     yield from swipe_shot(by_name[filled_name].layer(), "swipe_desktop.png", "swipe_prepared")
 
+    # Issue 20: the parcels' season, the profile of a parcel, the Temporal Controller
+    yield from parcel_shots(parcels, s2, os.path.join(work, "filled"), step, pause, save)
+
     # and on the sample's own files, opened by the user in QGIS's default style (bands 1-2-3,
     # each stretched on its own image: the cloudy date's on its clouds)
     run_group.setItemVisibilityChecked(False)
@@ -229,6 +232,73 @@ def desktop_walk(out_dir: str):
     status["layer_tree_after_second_run"] = tree(root)
     yield from swipe_shot(filled, "swipe_desktop_sample_default_style.png", "swipe_sample")
     step("done")
+
+
+def parcel_shots(parcels, s2, filled_folder: str, step, pause, save):
+    """Parcel time series through the toolbar's algorithm (run as the dialog runs it), the
+    profile dock on the parcel most filled on the focus date, and the season in the Temporal
+    Controller at that date."""
+    import datetime as dt
+
+    import processing
+    from qgis.core import QgsDateTimeRange, QgsInterval, QgsProject, QgsTemporalNavigationObject
+    from qgis.PyQt.QtCore import QDate, QDateTime, QTime
+    from qgis.PyQt.QtWidgets import QDockWidget
+    from qgis.utils import iface, plugins
+    project = QgsProject.instance()
+    processing.runAndLoadResults("smts_cloudfill:parcel_series", {
+        "PARCELS": parcels, "MSI": [l.id() for l in s2], "FILLED": filled_folder,
+        "OUTPUT": "TEMPORARY_OUTPUT"})
+    step("parcel series")
+    table = next(l for l in project.mapLayers().values() if l.name() == "Parcel time series")
+    rows = [f for f in table.getFeatures() if f["date"] == "2019-04-26"]
+    best = max(rows, key=lambda f: f["filled_share"])
+    STATUS["parcel_rows"] = table.featureCount()
+    plugin = plugins[PLUGIN]
+    next(a for a in plugin.actions if a.text() == "Parcel profile").trigger()
+    dock = plugin.profile_dock
+    dock.parcels.setLayer(parcels)
+    dock.id_field.setField("")
+    dock.table.setLayer(table)
+    centre = parcels.getFeature(int(best["parcel"])).geometry().centroid().asPoint()
+    dock.show_point(centre)
+    STATUS["profile"] = {"parcel": best["parcel"], "status": dock.status.text(),
+                         "points": [(p.date.isoformat(), p.status, p.error)
+                                    for p in dock.chart.profile.points]}
+    yield from pause(1.5)
+    save(dock, "parcel_profile_dock.png")
+    save(iface.mainWindow(), "desktop_parcel_profile.png")
+    # The Temporal Controller on the focus date: only that day's layers draw.
+    controller = iface.mapCanvas().temporalController()
+    day = QDateTime(QDate(2019, 4, 26), QTime(0, 0))
+    start = QDateTime(QDate(2019, 4, 1), QTime(0, 0))
+    controller.setNavigationMode(QgsTemporalNavigationObject.Animated)
+    controller.setTemporalExtents(QgsDateTimeRange(start, QDateTime(QDate(2019, 5, 17),
+                                                                    QTime(0, 0))))
+    controller.setFrameDuration(QgsInterval(86400))   # a day a frame
+    controller.setCurrentFrameNumber(start.daysTo(day))
+    temporal = [d for d in iface.mainWindow().findChildren(QDockWidget)
+                if "temporal" in d.windowTitle().lower()]
+    for d in temporal:
+        d.show()
+        d.raise_()
+    # Every date ticked: the controller, not the ticks, picks what is drawn.
+    for node in project.layerTreeRoot().findLayers():
+        if node.name().startswith("S2_") and not node.name().endswith("_mask"):
+            node.setItemVisibilityChecked(True)
+    canvas = iface.mapCanvas()
+    canvas.refresh()
+    yield from pause(2)
+    STATUS["temporal_range"] = canvas.temporalRange().begin().toString("yyyy-MM-dd")
+    STATUS["temporal_dock"] = bool(temporal)
+    save(iface.mainWindow(), "desktop_temporal_controller.png")
+    first = canvas.grab().toImage()
+    controller.setCurrentFrameNumber(start.daysTo(QDateTime(QDate(2019, 4, 11), QTime(0, 0))))
+    canvas.refresh()
+    yield from pause(2)
+    STATUS["temporal_frames_differ"] = first != canvas.grab().toImage()
+    save(canvas, "canvas_temporal_20190411.png")
+    step(f"temporal controller at {dt.date(2019, 4, 26)}")
 
 
 def swipe_shot(filled, png: str, key: str):

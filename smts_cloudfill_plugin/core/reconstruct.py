@@ -284,7 +284,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                     table = chosen[k].error_by_distance if self_check else None
                     if table is not None:
                         confident[t] = _write_confidence(outputs, stack.msi[t], writers[t][1],
-                                                         table, output_folder, feedback)
+                                                         table, chosen[k].index_ratios or {},
+                                                         output_folder, feedback)
                 results += [FilledDate(t, stack.msi[t].path, writers[t][0].path,
                                        writers[t][1].path, fractions[t], tuple(group), ran,
                                        stack.msi[t].date, confident.get(t))
@@ -308,17 +309,20 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
 
 
 def _write_confidence(outputs: OutputSet, like, mask: RasterWriter, table: tuple[float, ...],
-                      folder: str, feedback: Feedback) -> str:
+                      ratios: dict[str, float], folder: str, feedback: Feedback) -> str:
     """``<name>_filled_rmse.tif`` beside a date's mask: each filled pixel's expected RMS error
     (reflectance) by its distance to the date's nearest clear pixel, as the self-check measured
-    it on this scene (:mod:`.blend.confidence`); committed with the other outputs."""
+    it on this scene (:mod:`.blend.confidence`), and in its metadata what that error becomes in
+    each spectral index; committed with the other outputs."""
     path = filled_paths(like.path, folder).rmse
     writer = outputs.add(RasterWriter(path, like, band_count=1, dtype=np.float32,
                                       descriptions=["expected RMS error (reflectance)"],
                                       nodata=confidence.NODATA,
                                       metadata={"SMTS_SOURCE": like.name,
                                                 "SMTS_ERROR_BY_DISTANCE": ",".join(
-                                                    f"{v:.8g}" for v in table)}))
+                                                    f"{v:.8g}" for v in table),
+                                                confidence.INDEX_RATIOS_KEY:
+                                                    confidence.format_ratios(ratios)}))
     mask.flush()
     confidence.write_confidence(mask.ds, writer.ds, table, writer.tmp_path + ".distance.tif",
                                 check=feedback.check)

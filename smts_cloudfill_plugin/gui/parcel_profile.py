@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from qgis.core import (QgsCoordinateTransform, QgsFeatureRequest, QgsGeometry, QgsMapLayerProxyModel,
                        QgsPointXY, QgsProject, QgsRectangle, QgsVectorLayer)
-from qgis.gui import QgsFieldComboBox, QgsMapLayerComboBox, QgsMapToolEmitPoint
+from qgis.gui import QgsFieldComboBox, QgsHighlight, QgsMapLayerComboBox, QgsMapToolEmitPoint
 from qgis.PyQt.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter, QPen
 from qgis.PyQt.QtWidgets import (QDockWidget, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
@@ -164,12 +164,15 @@ class ProfileChart(QWidget):
             painter.drawLine(QPointF(left - 4, y), QPointF(left, y))
             painter.drawText(QRectF(0, y - 8, left - 6, 16), Qt.AlignRight | Qt.AlignVCenter,
                              f"{v:.2f}")
-        step = max(1, len(p.points) // 8)
-        for q in p.points[::step]:   # date ticks
+        label_right = -1e9
+        width = painter.fontMetrics().horizontalAdvance("00-00") + 6
+        for q in p.points:   # date ticks, a label where it does not overlap the last one
             x = pt(q.date, y0).x()
             painter.drawLine(QPointF(x, size[1] - bottom), QPointF(x, size[1] - bottom + 4))
-            painter.drawText(QRectF(x - 30, size[1] - bottom + 5, 60, 16), Qt.AlignCenter,
-                             q.date.strftime("%m-%d"))
+            if x - width / 2 >= label_right:
+                painter.drawText(QRectF(x - width / 2, size[1] - bottom + 5, width, 16),
+                                 Qt.AlignCenter, q.date.strftime("%m-%d"))
+                label_right = x + width / 2
         painter.drawText(QRectF(left, size[1] - 18, size[0] - left - right, 16), Qt.AlignCenter,
                          f"parcel {p.parcel}, {p.index}, {p.points[0].date.year}")
         interp = p.interpolation()
@@ -252,15 +255,15 @@ class ParcelPickTool(QgsMapToolEmitPoint):
 
 
 def parcel_at(layer: QgsVectorLayer, point: QgsPointXY, point_crs, id_field: str | None):
-    """The id (the field's value, or the feature id) of the parcel of ``layer`` under a point
-    given in ``point_crs``; None when there is none."""
+    """The id (the field's value, or the feature id) and geometry of the parcel of ``layer``
+    under a point given in ``point_crs``; None when there is none."""
     to_layer = QgsCoordinateTransform(point_crs, layer.crs(), QgsProject.instance())
     p = to_layer.transform(point)
     tiny = QgsRectangle(p.x() - 1e-9, p.y() - 1e-9, p.x() + 1e-9, p.y() + 1e-9)
     here = QgsGeometry.fromPointXY(p)
     for f in layer.getFeatures(QgsFeatureRequest().setFilterRect(tiny)):
         if f.hasGeometry() and f.geometry().contains(here):
-            return f[id_field] if id_field else f.id()
+            return (f[id_field] if id_field else f.id()), f.geometry()
     return None
 
 
@@ -339,13 +342,30 @@ class ParcelProfileDock(QDockWidget):
                 self.status.setText("Choose the parcels layer first.")
                 return
             crs = self.iface.mapCanvas().mapSettings().destinationCrs()
-            parcel = parcel_at(layer, point, crs, self.id_field.currentField() or None)
-            if parcel is None:
+            found = parcel_at(layer, point, crs, self.id_field.currentField() or None)
+            if found is None:
                 self.status.setText("No parcel there.")
                 return
+            parcel, geometry = found
+            self._highlight(layer, geometry)
             self.show_parcel(parcel)
         except Exception as e:  # noqa: BLE001 (a slot must never raise into Qt)
             self.status.setText(f"Could not show that parcel: {e}")
+
+    def _highlight(self, layer: QgsVectorLayer, geometry: QgsGeometry) -> None:
+        """Outline the picked parcel on the map (the last one only)."""
+        self.clear_highlight()
+        self.highlight = QgsHighlight(self.iface.mapCanvas(), geometry, layer)
+        self.highlight.setColor(COLOURS["bar"])
+        self.highlight.setWidth(3)
+        self.highlight.setFillColor(QColor(0, 0, 0, 0))
+        self.highlight.show()
+
+    def clear_highlight(self) -> None:
+        if getattr(self, "highlight", None) is not None:
+            self.highlight.hide()
+            self.iface.mapCanvas().scene().removeItem(self.highlight)
+            self.highlight = None
 
     def show_parcel(self, parcel) -> Profile | None:
         table = self.table.currentLayer()

@@ -317,6 +317,7 @@ def unload_toolbar(plugin) -> None:
         canvas = plugin.iface.mapCanvas()
         if canvas.mapTool() is dock.tool:
             canvas.unsetMapTool(dock.tool)
+        dock.clear_highlight()
         plugin.iface.removeDockWidget(dock)
         dock.deleteLater()
     plugin.profile_dock = None

@@ -98,6 +98,13 @@ def test_the_parcel_table_reads_the_expected_error(checked_run):
         error = gdal.Open(r.rmse_path).ReadAsArray()
         assert row.expected_error == pytest.approx(error[error != confidence.NODATA].mean())
         assert row.filled_share == pytest.approx((error != confidence.NODATA).mean())
+        # The check measured what the error becomes in NDVI; the table carries it.
+        ratios = confidence.parse_ratios(
+            gdal.Open(r.rmse_path).GetMetadataItem(confidence.INDEX_RATIOS_KEY))
+        assert {"NDVI", "NDWI", "EVI", "NDRE", "NDMI", "B04"} <= set(ratios)
+        assert 0 < ratios["NDVI"] < 50
+        assert row.index_error == pytest.approx(row.filled_share * row.expected_error *
+                                                ratios["NDVI"])
 
 
 def test_a_plain_summary_in_the_log_and_on_top_of_the_report(checked_run):

@@ -115,7 +115,8 @@ def filled_folder(tmp_path, msi_path: str, mask: np.ndarray, rmse: bool = True) 
     make_raster(names.mask, mask.astype(np.uint8)[None], nodata=None)
     if rmse:
         error = np.where(mask, 0.01 + 0.001 * np.arange(64)[:, None], -9999.0).astype(np.float32)
-        make_raster(names.rmse, np.broadcast_to(error, (64, 64))[None].copy(), nodata=-9999.0)
+        make_raster(names.rmse, np.broadcast_to(error, (64, 64))[None].copy(), nodata=-9999.0,
+                    metadata={"SMTS_INDEX_ERROR_RATIOS": "NDVI=2.5;NDWI=1.5"})
     return str(folder)
 
 
@@ -137,12 +138,9 @@ def test_a_filled_date_reads_the_fill_its_mask_and_its_expected_error(sample, tm
         if share > 0:
             rows_filled = np.nonzero(pixels & mask)[0]
             assert row.expected_error == pytest.approx(np.mean(0.01 + 0.001 * rows_filled))
-            # In index units: each pixel's error times |grad NDVI| = 2 sqrt(R^2 + N^2)/(N + R)^2.
-            n = filled[BAND["B08"]][pixels & mask] * 1e-4
-            r = filled[BAND["B04"]][pixels & mask] * 1e-4
-            grad = 2 * np.sqrt(r ** 2 + n ** 2) / (n + r) ** 2
+            # In index units: each pixel's error times the check's NDVI ratio (written 2.5).
             assert row.index_error == pytest.approx(
-                share * np.mean((0.01 + 0.001 * rows_filled) * grad), rel=1e-3)
+                share * np.mean((0.01 + 0.001 * rows_filled) * 2.5))
         else:
             assert row.expected_error is None and row.index_error is None
     assert {r.status for r in rows if r.parcel == "triangle"} == {OBSERVED, PARTLY_FILLED}

@@ -24,6 +24,25 @@ MIN_BAND_PIXELS = 30
 FAR = 1e6
 #: The confidence raster's no-data value (pixels that were not filled).
 NODATA = -9999.0
+#: Metadata key of the confidence raster: per spectral index, the fill's error in index units
+#: over its error in reflectance, measured by the self-check ('NDVI=2.13;NDWI=1.02;...').
+INDEX_RATIOS_KEY = "SMTS_INDEX_ERROR_RATIOS"
+
+
+def format_ratios(ratios: dict[str, float]) -> str:
+    return ";".join(f"{k}={v:.6g}" for k, v in ratios.items())
+
+
+def parse_ratios(text: str | None) -> dict[str, float]:
+    """:func:`format_ratios` read back (unreadable entries left out)."""
+    out = {}
+    for part in (text or "").split(";"):
+        name, _, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            continue
+    return out
 
 
 def distance_to_clear(missing: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ import torch
 
 from ..model.network import SmtsVit
 from ..model.prior import residual_correction
+from ..parcels.indices import index_positions
 from ..read.clouds import cloud_bank
 from ..training.metrics import spectral_angle, ssim_to
 from . import confidence
@@ -110,6 +111,9 @@ class DateCheck:
     #: The chosen fill's RMS error on the held-back pixels per band of distance to the date's
     #: nearest clear pixel (:mod:`.confidence`); None when nothing was checked.
     error_by_distance: tuple[float, ...] | None = None
+    #: Per spectral index, the chosen fill's RMS error in index units over its RMS error in
+    #: reflectance, on the held-back pixels (:meth:`_Errors.index_ratios`).
+    index_ratios: dict[str, float] | None = None
 
     @property
     def why(self) -> str:
@@ -175,7 +179,8 @@ class _Errors:
     MSE_SSIM = (0, 2)
 
     def __init__(self, judged: tuple[int, ...] = ALL, kinds: tuple[int, ...] | None = None,
-                 lowest_mse: bool = True) -> None:
+                 lowest_mse: bool = True, indices: dict[str, tuple[int, ...]] | None = None
+                 ) -> None:
         self.kinds = KINDS if kinds is None else kinds
         self.sums = np.zeros((DRAWS, self.METRICS, len(self.kinds), len(SCALES), len(WEIGHTS)))
         self.n = np.zeros(DRAWS)
@@ -191,6 +196,12 @@ class _Errors:
         #: expected error by distance.
         self.band_sums = np.zeros((confidence.BANDS, len(self.kinds), len(SCALES), len(WEIGHTS)))
         self.band_n = np.zeros(confidence.BANDS)
+        #: Spectral indices (name -> the model's band positions) whose errors are summed too:
+        #: how much of a fill's error an index sees (bands err together: a brightness error
+        #: leaves NDVI nearly as it is).
+        self.indices = dict(indices or {})
+        shape = (len(self.indices), len(self.kinds), len(SCALES), len(WEIGHTS))
+        self.index_sums, self.index_n = np.zeros(shape), np.zeros(shape)
 
     def add(self, draw: int, interp: torch.Tensor, change: torch.Tensor,
             corrections: list[torch.Tensor], truth: torch.Tensor, scored: torch.Tensor,
@@ -229,6 +240,8 @@ class _Errors:
                     self.sums[draw, 0, j, a, i] += float(mse[i][scored].sum())
                     self.sums[draw, 1, j, a, i] += sam[i]
                     self.sums[draw, 2, j, a, i] += float(dissim[i][scored].sum())
+                if self.indices:
+                    self._add_indices(j, a, fills, truth, scored)
                 if band_of is not None:
                     squares = mse[:, scored].double().numpy()      # (weights, pixels)
                     for i in range(len(WEIGHTS)):
@@ -236,13 +249,42 @@ class _Errors:
                             band_of, weights=squares[i], minlength=confidence.BANDS)
         self.n[draw] += float(scored.sum())
 
+    def _add_indices(self, kind: int, scale: int, fills: torch.Tensor, truth: torch.Tensor,
+                     scored: torch.Tensor) -> None:
+        """Squared errors of each index on the held-back pixels, every weight at once."""
+        from ..parcels.indices import INDICES
+        f = fills.permute(0, 1, 3, 4, 2)[:, scored].double().numpy()      # (W, P, C)
+        t = truth.permute(0, 2, 3, 1)[scored].double().numpy()            # (P, C)
+        for i, (name, positions) in enumerate(self.indices.items()):
+            formula = INDICES[name].formula
+            with np.errstate(all="ignore"):
+                err = (formula(*(f[..., p] for p in positions))
+                       - formula(*(t[..., p] for p in positions))[None]) ** 2
+            ok = np.isfinite(err)
+            self.index_sums[i, kind, scale] += np.where(ok, err, 0.0).sum(1)
+            self.index_n[i, kind, scale] += ok.sum(1)
+
+    def index_ratios(self, candidate: tuple[int, int, int]) -> dict[str, float]:
+        """Per index, a candidate's RMS error in index units over its RMS error in reflectance
+        (mean over bands), on the held-back pixels: what a pixel's expected error becomes in
+        that index."""
+        refl = self.mean(0, candidate)
+        out = {}
+        for i, name in enumerate(self.indices):
+            n = self.index_n[(i, *candidate)]
+            if n > 0 and refl > 0:
+                out[name] = float(np.sqrt(self.index_sums[(i, *candidate)] / n / refl))
+        return out
+
     def merged(self, others: list["_Errors"]) -> "_Errors":
-        out = _Errors(self.judged, self.kinds, self.lowest_mse)
+        out = _Errors(self.judged, self.kinds, self.lowest_mse, self.indices)
         for e in [self, *others]:
             out.sums += e.sums
             out.n += e.n
             out.band_sums += e.band_sums
             out.band_n += e.band_n
+            out.index_sums += e.index_sums
+            out.index_n += e.index_n
         return out
 
     def error_by_distance(self, candidate: tuple[int, int, int]) -> tuple[float, ...] | None:
@@ -314,9 +356,9 @@ def _judged(kinds: tuple[int, ...]) -> tuple[int, ...]:
     return _Errors.MSE_SSIM if tuple(kinds) == (BRIGHTNESS,) else _Errors.ALL
 
 
-def _whole_errors() -> _Errors:
+def _whole_errors(indices: dict[str, tuple[int, ...]] | None = None) -> _Errors:
     """The errors of whole dates hidden in turn: WHOLE_KINDS, chosen by the lowest worst ratio."""
-    return _Errors(_judged(WHOLE_KINDS), tuple(WHOLE_KINDS), lowest_mse=False)
+    return _Errors(_judged(WHOLE_KINDS), tuple(WHOLE_KINDS), lowest_mse=False, indices=indices)
 
 
 def held_back(missing: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -433,7 +475,8 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
     # One random stream per date: a date's held-back pixels do not depend on which other
     # dates of the group are cloudy (turning the haze check on once changed another date's).
     rngs = {k: np.random.default_rng([seed, k]) for k in targets}
-    errors = {k: _Errors() for k in targets}
+    indices = index_positions(tuple(getattr(getattr(model, "config", None), "msi_bands", ())))
+    errors = {k: _Errors(indices=indices) for k in targets}
     model.eval()
     with torch.inference_mode():
         runs = len(batches) * DRAWS
@@ -450,7 +493,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
         all_missing = np.concatenate([b[1] for b in batches]) if batches else None
         whole = [] if all_missing is None else whole_dates(all_missing, targets)
         donors = whole_date_donors(all_missing, whole) if whole else []
-        hidden_whole = {k: _whole_errors() for k in donors}
+        hidden_whole = {k: _whole_errors(indices) for k in donors}
         if donors:
             # The two draws are the even and the odd check windows (hiding is not random).
             first = 0
@@ -464,12 +507,12 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
                 first += len(msi)
                 progress((runs + first / len(all_missing) * len(batches)) /
                          (runs + len(batches)))
-    pooled = _Errors().merged(list(errors.values()))
+    pooled = _Errors(indices=indices).merged(list(errors.values()))
     # The dates hidden whole are pooled, each draw apart: with brightness-only candidates (the
     # spectral angle is interpolation's) pooled figures kept the floor on the held-out whole-date
     # scenarios, where asking a win on every hidden date (18 ratios) left the model's gain at
     # -0.2..-0.7 % MSE (model_weights/EXPERIMENTS.md).
-    by_whole = _whole_errors().merged(list(hidden_whole.values()))
+    by_whole = _whole_errors(indices).merged(list(hidden_whole.values()))
     whole_basis = f"{BASIS_WHOLE}: " + ", ".join(names[k] for k in donors)
     # The model alone: weight 1 with its own residual scale (none unless its prior has one).
     alone = SCALES.index(own_scale(model)) if own_scale(model) in SCALES else 0
@@ -497,7 +540,8 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
                              e.mean(0, model_alone), e.mean(1, interp), e.mean(1, model_alone),
                              float(WEIGHTS[c[2]]), basis, float(SCALES[c[1]]),
                              e.kind(c), e.mean(0, c), e.mean(1, c),
-                             e.worst(model_alone), e.worst(c), e.error_by_distance(c)))
+                             e.worst(model_alone), e.worst(c), e.error_by_distance(c),
+                             e.index_ratios(c)))
     return out
 
 

@@ -54,3 +54,9 @@ INDICES: dict[str, Index] = {
 }
 #: The index the parcel series takes unless told otherwise.
 DEFAULT_INDEX = "NDVI"
+
+
+def index_positions(bands: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """The indices computable from these bands (a model's), each with its bands' positions."""
+    return {name: tuple(bands.index(b) for b in idx.bands) for name, idx in INDICES.items()
+            if all(b in bands for b in idx.bands)}

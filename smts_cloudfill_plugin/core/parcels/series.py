@@ -19,6 +19,7 @@ from osgeo import gdal, ogr, osr
 
 from .. import gdal_scope
 from ..errors import CloudFillError
+from ..blend.confidence import INDEX_RATIOS_KEY, parse_ratios
 from ..progress import Feedback
 from ..read.raster import RasterSource
 from ..read.stack import Stack
@@ -87,10 +88,10 @@ class SeriesRow:
     filled_share: float
     expected_error: float | None
     status: str
-    #: The expected error of ``mean`` in index units: the filled pixels' expected error carried
-    #: through the index (its gradient at each pixel, equal independent errors in its bands),
-    #: averaged over them and weighted by the filled share (their errors taken as one, as
-    #: they are alike within a parcel). None without an expected error raster.
+    #: The expected error of ``mean`` in index units: the filled pixels' expected error times
+    #: what the self-check measured that error to be in this index (the ratio in the confidence
+    #: raster's metadata), averaged over them and weighted by the filled share (their errors
+    #: taken as one, as they are alike within a parcel). None without that raster or ratio.
     index_error: float | None = None
 
 
@@ -249,6 +250,7 @@ class _Sums:
         self.valid, self.total, self.squares = z(), z(), z()
         self.clear, self.filled, self.error, self.errors = z(), z(), z(), z()
         self.index_error = z()
+        self.has_ratio = False
 
 
 def parcel_series(parcels: list[Parcel], msi_paths: list[str], filled_folder: str | None = None,
@@ -297,8 +299,10 @@ def _date_sums(stack: Stack, t: int, files: DateFiles, idx: Index, positions: li
     mask = rmse = None
     if files.mask:
         mask = RasterSource.open(files.mask, f"Filled-pixel mask of date {t + 1}")
+    ratio = None
     if files.rmse:
         rmse = RasterSource.open(files.rmse, f"Expected error of date {t + 1}")
+        ratio = parse_ratios(rmse.metadata.get(INDEX_RATIOS_KEY)).get(idx.name)
     try:
         for source in (mask, rmse):
             if source is not None and not source.same_grid(stack.reference):
@@ -335,26 +339,16 @@ def _date_sums(stack: Stack, t: int, files: DateFiles, idx: Index, positions: li
                 good = filled & ~missing & np.isfinite(error)
                 if nodata is not None:
                     good &= error != nodata
-                good &= np.isfinite(values)
                 sums.error += add(good, error)
                 sums.errors += add(good)
-                sums.index_error += add(good, error * _gradient_norm(idx, refl, values))
+                if ratio is not None:
+                    sums.index_error += add(good, error * ratio)
     finally:
         for source in (mask, rmse):
             if source is not None:
                 source.close()
+    sums.has_ratio = ratio is not None
     return sums
-
-
-def _gradient_norm(idx: Index, refl: dict[str, np.ndarray], values: np.ndarray,
-                   step: float = 1e-4) -> np.ndarray:
-    """|grad index| per pixel over its bands (finite differences on reflectance)."""
-    total = np.zeros(values.shape)
-    for b in idx.bands:
-        moved = dict(refl)
-        moved[b] = refl[b].astype(np.float64) + step
-        total += ((idx.compute(moved) - values) / step) ** 2
-    return np.sqrt(total)
 
 
 def _rows(pix: _ParcelPixels, sums: _Sums, date: str) -> list[SeriesRow]:
@@ -378,7 +372,8 @@ def _rows(pix: _ParcelPixels, sums: _Sums, date: str) -> list[SeriesRow]:
         error = index_error = None
         if sums.errors[p] > 0:
             error = float(sums.error[p] / sums.errors[p])
-            index_error = float(filled / pixels * sums.index_error[p] / sums.errors[p])
+            if sums.has_ratio:
+                index_error = float(filled / pixels * sums.index_error[p] / sums.errors[p])
         out.append(SeriesRow(parcel.id, date, mean, std, pixels, float(sums.clear[p] / pixels),
                              float(filled / pixels), error, status, index_error))
     return out
