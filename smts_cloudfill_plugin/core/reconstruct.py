@@ -45,6 +45,7 @@ from .blend.check_report import plain_summary, write_report
 from .blend.self_check import CHECK_WINDOWS, DRAWS, DateCheck, check_group, describe_check
 from .write.disk import check_disk_space
 from .write.names import filled_paths
+from .write.thumbnails import thumbnails
 from .write.writer import (MASK_FILLED, OutputSet, RasterWriter, TextOutput, check_writable,
                            folder_lock)
 from .workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores
@@ -237,6 +238,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         rows = plan_windows(stack.width, stack.height, size, overlap)
         results: list[FilledDate] = []
         checks: list[DateCheck] = []
+        kept: dict[int, tuple[RasterWriter, RasterWriter]] = {}   # every date's writers
         if self_check:
             feedback.info("Self-check: model, same-date residual and temporal interpolation on "
                           "held-back clear pixels of each cloudy date:")
@@ -253,6 +255,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                                                     dtype=np.uint8, descriptions=["filled"],
                                                     nodata=None, metadata=meta))
                     writers[t] = (image, mask)
+                    kept[t] = writers[t]
                 keep = [group.index(t) for t in group_targets]
                 check_spacing(stack, group, sar_idx, feedback)
                 known = day_numbers([stack.dates[t] for t in group])
@@ -295,8 +298,10 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
             summary = [plain_summary(c, r.cloud_fraction) for c, r in zip(checks, results)]
             if checks:   # put in place with the rasters, all or nothing
                 report = report or os.path.join(output_folder, CHECK_REPORT)
+                pictures = [_pictures(stack, r.date_index, kept[r.date_index]) for r in results]
                 write_report(outputs.add(TextOutput(report)).tmp_path,
-                             f"{config.variant} ({os.path.basename(weights)})", checks, summary)
+                             f"{config.variant} ({os.path.basename(weights)})", checks, summary,
+                             pictures)
         for r in results:
             feedback.info(f"Wrote {r.path}")
         if checks:
@@ -304,8 +309,25 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         if summary:   # last, where the log is read
             feedback.info("In short:")
             for line in summary:
-                feedback.info(f"  {line[0].upper()}{line[1:]}")
+                feedback.info(f"  {line}")
         return results
+
+
+def _pictures(stack: Stack, t: int, writers: tuple[RasterWriter, RasterWriter]
+              ) -> tuple[str, str, str] | None:
+    """Before / after / filled-pixel thumbnails of date ``t`` for the report (None when its
+    bands hold no true colour, or GDAL cannot make them: a picture never stops a run)."""
+    names = list(stack.bands or ())
+    if not all(b in names for b in ("B04", "B03", "B02")):
+        return None
+    rgb = [stack.band_indices[t][names.index(b)] for b in ("B04", "B03", "B02")]
+    image, mask = writers
+    try:
+        image.flush()
+        mask.flush()
+        return thumbnails(stack.msi[t].dataset, image.ds, mask.ds, rgb)
+    except (RuntimeError, ValueError):
+        return None
 
 
 def _write_confidence(outputs: OutputSet, like, mask: RasterWriter, table: tuple[float, ...],

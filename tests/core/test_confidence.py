@@ -121,3 +121,18 @@ def test_a_plain_summary_in_the_log_and_on_top_of_the_report(checked_run):
         assert "interpolating between its neighbouring dates" in line
         assert html.escape(line.strip()[1:]) in report
     assert report.index('class="summary"') < report.index("<table>")
+    # Before / after / filled-pixel pictures under each line: PNGs, the after differs.
+    import base64
+    import re
+    images = re.findall(r'src="data:image/png;base64,([^"]+)" alt="([^"]+)"', report)
+    assert [alt for _, alt in images] == ["before", "after", "filled pixels"] * len(results)
+    decoded = []
+    for data, _ in images[:3]:
+        path = f"/vsimem/t_{len(decoded)}.png"
+        gdal.FileFromMemBuffer(path, base64.b64decode(data))
+        decoded.append(gdal.Open(path).ReadAsArray())
+        gdal.Unlink(path)
+    assert decoded[0].shape == (3, 64, 64)
+    assert (decoded[0] != decoded[1]).any()
+    magenta = (decoded[2][0] == 255) & (decoded[2][1] == 0) & (decoded[2][2] == 255)
+    assert magenta.sum() == (read_raster(results[0].mask_path)[0] == 1).sum()

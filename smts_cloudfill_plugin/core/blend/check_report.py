@@ -12,7 +12,7 @@ def plain_summary(check: DateCheck, filled_share: float) -> str:
     """One sentence an agronomist reads: how much of the date was filled, how, how far to
     trust it, and against interpolation (on the check's held-back pixels)."""
     day = check.date or check.name
-    share = f"filled {100 * filled_share:.0f} % of {day}"
+    share = f"Filled {100 * filled_share:.0f} % of {day}"
     if check.basis == BASIS_NONE or check.pixels == 0:
         return (f"{share} by temporal interpolation between its neighbouring dates (nothing on "
                 "this scene could check another fill).")
@@ -24,11 +24,24 @@ def plain_summary(check: DateCheck, filled_share: float) -> str:
             f"reflectance (RMS over bands), {versus}.")
 
 
+def _figure(pictures: tuple[str, str, str] | None) -> str:
+    if not pictures:
+        return ""
+    cells = "".join(f'<figure><img src="data:image/png;base64,{p}" alt="{t}" width="200">'
+                    f"<figcaption>{t}"
+                    "</figcaption></figure>"
+                    for p, t in zip(pictures, ("before", "after", "filled pixels")))
+    return f'<div class="pictures">{cells}</div>'
+
+
 def write_report(path: str, model_name: str, checks: list[DateCheck],
-                 summary: list[str] | None = None) -> None:
+                 summary: list[str] | None = None,
+                 pictures: list[tuple[str, str, str] | None] | None = None) -> None:
     """A small HTML page with the check of every filled date (written atomically), the plain
-    summary of the run on top."""
-    plain = "".join(f"<li>{html.escape(line)}</li>" for line in summary or [])
+    summary of the run on top, each date with its before / after / filled-pixel pictures."""
+    pictures = pictures or [None] * len(summary or [])
+    plain = "".join(f"<li>{html.escape(line)}{_figure(p)}</li>"
+                    for line, p in zip(summary or [], pictures))
     rows = "".join(
         f"<tr><td>{html.escape(c.name)}</td><td>{c.date}</td><td>{c.pixels}</td>"
         f"<td>{c.interp_mse:.5f}</td><td>{c.model_mse:.5f}</td><td>{c.interp_sam:.4f}</td>"
@@ -41,7 +54,8 @@ def write_report(path: str, model_name: str, checks: list[DateCheck],
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>SMTS CloudFill check</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}
 table{{border-collapse:collapse}}.why{{color:#555;font-size:90%}}
-.summary{{font-size:110%}}</style></head><body>
+.summary{{font-size:110%}}.pictures{{display:flex;gap:8px}}
+figure{{margin:4px}}img{{image-rendering:pixelated}}figcaption{{font-size:85%;color:#555;text-align:center}}</style></head><body>
 <h1>Fill check: {html.escape(model_name)} vs temporal interpolation</h1>
 <ul class="summary">{plain}</ul>
 <p>Before filling, clear pixels of each cloudy date were hidden under synthetic clouds (two
