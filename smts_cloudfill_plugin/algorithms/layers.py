@@ -20,12 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from osgeo import gdal
-from qgis.core import (QgsContrastEnhancement, QgsDateTimeRange, QgsLayerTree, QgsLayerTreeGroup,
+from qgis.core import (QgsColorRampShader, QgsContrastEnhancement, QgsDateTimeRange,
+                       QgsLayerTree, QgsLayerTreeGroup,
                        QgsLayerTreeNode, QgsMapLayer, QgsMultiBandColorRenderer,
                        QgsPalettedRasterRenderer, QgsProcessingContext,
                        QgsProcessingLayerPostProcessorInterface, QgsProcessingUtils, QgsProject,
                        QgsRasterLayer, QgsRasterLayerTemporalProperties,
-                       QgsRasterMinMaxOrigin, QgsRasterRenderer, QgsSingleBandGrayRenderer)
+                       QgsRasterMinMaxOrigin, QgsRasterRenderer, QgsRasterShader,
+                       QgsSingleBandGrayRenderer, QgsSingleBandPseudoColorRenderer)
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 from qgis.PyQt.QtGui import QColor
 
@@ -39,7 +41,7 @@ _KEEP_ALIVE: list[QgsProcessingLayerPostProcessorInterface] = []
 RANK = "smts_cloudfill/rank"
 #: A mask's legend entry (the label of its value 1) and its colour: filled pixels magenta, the
 #: clouds to fill cyan (white on white clouds would not show).
-FILLED, CLOUD = "filled", "cloud"
+FILLED, CLOUD, NDVI = "filled", "cloud", "NDVI"
 MASK_COLOURS = {FILLED: QColor(255, 0, 255), CLOUD: QColor(0, 200, 255)}
 #: Opacity of a ticked mask over its image: the image shows through.
 MASK_OPACITY = 0.55
@@ -196,6 +198,26 @@ def style_mask(layer: QgsRasterLayer, label: str = FILLED) -> None:
     layer.setRenderer(renderer)
 
 
+#: The usual NDVI colours: bare soil and water brown to pale, vegetation light to dark green.
+NDVI_RAMP = ((-0.2, QColor(120, 80, 40)), (0.0, QColor(200, 170, 120)),
+             (0.2, QColor(245, 240, 200)), (0.4, QColor(170, 210, 110)),
+             (0.6, QColor(80, 170, 60)), (0.8, QColor(20, 110, 30)), (1.0, QColor(0, 60, 10)))
+
+
+def style_ndvi(layer: QgsRasterLayer) -> None:
+    """One-band NDVI in the NDVI_RAMP colours, interpolated, -0.2 .. 1."""
+    shader = QgsColorRampShader(NDVI_RAMP[0][0], NDVI_RAMP[-1][0])
+    shader.setColorRampType(QgsColorRampShader.Interpolated)
+    shader.setColorRampItemList([QgsColorRampShader.ColorRampItem(v, c, f"{v:g}")
+                                 for v, c in NDVI_RAMP])
+    raster_shader = QgsRasterShader()
+    raster_shader.setRasterShaderFunction(shader)
+    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, raster_shader)
+    renderer.setClassificationMin(NDVI_RAMP[0][0])
+    renderer.setClassificationMax(NDVI_RAMP[-1][0])
+    layer.setRenderer(renderer)
+
+
 def _holds_raster(node: QgsLayerTreeNode) -> bool:
     if QgsLayerTree.isLayer(node):
         return isinstance(node.layer(), QgsRasterLayer)
@@ -220,7 +242,7 @@ class Placement:
     rank: int
     visible: bool
     like_layer_id: str | None = None
-    #: A mask's legend label (FILLED, CLOUD); None for an image.
+    #: A mask's legend label (FILLED, CLOUD, or NDVI for an NDVI raster); None for an image.
     mask: str | None = None
     #: The acquisition day: the layer's time in the Temporal Controller (None: no time).
     date: dt.date | None = None
@@ -251,7 +273,9 @@ class IntoGroupStyled(QgsProcessingLayerPostProcessorInterface):
         if isinstance(layer, QgsRasterLayer) and p.date is not None:
             set_acquisition_day(layer, p.date)
         if isinstance(layer, QgsRasterLayer):
-            if p.mask:
+            if p.mask == NDVI:
+                style_ndvi(layer)
+            elif p.mask:
                 style_mask(layer, p.mask)
             else:
                 like = project.mapLayer(p.like_layer_id) if p.like_layer_id else None
@@ -298,9 +322,10 @@ def focus_layer_id(source_ids: list[str], project: QgsProject) -> str | None:
 
 
 def load_run_outputs(context: QgsProcessingContext, loads: list[tuple],
-                     group: str, filled_output: str, masks_output: str) -> None:
-    """Ask Processing to load a run's (filled path, mask path, source layer id, date), in date
-    order,
+                     group: str, filled_output: str, masks_output: str,
+                     ndvi_output: str | None = None) -> None:
+    """Ask Processing to load a run's (filled path, mask path, source layer id, date[, NDVI
+    path]), in date order (each NDVI layer just below its filled layer, unticked),
     into ``group`` when the run completes (only the dialog and runAndLoadResults load): the
     looked-at date first, each filled-pixel mask just above its filled layer."""
     project = context.project() or QgsProject.instance()
@@ -311,11 +336,14 @@ def load_run_outputs(context: QgsProcessingContext, loads: list[tuple],
     focus = focus_layer_id([load[2] for load in loads], project)
     order = sorted(range(len(loads)), key=lambda i: (loads[i][2] != focus, i))
     for rank, i in enumerate(order):
-        path, mask_path, source_id, date = loads[i]
+        path, mask_path, source_id, date, *ndvi = loads[i]
         _load(context, mask_path, masks_output,
-              Placement(group, 2 * rank, False, None, mask=FILLED, date=date))
+              Placement(group, 3 * rank, False, None, mask=FILLED, date=date))
         _load(context, path, filled_output,
-              Placement(group, 2 * rank + 1, source_id == focus, source_id, date=date))
+              Placement(group, 3 * rank + 1, source_id == focus, source_id, date=date))
+        if ndvi and ndvi[0] and ndvi_output:
+            _load(context, ndvi[0], ndvi_output,
+                  Placement(group, 3 * rank + 2, False, None, mask=NDVI, date=date))
 
 
 def _load(context: QgsProcessingContext, path: str, output_name: str, placement: Placement) -> None:

@@ -32,6 +32,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
     HAZE_CHECK, HAZE_K = "HAZE_CHECK", "HAZE_K"
     OUTPUT_FOLDER, FILLED, FILLED_MASKS = "OUTPUT_FOLDER", "FILLED", "FILLED_MASKS"
     FILLED_RMSE = "FILLED_RMSE"
+    NDVI_LAYERS, FILLED_NDVI = "NDVI_LAYERS", "FILLED_NDVI"
     CHECK_REPORT = "CHECK_REPORT"
 
     HELP = {
@@ -66,6 +67,9 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         HAZE_K: f"Haze check threshold, in multiples of the haze index's noise measured on real "
                 f"seasons ({HAZE_NOISE:g} reflectance). Lower flags more. Default "
                 f"{DEFAULT_HAZE_K:g}.",
+        NDVI_LAYERS: "Also write <input name>_filled_ndvi.tif, the NDVI of each filled date "
+                     "((B08 - B04) / (B08 + B04) on reflectance, Float32, no data NaN), and load "
+                     "it under its filled layer in the usual NDVI colours (unticked).",
         OUTPUT_FOLDER: "Folder for <input name>_filled.tif (clear pixels unchanged, cloudy pixels "
                        "filled), <input name>_filled_mask.tif (1 = filled) and, with the "
                        "self-check, <input name>_filled_rmse.tif (each filled pixel's expected "
@@ -120,12 +124,16 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
             QgsProcessingParameterNumber(self.BATCH_SIZE, "Windows per batch",
                                          QgsProcessingParameterNumber.Integer, 8, minValue=1,
                                          maxValue=1024),
+            QgsProcessingParameterBoolean(self.NDVI_LAYERS, "Also NDVI layers of the filled "
+                                          "dates", defaultValue=False),
             QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Output folder"),
         ])
         self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED, "Filled rasters"))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_MASKS, "Filled-pixel masks"))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_RMSE, "Expected errors of "
                                                          "the filled pixels"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_NDVI, "NDVI of the filled "
+                                                         "dates"))
         # An HTML output: the Results Viewer lists it, and a click opens it.
         self.addOutput(QgsProcessingOutputHtml(self.CHECK_REPORT, "Self-check report"))
 
@@ -168,16 +176,27 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
                     cloud_buffer=self.parameterAsInt(parameters, self.CLOUD_BUFFER, context),
                     haze_check=self.parameterAsBool(parameters, self.HAZE_CHECK, context),
                     haze_k=self.parameterAsDouble(parameters, self.HAZE_K, context))
+                ndvi = {}
+                if self.parameterAsBool(parameters, self.NDVI_LAYERS, context):
+                    from ..core.parcels.index_raster import write_index_raster
+                    for r in results:
+                        try:
+                            ndvi[r.date_index] = write_index_raster(r.path, "NDVI",
+                                                                    feedback=QgisFeedback(feedback))
+                        except CloudFillError as e:   # bands without names: said, not fatal
+                            feedback.reportError(f"No NDVI layer for {r.path}: {e}", False)
         except Cancelled as e:
             raise QgsProcessingException(str(e)) from None
         except CloudFillError as e:
             raise QgsProcessingException(str(e)) from None
-        self._loads = [(r.path, r.mask_path, msi_layers[r.date_index].id(), r.date)
+        self._loads = [(r.path, r.mask_path, msi_layers[r.date_index].id(), r.date,
+                        ndvi.get(r.date_index))
                        for r in sorted(results, key=lambda r: r.date_index)]
         report = os.path.join(folder, REPORT_NAME)
         return {self.OUTPUT_FOLDER: folder, self.FILLED: [r.path for r in results],
                 self.FILLED_MASKS: [r.mask_path for r in results],
                 self.FILLED_RMSE: [r.rmse_path for r in results if r.rmse_path],
+                self.FILLED_NDVI: list(ndvi.values()),
                 self.CHECK_REPORT: report if results and os.path.exists(report) else None}
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
@@ -207,5 +226,5 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
         group = f"SMTS CloudFill {dt.datetime.now():%Y-%m-%d %H:%M:%S}"
         load_run_outputs(context, getattr(self, "_loads", []), group, self.FILLED,
-                         self.FILLED_MASKS)
+                         self.FILLED_MASKS, self.FILLED_NDVI)
         return {}

@@ -96,6 +96,31 @@ def test_run_and_load_results_adds_styled_layers_in_a_group(provider, small_weig
         assert when.end().date().toString("yyyyMMdd") == day
 
 
+def test_ndvi_layers_of_the_filled_dates(provider, small_weights, tmp_path, qgis_new_project):
+    """Issue 20, item 4: optional NDVI of each filled date, loaded in NDVI colours under it."""
+    import processing
+    from qgis.core import QgsSingleBandPseudoColorRenderer
+    result = processing.runAndLoadResults("smts_cloudfill:reconstruct", {
+        "MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights, "NDVI_LAYERS": True,
+        "OUTPUT_FOLDER": str(tmp_path / "o")})
+    assert sorted(os.path.basename(p) for p in result["FILLED_NDVI"]) == \
+        sorted(os.path.basename(p)[:-4] + "_ndvi.tif" for p in result["FILLED"])
+    for path in result["FILLED"]:
+        filled = gdal.Open(path).ReadAsArray().astype(np.float64) * 1e-4
+        expected = (filled[6] - filled[2]) / (filled[6] + filled[2])
+        ndvi = gdal.Open(path[:-4] + "_ndvi.tif").ReadAsArray()
+        np.testing.assert_allclose(ndvi, expected, atol=1e-6)
+    group = next(g for g in QgsProject.instance().layerTreeRoot().children()
+                 if g.name().startswith("SMTS CloudFill"))
+    names = [n.name() for n in group.children()]
+    for path in result["FILLED"]:
+        stem = os.path.basename(path)[:-4]
+        assert names.index(stem + "_ndvi") == names.index(stem) + 1
+        node = next(n for n in group.children() if n.name() == stem + "_ndvi")
+        assert isinstance(node.layer().renderer(), QgsSingleBandPseudoColorRenderer)
+        assert not node.itemVisibilityChecked()
+
+
 @pytest.mark.parametrize("case", ["mask_count", "other_bands", "too_few", "unwritable", "bad_dates"])
 def test_bad_input_gives_a_clear_processing_error(provider, small_weights, tmp_path, case):
     params = {"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,

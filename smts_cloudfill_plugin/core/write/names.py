@@ -9,7 +9,9 @@ from typing import NamedTuple
 FILLED_SUFFIX = "_filled"
 MASK_SUFFIX = "_filled_mask"
 RMSE_SUFFIX = "_filled_rmse"
-OUTPUT_SUFFIXES = (FILLED_SUFFIX, MASK_SUFFIX, RMSE_SUFFIX)
+FILLED_SUFFIXES = (FILLED_SUFFIX, MASK_SUFFIX, RMSE_SUFFIX)
+#: Everything a run may write beside a date (the NDVI layers too): never a date of a stack.
+OUTPUT_SUFFIXES = (*FILLED_SUFFIXES, "_filled_ndvi")
 
 
 class FilledPaths(NamedTuple):
@@ -23,4 +25,4 @@ class FilledPaths(NamedTuple):
 def filled_paths(msi_path: str, folder: str) -> FilledPaths:
     """``<folder>/<input name>_filled.tif``, ``..._filled_mask.tif``, ``..._filled_rmse.tif``."""
     stem = os.path.splitext(os.path.basename(msi_path))[0]
-    return FilledPaths(*(os.path.join(folder, f"{stem}{s}.tif") for s in OUTPUT_SUFFIXES))
+    return FilledPaths(*(os.path.join(folder, f"{stem}{s}.tif") for s in FILLED_SUFFIXES))
