@@ -8,7 +8,7 @@ from qgis.core import (QgsFeature, QgsFeatureSink, QgsField, QgsFields, QgsProce
                        QgsProcessingParameterFile, QgsProcessingParameterString, QgsWkbTypes)
 from qgis.PyQt.QtCore import QVariant
 
-from ..core.parcels.indices import DEFAULT_INDEX, INDICES
+from ..core.indices import DEFAULT_INDEX, INDICES
 from .base import (CREDITS, FILE_ROLES, CloudFillAlgorithm, RasterListParameter, damaged_file,
                    layer_list, parse_date_list, split_layer_lists)
 from .feedback import QgisFeedback

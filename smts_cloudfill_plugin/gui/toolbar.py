@@ -48,32 +48,61 @@ def _plugin_icon() -> QIcon:
     return QIcon(ICON_PATH)
 
 
-def swipe_icon(size: int = 32) -> QIcon:
-    """A small drawn icon: a cloudy grey half, a green (filled) half and a split handle."""
+def _drawn_icon(size: int, draw) -> QIcon:
+    """An icon drawn by ``draw(painter, size)`` on a transparent, antialiased square."""
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.transparent)
     p = QPainter(pixmap)
     try:
         p.setRenderHint(QPainter.Antialiasing)
-        m = size // 8
-        half = size // 2
-        p.fillRect(m, m, half - m, size - 2 * m, QColor(70, 150, 70))
-        p.fillRect(half, m, half - m, size - 2 * m, QColor(190, 190, 200))
-        p.setPen(QPen(QColor(30, 30, 30), max(1, size // 16)))
-        p.drawRect(m, m, size - 2 * m, size - 2 * m)
-        p.setPen(QPen(QColor(255, 255, 255), max(2, size // 12)))
-        p.drawLine(half, 1, half, size - 1)
-        p.setPen(Qt.NoPen)
-        p.setBrush(QColor(30, 30, 30))
-        s = size / 8.0
-        c = size / 2.0
-        p.drawPolygon(QPolygonF([QPointF(c - s / 2, c - s), QPointF(c - s / 2 - s, c),
-                                 QPointF(c - s / 2, c + s)]))
-        p.drawPolygon(QPolygonF([QPointF(c + s / 2, c - s), QPointF(c + s / 2 + s, c),
-                                 QPointF(c + s / 2, c + s)]))
+        draw(p, size)
     finally:
         p.end()
     return QIcon(pixmap)
+
+
+def _draw_swipe(p: QPainter, size: int) -> None:
+    m = size // 8
+    half = size // 2
+    p.fillRect(m, m, half - m, size - 2 * m, QColor(70, 150, 70))
+    p.fillRect(half, m, half - m, size - 2 * m, QColor(190, 190, 200))
+    p.setPen(QPen(QColor(30, 30, 30), max(1, size // 16)))
+    p.drawRect(m, m, size - 2 * m, size - 2 * m)
+    p.setPen(QPen(QColor(255, 255, 255), max(2, size // 12)))
+    p.drawLine(half, 1, half, size - 1)
+    p.setPen(Qt.NoPen)
+    p.setBrush(QColor(30, 30, 30))
+    s = size / 8.0
+    c = size / 2.0
+    p.drawPolygon(QPolygonF([QPointF(c - s / 2, c - s), QPointF(c - s / 2 - s, c),
+                             QPointF(c - s / 2, c + s)]))
+    p.drawPolygon(QPolygonF([QPointF(c + s / 2, c - s), QPointF(c + s / 2 + s, c),
+                             QPointF(c + s / 2, c + s)]))
+
+
+def swipe_icon(size: int = 32) -> QIcon:
+    """A small drawn icon: a cloudy grey half, a green (filled) half and a split handle."""
+    return _drawn_icon(size, _draw_swipe)
+
+
+def _draw_profile(p: QPainter, size: int) -> None:
+    s = size / 32.0
+    p.setPen(QPen(QColor(60, 60, 60), max(1.0, 1.5 * s)))
+    p.drawLine(QPointF(4 * s, 4 * s), QPointF(4 * s, 28 * s))
+    p.drawLine(QPointF(4 * s, 28 * s), QPointF(29 * s, 28 * s))
+    points = [QPointF(7 * s, 22 * s), QPointF(13 * s, 14 * s), QPointF(19 * s, 9 * s),
+              QPointF(25 * s, 16 * s)]
+    p.setPen(QPen(QColor(40, 110, 40), max(1.5, 2 * s)))
+    for a, b in zip(points, points[1:]):
+        p.drawLine(a, b)
+    for i, c in enumerate(points):
+        p.setBrush(QColor(255, 255, 255) if i == 2 else QColor(40, 110, 40))
+        p.drawEllipse(c, 2.6 * s, 2.6 * s)
+
+
+def profile_icon(size: int = 32) -> QIcon:
+    """A small drawn icon: a season's curve with one hollow (filled) dot."""
+    return _drawn_icon(size, _draw_profile)
 
 
 def _message(plugin, text: str, level=Qgis.Info, duration: int = 6) -> None:
@@ -96,30 +125,6 @@ def _guarded(name: str):
                 return None
         return inner
     return wrap
-
-
-def profile_icon(size: int = 32) -> QIcon:
-    """A small drawn icon: a season's curve with one hollow (filled) dot."""
-    pixmap = QPixmap(size, size)
-    pixmap.fill(Qt.transparent)
-    p = QPainter(pixmap)
-    try:
-        p.setRenderHint(QPainter.Antialiasing)
-        s = size / 32.0
-        p.setPen(QPen(QColor(60, 60, 60), max(1.0, 1.5 * s)))
-        p.drawLine(QPointF(4 * s, 4 * s), QPointF(4 * s, 28 * s))
-        p.drawLine(QPointF(4 * s, 28 * s), QPointF(29 * s, 28 * s))
-        points = [QPointF(7 * s, 22 * s), QPointF(13 * s, 14 * s), QPointF(19 * s, 9 * s),
-                  QPointF(25 * s, 16 * s)]
-        p.setPen(QPen(QColor(40, 110, 40), max(1.5, 2 * s)))
-        for a, b in zip(points, points[1:]):
-            p.drawLine(a, b)
-        for i, c in enumerate(points):
-            p.setBrush(QColor(255, 255, 255) if i == 2 else QColor(40, 110, 40))
-            p.drawEllipse(c, 2.6 * s, 2.6 * s)
-    finally:
-        p.end()
-    return QIcon(pixmap)
 
 
 @_guarded("parcel profile")

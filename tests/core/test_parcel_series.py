@@ -11,7 +11,7 @@ from osgeo import ogr, osr
 
 from core_helpers import SAMPLE_GT, CallbackFeedback, copy_raster, make_raster, read_raster
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
-from smts_cloudfill_plugin.core.parcels.indices import INDICES
+from smts_cloudfill_plugin.core.indices import INDICES
 from smts_cloudfill_plugin.core.parcels.series import (FILLED, NO_DATA, OBSERVED, PARTLY_FILLED,
                                                         Parcel, parcel_series)
 from smts_cloudfill_plugin.core.write.names import filled_paths

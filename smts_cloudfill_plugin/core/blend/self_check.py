@@ -37,7 +37,7 @@ import torch
 
 from ..model.network import SmtsVit
 from ..model.prior import residual_correction
-from ..parcels.indices import index_positions
+from ..indices import INDICES, index_positions
 from ..read.clouds import cloud_bank
 from ..training.metrics import spectral_angle, ssim_to
 from . import confidence
@@ -252,7 +252,6 @@ class _Errors:
     def _add_indices(self, kind: int, scale: int, fills: torch.Tensor, truth: torch.Tensor,
                      scored: torch.Tensor) -> None:
         """Squared errors of each index on the held-back pixels, every weight at once."""
-        from ..parcels.indices import INDICES
         f = fills.permute(0, 1, 3, 4, 2)[:, scored].double().numpy()      # (W, P, C)
         t = truth.permute(0, 2, 3, 1)[scored].double().numpy()            # (P, C)
         for i, (name, positions) in enumerate(self.indices.items()):

@@ -15,7 +15,7 @@ from ..progress import Feedback
 from ..read.raster import RasterSource
 from ..read.stack import Stack
 from ..write.writer import RasterWriter
-from .indices import INDICES
+from ..indices import INDICES
 
 #: Rows read and written at a time.
 ROWS = 512

@@ -24,7 +24,7 @@ from ..progress import Feedback
 from ..read.raster import RasterSource
 from ..read.stack import Stack
 from ..write.names import filled_paths
-from .indices import DEFAULT_INDEX, INDICES, Index
+from ..indices import DEFAULT_INDEX, INDICES, Index
 
 #: What a parcel-date row says of where its values come from.
 OBSERVED, PARTLY_FILLED, FILLED, NO_DATA = "observed", "partly filled", "filled", "no data"

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..model.config import S2_BANDS
+from .model.config import S2_BANDS
 
 
 def _normalised_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
