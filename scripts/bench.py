@@ -542,6 +542,8 @@ def main() -> None:
     ap.add_argument("--no-check", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--no-parcels", dest="parcels", action="store_false",
                     help="leave out the parcel time series figure")
+    ap.add_argument("--no-runtimes", dest="runtimes", action="store_false",
+                    help="leave out the network's runtimes side by side")
     args = ap.parse_args()
     if args.child:
         fn = {"reconstruct": child_reconstruct, "interp": child_interp, "model": child_model}
@@ -623,6 +625,10 @@ def main() -> None:
             print("\nCUDA: no GPU visible to torch; GPU figures skipped.")
         skip = skip_runs(bench, args.skip_size, weights, tmp) if args.skip_size else float("nan")
         parcels_s = parcel_series_run(bench) if args.parcels else float("nan")
+        if args.runtimes:
+            import runtime_bench
+            print("\nthe network's CPU runtimes (scripts/runtime_bench.py, steady state):")
+            runtime_bench.measure(seconds=3.0, threads=torch.get_num_threads(), weights=weights)
         before, after = season_passes()
         print(f"(bench took {time.perf_counter() - t_start:.0f} s)")
         print(f"bench: roofline_ratio={big['ratio']:.2f} cpu_px_per_s={big['px_s']:.0f} "
