@@ -526,6 +526,36 @@ def parcel_series_run(bench: "BenchStacks", size: int = 2000, parcels: int = 100
     return seconds
 
 
+def dask_run(bench: "BenchStacks", weights: str, out: str, size: int = 512,
+             stacks: int = 4) -> float:
+    """Issue 21: ``stacks`` stacks of ``size`` px through ``core.batch``, here in turn (torch's
+    threads on all cores) and on a dask LocalCluster of one single-threaded worker per core;
+    the cluster's px/s over the local run's (nan without Dask)."""
+    try:
+        import distributed
+    except ImportError:
+        print("\nDask: not installed (make setup installs it); LocalCluster figure skipped.")
+        return float("nan")
+    from smts_cloudfill_plugin.core.batch import StackJob, run_batch
+    st = bench.stack(size, size)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    jobs = lambda tag: [StackJob(f"{tag}{i}", st["msi"], os.path.join(out, f"dask_{tag}{i}"),  # noqa: E731
+                                 st["scl"], st["sar"]) for i in range(stacks)]
+    options = {"weights": weights, "device": "cpu"}
+    start = time.perf_counter()
+    assert all(o.ok for o in run_batch(jobs("local"), options))
+    local = stacks * size * size / (time.perf_counter() - start)
+    with distributed.LocalCluster(n_workers=cores, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=50) as cluster:
+        start = time.perf_counter()
+        assert all(o.ok for o in run_batch(jobs("cluster"), options, cluster.scheduler_address))
+        remote = stacks * size * size / (time.perf_counter() - start)
+    print(f"\nDask: {stacks} stacks of {size} x {size} px: here in turn {local:,.0f} px/s, on a "
+          f"LocalCluster of {cores} single-threaded workers {remote:,.0f} px/s "
+          f"({remote / local:.2f}x; target at least 0.8x)")
+    return remote / local
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--child", choices=("reconstruct", "interp", "model"))
@@ -544,6 +574,8 @@ def main() -> None:
                     help="leave out the parcel time series figure")
     ap.add_argument("--no-runtimes", dest="runtimes", action="store_false",
                     help="leave out the network's runtimes side by side")
+    ap.add_argument("--no-dask", dest="dask", action="store_false",
+                    help="leave out the Dask LocalCluster figure")
     args = ap.parse_args()
     if args.child:
         fn = {"reconstruct": child_reconstruct, "interp": child_interp, "model": child_model}
@@ -625,6 +657,7 @@ def main() -> None:
             print("\nCUDA: no GPU visible to torch; GPU figures skipped.")
         skip = skip_runs(bench, args.skip_size, weights, tmp) if args.skip_size else float("nan")
         parcels_s = parcel_series_run(bench) if args.parcels else float("nan")
+        dask_ratio = dask_run(bench, weights, tmp) if args.dask else float("nan")
         if args.runtimes:
             import runtime_bench
             print("\nthe network's CPU runtimes (scripts/runtime_bench.py, steady state):")
@@ -635,7 +668,7 @@ def main() -> None:
               f"interp_px_per_s={interp[names[-1]]['px_s']:.0f} "
               f"rss_mb={','.join(f'{v:.0f}' for v in rss)} tile_min={tile_s / 60:.1f} "
               f"skip_ratio={skip:.2f} season_passes={before}->{after} "
-              f"parcel_series_s={parcels_s:.1f}")
+              f"parcel_series_s={parcels_s:.1f} dask_ratio={dask_ratio:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

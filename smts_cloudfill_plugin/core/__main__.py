@@ -45,6 +45,21 @@ def _reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    from .batch import read_batch, run_batch
+    from .progress import PrintFeedback
+    jobs = read_batch(args.file)
+    options = {"weights": args.weights, "device": args.device,
+               "self_check": not args.no_self_check}
+    outcomes = run_batch(jobs, options, args.scheduler, PrintFeedback(quiet=args.quiet))
+    for o in outcomes:
+        print(f"{'ok' if o.ok else 'FAILED'}\t{o.name}\t{o.message}")
+    failed = sum(not o.ok for o in outcomes)
+    if failed:
+        print(f"{failed} of {len(outcomes)} stacks not filled.", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from .model.weights import read_weights_info
     info, _ = read_weights_info(args.weights)
@@ -89,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "cloudfill_check.html)")
     r.add_argument("--quiet", action="store_true", help="print only the written paths")
     r.set_defaults(run=_reconstruct)
+    b = sub.add_parser("batch", help="fill many stacks listed in a JSON file, here or on a "
+                                     "Dask cluster")
+    b.add_argument("file", help='JSON list of {"name", "msi": [...], "masks": [...], '
+                                '"sar": [...], "out"} (paths relative to the file)')
+    b.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a dask.distributed scheduler (tcp://host:8786): one task a stack on its "
+                        "workers, which must see the input paths; default: here, in turn")
+    b.add_argument("--weights", help="weights file (default: bundled)")
+    b.add_argument("--device", default=DEVICES[0], choices=DEVICES)
+    b.add_argument("--no-self-check", action="store_true", help="fill with the model alone")
+    b.add_argument("--quiet", action="store_true", help="print only each stack's outcome")
+    b.set_defaults(run=_batch)
     i = sub.add_parser("info", help="print a weights file's metadata")
     i.add_argument("weights")
     i.set_defaults(run=_info)

@@ -1,0 +1,149 @@
+"""Many stacks (core.batch): here in turn and on a Dask LocalCluster of 2 worker processes,
+outputs bit-identical to single runs; a bad stack reported while the others are filled; a worker
+killed mid-run costs only a rerun of its task; the command line."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from core_helpers import list_files, read_raster, run_cli, truncate_copy
+from smts_cloudfill_plugin.core.batch import read_batch, run_batch
+from smts_cloudfill_plugin.core.errors import CloudFillError
+from smts_cloudfill_plugin.core.reconstruct import reconstruct
+
+distributed = pytest.importorskip("distributed", reason="make setup installs dask[distributed]")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=50) as c:
+        yield c
+
+
+def batch_file(folder, sample, stacks: dict[str, dict]) -> str:
+    entries = [{"name": name, "msi": sample["msi"], "masks": sample["scl"], "sar": sample["sar"],
+                "out": f"out_{name}", **extra} for name, extra in stacks.items()]
+    path = os.path.join(folder, "batch.json")
+    with open(path, "w") as f:
+        json.dump(entries, f)
+    return path
+
+
+@pytest.fixture(scope="module")
+def single_run(sample_module, small_weights, tmp_path_factory):
+    """The sample filled by one ordinary run: what every batch must give, bit for bit."""
+    out = tmp_path_factory.mktemp("single")
+    reconstruct(sample_module["msi"], str(out), masks=sample_module["scl"],
+                sar=sample_module["sar"], weights=small_weights, device="cpu")
+    return out
+
+
+@pytest.fixture(scope="module")
+def sample_module():
+    from core_helpers import sample_paths
+    return {k: sample_paths(k) for k in ("msi", "scl", "sar")}
+
+
+def assert_same_outputs(folder, reference) -> None:
+    names = list_files(folder)
+    assert names == list_files(reference)
+    for n in names:
+        if n.endswith(".tif"):
+            np.testing.assert_array_equal(read_raster(os.path.join(folder, n)),
+                                          read_raster(os.path.join(reference, n)))
+
+
+def test_here_and_on_a_local_cluster_the_outputs_are_those_of_single_runs(
+        sample_module, small_weights, single_run, cluster, tmp_path):
+    path = batch_file(str(tmp_path), sample_module, {"a": {}, "b": {}})
+    options = {"weights": small_weights, "device": "cpu"}
+    here = run_batch(read_batch(path), options)
+    assert [o.ok for o in here] == [True, True] and here[0].message == "2 cloudy dates filled"
+    for name in "ab":
+        assert_same_outputs(tmp_path / f"out_{name}", single_run)
+    cluster_dir = tmp_path / "cluster"
+    cluster_dir.mkdir()
+    path = batch_file(str(cluster_dir), sample_module, {"a": {}, "b": {}})
+    outcomes = run_batch(read_batch(path), options, cluster.scheduler_address)
+    assert [(o.name, o.ok) for o in outcomes] == [("a", True), ("b", True)]
+    for name in "ab":
+        assert_same_outputs(cluster_dir / f"out_{name}", single_run)
+
+
+def test_a_bad_stack_is_reported_and_the_others_are_filled(
+        sample_module, small_weights, single_run, cluster, tmp_path):
+    cut = truncate_copy(sample_module["msi"][2], tmp_path / os.path.basename(
+        sample_module["msi"][2]), 0.6)
+    bad_msi = sample_module["msi"][:2] + [str(cut)] + sample_module["msi"][3:]
+    path = batch_file(str(tmp_path), sample_module, {"good": {}, "bad": {"msi": bad_msi}})
+    outcomes = run_batch(read_batch(path), {"weights": small_weights, "device": "cpu"},
+                         cluster.scheduler_address)
+    assert [(o.name, o.ok) for o in outcomes] == [("good", True), ("bad", False)]
+    assert "is truncated" in outcomes[1].message
+    assert_same_outputs(tmp_path / "out_good", single_run)
+    assert not (tmp_path / "out_bad").exists(), "a refused stack leaves no folder"
+
+
+def test_a_worker_killed_mid_run_costs_a_rerun_and_the_outputs_are_the_same(
+        sample_module, small_weights, single_run, cluster, tmp_path):
+    path = batch_file(str(tmp_path), sample_module, {"a": {}, "b": {}})
+    client = distributed.Client(cluster.scheduler_address)
+    killed = []
+
+    def kill_when_running() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            busy = [w for w, keys in client.processing().items()
+                    if any(str(k).startswith("smts-stack-") for k in keys)]
+            if busy:
+                pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.01)
+
+    import threading
+    killer = threading.Thread(target=kill_when_running)
+    killer.start()
+    try:
+        outcomes = run_batch(read_batch(path), {"weights": small_weights, "device": "cpu"},
+                             cluster.scheduler_address)
+    finally:
+        killer.join()
+        client.close()
+    assert killed, "a worker was killed while it ran a stack"
+    assert [o.ok for o in outcomes] == [True, True], [o.message for o in outcomes]
+    for name in "ab":
+        assert_same_outputs(tmp_path / f"out_{name}", single_run)
+
+
+def test_batch_files_are_checked(tmp_path, sample_module):
+    bad = tmp_path / "b.json"
+    bad.write_text("{not json")
+    with pytest.raises(CloudFillError, match="not valid JSON"):
+        read_batch(str(bad))
+    bad.write_text(json.dumps([{"msi": sample_module["msi"]}]))
+    with pytest.raises(CloudFillError, match="needs 'msi'"):
+        read_batch(str(bad))
+    bad.write_text(json.dumps([{"msi": ["x.tif"], "out": "o"}, {"msi": ["y.tif"], "out": "o"}]))
+    with pytest.raises(CloudFillError, match="one output folder"):
+        read_batch(str(bad))
+    jobs = read_batch(str(batch_file(str(tmp_path), sample_module, {"a": {}})))
+    assert jobs[0].out == str(tmp_path / "out_a") and jobs[0].masks == sample_module["scl"]
+
+
+def test_the_command_line(sample_module, small_weights, tmp_path):
+    path = batch_file(str(tmp_path), sample_module, {"a": {}, "broken": {"msi": ["nope.tif"]}})
+    r = run_cli("batch", path, "--weights", small_weights, "--device", "cpu", "--quiet",
+                timeout=300)
+    assert r.returncode == 1, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith("ok\ta\t2 cloudy dates filled")
+    assert lines[1].startswith("FAILED\tbroken\t") and "does not exist" in lines[1]
+    assert "1 of 2 stacks not filled." in r.stderr and "Traceback" not in r.stderr
