@@ -23,11 +23,13 @@ system-packages:
 DEPENDENCIES := smts_cloudfill_plugin/dependencies.py
 TORCH_REQUIREMENT := $(shell sed -n 's/^TORCH_REQUIREMENT = "\(.*\)"$$/\1/p' $(DEPENDENCIES))
 
-.venv/.setup-done: requirements-dev.txt $(DEPENDENCIES)
+.venv/.setup-done: requirements-dev.txt requirements-cluster.txt $(DEPENDENCIES)
 	@[ -n "$(TORCH_REQUIREMENT)" ] || { echo "no TORCH_REQUIREMENT in $(DEPENDENCIES)" >&2; exit 1; }
 	@[ -x $(PY) ] || /usr/bin/python3 -m venv --system-site-packages .venv
 	$(PY) -m pip install -q --disable-pip-version-check $(WHEELS) -r requirements-dev.txt \
 	    "$(TORCH_REQUIREMENT)"
+	@$(PY) -m pip install -q --disable-pip-version-check $(WHEELS) -r requirements-cluster.txt \
+	    || echo "Dask could not be installed (no package index?): batch --scheduler and its tests are left out."
 	@touch $@
 
 test: setup
