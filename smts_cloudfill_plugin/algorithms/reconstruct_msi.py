@@ -9,6 +9,7 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException,
                        QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterNumber, QgsProcessingParameterString)
 
+from ..core.plan.windows import WINDOWS_PER_CALL
 from ..core.read.clouds import DEFAULT_SCL_MISSING, describe_scl_classes, parse_scl_classes
 from ..core.read.haze import DEFAULT_HAZE_CHECK, DEFAULT_HAZE_K, HAZE_NOISE
 from ..dependencies import missing_message, torch_available
@@ -122,7 +123,8 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
             QgsProcessingParameterBoolean(self.SELF_CHECK, "Check the model against temporal "
                                           "interpolation on this scene", defaultValue=True),
             QgsProcessingParameterNumber(self.BATCH_SIZE, "Windows per batch",
-                                         QgsProcessingParameterNumber.Integer, 8, minValue=1,
+                                         QgsProcessingParameterNumber.Integer, WINDOWS_PER_CALL,
+                                         minValue=1,
                                          maxValue=1024),
             QgsProcessingParameterBoolean(self.NDVI_LAYERS, "Also NDVI layers of the filled "
                                           "dates", defaultValue=False),

@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .model.device import DEVICES
     from .read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
     from .read.haze import DEFAULT_HAZE_CHECK, DEFAULT_HAZE_K
+    from .plan.windows import WINDOWS_PER_CALL
     p = argparse.ArgumentParser(prog="python -m smts_cloudfill_plugin.core",
                                 description="Fill clouds in Sentinel-2 time series with SMTS-ViT.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -82,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--weights", help="weights file (default: bundled SMTS-ViT, MTS-ViT without SAR)")
     r.add_argument("--out", required=True, help="output folder")
     r.add_argument("--device", default=DEVICES[0], choices=DEVICES)
-    r.add_argument("--batch-size", type=int, default=8, help="windows per model call")
+    r.add_argument("--batch-size", type=int, default=WINDOWS_PER_CALL,
+                   help="windows per model call (default %(default)s)")
     r.add_argument("--scl-classes", help="SCL classes that count as cloudy (default "
                    f"{','.join(map(str, DEFAULT_SCL_MISSING))})")
     r.add_argument("--cloud-buffer", type=int, default=DEFAULT_CLOUD_BUFFER, metavar="PIXELS",

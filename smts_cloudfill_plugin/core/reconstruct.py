@@ -34,7 +34,8 @@ from .read.missing import scan_missing, warn_never_clear
 from .read.stack import Stack, StackWindow
 from .plan.date_groups import cover_dates, sar_for_group
 from .plan.strips import Block, column_strips, plan_blocks
-from .plan.windows import Window, check_windows, default_overlap, plan_windows
+from .plan.windows import (WINDOWS_PER_CALL, Window, check_windows, default_overlap,
+                           plan_windows)
 from .model.config import SAR_FINDING
 from .model.device import choose_device
 from .model.weights import bundled_weights_path, describe, load_model
@@ -134,7 +135,7 @@ def _batch(block: StackWindow, x0: int, windows: list[Window], size: int
 
 def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | None = None,
                 sar: list[str] | None = None, weights: str | None = None, device: str = "auto",
-                batch_size: int = 8, overlap: int | None = None,
+                batch_size: int = WINDOWS_PER_CALL, overlap: int | None = None,
                 scl_classes: tuple[int, ...] = DEFAULT_SCL_MISSING,
                 msi_dates: list | None = None, sar_dates: list | None = None,
                 self_check: bool = True, report: str | None = None,

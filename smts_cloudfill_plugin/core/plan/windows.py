@@ -11,6 +11,10 @@ from typing import Iterator
 
 import numpy as np
 
+#: Windows per model call by default (Reconstruct's BATCH_SIZE, the command line's
+#: --batch-size); lower only when a GPU runs out of memory.
+WINDOWS_PER_CALL = 8
+
 
 @dataclass(frozen=True)
 class Window:
