@@ -1,6 +1,7 @@
-"""Screenshot of the "Reconstruct cloudy MSI" dialog with the sample loaded (run under xvfb-run).
+"""Screenshot of an algorithm's dialog ("Reconstruct cloudy MSI" by default) with the sample
+loaded, and a parcels layer (run under xvfb-run).
 
-    xvfb-run -s "-screen 0 1280x1024x24" .venv/bin/python scripts/screenshot_dialog.py
+    xvfb-run -s "-screen 0 1280x1024x24" .venv/bin/python scripts/screenshot_dialog.py [OUT [ALG]]
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from qgis.core import QgsApplication, QgsProject, QgsRasterLayer  # noqa: E402
 from qgis.PyQt.QtCore import QTimer  # noqa: E402
 
 
-def main(out: str) -> None:
+def main(out: str, algorithm: str = "smts_cloudfill:reconstruct") -> None:
     app = QgsApplication([], True)
     app.initQgis()
     import qgis.utils
@@ -47,8 +48,18 @@ def main(out: str) -> None:
     wrong = os.path.join(os.environ.get("TMPDIR", "/tmp"), "S2_reprojected_20190521.tif")
     gdal.Warp(wrong, glob.glob(os.path.join(sample, "msi", "*20190516.tif"))[0], dstSRS="EPSG:3857")
     QgsProject.instance().addMapLayer(QgsRasterLayer(wrong, "S2_reprojected_20190521"))
+    from qgis.core import QgsFeature, QgsGeometry, QgsRectangle, QgsVectorLayer
+    parcels = QgsVectorLayer("Polygon?crs=EPSG:32631&field=name:string", "fields", "memory")
+    f = QgsFeature(parcels.fields())
+    f.setGeometry(QgsGeometry.fromRect(QgsRectangle(574720, 5621850, 574960, 5622050)))
+    f.setAttribute("name", "wheat")
+    parcels.dataProvider().addFeatures([f])
+    QgsProject.instance().addMapLayer(parcels)
     import processing
-    dialog = processing.createAlgorithmDialog("smts_cloudfill:reconstruct")
+    dialog = processing.createAlgorithmDialog(algorithm)
+    if algorithm.endswith("parcel_series"):   # as the toolbar opens it
+        from smts_cloudfill_plugin.algorithms.parcel_series import project_defaults
+        dialog.setParameters(project_defaults(QgsProject.instance()))
     dialog.resize(1180, 900)
     dialog.show()
 
@@ -63,4 +74,5 @@ def main(out: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "resources", "screenshots",
-                                                            "reconstruct_dialog.png"))
+                                                            "reconstruct_dialog.png"),
+         *sys.argv[2:3])

@@ -1,6 +1,8 @@
 """Processing algorithm "Parcel time series": thin glue around ``core.parcels.series``."""
 from __future__ import annotations
 
+import datetime as dt
+
 from qgis.core import (QgsFeature, QgsFeatureSink, QgsField, QgsFields, QgsProcessing,
                        QgsProcessingAlgorithm, QgsProcessingException,
                        QgsProcessingParameterEnum, QgsProcessingParameterFeatureSink,
@@ -26,6 +28,48 @@ def index_name(value) -> str | None:
     if text.isdigit():
         return INDEX_NAMES[int(text)] if int(text) < len(INDEX_NAMES) else None
     return next((n for n in INDEX_NAMES if n.upper() == text.upper()), None)
+
+
+def project_defaults(project) -> dict:
+    """What the dialog opens with, from the project: the Sentinel-2 dates (sorted by date, one
+    layer a file), the folder holding most of their ``_filled`` layers, and the active (else the
+    first) polygon layer as the parcels."""
+    import os
+
+    from qgis.core import QgsRasterLayer, QgsVectorLayer, QgsWkbTypes
+
+    from ..core.write.names import FILLED_SUFFIX
+    from .stack_checks import MSI, is_our_output, layer_date, layer_kind, source_path
+    out: dict = {}
+    rasters = [l for l in project.mapLayers().values() if isinstance(l, QgsRasterLayer)]
+    msi, seen = [], set()
+    for layer in rasters:
+        path = source_path(layer)
+        if not is_our_output(layer) and layer_kind(layer) == MSI and path not in seen:
+            seen.add(path)
+            msi.append((layer_date(layer), layer))
+    if msi:
+        msi.sort(key=lambda p: (p[0] is None, p[0] or dt.date.min, p[1].name()))
+        out["MSI"] = [layer.id() for _, layer in msi]
+        stems = {os.path.splitext(os.path.basename(source_path(l)))[0] for _, l in msi}
+        folders: dict[str, int] = {}
+        for layer in rasters:
+            stem = os.path.splitext(os.path.basename(source_path(layer)))[0]
+            if stem.endswith(FILLED_SUFFIX) and stem[:-len(FILLED_SUFFIX)] in stems:
+                folder = os.path.dirname(source_path(layer))
+                folders[folder] = folders.get(folder, 0) + 1
+        if folders:
+            out["FILLED"] = max(folders, key=folders.get)
+    try:
+        from qgis.utils import iface
+        active = iface.activeLayer() if iface is not None else None
+    except Exception:  # noqa: BLE001 (no desktop: qgis_process, tests)
+        active = None
+    polygons = [l for l in project.mapLayers().values() if isinstance(l, QgsVectorLayer)
+                and l.geometryType() == QgsWkbTypes.PolygonGeometry]
+    if polygons:
+        out["PARCELS"] = (active if active in polygons else polygons[0]).id()
+    return out
 
 
 class ParcelSeriesAlgorithm(CloudFillAlgorithm):

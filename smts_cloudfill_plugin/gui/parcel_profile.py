@@ -310,6 +310,16 @@ class ParcelProfileDock(QDockWidget):
         self.export_csv.clicked.connect(self._export_csv)
         self._parcels_changed(self.parcels.currentLayer())
         self._pick_table()
+        # A table made after the dock opened (Parcel time series run from it) is taken at once.
+        QgsProject.instance().layersAdded.connect(self._new_layers)
+
+    def _new_layers(self, layers) -> None:
+        try:
+            tables = [l for l in layers if isinstance(l, QgsVectorLayer) and table_index(l)]
+            if tables:
+                self.table.setLayer(tables[-1])
+        except RuntimeError:   # the dock was deleted: Qt's side is gone
+            pass
 
     def _parcels_changed(self, layer) -> None:
         self.id_field.setLayer(layer)
@@ -360,6 +370,14 @@ class ParcelProfileDock(QDockWidget):
         self.highlight.setWidth(3)
         self.highlight.setFillColor(QColor(0, 0, 0, 0))
         self.highlight.show()
+
+    def shut_down(self) -> None:
+        """Before the dock goes (the plugin unloads): no outline left, no signal to it."""
+        self.clear_highlight()
+        try:
+            QgsProject.instance().layersAdded.disconnect(self._new_layers)
+        except (TypeError, RuntimeError):
+            pass
 
     def clear_highlight(self) -> None:
         if getattr(self, "highlight", None) is not None:

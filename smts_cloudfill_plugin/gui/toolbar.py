@@ -160,6 +160,16 @@ def open_algorithm_dialog(plugin, algorithm_id: str, parameters: dict | None = N
         _message(plugin, f"Could not open the dialog of {algorithm_id}: {e}", Qgis.Critical)
 
 
+@_guarded("open parcel time series")
+def open_parcel_series_dialog(plugin, *_args) -> None:
+    """Parcel time series, opened with the project's season, its fills and parcels chosen."""
+    from qgis.core import QgsProject
+
+    from ..algorithms.parcel_series import project_defaults
+    open_algorithm_dialog(plugin, f"{PROVIDER_ID}:{PARCEL_BUTTON[0]}",
+                          project_defaults(QgsProject.instance()))
+
+
 def open_reconstruct_dialog(plugin, *_args) -> None:
     open_algorithm_dialog(plugin, ALGORITHM_ID)
 
@@ -278,8 +288,7 @@ def build_toolbar(plugin) -> None:
                       algorithm.displayName() if algorithm is not None else "Parcel time series",
                       main_window)
     parcels.setToolTip(tip)
-    parcels.triggered.connect(functools.partial(open_algorithm_dialog, plugin,
-                                                f"{PROVIDER_ID}:{name}", None))
+    parcels.triggered.connect(functools.partial(open_parcel_series_dialog, plugin))
     profile = QAction(profile_icon(), "Parcel profile", main_window)
     profile.setToolTip(PROFILE_TIP)
     profile.triggered.connect(functools.partial(show_profile_dock, plugin))
@@ -322,7 +331,7 @@ def unload_toolbar(plugin) -> None:
         canvas = plugin.iface.mapCanvas()
         if canvas.mapTool() is dock.tool:
             canvas.unsetMapTool(dock.tool)
-        dock.clear_highlight()
+        dock.shut_down()
         plugin.iface.removeDockWidget(dock)
         dock.deleteLater()
     plugin.profile_dock = None

@@ -108,3 +108,31 @@ def test_an_unknown_parcel_or_no_table_is_said(dock):
     dock.table.setLayer(None)
     assert dock.show_parcel("wheat") is None
     assert "Parcel time series" in dock.status.text()
+
+
+def test_a_new_table_is_taken_at_once(dock, provider):
+    import processing
+    result = processing.run(ALG, {"PARCELS": dock.parcels.currentLayer(), "ID_FIELD": "name",
+                                  "MSI": MSI, "INDEX": "NDMI", "OUTPUT": "memory:"})
+    QgsProject.instance().addMapLayer(result["OUTPUT"])
+    assert dock.table.currentLayer() is result["OUTPUT"]
+    assert dock.show_parcel("wheat").index == "NDMI"
+    dock.shut_down()
+
+
+def test_the_dialog_opens_with_the_project_s_season_fills_and_parcels(provider, tmp_path,
+                                                                      qgis_new_project):
+    """The toolbar's Parcel time series: the project's Sentinel-2 dates in date order, the
+    folder of their _filled layers, the parcels layer."""
+    from qgis.core import QgsRasterLayer
+    from smts_cloudfill_plugin.algorithms.parcel_series import project_defaults
+    project = QgsProject.instance()
+    layers = [QgsRasterLayer(p, p.split("/")[-1][:-4]) for p in reversed(MSI)]
+    folder = filled_folder(tmp_path)
+    filled = QgsRasterLayer(f"{folder}/S2_0000280849BAC91C_20190426_filled.tif", "f")
+    parcels = parcel_layer()
+    project.addMapLayers([*layers, filled, parcels])
+    found = project_defaults(project)
+    assert [project.mapLayer(i).name() for i in found["MSI"]] == \
+        [p.split("/")[-1][:-4] for p in MSI]
+    assert found["FILLED"] == folder and found["PARCELS"] == parcels.id()
