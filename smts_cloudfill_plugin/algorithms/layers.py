@@ -31,6 +31,7 @@ from qgis.core import (QgsColorRampShader, QgsContrastEnhancement, QgsDateTimeRa
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 from qgis.PyQt.QtGui import QColor
 
+from ..layer_sources import layer_file
 from ..core.gdal_scope import gdal_exceptions
 from ..core.read.raster import canonical_band
 
@@ -54,7 +55,7 @@ MIN_CLEAR_PIXELS = 50
 
 def layer_source_path(layer: QgsMapLayer) -> str:
     """The file behind a raster layer (without GDAL's '|option' suffixes)."""
-    return layer.source().split("|")[0]
+    return layer_file(layer)
 
 
 def display_name(path: str) -> str:

@@ -15,6 +15,7 @@ from typing import Sequence
 from osgeo import gdal
 from qgis.core import QgsRasterLayer
 
+from ..layer_sources import layer_file
 from ..core.read.dates import date_from_file, mask_of_another_date, out_of_order, parse_date
 from ..core.gdal_scope import gdal_exceptions
 from ..core.read.raster import canonical_band
@@ -25,7 +26,7 @@ MSI, SAR = "S2", "S1"
 
 def source_path(layer: QgsRasterLayer) -> str:
     """The file behind a raster layer (without GDAL's '|option' suffixes)."""
-    return layer.source().split("|")[0]
+    return layer_file(layer)
 
 
 def _file_metadata(layer: QgsRasterLayer) -> tuple[dict, list[str]]:

@@ -20,6 +20,7 @@ from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
                                  QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ..layer_sources import source_file
 from ..algorithms.stack_checks import (MSI, SAR, RowCheck, check_row, is_our_output,  # noqa: F401
                                        layer_date, layer_kind, reference_layer, source_path)
 from ..core.errors import CloudFillError
@@ -316,9 +317,10 @@ def resolve_layers(values) -> list[QgsRasterLayer]:
     for v in values:
         layer = v if isinstance(v, QgsRasterLayer) else None
         if layer is None and isinstance(v, str):
-            layer = project.mapLayer(v) or by_source.get(v.split("|")[0])
-            if layer is None and os.path.exists(v.split("|")[0]):
-                layer = QgsRasterLayer(v, os.path.splitext(os.path.basename(v.split("|")[0]))[0])
+            path = source_file(v)
+            layer = project.mapLayer(v) or by_source.get(path)
+            if layer is None and os.path.exists(path):
+                layer = QgsRasterLayer(v, os.path.splitext(os.path.basename(path))[0])
                 if layer.isValid():
                     project.addMapLayer(layer)
                     by_source[source_path(layer)] = layer

@@ -43,6 +43,7 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QLineF, QPointF, QRectF, Qt, QTimer
 from qgis.PyQt.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
 
+from ..layer_sources import layer_file
 from ..core.gdal_scope import gdal_exceptions
 
 LOG_TAG = "SMTS CloudFill"
@@ -67,7 +68,7 @@ def _alive(obj) -> bool:
 
 def _file_of(layer: QgsMapLayer) -> str:
     """The file behind a raster layer (without GDAL's '|option' suffixes)."""
-    return layer.source().split("|")[0]
+    return layer_file(layer)
 
 
 def _file_metadata(path: str) -> dict:
