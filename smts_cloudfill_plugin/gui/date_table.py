@@ -14,12 +14,12 @@ from osgeo import gdal
 from processing.gui.wrappers import DIALOG_STANDARD, MultipleLayerWidgetWrapper
 from qgis.core import QgsMapLayerProxyModel, QgsProcessingContext, QgsProject, QgsRasterLayer
 from qgis.gui import QgsMapLayerComboBox
-from qgis.PyQt import sip
 from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
                                  QTableWidgetItem, QVBoxLayout, QWidget)
 
+from .lifetime import alive as _alive
 from ..layer_sources import source_file
 from ..algorithms.stack_checks import (MSI, SAR, RowCheck, check_row, is_our_output,  # noqa: F401
                                        layer_date, layer_kind, reference_layer, source_path)
@@ -329,11 +329,6 @@ def resolve_layers(values) -> list[QgsRasterLayer]:
         if isinstance(layer, QgsRasterLayer):
             out.append(layer)
     return out
-
-
-def _alive(obj) -> bool:
-    """False for None and for a Qt object whose C++ side was deleted (e.g. a closed dialog's)."""
-    return obj is not None and not (isinstance(obj, sip.simplewrapper) and sip.isdeleted(obj))
 
 
 class StackTableWrapper(MultipleLayerWidgetWrapper):

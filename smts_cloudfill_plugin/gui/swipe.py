@@ -43,6 +43,7 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QLineF, QPointF, QRectF, Qt, QTimer
 from qgis.PyQt.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
 
+from .lifetime import alive as _alive
 from ..layer_sources import layer_file
 from ..core.gdal_scope import gdal_exceptions
 
@@ -60,10 +61,6 @@ def _log_exception(where: str) -> None:
         QgsMessageLog.logMessage(f"{where}: {traceback.format_exc()}", LOG_TAG, Qgis.Warning)
     except Exception:  # noqa: BLE001 (nothing else may escape a slot)
         pass
-
-
-def _alive(obj) -> bool:
-    return obj is not None and not sip.isdeleted(obj)
 
 
 def _file_of(layer: QgsMapLayer) -> str:
