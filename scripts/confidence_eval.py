@@ -104,7 +104,8 @@ def calibration(predicted: np.ndarray, squares: np.ndarray, bins: int = 10,
     lower, upper = rank[:p.size // 2], rank[p.size // 2:]
     return {"pixels": int(p.size), "without_prediction": int((~ok).sum()),
             "uce": gap / total, "discrimination": float(np.sqrt(a[upper].mean() / a[lower].mean())),
-            "predicted_rmse": float(np.sqrt((p ** 2).mean())), "actual_rmse": float(np.sqrt(a.mean())),
+            "predicted_rmse": float(np.sqrt((p ** 2).mean())),
+            "actual_rmse": float(np.sqrt(a.mean())),
             "bins": table}
 
 

@@ -59,7 +59,8 @@ def read_batch(path: str) -> list[StackJob]:
         raise CloudFillError(f"The batch file '{path}' lists no stack (a JSON list of "
                              '{"msi": [...], "out": "..."} entries is expected).')
     base = os.path.dirname(os.path.abspath(path))
-    where = lambda p: p if "://" in p or p.startswith("/vsi") else os.path.join(base, p)  # noqa: E731
+    def where(p: str) -> str:
+        return p if "://" in p or p.startswith("/vsi") else os.path.join(base, p)
     jobs = []
     for i, e in enumerate(entries):
         if not isinstance(e, dict) or not e.get("msi") or not e.get("out"):

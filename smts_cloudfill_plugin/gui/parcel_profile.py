@@ -12,8 +12,9 @@ import csv
 import datetime as dt
 from dataclasses import dataclass
 
-from qgis.core import (QgsCoordinateTransform, QgsFeatureRequest, QgsGeometry, QgsMapLayerProxyModel,
-                       QgsPointXY, QgsProject, QgsRectangle, QgsVectorLayer)
+from qgis.core import (QgsCoordinateTransform, QgsFeatureRequest, QgsGeometry,
+                       QgsMapLayerProxyModel, QgsPointXY, QgsProject, QgsRectangle,
+                       QgsVectorLayer)
 from qgis.gui import QgsFieldComboBox, QgsHighlight, QgsMapLayerComboBox, QgsMapToolEmitPoint
 from qgis.PyQt.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter, QPen
@@ -154,7 +155,8 @@ class ProfileChart(QWidget):
         pt = lambda day, v: self.to_pixel(day, v, size)  # noqa: E731
         painter.setPen(QPen(COLOURS["axis"], 1))
         painter.drawLine(QPointF(left, top), QPointF(left, size[1] - bottom))
-        painter.drawLine(QPointF(left, size[1] - bottom), QPointF(size[0] - right, size[1] - bottom))
+        painter.drawLine(QPointF(left, size[1] - bottom),
+                         QPointF(size[0] - right, size[1] - bottom))
         font = QFont(painter.font())
         font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
         painter.setFont(font)

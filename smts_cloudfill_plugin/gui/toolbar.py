@@ -2,8 +2,9 @@
 
 Actions, in the order of a user's work: open the Prepare, Reconstruct and Train dialogs, swipe
 the active (filled) raster over the canvas (its cloudy source), open Parcel time series and the
-parcel profile dock, and set up PyTorch (on the toolbar only while it is missing). ``plugin.unload`` removes the menu entries and deletes the
-toolbar. A finished training offers its model to Reconstruct (``offer_trained_model``).
+parcel profile dock, and set up PyTorch (on the toolbar only while it is missing).
+``plugin.unload`` removes the menu entries and deletes the toolbar. A finished training offers
+its model to Reconstruct (``offer_trained_model``).
 """
 from __future__ import annotations
 
