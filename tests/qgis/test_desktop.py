@@ -94,3 +94,45 @@ def test_train_from_history_closed_mid_run_keeps_qgis_alive(profiles, tmp_path):
     assert "dialog closed mid-run" in result["steps"] and result["steps"][-1] == "after run"
     assert result["closed_while_running"]
     assert result["tasks_left"] == 0 and model.exists()
+
+
+def test_reconstruct_with_ndvi_layers_then_parcel_time_series_from_the_toolbar(profiles, tmp_path):
+    """Issue 20: the new runs as users start them: Reconstruct from the toolbar with NDVI
+    layers, then Parcel time series from the toolbar on its output, each to completion, QGIS
+    alive, layers loaded."""
+    out = tmp_path / "filled"
+    first = tmp_path / "reconstruct"
+    first.mkdir()
+    result = walk(profiles, first, "toolbar", {"MSI": MSI, "MASKS": SCL, "SAR": SAR,
+                                               "NDVI_LAYERS": True, "OUTPUT_FOLDER": str(out)})
+    assert result["steps"][-2:] == ["task finished", "after run"] and result["tasks_left"] == 0
+    for stem in ("S2_0000280849BAC91C_20190411", "S2_0000280849BAC91C_20190426"):
+        assert f"{stem}_filled_ndvi" in result["layers"]
+        assert (out / f"{stem}_filled_rmse.tif").exists()
+    from osgeo import ogr, osr
+    gpkg = tmp_path / "fields.gpkg"
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(gpkg))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32631)
+    layer = ds.CreateLayer("fields", srs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("name", ogr.OFTString))
+    for name, (x0, y0, x1, y1) in {"north": (574713, 5622097, 574963, 5622397),
+                                   "south": (574993, 5621853, 575273, 5622103)}.items():
+        f = ogr.Feature(layer.GetLayerDefn())
+        f.SetField("name", name)
+        f.SetGeometry(ogr.CreateGeometryFromWkt(
+            f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
+        layer.CreateFeature(f)
+    ds = None
+    table = tmp_path / "season.csv"
+    second = tmp_path / "parcels"
+    second.mkdir()
+    result = walk(profiles, second, "toolbar",
+                  {"PARCELS": str(gpkg), "ID_FIELD": "name", "MSI": MSI, "FILLED": str(out),
+                   "OUTPUT": str(table)}, algorithm="smts_cloudfill:parcel_series")
+    assert result["steps"][-2:] == ["task finished", "after run"] and result["tasks_left"] == 0
+    assert any(str(table) in s for s in result["layer_sources"]), result["layers"]
+    rows = table.read_text().splitlines()
+    assert len(rows) == 1 + 2 * 6 and rows[0].startswith("parcel,date,NDVI_mean")
+    assert any(",partly filled," in r and r.split(",")[7] for r in rows[1:]), \
+        "a partly filled date with its expected error"
