@@ -123,7 +123,13 @@ class RasterListParameter(QgsProcessingParameterMultipleLayers):
 
 
 class CloudFillAlgorithm(QgsProcessingAlgorithm):
-    """Icon, group and instance of every algorithm of the provider."""
+    """Icon, group, instance and help of every algorithm of the provider: ``SUMMARY`` for the
+    help panel, the credits appended."""
+
+    SUMMARY = ""
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return self.SUMMARY + "\n\n" + CREDITS
 
     def icon(self) -> QIcon:
         return QIcon(ICON_PATH)
@@ -158,7 +164,6 @@ class StackAlgorithm(CloudFillAlgorithm):
 
     #: The MSI parameter's label (Train says it is one season).
     MSI_LABEL = "Sentinel-2 dates (MSI)"
-    SUMMARY = ""
     HELP: dict[str, str] = {}
     ADVANCED: tuple[str, ...] = ()
 
@@ -199,9 +204,6 @@ class StackAlgorithm(CloudFillAlgorithm):
     SHARED_ADVANCED = (MSI_DATES, SAR_DATES)
     #: The date table's role of each layer parameter (gui/date_table.py).
     TABLE_ROLES = {MSI: "msi", MASKS: "masks", SAR: "sar"}
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        return self.SUMMARY + "\n\n" + CREDITS
 
     def shared_parameter(self, name: str) -> QgsProcessingParameterDefinition:
         """A new definition of one shared parameter (help and flags come in add_parameters)."""

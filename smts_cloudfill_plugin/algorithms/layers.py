@@ -325,8 +325,8 @@ def focus_layer_id(source_ids: list[str], project: QgsProject) -> str | None:
 def load_run_outputs(context: QgsProcessingContext, loads: list[tuple],
                      group: str, filled_output: str, masks_output: str,
                      ndvi_output: str | None = None) -> None:
-    """Ask Processing to load a run's (filled path, mask path, source layer id, date[, NDVI
-    path]), in date order (each NDVI layer just below its filled layer, unticked),
+    """Ask Processing to load a run's (filled path, mask path, source layer id, date, NDVI path
+    or None), in date order (each NDVI layer just below its filled layer, unticked),
     into ``group`` when the run completes (only the dialog and runAndLoadResults load): the
     looked-at date first, each filled-pixel mask just above its filled layer."""
     project = context.project() or QgsProject.instance()
@@ -337,13 +337,13 @@ def load_run_outputs(context: QgsProcessingContext, loads: list[tuple],
     focus = focus_layer_id([load[2] for load in loads], project)
     order = sorted(range(len(loads)), key=lambda i: (loads[i][2] != focus, i))
     for rank, i in enumerate(order):
-        path, mask_path, source_id, date, *ndvi = loads[i]
+        path, mask_path, source_id, date, ndvi = loads[i]
         _load(context, mask_path, masks_output,
               Placement(group, 3 * rank, False, None, mask=FILLED, date=date))
         _load(context, path, filled_output,
               Placement(group, 3 * rank + 1, source_id == focus, source_id, date=date))
-        if ndvi and ndvi[0] and ndvi_output:
-            _load(context, ndvi[0], ndvi_output,
+        if ndvi and ndvi_output:
+            _load(context, ndvi, ndvi_output,
                   Placement(group, 3 * rank + 2, False, None, mask=NDVI, date=date))
 
 

@@ -1,8 +1,6 @@
 """Processing algorithm "Parcel time series": thin glue around ``core.parcels.series``."""
 from __future__ import annotations
 
-import datetime as dt
-
 from qgis.core import (QgsFeature, QgsFeatureSink, QgsField, QgsFields, QgsProcessing,
                        QgsProcessingAlgorithm, QgsProcessingException,
                        QgsProcessingParameterEnum, QgsProcessingParameterFeatureSink,
@@ -11,7 +9,7 @@ from qgis.core import (QgsFeature, QgsFeatureSink, QgsField, QgsFields, QgsProce
 from qgis.PyQt.QtCore import QVariant
 
 from ..core.indices import DEFAULT_INDEX, INDICES
-from .base import (CREDITS, FILE_ROLES, CloudFillAlgorithm, RasterListParameter, damaged_file,
+from .base import (FILE_ROLES, CloudFillAlgorithm, RasterListParameter, damaged_file,
                    layer_list, parse_date_list, split_layer_lists)
 from .feedback import QgisFeedback
 from .layers import layer_source_path
@@ -39,18 +37,16 @@ def project_defaults(project) -> dict:
     from qgis.core import QgsRasterLayer, QgsVectorLayer, QgsWkbTypes
 
     from ..core.write.names import FILLED_SUFFIX
-    from .stack_checks import MSI, is_our_output, layer_date, layer_kind, source_path
+    from .stack_checks import MSI, by_date, project_rasters, source_path
     out: dict = {}
     rasters = [l for l in project.mapLayers().values() if isinstance(l, QgsRasterLayer)]
     msi, seen = [], set()
-    for layer in rasters:
-        path = source_path(layer)
-        if not is_our_output(layer) and layer_kind(layer) == MSI and path not in seen:
-            seen.add(path)
-            msi.append((layer_date(layer), layer))
+    for kind, date, layer in project_rasters(project):
+        if kind == MSI and source_path(layer) not in seen:   # one layer a file
+            seen.add(source_path(layer))
+            msi.append((date, layer))
     if msi:
-        msi.sort(key=lambda p: (p[0] is None, p[0] or dt.date.min, p[1].name()))
-        out["MSI"] = [layer.id() for _, layer in msi]
+        out["MSI"] = [layer.id() for _, layer in by_date(msi)]
         stems = {os.path.splitext(os.path.basename(source_path(l)))[0] for _, l in msi}
         folders: dict[str, int] = {}
         for layer in rasters:
@@ -117,9 +113,6 @@ class ParcelSeriesAlgorithm(CloudFillAlgorithm):
 
     def displayName(self) -> str:  # noqa: N802
         return "Parcel time series"
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        return self.SUMMARY + "\n\n" + CREDITS
 
     def flags(self):
         return super().flags() | QgsProcessingAlgorithm.FlagSupportsBatch | \

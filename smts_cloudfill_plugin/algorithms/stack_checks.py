@@ -69,6 +69,18 @@ def layer_kind(layer: QgsRasterLayer) -> str | None:
     return None
 
 
+def project_rasters(project) -> list[tuple[str | None, dt.date | None, QgsRasterLayer]]:
+    """(kind, date, layer) of the project's raster layers that are not a run's outputs: what
+    the date table and Parcel time series take a season from."""
+    return [(layer_kind(l), layer_date(l), l) for l in project.mapLayers().values()
+            if isinstance(l, QgsRasterLayer) and not is_our_output(l)]
+
+
+def by_date(pairs: list) -> list:
+    """(date, layer) pairs sorted by date, undated last, then by layer name."""
+    return sorted(pairs, key=lambda p: (p[0] is None, p[0] or dt.date.min, p[1].name()))
+
+
 def grid_key(layer: QgsRasterLayer) -> tuple:
     """CRS, size and extent: layers with equal keys share a grid."""
     e = layer.extent()

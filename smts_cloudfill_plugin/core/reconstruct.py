@@ -239,14 +239,13 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         rows = plan_windows(stack.width, stack.height, size, overlap)
         results: list[FilledDate] = []
         checks: list[DateCheck] = []
-        kept: dict[int, tuple[RasterWriter, RasterWriter]] = {}   # every date's writers
+        writers: dict[int, tuple[RasterWriter, RasterWriter]] = {}   # every date's, run-long
         if self_check:
             feedback.info("Self-check: model, same-date residual and temporal interpolation on "
                           "held-back clear pixels of each cloudy date:")
         with OutputSet() as outputs, _compression_threads():
             for g, (group, group_targets) in enumerate(groups):
                 sar_idx = sar_for_group(stack.dates, stack.sar_dates, group, config)
-                writers = {}
                 for t in group_targets:
                     path, mask_path = output_paths(stack.msi[t].path, output_folder)
                     meta = {"SMTS_MODEL": config.variant, "SMTS_WEIGHTS": os.path.basename(weights),
@@ -256,7 +255,6 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                                                     dtype=np.uint8, descriptions=["filled"],
                                                     nodata=None, metadata=meta))
                     writers[t] = (image, mask)
-                    kept[t] = writers[t]
                 keep = [group.index(t) for t in group_targets]
                 check_spacing(stack, group, sar_idx, feedback)
                 known = day_numbers([stack.dates[t] for t in group])
@@ -299,7 +297,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
             summary = [plain_summary(c, r.cloud_fraction) for c, r in zip(checks, results)]
             if checks:   # put in place with the rasters, all or nothing
                 report = report or os.path.join(output_folder, CHECK_REPORT)
-                pictures = [_pictures(stack, r.date_index, kept[r.date_index]) for r in results]
+                pictures = [_pictures(stack, r.date_index, writers[r.date_index])
+                            for r in results]
                 write_report(outputs.add(TextOutput(report)).tmp_path,
                              f"{config.variant} ({os.path.basename(weights)})", checks, summary,
                              pictures)
@@ -342,10 +341,7 @@ def _write_confidence(outputs: OutputSet, like, mask: RasterWriter, table: tuple
                                       descriptions=["expected RMS error (reflectance)"],
                                       nodata=confidence.NODATA,
                                       metadata={"SMTS_SOURCE": like.name,
-                                                "SMTS_ERROR_BY_DISTANCE": ",".join(
-                                                    f"{v:.8g}" for v in table),
-                                                confidence.INDEX_RATIOS_KEY:
-                                                    confidence.format_ratios(ratios)}))
+                                                **confidence.metadata(table, ratios)}))
     mask.flush()
     confidence.write_confidence(mask.ds, writer.ds, table, writer.tmp_path + ".distance.tif",
                                 check=feedback.check)

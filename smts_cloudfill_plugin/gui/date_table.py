@@ -21,8 +21,9 @@ from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, 
 
 from .lifetime import alive as _alive
 from ..layer_sources import source_file
-from ..algorithms.stack_checks import (MSI, SAR, RowCheck, check_row, is_our_output,  # noqa: F401
-                                       layer_date, layer_kind, reference_layer, source_path)
+from ..algorithms.stack_checks import (MSI, SAR, RowCheck, by_date, check_row,  # noqa: F401
+                                       is_our_output, layer_date, layer_kind, project_rasters,
+                                       reference_layer, source_path)
 from ..core.errors import CloudFillError
 from ..core.read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, mask_meaning
 from ..core.read.dates import out_of_order, parse_date
@@ -173,11 +174,8 @@ class DateTableWidget(QWidget):
         """Every raster layer of the project: Sentinel-2 rows with their masks paired by date,
         Sentinel-1 rows below, each sorted by date."""
         project = project or QgsProject.instance()
-        layers = [l for l in project.mapLayers().values()
-                  if isinstance(l, QgsRasterLayer) and not is_our_output(l)]
         msi, sar, masks = [], [], {}
-        for layer in layers:
-            kind, date = layer_kind(layer), layer_date(layer)
+        for kind, date, layer in project_rasters(project):
             if kind == MSI:
                 msi.append((date, layer))
             elif kind == SAR:
@@ -185,10 +183,9 @@ class DateTableWidget(QWidget):
             elif kind == "mask" and date is not None:
                 masks.setdefault(date, layer)
         self.clear()
-        key = (lambda p: (p[0] is None, p[0] or dt.date.min, p[1].name()))
-        for date, layer in sorted(msi, key=key):
+        for date, layer in by_date(msi):
             self.add_row(MSI, layer, masks.get(date), date)
-        for date, layer in sorted(sar, key=key):
+        for date, layer in by_date(sar):
             self.add_row(SAR, layer, None, date)
         self.refresh_checks()
         self.changed.emit()

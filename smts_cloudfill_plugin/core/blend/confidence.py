@@ -24,13 +24,21 @@ MIN_BAND_PIXELS = 30
 FAR = 1e6
 #: The confidence raster's no-data value (pixels that were not filled).
 NODATA = -9999.0
-#: Metadata key of the confidence raster: per spectral index, the fill's error in index units
-#: over its error in reflectance, measured by the self-check ('NDVI=2.13;NDWI=1.02;...').
+#: Metadata keys of the confidence raster: the error table by distance band ('0.0123,...'), and
+#: per spectral index the fill's error in index units over its error in reflectance, measured by
+#: the self-check ('NDVI=2.13;NDWI=1.02;...').
+TABLE_KEY = "SMTS_ERROR_BY_DISTANCE"
 INDEX_RATIOS_KEY = "SMTS_INDEX_ERROR_RATIOS"
 
 
 def format_ratios(ratios: dict[str, float]) -> str:
     return ";".join(f"{k}={v:.6g}" for k, v in ratios.items())
+
+
+def metadata(table: tuple[float, ...], ratios: dict[str, float]) -> dict[str, str]:
+    """The confidence raster's metadata: its table and index ratios, readable back."""
+    return {TABLE_KEY: ",".join(f"{v:.8g}" for v in table),
+            INDEX_RATIOS_KEY: format_ratios(ratios)}
 
 
 def parse_ratios(text: str | None) -> dict[str, float]:

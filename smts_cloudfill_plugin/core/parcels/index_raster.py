@@ -10,12 +10,10 @@ import os
 
 import numpy as np
 
-from ..errors import CloudFillError
-from ..progress import Feedback
-from ..read.raster import RasterSource
-from ..read.stack import Stack
-from ..write.writer import RasterWriter
 from ..indices import INDICES
+from ..progress import Feedback
+from ..write.writer import RasterWriter
+from .series import band_positions, index_stack
 
 #: Rows read and written at a time.
 ROWS = 512
@@ -33,15 +31,8 @@ def write_index_raster(path: str, index: str = "NDVI", out: str | None = None,
     feedback = feedback or Feedback()
     idx = INDICES[index]
     out = out or index_path(path, index)
-    source = RasterSource.open(path, "Raster")
-    try:
-        names = source.band_names
-    finally:
-        source.close()
-    if names is None or any(b not in names for b in idx.bands):
-        raise CloudFillError(f"'{os.path.basename(path)}' does not name the bands {index} needs "
-                             f"({', '.join(idx.bands)}).")
-    with Stack([path], bands=idx.bands) as stack:
+    with index_stack([path], idx) as stack:
+        positions = band_positions(stack, idx)
         writer = RasterWriter(out, stack.reference, band_count=1, dtype=np.float32,
                               descriptions=[index], nodata=float("nan"),
                               metadata={"SMTS_INDEX": index, "SMTS_SOURCE": os.path.basename(path)})
@@ -50,7 +41,7 @@ def write_index_raster(path: str, index: str = "NDVI", out: str | None = None,
                 feedback.check()
                 h = min(ROWS, stack.height - y)
                 window = stack.read(0, y, stack.width, h)
-                values = idx.compute({b: window.msi[0, c] for c, b in enumerate(idx.bands)})
+                values = idx.compute({b: window.msi[0, p] for b, p in zip(idx.bands, positions)})
                 values[window.missing[0]] = np.nan
                 writer.write(0, y, values.astype(np.float32))
             writer.commit()

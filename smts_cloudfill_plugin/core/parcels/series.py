@@ -220,15 +220,16 @@ def parcel_pixels(parcels: list[Parcel], reference: RasterSource, feedback: Feed
                          [join(o) for o in owners], [join(f) for f in flats])
 
 
-def _band_positions(stack: Stack, index: Index) -> list[int]:
-    """Where the index's bands are among the stack's (by name, or in the model's order)."""
+def band_positions(stack: Stack, index: Index) -> list[int]:
+    """Where the index's bands are among those of an :func:`index_stack`."""
     return [stack.bands.index(b) for b in index.bands]
 
 
-def _open_stack(files: list[DateFiles], index: Index, msi_dates) -> Stack:
-    """One stack over the rasters read (filled or not): one grid, encodings decoded."""
+def index_stack(paths: list[str], index: Index, msi_dates=None) -> Stack:
+    """One stack over the rasters an index is read from (a season's dates, filled or not):
+    one grid, encodings decoded; bands by name, or Sentinel-2's 10 in order when unnamed."""
     from ..model.config import S2_BANDS
-    reference = RasterSource.open(files[0].read_path, "Raster of date 1")
+    reference = RasterSource.open(paths[0], "Raster of date 1")
     try:
         names = reference.band_names
     finally:
@@ -239,7 +240,7 @@ def _open_stack(files: list[DateFiles], index: Index, msi_dates) -> Stack:
         raise CloudFillError(
             f"{index.name} needs bands {', '.join(index.bands)}, but '{reference.name}' has "
             f"{', '.join(names)} (missing: {', '.join(missing)}).")
-    return Stack([f.read_path for f in files], bands=bands, msi_dates=msi_dates)
+    return Stack(list(paths), bands=bands, msi_dates=msi_dates)
 
 
 class _Sums:
@@ -273,7 +274,8 @@ def parcel_series(parcels: list[Parcel], msi_paths: list[str], filled_folder: st
         raise CloudFillError("No Sentinel-2 rasters were given.")
     idx = INDICES[index]
     files = date_files(msi_paths, filled_folder)
-    with gdal_scope.gdal_exceptions(), _open_stack(files, idx, msi_dates) as stack:
+    with gdal_scope.gdal_exceptions(), \
+            index_stack([f.read_path for f in files], idx, msi_dates) as stack:
         pix = parcel_pixels(parcels, stack.reference, feedback, strip_rows, parcels_crs)
         if not pix.parcels:
             raise CloudFillError("No parcel covers a pixel centre of the rasters: nothing to "
@@ -281,7 +283,7 @@ def parcel_series(parcels: list[Parcel], msi_paths: list[str], filled_folder: st
         if None in stack.dates:
             feedback.warn("Some dates are unknown (not in the file names or metadata): their "
                           "rows have an empty date.")
-        positions = _band_positions(stack, idx)
+        positions = band_positions(stack, idx)
         rows = []
         for t, date in enumerate(stack.dates):
             sums = _date_sums(stack, t, files[t], idx, positions, pix, strip_rows, feedback,
