@@ -264,7 +264,8 @@ def child_interp(args) -> dict:
     from smts_cloudfill_plugin.core.read.stack import Stack
     from smts_cloudfill_plugin.core.read.block_cache import gdal_cache_limit
     from smts_cloudfill_plugin.core.read.missing import scan_missing
-    from smts_cloudfill_plugin.core.write.writer import MASK_FILLED, OutputSet, RasterWriter
+    from smts_cloudfill_plugin.core.write.output_set import OutputSet
+    from smts_cloudfill_plugin.core.write.raster import MASK_FILLED, RasterWriter
     stack = json.loads(args.stack)
     out = os.path.join(args.out, "interp")
     os.makedirs(out, exist_ok=True)

@@ -147,8 +147,6 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         from ..core.errors import Cancelled, CloudFillError
         from ..core.reconstruct import CHECK_REPORT as REPORT_NAME, reconstruct
 
-        from ..core.gdal_scope import gdal_exceptions
-        from ..core.write.writer import folder_lock
         msi_layers = self.layers(parameters, self.MSI, context)
         mask_layers = self.layers(parameters, self.MASKS, context)
         sar_layers = self.layers(parameters, self.SAR, context)
@@ -165,29 +163,28 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         weights = self.parameterAsFile(parameters, self.MODEL, context) or None
         device = self.device(parameters, context)
         try:
-            with gdal_exceptions(), folder_lock(folder):
-                results = reconstruct(
-                    [layer_source_path(l) for l in msi_layers], folder,
-                    masks=[layer_source_path(l) for l in mask_layers] or None,
-                    sar=[layer_source_path(l) for l in sar_layers] or None,
-                    weights=weights, device=device,
-                    batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-                    scl_classes=classes or DEFAULT_SCL_MISSING, msi_dates=msi_dates,
-                    sar_dates=sar_dates,
-                    self_check=self.parameterAsBool(parameters, self.SELF_CHECK, context),
-                    feedback=QgisFeedback(feedback),
-                    cloud_buffer=self.parameterAsInt(parameters, self.CLOUD_BUFFER, context),
-                    haze_check=self.parameterAsBool(parameters, self.HAZE_CHECK, context),
-                    haze_k=self.parameterAsDouble(parameters, self.HAZE_K, context))
-                ndvi = {}
-                if self.parameterAsBool(parameters, self.NDVI_LAYERS, context):
-                    from ..core.parcels.index_raster import write_index_raster
-                    for r in results:
-                        try:
-                            ndvi[r.date_index] = write_index_raster(r.path, "NDVI",
-                                                                    feedback=QgisFeedback(feedback))
-                        except CloudFillError as e:   # bands without names: said, not fatal
-                            feedback.reportError(f"No NDVI layer for {r.path}: {e}", False)
+            results = reconstruct(
+                [layer_source_path(l) for l in msi_layers], folder,
+                masks=[layer_source_path(l) for l in mask_layers] or None,
+                sar=[layer_source_path(l) for l in sar_layers] or None,
+                weights=weights, device=device,
+                batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+                scl_classes=classes or DEFAULT_SCL_MISSING, msi_dates=msi_dates,
+                sar_dates=sar_dates,
+                self_check=self.parameterAsBool(parameters, self.SELF_CHECK, context),
+                feedback=QgisFeedback(feedback),
+                cloud_buffer=self.parameterAsInt(parameters, self.CLOUD_BUFFER, context),
+                haze_check=self.parameterAsBool(parameters, self.HAZE_CHECK, context),
+                haze_k=self.parameterAsDouble(parameters, self.HAZE_K, context))
+            ndvi = {}
+            if self.parameterAsBool(parameters, self.NDVI_LAYERS, context):
+                from ..core.parcels.index_raster import write_index_raster
+                for r in results:
+                    try:
+                        ndvi[r.date_index] = write_index_raster(r.path, "NDVI",
+                                                                feedback=QgisFeedback(feedback))
+                    except CloudFillError as e:   # bands without names: said, not fatal
+                        feedback.reportError(f"No NDVI layer for {r.path}: {e}", False)
         except Cancelled as e:
             raise QgsProcessingException(str(e)) from None
         except CloudFillError as e:

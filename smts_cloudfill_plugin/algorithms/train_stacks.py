@@ -115,7 +115,7 @@ class TrainStacksAlgorithm(StackAlgorithm):
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
         if not output.lower().endswith(".pt"):
             output += ".pt"
-        from ..core.write.writer import made_folder
+        from ..core.write.folder_lock import made_folder
         try:
             # A run refused before anything is written leaves no folder it made.
             with made_folder(os.path.dirname(os.path.abspath(output))):

@@ -29,17 +29,15 @@ def _reconstruct(args: argparse.Namespace) -> int:
     from .progress import PrintFeedback
     from .read.clouds import parse_scl_classes
     from .reconstruct import reconstruct
-    from .write.writer import folder_lock
     msi, masks = _sort_by_date(args.msi, args.masks)
     classes = parse_scl_classes(args.scl_classes) if args.scl_classes else None
     kw = {"scl_classes": classes} if classes else {}
-    with folder_lock(args.out):
-        results = reconstruct(msi, args.out, masks=masks, sar=args.sar or None,
-                              weights=args.weights, device=args.device,
-                              batch_size=args.batch_size, self_check=not args.no_self_check,
-                              feedback=PrintFeedback(quiet=args.quiet),
-                              cloud_buffer=args.cloud_buffer, haze_check=args.haze_check,
-                              haze_k=args.haze_k, **kw)
+    results = reconstruct(msi, args.out, masks=masks, sar=args.sar or None,
+                          weights=args.weights, device=args.device,
+                          batch_size=args.batch_size, self_check=not args.no_self_check,
+                          feedback=PrintFeedback(quiet=args.quiet),
+                          cloud_buffer=args.cloud_buffer, haze_check=args.haze_check,
+                          haze_k=args.haze_k, **kw)
     for r in results:
         print(r.path)
     return 0
@@ -125,11 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .gdal_scope import gdal_exceptions
     from .progress import sigterm_as_cancel
     args = build_parser().parse_args(argv)
     try:
-        with sigterm_as_cancel(), gdal_exceptions():
+        with sigterm_as_cancel():
             return args.run(args)
     except Terminated as e:
         print(f"Cancelled: {e}", file=sys.stderr)

@@ -47,8 +47,9 @@ from .blend.self_check import CHECK_WINDOWS, DRAWS, DateCheck, check_group, desc
 from .write.disk import check_disk_space
 from .write.names import filled_paths
 from .write.thumbnails import thumbnails
-from .write.writer import (MASK_FILLED, OutputSet, RasterWriter, TextOutput, check_writable,
-                           folder_lock)
+from .write.folder_lock import check_writable, folder_lock
+from .write.output_set import OutputSet, TextOutput
+from .write.raster import MASK_FILLED, RasterWriter
 from .workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores
 
 

@@ -22,7 +22,7 @@ from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
 from core_helpers import CallbackFeedback
 from smts_cloudfill_plugin.core.progress import Feedback
 from smts_cloudfill_plugin.core.reconstruct import reconstruct
-from smts_cloudfill_plugin.core.write.writer import MASK_FILLED
+from smts_cloudfill_plugin.core.write.raster import MASK_FILLED
 
 
 @dataclass

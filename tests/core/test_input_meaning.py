@@ -21,7 +21,7 @@ from smts_cloudfill_plugin.core.read.checks import LEVEL_FACTOR, check_levels
 from smts_cloudfill_plugin.core.read.dates import mask_of_another_date
 from smts_cloudfill_plugin.core.read.stack import Stack
 from smts_cloudfill_plugin.core.reconstruct import reconstruct
-from smts_cloudfill_plugin.core.write.writer import MASK_FILLED
+from smts_cloudfill_plugin.core.write.raster import MASK_FILLED
 
 #: SCL classes the sample's 0/1 and 0/255 masks are made of (clouds, shadows, cirrus).
 CLOUDY = (3, 8, 9, 10, 11)

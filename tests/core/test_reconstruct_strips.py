@@ -27,7 +27,7 @@ from smts_cloudfill_plugin.core.read.stack import Stack
 from smts_cloudfill_plugin.core.blend.blender import RowBlender
 from smts_cloudfill_plugin.core.plan.windows import default_overlap, iter_rows, plan_windows
 from smts_cloudfill_plugin.core.model.weights import load_model, save_weights
-from smts_cloudfill_plugin.core.write.writer import MASK_FILLED
+from smts_cloudfill_plugin.core.write.raster import MASK_FILLED
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 from bench import BenchStacks  # noqa: E402

@@ -20,7 +20,7 @@ import pytest
 
 from core_helpers import REPO_ROOT, SUBPROCESS_ENV, list_files, save_small_model
 from smts_cloudfill_plugin.core import __main__ as cli
-from smts_cloudfill_plugin.core.write import writer
+from smts_cloudfill_plugin.core.write import output_set
 
 resource = pytest.importorskip("resource")  # POSIX only
 
@@ -80,7 +80,7 @@ def test_a_full_disk_at_the_check_report_leaves_nothing(sample, tmp_path, small_
     def full_at_the_report(path, mode="r", *args, **kw):
         f = builtins.open(path, mode, *args, **kw)
         return _FullDisk(f) if "w" in mode and "cloudfill_check.html" in str(path) else f
-    monkeypatch.setattr(writer, "open", full_at_the_report, raising=False)
+    monkeypatch.setattr(output_set, "open", full_at_the_report, raising=False)
     out = tmp_path / "out"
     code = cli.main(["reconstruct", "--msi", *sample["msi"], "--masks", *sample["scl"], "--sar",
                      *sample["sar"], "--weights", small_weights, "--out", str(out), "--device",

@@ -7,7 +7,9 @@ from osgeo import gdal
 
 from core_helpers import list_files, make_raster, raster_info, read_raster
 from smts_cloudfill_plugin.core.errors import CloudFillError
-from smts_cloudfill_plugin.core.write.writer import OutputSet, RasterWriter, check_writable
+from smts_cloudfill_plugin.core.write.folder_lock import check_writable
+from smts_cloudfill_plugin.core.write.output_set import OutputSet
+from smts_cloudfill_plugin.core.write.raster import RasterWriter
 
 GT = (500000.0, 20.0, 0.0, 4600000.0, 0.0, -20.0)
 
@@ -129,15 +131,17 @@ import sys  # noqa: E402
 import textwrap  # noqa: E402
 
 from core_helpers import REPO_ROOT, SUBPROCESS_ENV  # noqa: E402
-from smts_cloudfill_plugin.core.write.writer import (LOCK_NAME, clean_stale_parts,  # noqa: E402
-                                               folder_lock)
+from smts_cloudfill_plugin.core.write.folder_lock import (LOCK_NAME, clean_stale_parts,  # noqa: E402
+                                                      folder_lock)
 
 # A child that opens an output set (and the folder lock), writes a part, says "ready" and waits.
 CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np
     from smts_cloudfill_plugin.core.read.raster import RasterSource
-    from smts_cloudfill_plugin.core.write.writer import OutputSet, RasterWriter, folder_lock
+    from smts_cloudfill_plugin.core.write.folder_lock import folder_lock
+    from smts_cloudfill_plugin.core.write.output_set import OutputSet
+    from smts_cloudfill_plugin.core.write.raster import RasterWriter
     src, out = sys.argv[1], sys.argv[2]
     like = RasterSource.open(src, "input")
     like.close()
@@ -202,7 +206,8 @@ def test_cli_exits_143_on_sigterm_with_nothing_written(tmp_path):
         import smts_cloudfill_plugin.core.reconstruct as rec
         from smts_cloudfill_plugin.core.__main__ import main
         from smts_cloudfill_plugin.core.read.raster import RasterSource
-        from smts_cloudfill_plugin.core.write.writer import OutputSet, RasterWriter
+        from smts_cloudfill_plugin.core.write.output_set import OutputSet
+        from smts_cloudfill_plugin.core.write.raster import RasterWriter
         def fake(msi, out, **kw):
             like = RasterSource.open(msi[0], "input")
             like.close()
@@ -233,10 +238,13 @@ def test_a_second_run_into_the_folder_is_refused(tmp_path):
         child.wait(30)
 
 
-def test_folder_lock_nests_in_one_thread_and_is_released(tmp_path):
+def test_folder_lock_is_taken_once_and_released(tmp_path):
+    """The engine alone takes the lock: a second taking, even in the same thread, is refused
+    (it is not re-entrant) and leaves the first one held; the lock goes with the block."""
     with folder_lock(str(tmp_path)):
-        with folder_lock(str(tmp_path)):
-            assert LOCK_NAME in list_files(tmp_path)
+        with pytest.raises(CloudFillError, match="in use by another SMTS CloudFill run"):
+            with folder_lock(str(tmp_path)):
+                pass
         assert LOCK_NAME in list_files(tmp_path)
     assert list_files(tmp_path) == []
 
@@ -290,7 +298,8 @@ def test_gdal_exception_mode_is_left_as_found(tmp_path):
         import smts_cloudfill_plugin.core.reconstruct, smts_cloudfill_plugin.core.__main__
         from smts_cloudfill_plugin.core.read.raster import RasterSource
         from smts_cloudfill_plugin.core.read.stack import Stack
-        from smts_cloudfill_plugin.core.write.writer import OutputSet, RasterWriter
+        from smts_cloudfill_plugin.core.write.output_set import OutputSet
+        from smts_cloudfill_plugin.core.write.raster import RasterWriter
         assert not gdal.GetUseExceptions(), "set at import"
         with Stack([sys.argv[1]]) as st:
             assert gdal.GetUseExceptions()
@@ -311,15 +320,15 @@ def test_gdal_exception_mode_is_left_as_found(tmp_path):
 def test_long_output_names_get_a_part_name_that_fits(tmp_path):
     """An input name of 230 characters: its output name fits the file system, so the run must
     not fail on the temporary name (it did: the part name added about 25 characters)."""
-    from smts_cloudfill_plugin.core.write.writer import _PART, part_path
+    from smts_cloudfill_plugin.core.write.output_set import PART_NAME, part_path
     long_name = "S2_" + "x" * 220 + "_filled.tif"
     assert len(long_name) <= 255
     part = part_path(str(tmp_path / long_name))
     base = os.path.basename(part)
-    assert len(base.encode()) <= 255 and _PART.match(base)
+    assert len(base.encode()) <= 255 and PART_NAME.match(base)
     with open(part, "w") as f:  # the file system takes it
         f.write("x")
     os.replace(part, tmp_path / long_name)
     assert (tmp_path / long_name).exists()
     short = os.path.basename(part_path(str(tmp_path / "a.tif")))
-    assert short.startswith(".a.tif.") and _PART.match(short)
+    assert short.startswith(".a.tif.") and PART_NAME.match(short)

@@ -255,7 +255,7 @@ def test_batch_dialog_value_a_semicolon_list_runs(provider, small_weights, tmp_p
 
 def test_two_runs_into_one_folder_the_second_is_refused(provider, small_weights, tmp_path):
     """Item 8: the folder is locked while a run writes into it."""
-    from smts_cloudfill_plugin.core.write.writer import folder_lock
+    from smts_cloudfill_plugin.core.write.folder_lock import folder_lock
     import threading
     out = tmp_path / "o"
     held, release = threading.Event(), threading.Event()

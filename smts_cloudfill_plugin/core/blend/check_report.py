@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 
-from ..write.writer import write_text
+from ..write.output_set import write_text
 from .confidence import describe_table
 from .self_check import BASIS_NONE, DateCheck
 

@@ -21,7 +21,7 @@ from ...paths import BUNDLED_WEIGHTS_DIR, plugin_version
 from .config import ModelConfig, Normalisation
 from ..errors import CloudFillError
 from ..write.disk import write_failed
-from ..write.writer import write_bytes
+from ..write.output_set import write_bytes
 from .network import SmtsVit
 
 FORMAT = "smts-cloudfill-weights"
@@ -50,7 +50,7 @@ def bundled_weights_path(uses_sar: bool = True) -> str:
 
 def torch_bytes(payload: Any) -> bytes:
     """``payload`` as torch.save writes it, in memory: written to a file after (with
-    :func:`..write.writer.write_bytes`), a full disk is an ``OSError`` that names itself, not
+    :func:`..write.output_set.write_bytes`), a full disk is an ``OSError`` that names itself, not
     torch's "enforce fail" text, and no part of the file stays behind."""
     buffer = io.BytesIO()
     torch.save(payload, buffer)

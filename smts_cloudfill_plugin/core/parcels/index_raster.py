@@ -12,7 +12,7 @@ import numpy as np
 
 from ..indices import INDICES
 from ..progress import Feedback
-from ..write.writer import RasterWriter
+from ..write.raster import RasterWriter
 from .series import band_positions, index_stack
 
 #: Rows read and written at a time.

@@ -19,7 +19,7 @@ Products of one day are mosaicked (the first product's pixels first), or, with
 its SCL) is kept: a mosaic takes the first product's pixels wherever it has data, cloudy or
 not. A product that does not cover the extent is skipped with a message.
 Every file is written under a temporary name and put in place only when the whole run succeeded
-(:class:`..write.writer.OutputSet`).
+(:class:`..write.output_set.OutputSet`).
 """
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ from .products import MODEL_BANDS, NATIVE_RES, S2Product, find_products, open_pr
 from ..read.raster import RasterInfo, canonical_band
 # The cloud buffer's default and grown classes are shared with Reconstruct and Train.
 from ..read.stack import DN_SCALE
-from ..write.writer import OutputSet, RasterWriter, folder_lock
+from ..write.folder_lock import folder_lock
+from ..write.output_set import OutputSet
+from ..write.raster import RasterWriter
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic")
 #: What to do with several products of one day: mosaic them, or keep the clearer one.

@@ -26,7 +26,8 @@ from ..read.stack import Stack
 from .train import TrainSettings, make_model, train
 from .data import explain_no_windows, fixed_samples, form_windows, load_season
 from ..model.weights import bundled_weights_path, read_weights_info
-from ..write.writer import check_writable, write_text
+from ..write.folder_lock import check_writable
+from ..write.output_set import write_text
 
 #: Seasons larger than this in memory (float32 reflectance) are refused: clip a smaller area.
 MAX_SEASON_BYTES = 3 * 1024 ** 3

@@ -23,7 +23,7 @@ from ..model.network import SmtsVit
 from ..progress import Feedback
 from .data import DateWindow, Sample, Season, band_statistics, fixed_samples, random_sample
 from ..model.weights import first_sentence, load_model, save_weights, torch_bytes
-from ..write.writer import write_bytes
+from ..write.output_set import write_bytes
 
 
 @dataclass
