@@ -145,7 +145,8 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
             raise QgsProcessingException(missing_message())
         starting(feedback)
         from ..core.errors import Cancelled, CloudFillError
-        from ..core.reconstruct import CHECK_REPORT as REPORT_NAME, reconstruct
+        from ..core.reconstruct import reconstruct
+        from ..core.write.names import CHECK_REPORT as REPORT_NAME
 
         msi_layers = self.layers(parameters, self.MSI, context)
         mask_layers = self.layers(parameters, self.MASKS, context)

@@ -26,3 +26,8 @@ def filled_paths(msi_path: str, folder: str) -> FilledPaths:
     """``<folder>/<input name>_filled.tif``, ``..._filled_mask.tif``, ``..._filled_rmse.tif``."""
     stem = os.path.splitext(os.path.basename(msi_path))[0]
     return FilledPaths(*(os.path.join(folder, f"{stem}{s}.tif") for s in FILLED_SUFFIXES))
+
+#: The self-check's report, in the output folder.
+CHECK_REPORT = "cloudfill_check.html"
+#: The run's log (every message, warnings marked, and the summary), in the output folder.
+RUN_LOG = "cloudfill_log.txt"

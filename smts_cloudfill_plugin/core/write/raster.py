@@ -7,6 +7,7 @@ run has succeeded; :meth:`RasterWriter.strip` hands it pieces row by row
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -16,12 +17,27 @@ from osgeo import gdal
 from .. import gdal_scope
 from ..errors import CloudFillError
 from ..read.raster import RasterInfo
+from ..workers import available_cores
 from .disk import write_failed
 from .output_set import part_path
 from .strips import StripWriter
 
 #: Value of the filled-pixel mask raster: 0 kept from the input, 1 filled by the model.
 MASK_KEPT, MASK_FILLED = 0, 1
+
+
+@contextlib.contextmanager
+def compression_threads():
+    """Compress the outputs' tiles on all cores (GDAL's own threads), unless GDAL_NUM_THREADS is
+    set; a thread-local setting, so the rest of the application is not touched."""
+    if gdal.GetConfigOption("GDAL_NUM_THREADS") is not None:
+        yield
+        return
+    gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", str(available_cores()))
+    try:
+        yield
+    finally:
+        gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
 
 
 def creation_options(dtype: np.dtype, width: int, height: int) -> list[str]:

@@ -12,6 +12,9 @@ import uuid
 import numpy as np
 from osgeo import gdal
 
+from ..read.stack import Stack
+from .raster import RasterWriter
+
 #: The longer side of a thumbnail, in pixels.
 SIDE = 240
 #: Colour of the filled pixels in the mask picture (as the layers' legend: magenta).
@@ -69,3 +72,21 @@ def thumbnails(before: gdal.Dataset, after: gdal.Dataset, mask: gdal.Dataset,
     for c in range(3):
         shown[c][filled] = FILLED_RGB[c]
     return png_base64(out[0]), png_base64(out[1]), png_base64(shown)
+
+
+def date_pictures(stack: Stack, t: int, writers: tuple[RasterWriter, RasterWriter]
+                  ) -> tuple[str, str, str] | None:
+    """Before / after / filled-pixel thumbnails of date ``t`` of ``stack`` from its (image,
+    mask) ``writers``, for the report (None when its bands hold no true colour, or GDAL cannot
+    make them: a picture never stops a run)."""
+    names = list(stack.bands or ())
+    if not all(b in names for b in ("B04", "B03", "B02")):
+        return None
+    rgb = [stack.band_indices[t][names.index(b)] for b in ("B04", "B03", "B02")]
+    image, mask = writers
+    try:
+        image.flush()
+        mask.flush()
+        return thumbnails(stack.msi[t].dataset, image.ds, mask.ds, rgb)
+    except (RuntimeError, ValueError):
+        return None
