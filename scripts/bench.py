@@ -260,7 +260,8 @@ def child_interp(args) -> dict:
     from smts_cloudfill_plugin.core.model.config import S2_BANDS
     from smts_cloudfill_plugin.core.read.dates import day_numbers
     from smts_cloudfill_plugin.core.progress import Feedback
-    from smts_cloudfill_plugin.core.reconstruct import compose_date, output_paths
+    from smts_cloudfill_plugin.core.fill.batches import compose_date
+    from smts_cloudfill_plugin.core.reconstruct import output_paths
     from smts_cloudfill_plugin.core.read.stack import Stack
     from smts_cloudfill_plugin.core.read.block_cache import gdal_cache_limit
     from smts_cloudfill_plugin.core.read.missing import scan_missing
@@ -310,7 +311,7 @@ def child_model(args) -> dict:
     import threading
 
     import torch
-    from smts_cloudfill_plugin.core import reconstruct as rec
+    from smts_cloudfill_plugin.core.fill.fill_pass import worker_threads
     from smts_cloudfill_plugin.core.model.weights import load_model
     model, info = load_model(args.weights, args.device)
     cfg, size = info.config, info.config.window
@@ -328,7 +329,7 @@ def child_model(args) -> dict:
                 model(msi, missing, sar).float().cpu()
                 counts.append(batch)
 
-    with rec._worker_threads(dev) as workers:
+    with worker_threads(dev) as workers:
         stop_at = time.perf_counter() + args.seconds
         t0 = time.perf_counter()
         threads = [threading.Thread(target=run, args=(stop_at,)) for _ in range(workers)]
@@ -386,13 +387,14 @@ def matmul_rate(device: str, n: int = 2048, seconds: float = 1.0) -> float:
 
 def windows_for(width: int, height: int, batch_size: int = 8) -> int:
     """Windows reconstruct runs on a fully cloudy raster of this size (strip halos included)."""
-    from smts_cloudfill_plugin.core import reconstruct as rec
+    from smts_cloudfill_plugin.core.fill.settings import FillSettings
     from smts_cloudfill_plugin.core.plan.strips import column_strips, plan_blocks
     from smts_cloudfill_plugin.core.plan.windows import default_overlap, plan_windows
     tile = 256 if width > 256 or height > 256 else width
     rows = plan_windows(width, height, 60, default_overlap(60, 5))
-    blocks, _ = plan_blocks(rows, height, column_strips(width, tile, rec.STRIP_COLUMNS),
-                            batch_size, rec.BLOCK_WINDOWS)
+    settings = FillSettings()
+    blocks, _ = plan_blocks(rows, height, column_strips(width, tile, settings.strip_columns),
+                            batch_size, settings.block_windows)
     return sum(len(b.windows) for b in blocks)
 
 
@@ -586,7 +588,7 @@ def main() -> None:
     import platform
 
     import torch
-    from smts_cloudfill_plugin.core import reconstruct as rec
+    from smts_cloudfill_plugin.core.fill.settings import FillSettings
     from smts_cloudfill_plugin.core.model.network import flops_per_pixel
     from smts_cloudfill_plugin.core.plan.windows import default_overlap
     from smts_cloudfill_plugin.core.model.weights import read_weights_info
@@ -645,7 +647,7 @@ def main() -> None:
         print(f"peak RSS {', '.join(f'{v:.0f}' for v in rss)} MB for {', '.join(names)}: "
               f"{'flat' if grow < 0.15 * rss[-2 if len(rss) > 1 else -1] else 'GROWING'} "
               f"({grow:+.0f} MB from the last but one to the largest; memory is bounded by the "
-              f"strips of {rec.STRIP_COLUMNS} columns and blocks of windows, so a raster "
+              f"strips of {FillSettings().strip_columns} columns and blocks of windows, so a raster "
               f"narrower than a strip needs less)")
 
         if torch.cuda.is_available():

@@ -9,7 +9,10 @@ Folders follow the runtime flow, driven by :mod:`.reconstruct`:
 - :mod:`.model`: the configuration, the SMTS-ViT network, the classical prior, the weights
   file and the device;
 - :mod:`.blend`: the self-check's choice of fill per date, and overlapping windows blended;
-- :mod:`.write`: outputs on the inputs' grid, written whole or not at all.
+- :mod:`.fill`: the fill pass, the model run over the windows strip by strip and block by
+  block on worker threads, blended and handed to the writers;
+- :mod:`.write`: outputs on the inputs' grid, the folder lock and the run's log, written
+  whole or not at all.
 
 Beside it, :mod:`.training` (training data, losses, training, evaluation, metrics, the
 interpolation baseline, reports) and :mod:`.prepare` (per-date stacks from Sentinel-2

@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one multiband MSI raster per date (sorted by the date in the name)")
     r.add_argument("--masks", nargs="+", help="one cloud mask per MSI date (SCL or 0/1)")
     r.add_argument("--sar", nargs="+", help="SAR rasters (VV, VH), dates in the names")
-    r.add_argument("--weights", help="weights file (default: bundled SMTS-ViT, MTS-ViT without SAR)")
+    r.add_argument("--weights",
+                   help="weights file (default: bundled SMTS-ViT, MTS-ViT without SAR)")
     r.add_argument("--out", required=True, help="output folder")
     r.add_argument("--device", default=DEVICES[0], choices=DEVICES)
     r.add_argument("--batch-size", type=int, default=WINDOWS_PER_CALL,

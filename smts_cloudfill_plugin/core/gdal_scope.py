@@ -2,9 +2,10 @@
 
 ``gdal.UseExceptions()`` is a process-wide switch in GDAL 3.6's bindings: set at import, it
 would change how ``gdal.Open`` behaves for every other plugin in the QGIS process (an exception
-instead of ``None``). The engine needs exceptions (it turns them into clear messages), so each
-holder of a dataset (a stack, a writer, a single open) turns them on for its lifetime and the
-previous mode comes back when the last one is done. GDAL 3.7+ has a thread-local
+instead of ``None``). The engine needs exceptions (it turns them into clear messages), so a run
+(``reconstruct``, ``prepare_series``: the engine, never its callers) and each holder of a
+dataset (a stack, a writer, a single open) turns them on for its lifetime, and the previous
+mode comes back when the last one is done: a count of holders, not a re-entry table. GDAL 3.7+ has a thread-local
 ``gdal.ExceptionMgr``; with it the switch does not leak to other threads at all.
 """
 from __future__ import annotations

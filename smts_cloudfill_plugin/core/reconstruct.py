@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from osgeo import gdal
 
 from .errors import CloudFillError
@@ -156,18 +157,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         if not targets:
             log.info("No date has clouds or missing pixels: nothing to fill.")
             return []
-        ref = stack.reference
-        check_disk_space(output_folder, stack.width, stack.height, ref.band_count,
-                         ref.numpy_dtype.itemsize, len(targets))
-        dev = choose_device(device, log)
-        model.to(dev)
-        log.info(f"Model: {describe(config)} from '{weights}'.")
-        if config.uses_sar:
-            log.info(f"Sentinel-1: measured on held-out seasons, {SAR_FINDING}")
-        groups = cover_dates(targets, len(stack.msi), config.msi_dates)
-        log.info(f"{len(targets)} cloudy date{'s' if len(targets) != 1 else ''} filled in "
-                 f"{len(groups)} pass{'es' if len(groups) != 1 else ''} over the raster "
-                 f"(groups of {min(config.msi_dates, len(stack.msi))} dates).")
+        dev, groups = _plan_passes(stack, model, config, weights, device, targets,
+                                   output_folder, log)
         passes = FillPass(stack, functools.partial(open_stack, haze_masks=haze), model, config,
                           dev, batch_size, log, fill)
         if self_check:
@@ -181,6 +172,26 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         for line in closing:   # the summary last, where the log is read
             log.feedback.info(line)
         return results
+
+
+def _plan_passes(stack: Stack, model, config: ModelConfig, weights: str, device: str,
+                 targets: list[int], folder: str, log: Feedback
+                 ) -> tuple[torch.device, list[tuple[list[int], list[int]]]]:
+    """Refuse a fill the disk cannot take, put the model on its device, and plan the passes
+    over the raster that fill the ``targets``; return the device and the passes' groups."""
+    ref = stack.reference
+    check_disk_space(folder, stack.width, stack.height, ref.band_count,
+                     ref.numpy_dtype.itemsize, len(targets))
+    dev = choose_device(device, log)
+    model.to(dev)
+    log.info(f"Model: {describe(config)} from '{weights}'.")
+    if config.uses_sar:
+        log.info(f"Sentinel-1: measured on held-out seasons, {SAR_FINDING}")
+    groups = cover_dates(targets, len(stack.msi), config.msi_dates)
+    log.info(f"{len(targets)} cloudy date{'s' if len(targets) != 1 else ''} filled in "
+             f"{len(groups)} pass{'es' if len(groups) != 1 else ''} over the raster "
+             f"(groups of {min(config.msi_dates, len(stack.msi))} dates).")
+    return dev, groups
 
 
 def _look_at_inputs(stack: Stack, config: ModelConfig, weights: str, sar_given: bool,

@@ -255,8 +255,9 @@ def test_the_command_line_succeeds_on_the_sample(sample, tmp_path, small_weights
     written = r.stdout.split()
     assert [os.path.basename(p) for p in written] == ["S2_0000280849BAC91C_20190411_filled.tif",
                                                       "S2_0000280849BAC91C_20190426_filled.tif"]
-    # Each filled date, its mask and its expected error, and the check's report.
-    assert len(list_files(out)) == 7 and "cloudfill_check.html" in list_files(out)
+    # Each filled date, its mask and its expected error, the check's report and the run log.
+    assert len(list_files(out)) == 8 and "cloudfill_check.html" in list_files(out)
+    assert "cloudfill_log.txt" in list_files(out)
     assert sum(f.endswith("_filled_rmse.tif") for f in list_files(out)) == 2
     info = run_cli("info", small_weights)
     assert info.returncode == 0 and '"variant": "SMTS-ViT"' in info.stdout

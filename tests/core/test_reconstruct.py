@@ -11,6 +11,7 @@ from osgeo import gdal
 from core_helpers import copy_raster, list_files, make_raster, read_raster
 from smts_cloudfill_plugin.core.read.clouds import dilate, scl_to_mask
 from core_helpers import CallbackFeedback
+from smts_cloudfill_plugin.core.fill.settings import FillSettings
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
 from smts_cloudfill_plugin.core.read.clouds import DEFAULT_CLOUD_BUFFER
 from smts_cloudfill_plugin.core.read.stack import Stack
@@ -77,7 +78,8 @@ def test_every_cloudy_date_gets_both_files_and_nothing_else(sample_run):
         assert (r.path, r.mask_path) == (path, mask_path)
         assert path.endswith("_filled.tif") and mask_path.endswith("_filled_mask.tif")
         expected += [os.path.basename(path), os.path.basename(mask_path)]
-    assert list_files(out) == sorted(expected), "no temporary or extra files"
+    assert list_files(out) == sorted(expected + ["cloudfill_log.txt"]), \
+        "no temporary or extra files"
     p = sample_run["progress"]
     assert p == sorted(p) and p[-1] == pytest.approx(1.0)
 
@@ -142,7 +144,7 @@ def test_odd_size_raster(tmp_path, sample, small_weights, win):
     results = reconstruct(msi, str(out), masks=scl, sar=sample["sar"], weights=small_weights,
                           device="cpu", self_check=False)
     assert [r.date_index for r in results] == cloudy
-    assert len(list_files(out)) == 4
+    assert len(list_files(out)) == 5, "two dates' image and mask, and the run log"
     expected = _expected_reflectance(small_weights, msi, scl, sample["sar"], overlap=20 // 3)
     for r in results:
         src = read_raster(msi[r.date_index])
@@ -254,32 +256,25 @@ def _clouds_in_part(tmp_path, scl: list[str]) -> tuple[list[str], list[np.ndarra
     return paths, clouds
 
 
-def every_window(missing: np.ndarray, x0: int, windows: list) -> list[bool]:
-    """The tests' reference for skipping: every window runs (as before the skip)."""
-    return [True] * len(windows)
-
-
 @pytest.mark.parametrize("self_check, batch, block_windows", [(False, 3, 4), (True, 2, 1)])
-def test_clear_windows_are_skipped_with_the_same_bits(tmp_path, monkeypatch, sample,
+def test_clear_windows_are_skipped_with_the_same_bits(tmp_path, sample,
                                                       small_weights, self_check, batch,
                                                       block_windows):
     """Clouds in two corners: only the windows that touch them run, and every output pixel
     has the bits of the run where every window runs (the reference, as before)."""
-    from smts_cloudfill_plugin.core import reconstruct as rec
     scl, clouds = _clouds_in_part(tmp_path, sample["scl"])
     assert [t for t, c in enumerate(clouds) if c.any()] == [1, 3]
-    monkeypatch.setattr(rec, "BLOCK_WINDOWS", block_windows)
     runs = {}
-    real = rec._windows_to_run
     for skip in (False, True):
-        monkeypatch.setattr(rec, "_windows_to_run", real if skip else every_window)
         messages: list[str] = []
         progress: list[float] = []
         results = reconstruct(sample["msi"], str(tmp_path / f"out_{skip}"), masks=scl,
                               sar=sample["sar"], weights=small_weights, device="cpu",
                               batch_size=batch, self_check=self_check,
                               feedback=CallbackFeedback(on_progress=progress.append,
-                                                        on_message=messages.append))
+                                                        on_message=messages.append),
+                              fill=FillSettings(block_windows=block_windows,
+                                                skip_clear_windows=skip))
         ran = [m for m in messages if "windows run" in m]
         assert len(ran) == 1, "one group: dates 1 and 3 share their six dates"
         runs[skip] = results, ran[0]
@@ -300,14 +295,13 @@ def test_clear_windows_are_skipped_with_the_same_bits(tmp_path, monkeypatch, sam
 
 
 def test_a_season_is_filled_in_the_passes_its_cover_plans_with_the_same_bits_skipped_or_not(
-        tmp_path, monkeypatch, sample, small_weights):
+        tmp_path, sample, small_weights):
     """Twelve dates 10 days apart (the sample's six, twice), six of them with a cloud: one pass
     per group of the cover (each cloudy date with two dates on either side where the season
     allows), every cloudy date written once, by the group that serves it; and the same bits
     whether the windows with nothing missing on a pass's dates run or not."""
     import datetime as dt
 
-    from smts_cloudfill_plugin.core import reconstruct as rec
     from smts_cloudfill_plugin.core.plan.date_groups import GROUP_MARGIN, cover_dates, serves
     start, cloudy = dt.date(2019, 4, 1), [1, 2, 4, 6, 7, 10]
     rng = np.random.default_rng(5)
@@ -326,13 +320,12 @@ def test_a_season_is_filled_in_the_passes_its_cover_plans_with_the_same_bits_ski
     plan = cover_dates(cloudy, 12, 6)
     assert 1 < len(plan) < len(cloudy), "fewer passes than cloudy dates, more than one"
     runs = {}
-    real = rec._windows_to_run
     for skip in (False, True):
-        monkeypatch.setattr(rec, "_windows_to_run", real if skip else every_window)
         messages: list[str] = []
         runs[skip] = reconstruct(msi, str(tmp_path / f"out_{skip}"), masks=masks, sar=sar,
                                  weights=small_weights, device="cpu", self_check=False,
-                                 feedback=CallbackFeedback(on_message=messages.append))
+                                 feedback=CallbackFeedback(on_message=messages.append),
+                                 fill=FillSettings(skip_clear_windows=skip))
         assert sum("windows run" in m for m in messages) == len(plan)
         assert f"6 cloudy dates filled in {len(plan)} passes" in " ".join(messages)
     done = runs[True]
@@ -360,7 +353,6 @@ def test_cuda_out_of_memory_falls_back_once_on_the_main_thread(tmp_path, monkeyp
     those of a run on the CPU."""
     import threading
     from smts_cloudfill_plugin.core import reconstruct as rec
-    monkeypatch.setattr(rec, "BLOCK_WINDOWS", 2)   # many blocks: several in flight
 
     def run(name: str) -> tuple[list, list[str], list[float]]:
         messages: list[str] = []
@@ -369,7 +361,8 @@ def test_cuda_out_of_memory_falls_back_once_on_the_main_thread(tmp_path, monkeyp
                               sar=sample["sar"], weights=small_weights, device="cpu",
                               batch_size=2, self_check=self_check,
                               feedback=CallbackFeedback(on_progress=progress.append,
-                                                        on_message=messages.append))
+                                                        on_message=messages.append),
+                              fill=FillSettings(block_windows=2))   # several blocks in flight
         return results, messages, progress
 
     reference, ref_messages, _ = run("cpu")
@@ -468,3 +461,45 @@ def test_cli_cloud_buffer_reaches_reconstruct(monkeypatch, tmp_path, sample, arg
     assert cli.main(["reconstruct", "--msi", *sample["msi"], "--masks", *sample["scl"],
                      "--out", str(tmp_path), *args]) == 0
     assert seen["cloud_buffer"] == buffer
+
+
+def test_the_run_log_holds_every_message_and_the_summary_beside_the_outputs(tmp_path, sample):
+    """cloudfill_log.txt: every message of the run, warnings marked (here: SAR given to a
+    model without SAR), and last the summary the run ends with."""
+    from core_helpers import save_small_model
+    weights = save_small_model(tmp_path / "mts.pt", sar_dates=0)
+    messages: list[str] = []
+    out = tmp_path / "out"
+    results = reconstruct(sample["msi"], str(out), masks=sample["scl"], sar=sample["sar"],
+                          weights=weights, device="cpu",
+                          feedback=CallbackFeedback(on_message=messages.append))
+    assert [r.date_index for r in results] == [1, 3]
+    lines = (out / "cloudfill_log.txt").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("SMTS CloudFill Reconstruct with MTS-ViT (mts.pt)")
+    assert lines[2:] == messages, "every message, in order, the summary last"
+    assert any(m.startswith("WARNING: The model MTS-ViT") and "does not use SAR" in m
+               for m in lines)
+    short = lines.index("In short:")
+    assert len(lines) - short - 1 == len(results) and lines[-1].startswith("  ")
+    assert f"Run log: {out / 'cloudfill_log.txt'}" in lines
+
+
+@pytest.mark.parametrize("stop", ["cancel", "failure"])
+def test_a_run_that_stops_leaves_no_log(tmp_path, sample, small_weights, monkeypatch, stop):
+    """The log is one of the outputs: a cancelled run, or one that fails at its last step
+    (the self-check's report), leaves none of them, the log included."""
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
+    messages: list[str] = []
+    if stop == "failure":
+        def fail(*args, **kwargs):
+            raise CloudFillError("the report cannot be written")
+        monkeypatch.setattr(rec, "write_report", fail)
+    feedback = CallbackFeedback(on_message=messages.append,
+                                cancelled=lambda: stop == "cancel" and
+                                any("windows run" in m for m in messages))
+    with pytest.raises(Cancelled if stop == "cancel" else CloudFillError):
+        reconstruct(sample["msi"], str(tmp_path / "out"), masks=sample["scl"],
+                    sar=sample["sar"], weights=small_weights, device="cpu", feedback=feedback)
+    assert any("windows run" in m for m in messages), "stopped after the fill"
+    assert list_files(tmp_path / "out") == []

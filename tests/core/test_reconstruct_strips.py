@@ -18,6 +18,8 @@ import torch
 
 from core_helpers import REPO_ROOT, list_files, read_raster, sample_paths
 from smts_cloudfill_plugin.core import reconstruct as rec
+from smts_cloudfill_plugin.core.fill import fill_pass
+from smts_cloudfill_plugin.core.fill.settings import FillSettings
 from smts_cloudfill_plugin.core.model.config import smts_vit
 from smts_cloudfill_plugin.core.plan.date_groups import cover_dates, sar_for_group
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
@@ -111,18 +113,17 @@ def full_weights(tmp_path_factory):
     ("small", 1, 1, 2, 256, None),      # 520 x 60 px, blocks of one window, some all halo
     ("small", 3, 4, 2, 256, 13),        # stride 7: three windows overlap every pixel
 ])
-def test_streamed_output_is_bit_exact(tmp_path, monkeypatch, stacks, small_weights, where, batch,
+def test_streamed_output_is_bit_exact(tmp_path, stacks, small_weights, where, batch,
                                       block_windows, workers, strip_columns, overlap):
-    monkeypatch.setattr(rec, "BLOCK_WINDOWS", block_windows)
-    monkeypatch.setattr(rec, "MODEL_WORKERS", workers)
-    monkeypatch.setattr(rec, "STRIP_COLUMNS", strip_columns)
     if where == "sample":
         paths = {k: sample_paths(k) for k in ("msi", "scl", "sar")}
     else:
         paths = stacks.stack(600, 270) if where == "bench" else stacks.stack(520, 60)
     results = rec.reconstruct(paths["msi"], str(tmp_path), masks=paths["scl"], sar=paths["sar"],
                               weights=small_weights, device="cpu", batch_size=batch,
-                              overlap=overlap, self_check=False)
+                              self_check=False,
+                              fill=FillSettings(block_windows=block_windows, workers=workers,
+                                                strip_columns=strip_columns, overlap=overlap))
     want = straightforward(small_weights, paths["msi"], paths["scl"], paths["sar"], batch,
                            overlap)
     assert [r.date_index for r in results] == sorted(want) == [1, 3]
@@ -131,7 +132,7 @@ def test_streamed_output_is_bit_exact(tmp_path, monkeypatch, stacks, small_weigh
         assert mask.any()
         np.testing.assert_array_equal(read_raster(r.path), image)
         np.testing.assert_array_equal(read_raster(r.mask_path)[0], mask)
-    assert len(list_files(tmp_path)) == 4, "no temporary files left"
+    assert len(list_files(tmp_path)) == 5, "two dates' image and mask, the run log: no part"
 
 
 DiskUsage = namedtuple("DiskUsage", "total used free")
@@ -187,15 +188,13 @@ def test_cancel_stops_before_the_next_block_and_leaves_no_file(tmp_path, monkeyp
     show. The cancel is asked from inside the run (when the scan starts, or at the third
     batch), so the test does not depend on timing either.
     """
-    monkeypatch.setattr(rec, "MODEL_WORKERS", 2)
-    monkeypatch.setattr(rec, "BLOCK_WINDOWS", 8)
     paths = stacks.stack(600, 270)
     lock = threading.Lock()
     events: list[tuple[str, bool]] = []     # (what, whether the workers were told to stop)
     asked = threading.Event()
     stopped = threading.Event()
 
-    class Workers(rec.OrderedWorkers):
+    class Workers(fill_pass.OrderedWorkers):
         def close(self) -> None:
             stopped.set()
             super().close()
@@ -217,16 +216,17 @@ def test_cancel_stops_before_the_next_block_and_leaves_no_file(tmp_path, monkeyp
             events.append(("read", stopped.is_set()))
         return real_read(self, *args, **kwargs)
 
-    real_scan, real_predict, real_read = rec.scan_missing, rec._predict, Stack.read
-    monkeypatch.setattr(rec, "OrderedWorkers", Workers)
+    real_scan, real_predict, real_read = rec.scan_missing, fill_pass.predict, Stack.read
+    monkeypatch.setattr(fill_pass, "OrderedWorkers", Workers)
     monkeypatch.setattr(rec, "scan_missing", scan)
-    monkeypatch.setattr(rec, "_predict", predict)
+    monkeypatch.setattr(fill_pass, "predict", predict)
     monkeypatch.setattr(Stack, "read", read)
     out = tmp_path / "out"
     with pytest.raises(Cancelled):
         rec.reconstruct(paths["msi"], str(out), masks=paths["scl"], sar=paths["sar"],
                         weights=small_weights, device="cpu", batch_size=8, self_check=False,
-                        feedback=CallbackFeedback(cancelled=asked.is_set))
+                        feedback=CallbackFeedback(cancelled=asked.is_set),
+                        fill=FillSettings(workers=2, block_windows=8))
     batches = [e for e in events if e[0] == "batch"]
     if when == "scan":
         assert batches == [], "no model runs after a cancel during the scan"

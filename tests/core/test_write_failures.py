@@ -126,3 +126,26 @@ def test_a_full_disk_at_the_training_checkpoint_is_named_and_leaves_no_part(samp
         "folder) and run again."), r.stderr
     assert "Traceback" not in r.stderr and "enforce fail" not in r.stderr
     assert list_files(folder) == [], "no checkpoint part nor model half written"
+
+
+@pytest.mark.parametrize("full_at", ["m.pt", "m.json"])
+def test_a_full_disk_at_saving_weights_is_named_and_leaves_no_part(tmp_path, monkeypatch,
+                                                                   full_at):
+    """The weights file and its sidecar go through the output set's one atomic write
+    (:func:`write_bytes`): on a full disk, a clear error naming the file and no '.part' left
+    (the sidecar is written after the weights: a full disk there keeps the new weights)."""
+    from smts_cloudfill_plugin.core.errors import CloudFillError
+    from smts_cloudfill_plugin.core.model.network import SmtsVit
+    from smts_cloudfill_plugin.core.model.weights import save_weights
+    from core_helpers import small_config
+
+    def full(path, mode="r", *args, **kw):
+        f = builtins.open(path, mode, *args, **kw)
+        name = os.path.basename(str(path))
+        return _FullDisk(f) if "w" in mode and name.startswith(f".{full_at}.") else f
+    monkeypatch.setattr(output_set, "open", full, raising=False)
+    with pytest.raises(CloudFillError, match=rf"Cannot write '.*{full_at}' \(No space left"):
+        save_weights(str(tmp_path / "m.pt"), SmtsVit(small_config()))
+    left = list_files(tmp_path)
+    assert not [n for n in left if n.endswith(".part")], left
+    assert left == ([] if full_at == "m.pt" else ["m.pt"]), left

@@ -65,7 +65,8 @@ def clean_stale_parts(folder: str) -> list[str]:
         m = PART_NAME.match(name)
         if m is None:
             continue
-        if m.group("pid") is not None and (m.group("host") != here or pid_alive(int(m.group("pid")))):
+        pid = m.group("pid")
+        if pid is not None and (m.group("host") != here or pid_alive(int(pid))):
             continue
         try:
             os.remove(os.path.join(folder, name))
@@ -162,7 +163,8 @@ def _take_lock(path: str, folder: str) -> dict:
                 continue
             raise CloudFillError(_locked_message(folder, path, owner)) from None
         except OSError as e:
-            raise CloudFillError(f"Cannot lock the output folder '{folder}': {e.strerror}.") from None
+            raise CloudFillError(f"Cannot lock the output folder '{folder}': "
+                                 f"{e.strerror}.") from None
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(token, f)
         return token

@@ -66,7 +66,8 @@ class RasterWriter:
         count = band_count or like.band_count
         #: The file's data type (by default the one of ``like``: each date keeps its own).
         self.dtype = dtype = np.dtype(dtype or like.numpy_dtype)
-        gdal_type = gdal.GetDataTypeByName({"uint8": "Byte"}.get(dtype.name, dtype.name.capitalize()))
+        gdal_type = gdal.GetDataTypeByName({"uint8": "Byte"}.get(dtype.name,
+                                                                 dtype.name.capitalize()))
         try:
             driver = gdal.GetDriverByName("GTiff")
             self.ds = driver.Create(self.tmp_path, like.width, like.height, count, gdal_type,
@@ -87,7 +88,8 @@ class RasterWriter:
                 (None if nodata == "like" else nodata)
             if nd is not None:
                 band.SetNoDataValue(nd)
-            desc = (descriptions or like.descriptions)[i] if descriptions or band_count is None else ""
+            desc = (descriptions or like.descriptions)[i] \
+                if descriptions or band_count is None else ""
             if desc:
                 band.SetDescription(desc)
             if copy_scaling and band_count is None:
