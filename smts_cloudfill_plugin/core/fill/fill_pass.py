@@ -29,6 +29,7 @@ from ..read.dates import day_numbers
 from ..read.stack import Stack
 from ..workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores
 from ..write.raster import MASK_FILLED, RasterWriter
+from ..write.strips import StripWriter
 from .batches import compose_date, model_batch, predict, windows_to_run
 from .settings import FillSettings
 
@@ -327,8 +328,8 @@ class _GroupFill:
         self.s0 = s0
         self.blender = RowBlender(len(self.group.keep) * fill.bands, s1 - s0, fill.size,
                                   fill.overlap)
-        self.out = [(image.strip(x0, x1, fill.size), mask.strip(x0, x1, fill.size))
-                    for image, mask in self.writers]
+        self.out = [tuple(StripWriter(writer, fill.size, x0, x1) for writer in pair)
+                    for pair in self.writers]
 
     def _blend(self, block: Block, raw: np.ndarray, missing: np.ndarray, preds: list) -> None:
         """Add a block's predictions to the blender, write what it finishes, and the finished

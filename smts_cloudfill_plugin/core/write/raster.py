@@ -2,8 +2,7 @@
 
 A :class:`RasterWriter` writes under a hidden temporary name (a part,
 :func:`.output_set.part_path`) that its :class:`.output_set.OutputSet` renames when the whole
-run has succeeded; :meth:`RasterWriter.strip` hands it pieces row by row
-(:class:`.strips.StripWriter`).
+run has succeeded; a :class:`.strips.StripWriter` hands it pieces row by row.
 """
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ from ..read.raster import RasterInfo
 from ..workers import available_cores
 from .disk import write_failed
 from .output_set import part_path
-from .strips import StripWriter
 
 #: Value of the filled-pixel mask raster: 0 kept from the input, 1 filled by the model.
 MASK_KEPT, MASK_FILLED = 0, 1
@@ -102,11 +100,6 @@ class RasterWriter:
     def block_size(self) -> tuple[int, int]:
         """The file's block (tile) width and height."""
         return tuple(self.ds.GetRasterBand(1).GetBlockSize())
-
-    def strip(self, x0: int, x1: int, max_piece_rows: int) -> StripWriter:
-        """A writer of columns [x0, x1) that takes pieces row by row and hands them to GDAL
-        one whole block-row at a time (:class:`StripWriter`)."""
-        return StripWriter(self, max_piece_rows, x0, x1)
 
     def write(self, x0: int, y0: int, array: np.ndarray) -> None:
         """Write a (bands, h, w) or (h, w) array at pixel (x0, y0)."""

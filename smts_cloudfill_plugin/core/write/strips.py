@@ -1,17 +1,14 @@
 """Strip buffering: rows of a band of columns handed to GDAL one whole block-row at a time."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from .raster import RasterWriter
+from .raster import RasterWriter
 
 
 class StripWriter:
-    """Buffers rows of columns [x0, x1) of a :class:`RasterWriter`'s file and writes them
-    block-row by block-row (made by :meth:`RasterWriter.strip`).
+    """Buffers rows of columns [x0, x1) of a :class:`RasterWriter`'s file, in pieces of at
+    most ``max_piece_rows`` rows, and writes them block-row by block-row.
 
     Pieces arrive with :meth:`put` anywhere in the rows not yet written; :meth:`rows_done` says
     that all rows above ``y`` are complete. A block-row (the dataset's block height, e.g. 256
