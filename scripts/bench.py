@@ -262,7 +262,7 @@ def child_interp(args) -> dict:
     from smts_cloudfill_plugin.core.progress import Feedback
     from smts_cloudfill_plugin.core.reconstruct import compose_date, output_paths
     from smts_cloudfill_plugin.core.read.stack import Stack
-    from smts_cloudfill_plugin.core.read.block_cache import gdal_cache_limit
+    from smts_cloudfill_plugin.core.block_cache import gdal_cache_limit
     from smts_cloudfill_plugin.core.read.missing import scan_missing
     from smts_cloudfill_plugin.core.write.writer import MASK_FILLED, OutputSet, RasterWriter
     stack = json.loads(args.stack)

@@ -1,7 +1,7 @@
 """Reconstruct: fill the cloudy pixels of every cloudy date of a stack with SMTS-ViT.
 
-read (:mod:`.read`) -> plan windows (:mod:`.plan`) -> model (:mod:`.model`) -> blend
-(:mod:`.blend`) -> write (:mod:`.write`). Each cloudy date gets ``<name>_filled.tif`` (clear
+read (:mod:`.read`) -> plan windows (:mod:`.plan`) -> model (:mod:`.model`) -> choose
+(:mod:`.choose`) -> feather (:mod:`.feather`) -> write (:mod:`.write`). Each cloudy date gets ``<name>_filled.tif`` (clear
 pixels copied bit for bit, cloudy ones filled) and ``<name>_filled_mask.tif`` (1 where filled).
 
 Streaming: the raster is processed in strips of output columns (:mod:`.plan.strips`), each top
@@ -23,10 +23,10 @@ from osgeo import gdal
 
 from .errors import CloudFillError
 from .progress import Feedback
-from .read.block_cache import gdal_cache_limit, working_set
+from .block_cache import gdal_cache_limit, working_set
 from .read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
 from .read.dates import day_numbers
-from .read.checks import (check_date_order, check_levels, check_spacing, check_stack_fits_model,
+from .fill_checks import (check_date_order, check_levels, check_spacing, check_stack_fits_model,
                           describe_masks, warn_bands_by_position, warn_empty_sar,
                           warn_whole_dates)
 from .read.haze import DEFAULT_HAZE_CHECK, DEFAULT_HAZE_K, HAZE_BANDS, can_check, write_haze_masks
@@ -39,11 +39,11 @@ from .plan.windows import (WINDOWS_PER_CALL, Window, check_windows, default_over
 from .model.config import SAR_FINDING
 from .model.device import choose_device
 from .model.weights import bundled_weights_path, describe, load_model
-from .blend import confidence
-from .blend.blender import RowBlender
-from .blend.candidates import FULL, FillPlan, blended_fill
-from .blend.check_report import plain_summary, write_report
-from .blend.self_check import CHECK_WINDOWS, DRAWS, DateCheck, check_group, describe_check
+from .choose import confidence
+from .feather import RowBlender
+from .choose.candidates import FULL, FillPlan, blended_fill
+from .choose.check_report import plain_summary, write_report
+from .choose.self_check import CHECK_WINDOWS, DRAWS, DateCheck, check_group, describe_check
 from .write.disk import check_disk_space
 from .write.names import filled_paths
 from .write.thumbnails import thumbnails
@@ -64,7 +64,7 @@ class FilledDate:
             over the raster fills every date of a group that needs it).
         windows_run: windows the model ran in that pass (those with a missing pixel).
         date: the date's acquisition day (None when unknown).
-        rmse_path: the filled pixels' expected error (:mod:`.blend.confidence`), or None
+        rmse_path: the filled pixels' expected error (:mod:`.choose.confidence`), or None
             (without the self-check, or a date it could not check).
     """
 
@@ -162,7 +162,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         self_check: before filling, score the candidate fills (the model, the same-date
             residual correction, temporal interpolation, and blends) on held-back clear pixels
             of each cloudy date and fill each date with the one that did best, never worse than
-            interpolation (:mod:`.blend.self_check`); False uses the model alone.
+            interpolation (:mod:`.choose.self_check`); False uses the model alone.
         report: where the self-check's HTML report goes (default
             ``<output_folder>/cloudfill_check.html``).
         feedback: progress, messages and cancel.
@@ -334,7 +334,7 @@ def _write_confidence(outputs: OutputSet, like, mask: RasterWriter, table: tuple
                       ratios: dict[str, float], folder: str, feedback: Feedback) -> str:
     """``<name>_filled_rmse.tif`` beside a date's mask: each filled pixel's expected RMS error
     (reflectance) by its distance to the date's nearest clear pixel, as the self-check measured
-    it on this scene (:mod:`.blend.confidence`), and in its metadata what that error becomes in
+    it on this scene (:mod:`.choose.confidence`), and in its metadata what that error becomes in
     each spectral index; committed with the other outputs."""
     path = filled_paths(like.path, folder).rmse
     writer = outputs.add(RasterWriter(path, like, band_count=1, dtype=np.float32,
@@ -402,7 +402,7 @@ def _self_check(stack: Stack, model, dev: torch.device, rows: list[list[Window]]
                 days: torch.Tensor | None, size: int, batch_size: int,
                 feedback: Feedback, span: tuple[float, float] = (0.0, 0.0)
                 ) -> tuple[list[DateCheck], torch.device]:
-    """Run :func:`.blend.self_check.check_group` on a few windows of this group; log each date;
+    """Run :func:`.choose.self_check.check_group` on a few windows of this group; log each date;
     return the checks and the device the model is on after.
 
     The check runs the model on this (the main) thread while no worker does (before the group's

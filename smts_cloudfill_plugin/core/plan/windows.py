@@ -2,7 +2,7 @@
 
 Every window has the same side (the model's training window), so windows batch together;
 those that stick out of the raster are padded with pixels marked missing. Neighbours overlap
-so that :mod:`..blend.blender` can even out their predictions without a seam.
+so that :mod:`..feather` can even out their predictions without a seam.
 """
 from __future__ import annotations
 

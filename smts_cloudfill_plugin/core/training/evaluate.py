@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .baseline import interpolate_temporal
-from .metrics import image_metrics
+from ..metrics import image_metrics
 from ..model.network import SmtsVit
 from .data import DateWindow, Sample, Season, cut_sample
 

@@ -38,8 +38,8 @@ import torch
 from ..model.network import SmtsVit
 from ..model.prior import residual_correction
 from ..indices import INDICES, index_positions
-from ..read.clouds import cloud_bank
-from ..training.metrics import spectral_angle, ssim_to
+from ..synthetic_clouds import cloud_bank
+from ..metrics import spectral_angle, ssim_to
 from . import confidence
 from .candidates import BRIGHTNESS, FULL, TONE, candidate_fill, interpolation_and_model, own_scale
 

@@ -13,13 +13,13 @@ import os
 
 import numpy as np
 
-from ..errors import CloudFillError
-from ..model.config import ModelConfig
-from ..model.weights import describe
-from ..progress import Feedback
-from .clouds import BINARY, PROBABILITY
-from .dates import SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE, out_of_order
-from .stack import Stack
+from .errors import CloudFillError
+from .model.config import ModelConfig
+from .model.weights import describe
+from .progress import Feedback
+from .read.clouds import BINARY, PROBABILITY
+from .read.dates import SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE, out_of_order
+from .read.stack import Stack
 
 
 def check_date_order(stack: Stack) -> None:
