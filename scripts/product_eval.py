@@ -175,15 +175,15 @@ CLASSICAL = "interp. + same-date residual"
 @contextlib.contextmanager
 def check_settings(**settings):
     """The self-check with some of its module settings (WEIGHTS, SCALES, KINDS) held, for a variant."""
-    from smts_cloudfill_plugin.core.choose import self_check
-    saved = {k: getattr(self_check, k) for k in settings}
+    from smts_cloudfill_plugin.core.choose import candidate_errors
+    saved = {k: getattr(candidate_errors, k) for k in settings}
     for k, v in settings.items():
-        setattr(self_check, k, v)
+        setattr(candidate_errors, k, v)
     try:
         yield
     finally:
         for k, v in saved.items():
-            setattr(self_check, k, v)
+            setattr(candidate_errors, k, v)
 
 
 def classical_only():

@@ -43,7 +43,9 @@ from .choose import confidence
 from .feather import RowBlender
 from .choose.candidates import FULL, FillPlan, blended_fill
 from .choose.check_report import plain_summary, write_report
-from .choose.self_check import CHECK_WINDOWS, DRAWS, DateCheck, check_group, describe_check
+from .choose.candidate_errors import DRAWS
+from .choose.date_check import DateCheck, describe_check
+from .choose.self_check import CHECK_WINDOWS, check_group
 from .write.disk import check_disk_space
 from .write.names import filled_paths
 from .write.thumbnails import thumbnails

@@ -15,8 +15,8 @@ from smts_cloudfill_plugin.core.read.dates import day_numbers
 from smts_cloudfill_plugin.core.model.network import SmtsVit
 from smts_cloudfill_plugin.core.plan.windows import default_overlap
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
-from smts_cloudfill_plugin.core.choose.self_check import (BASIS_NONE, BASIS_WHOLE, check_group,
-                                                        describe_check)
+from smts_cloudfill_plugin.core.choose.date_check import BASIS_NONE, BASIS_WHOLE, describe_check
+from smts_cloudfill_plugin.core.choose.self_check import check_group
 from smts_cloudfill_plugin.core.read.stack import Stack
 from smts_cloudfill_plugin.core.choose.candidates import BRIGHTNESS, FULL, TONE
 from smts_cloudfill_plugin.core.model.weights import save_weights
@@ -358,7 +358,8 @@ def test_a_run_with_sar_says_what_sar_is_worth(tmp_path):
 def test_whole_dates_in_a_row_are_checked_on_one_date_gaps_and_say_so():
     """Three whole cloudy dates in a row: the group holds no like case but one-date gaps, so
     those decide, and the basis says the date is one of a run of three."""
-    from smts_cloudfill_plugin.core.choose.self_check import BASIS_RUN, whole_run
+    from smts_cloudfill_plugin.core.choose.date_check import BASIS_RUN
+    from smts_cloudfill_plugin.core.choose.self_check import whole_run
     assert [whole_run([1, 2, 3, 5], k) for k in range(6)] == [0, 3, 3, 3, 0, 1]
     rng = np.random.default_rng(5)
     msi = rng.random((2, 8, 10, 20, 20), dtype=np.float32) * 0.3
@@ -398,9 +399,9 @@ def test_the_choice_is_the_lowest_mse_never_worse_and_on_whole_dates_the_lowest_
     (worst ratio 0.9), the other much on MSE and little on SSIM (worst ratio 0.99): held-back
     pixels take the second (lowest MSE), hidden whole dates the first (lowest worst ratio); a
     candidate worse on one draw is never taken."""
-    from smts_cloudfill_plugin.core.choose.self_check import DRAWS, WEIGHTS, _Errors
+    from smts_cloudfill_plugin.core.choose.candidate_errors import DRAWS, WEIGHTS, CandidateErrors
     for lowest_mse, expected in ((True, 2), (False, 1)):
-        e = _Errors(_Errors.ALL, (FULL,), lowest_mse)
+        e = CandidateErrors(CandidateErrors.ALL, (FULL,), lowest_mse)
         e.n[:] = 100
         e.sums[:] = 1.0                          # every candidate ties with interpolation
         e.sums[:, :, 0, 0, 1] = 0.9              # weight 1: 10 % better on all metrics
@@ -419,8 +420,8 @@ def test_a_model_right_on_brightness_and_wrong_on_spectra_lends_its_brightness_t
     brightness along interpolation's spectrum wins MSE at the same angle, and is taken; with
     TONE, the same-date residual (which also sees the date's brightness) joins it there, at
     interpolation's angle exactly."""
-    from smts_cloudfill_plugin.core.choose import self_check
-    monkeypatch.setattr(self_check, "KINDS", kinds)
+    from smts_cloudfill_plugin.core.choose import candidate_errors
+    monkeypatch.setattr(candidate_errors, "KINDS", kinds)
     rng = np.random.default_rng(4)
     base = 0.05 + rng.random((1, 1, 10, 20, 20), dtype=np.float32) * 0.3
     msi = np.repeat(base, 6, axis=1) * (1 + 0.01 * rng.random((1, 6, 10, 20, 20), dtype=np.float32))
@@ -474,9 +475,10 @@ def test_a_residual_right_on_brightness_and_wrong_on_spectra_is_taken_as_tone():
     brightness but tilts the spectrum: whole, or with the model's brightness along it, it loses
     on SAM, so the floor refuses it; as interpolation's spectrum scaled (TONE) it keeps
     interpolation's angle exactly and most of the MSE gain, and is chosen."""
-    from smts_cloudfill_plugin.core.choose.self_check import DRAWS, SCALES, DateCheck, _Errors
+    from smts_cloudfill_plugin.core.choose.candidate_errors import DRAWS, SCALES, CandidateErrors
+    from smts_cloudfill_plugin.core.choose.date_check import DateCheck
     gen = torch.Generator().manual_seed(3)
-    e = _Errors()
+    e = CandidateErrors()
     for draw in range(DRAWS):
         interp = 0.05 + 0.3 * torch.rand(4, 10, 16, 16, generator=gen)
         truth = interp * 1.3 * (1 + 0.02 * torch.randn(4, 10, 16, 16, generator=gen))

@@ -7,7 +7,8 @@ filling, reconstruct hides some clear pixels of each cloudy date (synthetic clou
     interpolation + residual(s) + w * (model - its prior)
 
 with ``residual(s)`` the same-date residual correction at Gaussian scale ``s`` (none, or one of
-:data:`SCALES`; :mod:`..model.prior`) and ``w`` the model's weight (:data:`WEIGHTS`). Per date it
+:data:`.candidate_errors.SCALES`; :mod:`..model.prior`) and ``w`` the model's weight
+(:data:`.candidate_errors.WEIGHTS`). Per date it
 picks, of the candidates never worse than interpolation (no residual, ``w = 0``) on MSE, SAM
 or SSIM in each of two independent draws of held-back pixels, the one with the lowest MSE.
 Each date draws its held-back pixels from its own random stream, so its choice does not move
@@ -17,7 +18,8 @@ same spectral angle, and often most of its MSE gain); and with the residual as b
 interpolation's spectrum scaled (its spectral angle interpolation's: where the residual's
 spectra cost SAM, its brightness still counts). The fill then uses the chosen candidate
 (:mod:`.candidates`); where it gives the model no weight, the model is not run at all. The
-figures go to the log and to a small report (:mod:`.check_report`).
+scores are :mod:`.candidate_errors`'; each date's finding is a :class:`.date_check.DateCheck`,
+said in the log and in a small report (:mod:`.check_report`).
 
 A date that is wholly (or almost wholly) cloudy has no clear pixels to hold back, and what
 small clouds say does not tell how a whole missing date is best filled. For those dates the
@@ -31,17 +33,21 @@ by the model unchecked.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
+from ..indices import index_positions
 from ..model.network import SmtsVit
 from ..model.prior import residual_correction
-from ..indices import INDICES, index_positions
+from ..plan.windows import WINDOWS_PER_CALL
 from ..synthetic_clouds import cloud_bank
-from ..metrics import spectral_angle, ssim_to
 from . import confidence
-from .candidates import BRIGHTNESS, FULL, TONE, candidate_fill, interpolation_and_model, own_scale
+from . import candidate_errors as grid  # its WEIGHTS, SCALES, DRAWS: one set, patched in one place
+from .candidate_errors import CandidateErrors, whole_errors
+from .candidates import interpolation_and_model, own_scale
+from .date_check import BASIS_NONE, BASIS_OWN, BASIS_POOLED, BASIS_RUN, BASIS_WHOLE, DateCheck
 
 #: Windows the check runs on (spread over the raster); each is run once per cloudy date.
 CHECK_WINDOWS = 12
@@ -50,21 +56,6 @@ CHECK_CLOUDS = 20
 #: A date's own check decides only with at least this many held-back pixels; below it, the
 #: figures of all the group's cloudy dates are pooled.
 MIN_PIXELS = 300
-#: Weights tried between interpolation (0) and the model (1).
-WEIGHTS = tuple(np.linspace(0.0, 1.0, 11))
-#: Gaussian scales (pixels) of the same-date residual correction tried; 0 = none. The
-#: matrix's scenarios split between 4 (small clouds) and 8 (real shapes, larger clouds).
-SCALES = (0.0, 4.0, 8.0)
-#: The kinds of candidate tried on dates with clouds (:mod:`.candidates`); whole cloudy dates
-#: take BRIGHTNESS only.
-KINDS = (FULL, BRIGHTNESS, TONE)
-#: The kinds offered on whole cloudy dates (chosen by the lowest worst ratio over the hidden
-#: whole dates). The model's full spectra beside its brightness gained MSE and SAM on the
-#: matrix's whole-date rows but lost SAM and SSIM on its fully clear windows
-#: (model_weights/EXPERIMENTS.md, session 5): brightness only.
-WHOLE_KINDS = (BRIGHTNESS,)
-#: Independent draws of held-back pixels; a weight must beat interpolation on each.
-DRAWS = 2
 #: Whole dates hidden in turn to check the fill of whole cloudy dates (leave one date out).
 LOO_DONORS = 3
 #: A date can be hidden whole for that check when at least this share of its pixels in the check
@@ -74,290 +65,6 @@ LOO_MIN_CLEAR = 0.5
 #: A date at most this clear in the check windows is a whole cloudy date (an overcast
 #: acquisition): checked by hiding whole dates, not by the group's pooled held-back pixels.
 WHOLE_MAX_CLEAR = 0.02
-
-#: How a date's choice was made (``DateCheck.basis``).
-BASIS_OWN = "this date"
-BASIS_POOLED = "pooled over the group's dates"
-BASIS_WHOLE = "whole dates hidden in turn"
-BASIS_NONE = "nothing to check: interpolation"
-BASIS_RUN = "one of {n} whole dates in a row"
-
-
-@dataclass
-class DateCheck:
-    """The check of one cloudy date: held-back pixels, the errors of interpolation, the model
-    and the chosen fill, and the chosen candidate."""
-
-    name: str
-    date: str
-    pixels: int
-    interp_mse: float
-    model_mse: float
-    interp_sam: float
-    model_sam: float
-    weight: float
-    basis: str  # one of the BASIS_* texts (for whole dates, with the hidden dates named)
-    scale: float = 0.0
-    #: How the model's change enters the fill (candidates.FULL, BRIGHTNESS or TONE): BRIGHTNESS
-    #: always on whole cloudy dates, the check's choice on other dates.
-    kind: int = FULL
-    chosen_mse: float = float("nan")
-    chosen_sam: float = float("nan")
-    #: The model alone's and the chosen fill's worst ratio to interpolation over the metrics and
-    #: draws, with where it was: (ratio, "SSIM, draw 2"). :meth:`_Errors.best` says how the
-    #: choice is made.
-    model_worst: tuple[float, str] = (float("nan"), "")
-    chosen_worst: tuple[float, str] = (float("nan"), "")
-    #: The chosen fill's RMS error on the held-back pixels per band of distance to the date's
-    #: nearest clear pixel (:mod:`.confidence`); None when nothing was checked.
-    error_by_distance: tuple[float, ...] | None = None
-    #: Per spectral index, the chosen fill's RMS error in index units over its RMS error in
-    #: reflectance, on the held-back pixels (:meth:`_Errors.index_ratios`).
-    index_ratios: dict[str, float] | None = None
-
-    @property
-    def why(self) -> str:
-        """One sentence: why this candidate, even where the model alone has better means."""
-        if self.basis == BASIS_NONE:
-            return "Nothing could be held back or hidden: temporal interpolation, which needs no check."
-        where = "on held-back clear pixels of this date" if self.basis == BASIS_OWN else \
-            ("on the group's other cloudy dates" if self.basis == BASIS_POOLED else
-             "on whole clear dates of the group hidden in turn")
-        whole = BASIS_WHOLE in self.basis
-        metrics = "MSE and SSIM" if whole else "MSE, SAM and SSIM"
-        rule = ("the lowest worst ratio to interpolation" if whole else
-                "the lowest MSE of the fills never worse than interpolation")
-        text = (f"Scored {where}, in two independent draws, on {metrics}; the fill "
-                f"chosen has {rule} (its worst ratio {self.chosen_worst[0]:.3f},"
-                f" {self.chosen_worst[1]}).")
-        if (self.weight < 0.999 or (self.kind != FULL and not whole)) and self.model_worst[1]:
-            text += (f" The model alone's worst was {self.model_worst[0]:.3f} "
-                     f"({self.model_worst[1]})")
-            better = self.model_mse <= self.chosen_mse and self.model_sam <= self.chosen_sam
-            text += (", although its mean MSE and SAM were lower: a choice must hold on every "
-                     "metric of every draw." if better else ".")
-        if self.kind == BRIGHTNESS and self.weight > 0.001:
-            text += (" The model's change is taken as brightness only: the spectrum of "
-                     "interpolation (with the same-date residual, if any), scaled, so the "
-                     "spectral angle is that fill's" +
-                     (", as on every whole cloudy date." if whole else "."))
-        elif self.kind == TONE and (self.weight > 0.001 or self.scale > 0):
-            text += (" The same-date residual and the model's change are taken as brightness "
-                     "only: interpolation's spectrum, scaled, so the spectral angle is "
-                     "interpolation's.")
-        return text
-
-    @property
-    def verdict(self) -> str:
-        if self.weight >= 0.999:
-            used = "model"
-        elif self.weight <= 0.001:
-            used = "interpolation"
-        else:
-            used = f"blend {self.weight:.0%} model"
-        if self.kind == BRIGHTNESS and self.weight > 0.001:
-            used += "'s brightness"
-        if self.scale > 0:
-            used += f" + same-date residual ({self.scale:g} px)"
-        if self.kind == TONE and (self.weight > 0.001 or self.scale > 0):
-            used += ", as brightness on interpolation's spectrum"
-        return used
-
-
-class _Errors:
-    """Per draw of held-back pixels and per candidate: summed squared error (mean over bands),
-    spectral angle and SSIM dissimilarity (1 - SSIM) over the held-back pixels.
-
-    A candidate is ``(kind, scale, weight)`` indices: :func:`.candidates.candidate_fill` of
-    kind ``self.kinds[kind]`` from interpolation, the residual correction at ``SCALES[scale]``
-    and ``WEIGHTS[weight]`` of the model's change. Candidate (0, 0, 0) is interpolation."""
-
-    METRICS = 3
-    ALL = (0, 1, 2)
-    #: MSE and SSIM: on whole dates only brightness is offered, whose spectral angle is
-    #: interpolation's by construction (every candidate ties on it).
-    MSE_SSIM = (0, 2)
-
-    def __init__(self, judged: tuple[int, ...] = ALL, kinds: tuple[int, ...] | None = None,
-                 lowest_mse: bool = True, indices: dict[str, tuple[int, ...]] | None = None
-                 ) -> None:
-        self.kinds = KINDS if kinds is None else kinds
-        self.sums = np.zeros((DRAWS, self.METRICS, len(self.kinds), len(SCALES), len(WEIGHTS)))
-        self.n = np.zeros(DRAWS)
-        self.labels = [f"draw {d + 1}" for d in range(DRAWS)]
-        #: The metrics a choice is judged on: all three, or MSE and SSIM when every candidate
-        #: keeps interpolation's spectral angle (brightness only).
-        self.judged = judged
-        #: How :meth:`best` chooses among the candidates never worse than interpolation: the
-        #: lowest MSE (held-back pixels), or the lowest worst ratio (hidden whole dates).
-        self.lowest_mse = lowest_mse
-        #: Squared errors (mean over bands) and pixels per band of distance to the date's
-        #: nearest clear pixel (:mod:`.confidence`), every draw together: the chosen fill's
-        #: expected error by distance.
-        self.band_sums = np.zeros((confidence.BANDS, len(self.kinds), len(SCALES), len(WEIGHTS)))
-        self.band_n = np.zeros(confidence.BANDS)
-        #: Spectral indices (name -> the model's band positions) whose errors are summed too:
-        #: how much of a fill's error an index sees (bands err together: a brightness error
-        #: leaves NDVI nearly as it is).
-        self.indices = dict(indices or {})
-        shape = (len(self.indices), len(self.kinds), len(SCALES), len(WEIGHTS))
-        self.index_sums, self.index_n = np.zeros(shape), np.zeros(shape)
-
-    def add(self, draw: int, interp: torch.Tensor, change: torch.Tensor,
-            corrections: list[torch.Tensor], truth: torch.Tensor, scored: torch.Tensor,
-            bands: np.ndarray | None = None) -> None:
-        """(N, C, S, S) interpolation, the model's change to its prior, residual corrections
-        (one per scale) and truth of one date, (N, S, S) held-back pixels and, when given, each
-        pixel's band of distance to the date's nearest clear pixel."""
-        keep = scored.unsqueeze(1)
-        band_of = None
-        if bands is not None:
-            band_of = bands[scored.numpy()]
-            self.band_n += np.bincount(band_of, minlength=confidence.BANDS)
-        weights = torch.tensor(WEIGHTS, dtype=interp.dtype).view(-1, 1, 1, 1, 1)
-        ssim = ssim_to(truth)                       # the truth's statistics once
-        angle = lambda fills: torch.where(  # noqa: E731
-            scored, spectral_angle(fills, truth, dim=-3), 0.0).sum((-3, -2, -1))
-        # BRIGHTNESS keeps base's spectral angle and TONE interpolation's at every weight, by
-        # construction: those are taken as they are (no rounding noise in the floor's ratios).
-        interp_angle = float(angle(torch.where(keep, interp, truth)))
-        for a, corr in enumerate(corrections):
-            base_angle = float(angle(torch.where(keep, interp + corr, truth))) \
-                if bool(corr.any()) else interp_angle
-            for j, kind in enumerate(self.kinds):
-                # Every weight's fill in one (W, N, C, S, S) tensor: one pass of each metric.
-                fills = torch.where(keep, candidate_fill(interp, corr, change, weights, kind),
-                                    truth)
-                mse = ((fills - truth) ** 2).mean(2)
-                dissim = 1 - ssim(fills)
-                sam = angle(fills).tolist() if kind == FULL else \
-                    [base_angle if kind == BRIGHTNESS else interp_angle] * len(WEIGHTS)
-                # Weight 0 is base itself: the same number as the ties above (a sum over a
-                # larger tensor can differ in the last bit, and a tie must not read as a loss).
-                sam = [base_angle if float(w) == 0.0 and kind != TONE else v
-                       for w, v in zip(WEIGHTS, sam)]
-                for i in range(len(WEIGHTS)):
-                    self.sums[draw, 0, j, a, i] += float(mse[i][scored].sum())
-                    self.sums[draw, 1, j, a, i] += sam[i]
-                    self.sums[draw, 2, j, a, i] += float(dissim[i][scored].sum())
-                if self.indices:
-                    self._add_indices(j, a, fills, truth, scored)
-                if band_of is not None:
-                    squares = mse[:, scored].double().numpy()      # (weights, pixels)
-                    for i in range(len(WEIGHTS)):
-                        self.band_sums[:, j, a, i] += np.bincount(
-                            band_of, weights=squares[i], minlength=confidence.BANDS)
-        self.n[draw] += float(scored.sum())
-
-    def _add_indices(self, kind: int, scale: int, fills: torch.Tensor, truth: torch.Tensor,
-                     scored: torch.Tensor) -> None:
-        """Squared errors of each index on the held-back pixels, every weight at once."""
-        f = fills.permute(0, 1, 3, 4, 2)[:, scored].double().numpy()      # (W, P, C)
-        t = truth.permute(0, 2, 3, 1)[scored].double().numpy()            # (P, C)
-        for i, (name, positions) in enumerate(self.indices.items()):
-            formula = INDICES[name].formula
-            with np.errstate(all="ignore"):
-                err = (formula(*(f[..., p] for p in positions))
-                       - formula(*(t[..., p] for p in positions))[None]) ** 2
-            ok = np.isfinite(err)
-            self.index_sums[i, kind, scale] += np.where(ok, err, 0.0).sum(1)
-            self.index_n[i, kind, scale] += ok.sum(1)
-
-    def index_ratios(self, candidate: tuple[int, int, int]) -> dict[str, float]:
-        """Per index, a candidate's RMS error in index units over its RMS error in reflectance
-        (mean over bands), on the held-back pixels: what a pixel's expected error becomes in
-        that index."""
-        refl = self.mean(0, candidate)
-        out = {}
-        for i, name in enumerate(self.indices):
-            n = self.index_n[(i, *candidate)]
-            if n > 0 and refl > 0:
-                out[name] = float(np.sqrt(self.index_sums[(i, *candidate)] / n / refl))
-        return out
-
-    def merged(self, others: list["_Errors"]) -> "_Errors":
-        out = _Errors(self.judged, self.kinds, self.lowest_mse, self.indices)
-        for e in [self, *others]:
-            out.sums += e.sums
-            out.n += e.n
-            out.band_sums += e.band_sums
-            out.band_n += e.band_n
-            out.index_sums += e.index_sums
-            out.index_n += e.index_n
-        return out
-
-    def error_by_distance(self, candidate: tuple[int, int, int]) -> tuple[float, ...] | None:
-        """A candidate's RMS error per band of distance to the nearest clear pixel. Bands
-        farther than any held-back pixel take at least the error of the same candidate without
-        the same-date residual (which fades far from the clear pixels it spreads from)."""
-        far = self.mean(0, (candidate[0], 0, candidate[2])) if self.pixels else None
-        return confidence.error_table(self.band_sums[(slice(None), *candidate)], self.band_n,
-                                      None if far is None else float(np.sqrt(far)))
-
-    @property
-    def pixels(self) -> int:
-        return int(self.n.sum())
-
-    def mean(self, metric: int, candidate: tuple[int, int, int]) -> float:
-        return float(self.sums[(slice(None), metric, *candidate)].sum() / max(self.pixels, 1))
-
-    def candidate(self, scale: int, weight: int, kind: int = FULL) -> tuple[int, int, int]:
-        """The indices of a candidate (its kind the first this set has when it lacks ``kind``)."""
-        return (self.kinds.index(kind) if kind in self.kinds else 0, scale, weight)
-
-    def kind(self, candidate: tuple[int, int, int]) -> int:
-        return self.kinds[candidate[0]]
-
-    METRIC_NAMES = ("MSE", "SAM", "SSIM")
-
-    def _ratios(self) -> np.ndarray:
-        """(draws, metrics, kinds, scales, weights) ratios to interpolation; -inf where not judged."""
-        base = np.maximum(self.sums[:, :, :1, :1, :1], 1e-20)
-        ratio = self.sums / base
-        ratio[self.n == 0] = -np.inf
-        ratio[:, [m for m in range(self.METRICS) if m not in self.judged]] = -np.inf
-        return ratio
-
-    def worst(self, candidate: tuple[int, int, int]) -> tuple[float, str]:
-        """A candidate's worst ratio to interpolation over the metrics and draws, and where."""
-        ratio = self._ratios()[(slice(None), slice(None), *candidate)]
-        d, m = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-        return float(ratio[d, m]), f"{self.METRIC_NAMES[m]}, {self.labels[d]}"
-
-    def best(self) -> tuple[int, int, int]:
-        """The chosen candidate. Only candidates never worse than interpolation on any judged
-        metric (MSE, SAM, 1 - SSIM) of any independent draw are taken (a candidate must win on
-        every draw, which keeps chance wins on a few pixels out); interpolation scores 1 on
-        all, so there is always one. Among them, on held-back pixels, the lowest MSE; on hidden
-        whole dates (brightness candidates), the lowest worst ratio to interpolation over
-        metrics and draws: taking the lowest MSE there too cost SSIM on the whole-date
-        scenarios (+0.0057 -> +0.0047 on one inner date) and on the fully clear windows
-        (-0.0016 .. -0.0038). On a tie, interpolation."""
-        if not (self.n > 0).any():
-            return 0, 0, 0                                     # nothing scored: interpolation
-        worst = self._ratios().max(axis=(0, 1))                # (kinds, scales, weights)
-        if self.lowest_mse:
-            # Held-back pixels of the date (or its group): among the candidates never worse,
-            # the lowest MSE. The lowest worst ratio (below) was bound by the metric that gains
-            # least, SSIM, and left MSE on the table: -0.8 / -2.5 % MSE on the matrix's 1 and 2
-            # dates 40 (model_weights/EXPERIMENTS.md).
-            mse = np.where(worst <= 1.0, self.sums[:, 0].sum(0), np.inf)
-            c = np.unravel_index(int(np.argmin(mse)), mse.shape)
-            if np.isfinite(mse[c]):
-                return tuple(int(x) for x in c)
-        c = np.unravel_index(int(np.argmin(worst)), worst.shape)
-        return tuple(int(x) for x in c)
-
-
-def _judged(kinds: tuple[int, ...]) -> tuple[int, ...]:
-    """MSE and SSIM when only brightness is offered (its angle is interpolation's: every
-    candidate ties on SAM), all three metrics otherwise."""
-    return _Errors.MSE_SSIM if tuple(kinds) == (BRIGHTNESS,) else _Errors.ALL
-
-
-def _whole_errors(indices: dict[str, tuple[int, ...]] | None = None) -> _Errors:
-    """The errors of whole dates hidden in turn: WHOLE_KINDS, chosen by the lowest worst ratio."""
-    return _Errors(_judged(WHOLE_KINDS), tuple(WHOLE_KINDS), lowest_mse=False, indices=indices)
 
 
 def held_back(missing: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -371,7 +78,7 @@ def held_back(missing: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarr
 
 def _score(model: SmtsVit, device: torch.device, msi: np.ndarray, missing: np.ndarray,
            hidden: np.ndarray, sar: np.ndarray | None, days: torch.Tensor | None,
-           dates: list[int], errors: dict[int, _Errors], draw_of: np.ndarray,
+           dates: list[int], errors: dict[int, CandidateErrors], draw_of: np.ndarray,
            chunk: int, check) -> None:
     """Fill ``hidden`` (one copy of the n windows per date of ``dates``, (len(dates) * n, T, S,
     S)) every candidate way, the model run on ``chunk`` windows at a time (``check`` between:
@@ -393,7 +100,7 @@ def _score(model: SmtsVit, device: torch.device, msi: np.ndarray, missing: np.nd
     clean = torch.nan_to_num(x)
     own = own_scale(model)
     corrections = [torch.zeros_like(interp) if s == 0 else residual if s == own else
-                   residual_correction(clean, m, d, s, sorted(set(dates))) for s in SCALES]
+                   residual_correction(clean, m, d, s, sorted(set(dates))) for s in grid.SCALES]
     change = pred - interp
     if own > 0:
         change = change - residual
@@ -456,10 +163,11 @@ def whole_date_donors(missing: np.ndarray, whole: list[int], limit: int = LOO_DO
     return candidates[:limit]
 
 
-def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days: torch.Tensor | None,
-                targets: list[int], names: list[str], dates: list[str],
-                seed: int = 0, check=lambda: None, chunk: int = 8,
-                progress=lambda fraction: None) -> list[DateCheck]:
+def check_group(model: SmtsVit, device: torch.device, batches: list[tuple],
+                days: torch.Tensor | None, targets: list[int], names: list[str],
+                dates: list[str], seed: int = 0, check=lambda: None,
+                chunk: int = WINDOWS_PER_CALL, progress=lambda fraction: None
+                ) -> list[DateCheck]:
     """Check each target date of one group of dates.
 
     Args:
@@ -471,86 +179,109 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple], days
         chunk: windows per model run (the results do not depend on it).
         progress: told the share of the check done, in [0, 1].
     """
-    # One random stream per date: a date's held-back pixels do not depend on which other
-    # dates of the group are cloudy (turning the haze check on once changed another date's).
-    rngs = {k: np.random.default_rng([seed, k]) for k in targets}
+    run = _Run(model, device, batches, days, chunk, check, progress)
     indices = index_positions(tuple(getattr(getattr(model, "config", None), "msi_bands", ())))
-    errors = {k: _Errors(indices=indices) for k in targets}
+    errors = {k: CandidateErrors(indices=indices) for k in targets}
     model.eval()
     with torch.inference_mode():
-        runs = len(batches) * DRAWS
-        for b, (msi, missing, sar) in enumerate(batches):
-            for draw in range(DRAWS):
-                check()
-                # One copy of the windows per cloudy date, held-back pixels on that date only.
-                hidden = np.concatenate([np.stack([held_back(m, k, rngs[k]) for m in missing])
-                                         for k in targets])
-                _score(model, device, msi, missing, hidden, sar, days, targets, errors,
-                       np.full(len(msi), draw), chunk, check)
-                progress((b * DRAWS + draw + 1) / (runs + len(batches)))
+        _hold_back(run, targets, errors, seed)
         # Whole cloudy dates: hide whole mostly clear dates of the group in turn.
         all_missing = np.concatenate([b[1] for b in batches]) if batches else None
         whole = [] if all_missing is None else whole_dates(all_missing, targets)
         donors = whole_date_donors(all_missing, whole) if whole else []
-        hidden_whole = {k: _whole_errors(indices) for k in donors}
+        hidden_whole = {k: whole_errors(indices) for k in donors}
         if donors:
-            # The two draws are the even and the odd check windows (hiding is not random).
-            first = 0
-            for msi, missing, sar in batches:
-                check()
-                hidden = np.concatenate([missing.copy() for _ in donors])
-                for j, k in enumerate(donors):
-                    hidden[j * len(msi):(j + 1) * len(msi), k] = True
-                _score(model, device, msi, missing, hidden, sar, days, donors, hidden_whole,
-                       (first + np.arange(len(msi))) % DRAWS, chunk, check)
-                first += len(msi)
-                progress((runs + first / len(all_missing) * len(batches)) /
-                         (runs + len(batches)))
-    pooled = _Errors(indices=indices).merged(list(errors.values()))
+            _hide_whole(run, donors, hidden_whole, len(all_missing))
+    pooled = CandidateErrors(indices=indices).merged(list(errors.values()))
     # The dates hidden whole are pooled, each draw apart: with brightness-only candidates (the
     # spectral angle is interpolation's) pooled figures kept the floor on the held-out whole-date
     # scenarios, where asking a win on every hidden date (18 ratios) left the model's gain at
     # -0.2..-0.7 % MSE (model_weights/EXPERIMENTS.md).
-    by_whole = _whole_errors(indices).merged(list(hidden_whole.values()))
+    by_whole = whole_errors(indices).merged(list(hidden_whole.values()))
     whole_basis = f"{BASIS_WHOLE}: " + ", ".join(names[k] for k in donors)
     # The model alone: weight 1 with its own residual scale (none unless its prior has one).
-    alone = SCALES.index(own_scale(model)) if own_scale(model) in SCALES else 0
+    alone = grid.SCALES.index(own_scale(model)) if own_scale(model) in grid.SCALES else 0
     out = []
     for k in targets:
         e, basis = errors[k], BASIS_OWN
         if e.pixels < MIN_PIXELS:
             e, basis = (by_whole, whole_basis) if k in whole and by_whole.pixels >= MIN_PIXELS \
                 else (pooled, BASIS_POOLED)
-        is_whole = e is by_whole
-        run = whole_run(whole, k)
-        if is_whole and run > 1:
+        in_a_row = whole_run(whole, k)
+        if e is by_whole and in_a_row > 1:
             # Inside a longer gap, one-date gaps are the only like case a group of 6 dates
             # holds; the model's spectra lost there on SAM (+1.2 %), its brightness does not
             # change the angle and won on MSE (three in a row: -8 %).
-            basis = f"{BASIS_RUN.format(n=run)}; {basis}"
-        if e.pixels == 0:
-            # Nothing to hold back anywhere: interpolation, the fill that needs no check.
-            out.append(DateCheck(names[k], dates[k], 0, float("nan"), float("nan"),
-                                 float("nan"), float("nan"), 0.0, BASIS_NONE))
-            continue
-        c = e.best()
-        interp, model_alone = (0, 0, 0), e.candidate(alone, len(WEIGHTS) - 1)
-        out.append(DateCheck(names[k], dates[k], e.pixels, e.mean(0, interp),
-                             e.mean(0, model_alone), e.mean(1, interp), e.mean(1, model_alone),
-                             float(WEIGHTS[c[2]]), basis, float(SCALES[c[1]]),
-                             e.kind(c), e.mean(0, c), e.mean(1, c),
-                             e.worst(model_alone), e.worst(c), e.error_by_distance(c),
-                             e.index_ratios(c)))
+            basis = f"{BASIS_RUN.format(n=in_a_row)}; {basis}"
+        out.append(_date_check(names[k], dates[k], e, basis, alone))
     return out
 
 
-def describe_check(c: DateCheck) -> str:
-    """One log line."""
-    if c.basis == BASIS_NONE:
-        return (f"  {c.name}: no clear pixel to hold back on this date or its group, and no "
-                "mostly clear date to hide whole; filled by temporal interpolation.")
-    pct = lambda a, b: 100 * (a / b - 1) if b > 0 else 0.0  # noqa: E731
-    return (f"  {c.name}: on {c.pixels} held-back clear pixels ({c.basis}), interpolation MSE "
-            f"{c.interp_mse:.5f}, model {c.model_mse:.5f} ({pct(c.model_mse, c.interp_mse):+.0f} %); "
-            f"using {c.verdict}: MSE {c.chosen_mse:.5f} ({pct(c.chosen_mse, c.interp_mse):+.0f} %), "
-            f"SAM {c.chosen_sam:.4f} ({pct(c.chosen_sam, c.interp_sam):+.0f} %).")
+@dataclass
+class _Run:
+    """What every model run of one group's check shares (see :func:`check_group`)."""
+
+    model: SmtsVit
+    device: torch.device
+    batches: list[tuple]
+    days: torch.Tensor | None
+    chunk: int
+    check: Callable[[], None]
+    progress: Callable[[float], None]
+
+    @property
+    def runs(self) -> int:
+        """Model passes over the batches for held-back pixels (the whole dates' pass after)."""
+        return len(self.batches) * grid.DRAWS
+
+
+def _hold_back(run: _Run, targets: list[int], errors: dict[int, CandidateErrors],
+               seed: int) -> None:
+    """Score every candidate on synthetic clouds over each target date's clear pixels, in
+    :data:`DRAWS` independent draws per batch."""
+    # One random stream per date: a date's held-back pixels do not depend on which other
+    # dates of the group are cloudy (turning the haze check on once changed another date's).
+    rngs = {k: np.random.default_rng([seed, k]) for k in targets}
+    total = run.runs + len(run.batches)
+    for b, (msi, missing, sar) in enumerate(run.batches):
+        for draw in range(grid.DRAWS):
+            run.check()
+            # One copy of the windows per cloudy date, held-back pixels on that date only.
+            hidden = np.concatenate([np.stack([held_back(m, k, rngs[k]) for m in missing])
+                                     for k in targets])
+            _score(run.model, run.device, msi, missing, hidden, sar, run.days, targets, errors,
+                   np.full(len(msi), draw), run.chunk, run.check)
+            run.progress((b * grid.DRAWS + draw + 1) / total)
+
+
+def _hide_whole(run: _Run, donors: list[int], hidden_whole: dict[int, CandidateErrors],
+                windows: int) -> None:
+    """Score every candidate on the ``donors`` hidden whole in turn (``windows``: the check
+    windows of all batches)."""
+    # The two draws are the even and the odd check windows (hiding is not random).
+    first = 0
+    for msi, missing, sar in run.batches:
+        run.check()
+        hidden = np.concatenate([missing.copy() for _ in donors])
+        for j, k in enumerate(donors):
+            hidden[j * len(msi):(j + 1) * len(msi), k] = True
+        _score(run.model, run.device, msi, missing, hidden, sar, run.days, donors, hidden_whole,
+               (first + np.arange(len(msi))) % grid.DRAWS, run.chunk, run.check)
+        first += len(msi)
+        run.progress((run.runs + first / windows * len(run.batches)) /
+                     (run.runs + len(run.batches)))
+
+
+def _date_check(name: str, date: str, e: CandidateErrors, basis: str, alone: int) -> DateCheck:
+    """The choice for one date from its scores ``e`` (``alone``: the model alone's scale)."""
+    if e.pixels == 0:
+        # Nothing to hold back anywhere: interpolation, the fill that needs no check.
+        return DateCheck(name, date, 0, float("nan"), float("nan"), float("nan"), float("nan"),
+                         0.0, BASIS_NONE)
+    c = e.best()
+    interp, model_alone = (0, 0, 0), e.candidate(alone, len(grid.WEIGHTS) - 1)
+    return DateCheck(name, date, e.pixels, e.mean(0, interp), e.mean(0, model_alone),
+                     e.mean(1, interp), e.mean(1, model_alone), float(grid.WEIGHTS[c[2]]),
+                     basis, float(grid.SCALES[c[1]]), e.kind(c), e.mean(0, c), e.mean(1, c),
+                     e.worst(model_alone), e.worst(c), e.error_by_distance(c),
+                     e.index_ratios(c))

@@ -42,7 +42,7 @@ from ..progress import Feedback, SubFeedback
 from .products import MODEL_BANDS, NATIVE_RES, S2Product, find_products, open_product
 from ..read.raster import RasterInfo, canonical_band
 # The cloud buffer's default and grown classes are shared with Reconstruct and Train.
-from ..read.stack import DN_SCALE
+from ..read.encodings import DN_SCALE, linear_to_db, looks_linear, sar_dn_scale
 from ..write.writer import OutputSet, RasterWriter, folder_lock
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic")
@@ -570,15 +570,12 @@ def _prepare_sar_date(date, files, grid, folder, outputs, feedback) -> PreparedS
             data = _warp_band(path, info["bands"][pol], grid, "bilinear", float("nan")
                               if not integer else None, gdal.GDT_Float32)
             if integer:
-                db = data * (info["scale"] if info["scale"] not in (None, 1.0) else DN_SCALE)
+                db = data * sar_dn_scale(info["scale"])
                 units_seen.add("dB")
             else:
-                finite = data[np.isfinite(data)]
-                linear = info["units"].lower() not in ("db", "decibel") and finite.size > 0 \
-                    and float(finite.min()) >= 0
+                linear = info["units"].lower() not in ("db", "decibel") and looks_linear(data)
                 units_seen.add("linear" if linear else "dB")
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    db = 10.0 * np.log10(np.where(data > 0, data, np.nan)) if linear else data
+                db = linear_to_db(data) if linear else data
             fill = np.isnan(out[k])
             out[k][fill] = db[fill]
     if not any_cover or np.isnan(out).all():
