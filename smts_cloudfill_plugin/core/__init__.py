@@ -14,12 +14,12 @@ Folders follow the runtime flow, driven by :mod:`.reconstruct`:
 - :mod:`.write`: outputs on the inputs' grid, written whole or not at all.
 
 Beside it, :mod:`.training` (training data, losses, training, evaluation, the interpolation
-baseline, reports) and :mod:`.prepare` (per-date stacks from Sentinel-2
-products). :mod:`.workers` runs blocks on threads; :mod:`.metrics` (image quality) and
-:mod:`.synthetic_clouds` serve training and the self-check; :mod:`.errors`, :mod:`.progress`,
-:mod:`.gdal_scope` and :mod:`.block_cache` (GDAL's cache held near a strip's needs) serve
-everything. Modules are imported on use so that importing this
-package is cheap.
+baseline, reports) and :mod:`.prepare` (per-date stacks from Sentinel-2 products).
+:mod:`.workers` runs blocks on threads; :mod:`.metrics` (image quality) and
+:mod:`.synthetic_clouds` serve training and the self-check alike; :mod:`.errors`,
+:mod:`.progress`, :mod:`.gdal_scope` and :mod:`.block_cache` (GDAL's cache held near what a
+strip needs) serve everything. Modules are imported on use so that importing this package is
+cheap.
 """
 from .errors import Cancelled, CloudFillError
 

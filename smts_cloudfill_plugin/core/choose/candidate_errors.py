@@ -178,7 +178,8 @@ class CandidateErrors:
     METRIC_NAMES = ("MSE", "SAM", "SSIM")
 
     def _ratios(self) -> np.ndarray:
-        """(draws, metrics, kinds, scales, weights) ratios to interpolation; -inf where not judged."""
+        """(draws, metrics, kinds, scales, weights) ratios to interpolation; -inf where not
+        judged."""
         base = np.maximum(self.sums[:, :, :1, :1, :1], 1e-20)
         ratio = self.sums / base
         ratio[self.n == 0] = -np.inf

@@ -52,7 +52,8 @@ class DateCheck:
     def why(self) -> str:
         """One sentence: why this candidate, even where the model alone has better means."""
         if self.basis == BASIS_NONE:
-            return "Nothing could be held back or hidden: temporal interpolation, which needs no check."
+            return ("Nothing could be held back or hidden: temporal interpolation, which needs "
+                    "no check.")
         where = "on held-back clear pixels of this date" if self.basis == BASIS_OWN else \
             ("on the group's other cloudy dates" if self.basis == BASIS_POOLED else
              "on whole clear dates of the group hidden in turn")
@@ -104,6 +105,8 @@ def describe_check(c: DateCheck) -> str:
                 "mostly clear date to hide whole; filled by temporal interpolation.")
     pct = lambda a, b: 100 * (a / b - 1) if b > 0 else 0.0  # noqa: E731
     return (f"  {c.name}: on {c.pixels} held-back clear pixels ({c.basis}), interpolation MSE "
-            f"{c.interp_mse:.5f}, model {c.model_mse:.5f} ({pct(c.model_mse, c.interp_mse):+.0f} %); "
-            f"using {c.verdict}: MSE {c.chosen_mse:.5f} ({pct(c.chosen_mse, c.interp_mse):+.0f} %), "
+            f"{c.interp_mse:.5f}, model {c.model_mse:.5f} "
+            f"({pct(c.model_mse, c.interp_mse):+.0f} %); "
+            f"using {c.verdict}: MSE {c.chosen_mse:.5f} "
+            f"({pct(c.chosen_mse, c.interp_mse):+.0f} %), "
             f"SAM {c.chosen_sam:.4f} ({pct(c.chosen_sam, c.interp_sam):+.0f} %).")

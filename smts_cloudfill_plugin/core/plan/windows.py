@@ -27,7 +27,8 @@ class Window:
 
 
 def axis_starts(length: int, size: int, overlap: int) -> list[int]:
-    """Start offsets along one axis: stride ``size - overlap``, the last window flush with the end."""
+    """Start offsets along one axis: stride ``size - overlap``, the last window flush with the
+    end."""
     if length <= size:
         return [0]
     stride = size - overlap

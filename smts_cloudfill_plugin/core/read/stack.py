@@ -30,11 +30,13 @@ from .raster import MaskSource, RasterInfo, RasterSource, SarSource, Source, rem
 from .sar import detect_linear, read_db, warp_to_grid
 
 
-def _override_dates(infos: list[RasterInfo], dates: list[dt.date | None] | None, role: str) -> None:
+def _override_dates(infos: list[RasterInfo], dates: list[dt.date | None] | None,
+                    role: str) -> None:
     if not dates:
         return
     if len(dates) != len(infos):
-        raise CloudFillError(f"{len(dates)} {role} dates were given for {len(infos)} {role} rasters.")
+        raise CloudFillError(f"{len(dates)} {role} dates were given for {len(infos)} {role} "
+                             "rasters.")
     for info, d in zip(infos, dates):
         if d is not None:
             info.date = d

@@ -21,7 +21,7 @@ from .evaluate import fill_interpolation, fill_model, pooled_scores
 from ..progress import Feedback, SubFeedback, sigterm_as_cancel
 from .report import training_report
 from ..read.stack import Stack
-from .train import SAMPLES_PER_STEP, TrainSettings, make_model, train
+from .train import SAMPLES_PER_STEP, TrainResult, TrainSettings, make_model, train
 from .data import DateWindow, Season, explain_no_windows, fixed_samples, form_windows, load_season
 from ..model.network import SmtsVit
 from ..model.weights import bundled_weights_path, read_weights_info
@@ -118,20 +118,8 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
                              feedback)
     feedback.progress(1.0)
     if report:
-        summary = {"model written": output, "variant": config.variant,
-                   "bands": ", ".join(config.msi_bands),
-                   "started from": os.path.basename(init) if init else "scratch",
-                   "season": f"{season.dates[0]} .. {season.dates[-1]} ({len(season.dates)} "
-                             f"MSI dates, {len(season.sar_dates)} SAR dates)",
-                   "windows": f"{len(train_w)} training, {len(val_w)} held out (latest in time)",
-                   "steps": f"{result.steps} ({result.stopped_by}), {result.seconds:.0f} s",
-                   "best validation masked MSE":
-                       f"{result.best_val:.5f} at step {result.best_step}",
-                   "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
-        page = training_report("SMTS CloudFill training report", summary, result.history,
-                               heldout, [f"Seed {seed}; crops of {crop} px; batch {batch_size}."],
-                               held_out=bool(val_w))
-        write_text(report, page)
+        _write_report(report, output, config, init, season, train_w, val_w, result, heldout,
+                      f"Seed {seed}; crops of {crop} px; batch {batch_size}.")
     return LocalTrainingResult(output, report, result.steps, result.best_val, heldout)
 
 
@@ -224,3 +212,21 @@ def _score_heldout(season: Season, eval_w: list[DateWindow], crop: int, seed: in
         feedback.info(f"{n} clouds: masked MSE {mod.mse:.5f} ({config.variant}) vs "
                       f"{base.mse:.5f} (interpolation)")
     return heldout
+
+
+def _write_report(report: str, output: str, config: ModelConfig, init: str | None,
+                  season: Season, train_w: list[DateWindow], val_w: list[DateWindow],
+                  result: TrainResult, heldout: list[dict], note: str) -> None:
+    """The HTML training report: what was trained on what, and the held-out scores."""
+    summary = {"model written": output, "variant": config.variant,
+               "bands": ", ".join(config.msi_bands),
+               "started from": os.path.basename(init) if init else "scratch",
+               "season": f"{season.dates[0]} .. {season.dates[-1]} ({len(season.dates)} "
+                         f"MSI dates, {len(season.sar_dates)} SAR dates)",
+               "windows": f"{len(train_w)} training, {len(val_w)} held out (latest in time)",
+               "steps": f"{result.steps} ({result.stopped_by}), {result.seconds:.0f} s",
+               "best validation masked MSE": f"{result.best_val:.5f} at step {result.best_step}",
+               "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
+    page = training_report("SMTS CloudFill training report", summary, result.history, heldout,
+                           [note], held_out=bool(val_w))
+    write_text(report, page)
