@@ -34,6 +34,7 @@ from osgeo import gdal
 
 from ..errors import CloudFillError
 from ..gdal_scope import gdal_exceptions
+from ..model.config import S2_BANDS
 from ..progress import Feedback, SubFeedback
 # The cloud buffer's default and grown classes are shared with Reconstruct and Train.
 from ..read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
@@ -41,7 +42,7 @@ from ..read.encodings import DN_SCALE
 from ..write.writer import OutputSet, RasterWriter, folder_lock
 from .cloud_mask import CloudPolygons, cloud_mask
 from .grid import Extent, Grid, covers, footprint, target_grid, warp_band
-from .products import MODEL_BANDS, NATIVE_RES, S2Product, find_products, open_product
+from .products import NATIVE_RES, S2Product, find_products, open_product
 from .sar import PreparedSar, group_sar, prepare_sar_date
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic")
@@ -75,8 +76,8 @@ class Prepared:
 def _product_arrays(product: S2Product, grid: Grid, resampling: str,
                     feedback: Feedback) -> tuple[np.ndarray, np.ndarray | None]:
     """(10, H, W) UInt16 DN without offset (0 = no data) and (H, W) SCL (or None)."""
-    msi = np.zeros((len(MODEL_BANDS), grid.height, grid.width), np.uint16)
-    for i, band in enumerate(MODEL_BANDS):
+    msi = np.zeros((len(S2_BANDS), grid.height, grid.width), np.uint16)
+    for i, band in enumerate(S2_BANDS):
         feedback.check()
         for source in product.bands[band]:
             alg = "nearest" if NATIVE_RES[band] == 10 else resampling
@@ -191,9 +192,9 @@ def _prepare_date(date: dt.date, products: list[S2Product], grid: Grid, folder: 
     md = _date_metadata(date, products, passed_over)
     stamp = date.strftime("%Y%m%d")
     msi_path = os.path.join(folder, f"S2_{stamp}.tif")
-    w = outputs.add(RasterWriter(msi_path, grid.info(msi_path, list(MODEL_BANDS),
+    w = outputs.add(RasterWriter(msi_path, grid.info(msi_path, list(S2_BANDS),
                                                        gdal.GDT_UInt16, 0, md)))
-    w.write(0, 0, msi[:len(MODEL_BANDS)])
+    w.write(0, 0, msi[:len(S2_BANDS)])
     w.close()
     scl_path = mask_path = None
     fraction = None
@@ -233,7 +234,7 @@ def _date_arrays(date: dt.date, products: list[S2Product], grid: Grid,
     """One date's MSI and SCL on the grid from its products: mosaicked (the first product's
     pixels first), or the clearer kept (``same_day``); with the products used and the names
     of those passed over."""
-    msi = np.zeros((len(MODEL_BANDS), grid.height, grid.width), np.uint16)
+    msi = np.zeros((len(S2_BANDS), grid.height, grid.width), np.uint16)
     scl = None
     keep_clearer = same_day == "clearer" and len(products) > 1
     if keep_clearer and any("SCL" not in p.bands for p in products):
