@@ -48,21 +48,23 @@ SCRIPT = textwrap.dedent(f"""
         assert e.code == 0, e.code
 """)
 
-#: The runtime flow (read -> plan -> model -> choose -> feather -> write, driven by reconstruct) and
-#: training, each folder importable on its own.
+#: The runtime flow (read -> plan -> model -> choose -> feather -> write, driven by reconstruct)
+#: and training, each folder importable on its own.
 REQUIRED = {"errors", "progress", "workers", "reconstruct", "__main__",
             "read", "read.raster", "read.stack", "read.clouds", "read.dates", "read.missing",
+            "read.encodings", "read.bands", "read.sar",
             "fill_checks", "block_cache", "metrics", "synthetic_clouds", "feather",
             "plan", "plan.windows", "plan.strips", "plan.date_groups",
             "model", "model.config", "model.network", "model.prior", "model.weights",
             "model.device",
             "choose", "choose.candidates", "choose.self_check", "choose.check_report",
-            "choose.confidence",
+            "choose.confidence", "choose.candidate_errors", "choose.date_check",
             "write", "write.writer", "write.disk", "write.names", "write.thumbnails",
             "indices", "parcels", "parcels.series", "parcels.index_raster",
             "training", "training.train", "training.data", "training.local", "training.losses",
             "training.evaluate", "training.baseline", "training.report",
-            "prepare", "prepare.series", "prepare.products"}
+            "prepare", "prepare.series", "prepare.products", "prepare.grid", "prepare.sar",
+            "prepare.cloud_mask"}
 
 
 def test_core_imports_without_qgis():
