@@ -42,8 +42,6 @@ def _override_dates(infos: list[RasterInfo], dates: list[dt.date | None] | None,
             info.date = d
 
 
-
-
 @dataclass
 class StackWindow:
     """Arrays of one window of the stack, ready for the model and for writing.
