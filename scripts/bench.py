@@ -263,7 +263,7 @@ def child_interp(args) -> dict:
     from smts_cloudfill_plugin.core.fill.batches import compose_date
     from smts_cloudfill_plugin.core.reconstruct import output_paths
     from smts_cloudfill_plugin.core.read.stack import Stack
-    from smts_cloudfill_plugin.core.read.block_cache import gdal_cache_limit
+    from smts_cloudfill_plugin.core.block_cache import gdal_cache_limit
     from smts_cloudfill_plugin.core.read.missing import scan_missing
     from smts_cloudfill_plugin.core.write.output_set import OutputSet
     from smts_cloudfill_plugin.core.write.raster import MASK_FILLED, RasterWriter

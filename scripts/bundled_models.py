@@ -427,7 +427,7 @@ measurement:
    SAM ~ 0.15 rad: the paper's sum is almost all SAM, which is blind to brightness).
 The step-0 model (the prior) is a candidate of the best-step choice on validation.
 
-**In the product**, reconstruct's self-check (`core/blend/self_check.py`) then hides clear pixels of each
+**In the product**, reconstruct's self-check (`core/choose/self_check.py`) then hides clear pixels of each
 cloudy date of the user's own scene (synthetic clouds on up to 12 windows, two independent draws)
 and fills them with every candidate `interpolation + residual(s) + w x (model - its prior)`:
 the same-date residual at scale s in none, 4, 8 px, and the model's weight w in 0, 0.1 .. 1, the

@@ -25,7 +25,7 @@ from osgeo import gdal  # noqa: E402
 from smts_cloudfill_plugin.core.training.baseline import interpolate_temporal  # noqa: E402
 from smts_cloudfill_plugin.core.model.config import S2_BANDS  # noqa: E402
 from smts_cloudfill_plugin.core.read.dates import day_numbers  # noqa: E402
-from smts_cloudfill_plugin.core.training.metrics import image_metrics  # noqa: E402
+from smts_cloudfill_plugin.core.metrics import image_metrics  # noqa: E402
 from smts_cloudfill_plugin.core.read.stack import Stack  # noqa: E402
 
 gdal.UseExceptions()

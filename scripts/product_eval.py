@@ -35,10 +35,10 @@ import numpy as np
 from osgeo import gdal
 
 from smts_cloudfill_plugin.core.training.baseline import interpolate_temporal, nearest_clear
-from smts_cloudfill_plugin.core.read.clouds import synthetic_cloud_masks
+from smts_cloudfill_plugin.core.synthetic_clouds import synthetic_cloud_masks
 from smts_cloudfill_plugin.core.model.config import S2_BANDS
 from smts_cloudfill_plugin.core.training.evaluate import ScoreSums
-from smts_cloudfill_plugin.core.training.metrics import edge_ratio, patch_edge_jumps
+from smts_cloudfill_plugin.core.metrics import edge_ratio, patch_edge_jumps
 from smts_cloudfill_plugin.core.progress import Feedback
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
 from smts_cloudfill_plugin.core.read.stack import Stack
@@ -175,21 +175,21 @@ CLASSICAL = "interp. + same-date residual"
 @contextlib.contextmanager
 def check_settings(**settings):
     """The self-check with some of its module settings (WEIGHTS, SCALES, KINDS) held, for a variant."""
-    from smts_cloudfill_plugin.core.blend import self_check
-    saved = {k: getattr(self_check, k) for k in settings}
+    from smts_cloudfill_plugin.core.choose import candidate_errors
+    saved = {k: getattr(candidate_errors, k) for k in settings}
     for k, v in settings.items():
-        setattr(self_check, k, v)
+        setattr(candidate_errors, k, v)
     try:
         yield
     finally:
         for k, v in saved.items():
-            setattr(self_check, k, v)
+            setattr(candidate_errors, k, v)
 
 
 def classical_only():
     """The self-check with the model's weight held at 0 (for the CLASSICAL row): what the
     product does without the network, the same-date residual whole or as brightness (TONE)."""
-    from smts_cloudfill_plugin.core.blend.candidates import FULL, TONE
+    from smts_cloudfill_plugin.core.choose.candidates import FULL, TONE
     return check_settings(WEIGHTS=(0.0,), KINDS=(FULL, TONE))
 
 
@@ -202,7 +202,7 @@ def fixed_weight(weight: float):
     """An experiment's variant: every date filled as interpolation + ``weight`` x the model's
     change (on whole dates its brightness only), no same-date residual; the check's only
     candidate, so it is taken wherever the check runs."""
-    from smts_cloudfill_plugin.core.blend.candidates import FULL
+    from smts_cloudfill_plugin.core.choose.candidates import FULL
     return check_settings(WEIGHTS=(float(weight),), SCALES=(0.0,), KINDS=(FULL,))
 
 

@@ -23,7 +23,7 @@ import bundled_models as bm  # noqa: E402
 import product_eval as pe  # noqa: E402
 from smts_cloudfill_plugin.core.model import config as cfg  # noqa: E402
 from smts_cloudfill_plugin.core.model.prior import RIDGE, gaussian_blur, residual_correction  # noqa: E402
-from smts_cloudfill_plugin.core.blend.candidates import interpolation  # noqa: E402
+from smts_cloudfill_plugin.core.choose.candidates import interpolation  # noqa: E402
 
 SCENARIOS = ("paper 10", "paper 30", "paper 50", "1 date 20", "1 date 40", "real 1 date",
              "real all dates")

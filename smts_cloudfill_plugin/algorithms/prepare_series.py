@@ -11,7 +11,8 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsFeatureRequest, QgsProce
                        QgsProcessingParameterFile, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
-from ..core.read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, describe_scl_classes
+from ..core.read.clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, describe_scl_classes,
+                               parse_scl_classes)
 from ..gui.widget_metadata import product_files_metadata
 from .base import MAX_CLOUD_BUFFER, CloudFillAlgorithm, split_layer_lists
 from .feedback import QgisFeedback
@@ -172,7 +173,7 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
         return paths + ([folder] if folder else [])
 
     def _extent(self, parameters, context):
-        from ..core.prepare.series import Extent
+        from ..core.prepare.grid import Extent
         if parameters.get(self.EXTENT):
             rect = self.parameterAsExtent(parameters, self.EXTENT, context)
             crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context)
@@ -197,7 +198,7 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
 
     def _cloud_polygons(self, parameters, context):
         from ..core.read.dates import as_date
-        from ..core.prepare.series import CloudPolygons
+        from ..core.prepare.cloud_mask import CloudPolygons
         source = self.parameterAsSource(parameters, self.CLOUD_POLYGONS, context)
         if source is None:
             return None
@@ -219,7 +220,7 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from ..core.errors import CloudFillError
-        from ..core.prepare.series import RESAMPLINGS, SAME_DAY, parse_classes, prepare_series
+        from ..core.prepare.series import RESAMPLINGS, SAME_DAY, prepare_series
         products = self._products(parameters, context)
         sar = [layer_source_path(l) for l in
                self.parameterAsLayerList(parameters, self.SAR, context)]
@@ -229,8 +230,8 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
         extent = self._extent(parameters, context)
         folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         try:
-            extra = parse_classes(self.parameterAsString(parameters, self.EXTRA_SCL_CLASSES,
-                                                         context))
+            extra = parse_scl_classes(self.parameterAsString(parameters,
+                                                             self.EXTRA_SCL_CLASSES, context))
             result = prepare_series(
                 products, extent, folder,
                 buffer_m=self.parameterAsDouble(parameters, self.EXTENT_BUFFER, context),

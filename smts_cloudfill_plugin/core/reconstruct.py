@@ -1,7 +1,7 @@
 """Reconstruct: fill the cloudy pixels of every cloudy date of a stack with SMTS-ViT.
 
-read (:mod:`.read`) -> plan windows (:mod:`.plan`) -> model (:mod:`.model`) -> fill and blend
-(:mod:`.fill`, :mod:`.blend`) -> write (:mod:`.write`). Each cloudy date gets
+read (:mod:`.read`) -> plan windows (:mod:`.plan`) -> model (:mod:`.model`) -> choose and fill
+(:mod:`.choose`, :mod:`.fill`) -> write (:mod:`.write`). Each cloudy date gets
 ``<name>_filled.tif`` (clear pixels copied bit for bit, cloudy ones filled) and
 ``<name>_filled_mask.tif`` (1 where filled); with the self-check, ``<name>_filled_rmse.tif`` and
 the report ``cloudfill_check.html``; and the run its log, ``cloudfill_log.txt``. All of them are
@@ -28,9 +28,9 @@ from .fill.fill_pass import FillPass
 from .fill.settings import FillSettings
 from .gdal_scope import gdal_exceptions
 from .progress import Feedback
-from .read.block_cache import gdal_cache_limit
+from .block_cache import gdal_cache_limit
 from .read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
-from .read.checks import (check_date_order, check_levels, check_stack_fits_model,
+from .fill_checks import (check_date_order, check_levels, check_stack_fits_model,
                           describe_masks, warn_bands_by_position, warn_whole_dates)
 from .read.haze import DEFAULT_HAZE_CHECK, DEFAULT_HAZE_K, HAZE_BANDS, can_check, write_haze_masks
 from .read.missing import scan_missing, warn_never_clear
@@ -40,8 +40,8 @@ from .plan.windows import WINDOWS_PER_CALL
 from .model.config import SAR_FINDING, ModelConfig
 from .model.device import choose_device
 from .model.weights import bundled_weights_path, describe, load_model
-from .blend.check_report import plain_summary, write_report
-from .blend.self_check import DateCheck
+from .choose.check_report import plain_summary, write_report
+from .choose.date_check import DateCheck
 from .workers import MemoryTrimmer
 from .write.confidence_raster import add_confidence_raster
 from .write.disk import check_disk_space
@@ -69,7 +69,7 @@ class FilledDate:
             over the raster fills every date of a group that needs it).
         windows_run: windows the model ran in that pass (those with a missing pixel).
         date: the date's acquisition day (None when unknown).
-        rmse_path: the filled pixels' expected error (:mod:`.blend.confidence`), or None
+        rmse_path: the filled pixels' expected error (:mod:`.choose.confidence`), or None
             (without the self-check, or a date it could not check).
     """
 
@@ -122,7 +122,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         self_check: before filling, score the candidate fills (the model, the same-date
             residual correction, temporal interpolation, and blends) on held-back clear pixels
             of each cloudy date and fill each date with the one that did best, never worse than
-            interpolation (:mod:`.blend.self_check`); False uses the model alone. Its report
+            interpolation (:mod:`.choose.self_check`); False uses the model alone. Its report
             goes to ``<output_folder>/cloudfill_check.html``.
         feedback: progress, messages and cancel.
         haze_check: add to each date's missing pixels the clear ones that are far brighter (in

@@ -7,10 +7,10 @@ import pytest
 from smts_cloudfill_plugin.core.errors import CloudFillError
 from smts_cloudfill_plugin.core.read.clouds import (BINARY, DEFAULT_SCL_MISSING, PROBABILITY, SCL,
                                                     SCL_CLASS_NAMES, binary_to_mask,
-                                                    describe_scl_classes, dilate, gaussian_smooth,
-                                                    mask_meaning, parse_scl_classes, scl_missing,
-                                                    scl_to_mask, synthetic_cloud_mask,
-                                                    synthetic_cloud_masks)
+                                                    describe_scl_classes, dilate, mask_meaning,
+                                                    parse_scl_classes, scl_missing, scl_to_mask)
+from smts_cloudfill_plugin.core.synthetic_clouds import (gaussian_smooth, synthetic_cloud_mask,
+                                                         synthetic_cloud_masks)
 
 #: Sentinel-2 L2A scene classes and whether the default treats them as missing.
 SCL_DEFAULT = {0: True,    # no data

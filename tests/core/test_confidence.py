@@ -1,4 +1,4 @@
-"""Per-pixel confidence (core.blend.confidence): distances to the nearest clear pixel, the
+"""Per-pixel confidence (core.choose.confidence): distances to the nearest clear pixel, the
 error table the self-check measures, and Reconstruct's ``_filled_rmse.tif`` on the sample."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from osgeo import gdal
 
 from core_helpers import CallbackFeedback, read_raster
-from smts_cloudfill_plugin.core.blend import confidence
+from smts_cloudfill_plugin.core.choose import confidence
 from smts_cloudfill_plugin.core.reconstruct import reconstruct
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from core_helpers import CallbackFeedback, make_raster, read_raster, run_cli
 from smts_cloudfill_plugin.core.errors import CloudFillError
-from smts_cloudfill_plugin.core.read.checks import LEVEL_FACTOR, check_levels
+from smts_cloudfill_plugin.core.fill_checks import LEVEL_FACTOR, check_levels
 from smts_cloudfill_plugin.core.read.dates import mask_of_another_date
 from smts_cloudfill_plugin.core.read.stack import Stack
 from smts_cloudfill_plugin.core.reconstruct import reconstruct
@@ -144,7 +144,7 @@ def test_a_later_unnamed_date_is_said_to_follow_the_first(sample, tmp_path):
     with Stack([sample["msi"][0], unnamed[1]], bands=("B04", "B03", "B02")) as st:
         assert st.by_position == [1]
         said: list[str] = []
-        from smts_cloudfill_plugin.core.read.checks import warn_bands_by_position
+        from smts_cloudfill_plugin.core.fill_checks import warn_bands_by_position
         warn_bands_by_position(st, CallbackFeedback(on_message=said.append))
     assert said == ["WARNING: 'S2_0000280849BAC91C_20190411.tif' names no bands: its bands are "
                     "taken by position, in this order: B02, B03, B04. If a file holds them in "

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from smts_cloudfill_plugin.core.training.losses import multiscale_loss, mse_sam_loss
-from smts_cloudfill_plugin.core.training.metrics import image_metrics, spectral_angle
+from smts_cloudfill_plugin.core.metrics import image_metrics, spectral_angle
 
 
 def _image(seed=0, shape=(2, 10, 24, 24)):

@@ -48,24 +48,25 @@ SCRIPT = textwrap.dedent(f"""
         assert e.code == 0, e.code
 """)
 
-#: The runtime flow (read -> plan -> model -> blend -> write, driven by reconstruct) and
-#: training, each folder importable on its own.
+#: The runtime flow (read -> plan -> model -> choose -> feather -> write, driven by reconstruct)
+#: and training, each folder importable on its own.
 REQUIRED = {"errors", "progress", "workers", "reconstruct", "__main__",
             "read", "read.raster", "read.stack", "read.clouds", "read.dates", "read.missing",
-            "read.checks",
-            "read.block_cache",
+            "read.encodings", "read.bands", "read.sar",
+            "fill_checks", "block_cache", "metrics", "synthetic_clouds", "feather",
             "plan", "plan.windows", "plan.strips", "plan.date_groups",
             "model", "model.config", "model.network", "model.prior", "model.weights",
             "model.device",
-            "blend", "blend.candidates", "blend.self_check", "blend.check_report", "blend.blender",
-            "blend.confidence",
-            "write", "write.raster", "write.strips", "write.output_set",
-            "write.folder_lock", "write.run_log", "write.confidence_raster", "write.disk", "write.names", "write.thumbnails",
-            "fill", "fill.settings", "fill.batches", "fill.fill_pass",
+            "choose", "choose.candidates", "choose.self_check", "choose.check_report",
+            "choose.confidence", "choose.candidate_errors", "choose.date_check",
+            "write", "write.raster", "write.strips", "write.output_set", "write.folder_lock",
+            "write.run_log", "write.confidence_raster", "write.disk", "write.names",
+            "write.thumbnails", "fill", "fill.settings", "fill.batches", "fill.fill_pass",
             "indices", "parcels", "parcels.series", "parcels.index_raster",
             "training", "training.train", "training.data", "training.local", "training.losses",
-            "training.evaluate", "training.metrics", "training.baseline", "training.report",
-            "prepare", "prepare.series", "prepare.products"}
+            "training.evaluate", "training.baseline", "training.report",
+            "prepare", "prepare.series", "prepare.products", "prepare.grid", "prepare.sar",
+            "prepare.cloud_mask"}
 
 
 def test_core_imports_without_qgis():

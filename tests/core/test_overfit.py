@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from smts_cloudfill_plugin.core.model import config
-from smts_cloudfill_plugin.core.read.clouds import synthetic_cloud_masks
+from smts_cloudfill_plugin.core.synthetic_clouds import synthetic_cloud_masks
 from smts_cloudfill_plugin.core.model.config import Normalisation
 from smts_cloudfill_plugin.core.training.losses import multiscale_loss
 from smts_cloudfill_plugin.core.model.network import SmtsVit

@@ -1,4 +1,5 @@
-"""Preparing a time series from downloaded products (core.prepare.series, core.prepare.products), no QGIS.
+"""Preparing a time series from downloaded products (core.prepare: series, grid, cloud_mask, sar,
+products), no QGIS.
 
 The products are built by tests/s2_products.py from the shipped real sample: the 10 m bands as
 they are, the 20 m bands and SCL at their native 20 m. Prepared on the sample's own extent, each
@@ -20,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import s2_products as fx  # noqa: E402
 
 from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError  # noqa: E402
-from smts_cloudfill_plugin.core.prepare.series import (CloudPolygons, Extent, cloud_mask,  # noqa: E402
-                                                prepare_series, target_grid)
+from smts_cloudfill_plugin.core.prepare.cloud_mask import CloudPolygons, cloud_mask  # noqa: E402
+from smts_cloudfill_plugin.core.prepare.grid import Extent, target_grid  # noqa: E402
+from smts_cloudfill_plugin.core.prepare.series import prepare_series  # noqa: E402
 from core_helpers import CallbackFeedback  # noqa: E402
 
 gdal.UseExceptions()

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from smts_cloudfill_plugin.core.model.prior import RIDGE, gaussian_blur, residual_correction
-from smts_cloudfill_plugin.core.blend.candidates import interpolation
+from smts_cloudfill_plugin.core.choose.candidates import interpolation
 
 DAYS = torch.tensor([0.0, 10, 20, 30, 40, 50])
 

@@ -15,7 +15,7 @@ from smts_cloudfill_plugin.core.fill.settings import FillSettings
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
 from smts_cloudfill_plugin.core.read.clouds import DEFAULT_CLOUD_BUFFER
 from smts_cloudfill_plugin.core.read.stack import Stack
-from smts_cloudfill_plugin.core.blend.blender import blend_weights
+from smts_cloudfill_plugin.core.feather import blend_weights
 from smts_cloudfill_plugin.core.plan.windows import plan_windows
 from smts_cloudfill_plugin.core.model.weights import load_model
 

@@ -26,7 +26,7 @@ from smts_cloudfill_plugin.core.errors import Cancelled, CloudFillError
 from smts_cloudfill_plugin.core.model.network import SmtsVit
 from core_helpers import CallbackFeedback
 from smts_cloudfill_plugin.core.read.stack import Stack
-from smts_cloudfill_plugin.core.blend.blender import RowBlender
+from smts_cloudfill_plugin.core.feather import RowBlender
 from smts_cloudfill_plugin.core.plan.windows import default_overlap, iter_rows, plan_windows
 from smts_cloudfill_plugin.core.model.weights import load_model, save_weights
 from smts_cloudfill_plugin.core.write.raster import MASK_FILLED

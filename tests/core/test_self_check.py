@@ -15,10 +15,10 @@ from smts_cloudfill_plugin.core.read.dates import day_numbers
 from smts_cloudfill_plugin.core.model.network import SmtsVit
 from smts_cloudfill_plugin.core.plan.windows import default_overlap
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
-from smts_cloudfill_plugin.core.blend.self_check import (BASIS_NONE, BASIS_WHOLE, check_group,
-                                                        describe_check)
+from smts_cloudfill_plugin.core.choose.date_check import BASIS_NONE, BASIS_WHOLE, describe_check
+from smts_cloudfill_plugin.core.choose.self_check import check_group
 from smts_cloudfill_plugin.core.read.stack import Stack
-from smts_cloudfill_plugin.core.blend.candidates import BRIGHTNESS, FULL, TONE
+from smts_cloudfill_plugin.core.choose.candidates import BRIGHTNESS, FULL, TONE
 from smts_cloudfill_plugin.core.model.weights import save_weights
 
 SMALL = {"width": 32, "depth": 1, "heads": 4, "window": 20, "pos_grid": 4}
@@ -51,7 +51,7 @@ def test_untrained_model_of_our_recipe_is_interpolation_with_the_true_dates():
 
 def test_untrained_model_with_the_residual_prior_is_the_corrected_interpolation():
     from smts_cloudfill_plugin.core.model.prior import residual_correction
-    from smts_cloudfill_plugin.core.blend.candidates import FillPlan, blended_fill, interpolation
+    from smts_cloudfill_plugin.core.choose.candidates import FillPlan, blended_fill, interpolation
     model = ours(residual_scale=4.0).eval()
     rng = np.random.default_rng(3)
     msi = torch.from_numpy(rng.random((1, 6, 10, 20, 20), dtype=np.float32))
@@ -86,7 +86,7 @@ def test_the_model_is_told_the_day_offsets():
 def test_patch_edge_jumps_find_5x5_blocks():
     """The matrix's block detector: a smooth ramp has the same jump at every grid phase; the
     same ramp averaged over 5 x 5 blocks jumps only at the block edges."""
-    from smts_cloudfill_plugin.core.training.metrics import edge_ratio, patch_edge_jumps
+    from smts_cloudfill_plugin.core.metrics import edge_ratio, patch_edge_jumps
     y, x = np.mgrid[0:40, 0:40].astype(np.float64)
     smooth = np.broadcast_to((x + y) / 80, (1, 2, 40, 40))
     blocky = smooth.reshape(1, 2, 8, 5, 8, 5).mean((3, 5)).repeat(5, 2).repeat(5, 3)
@@ -290,7 +290,7 @@ def test_a_window_s_fill_does_not_depend_on_what_else_is_in_its_batch(weights):
     run: a window batched with one whose interpolation is undefined somewhere (so the model
     runs for that batch even where the plan gives it no weight) gets the same bits as alone,
     which skipping windows relies on."""
-    from smts_cloudfill_plugin.core.blend.candidates import FillPlan, blended_fill
+    from smts_cloudfill_plugin.core.choose.candidates import FillPlan, blended_fill
     torch.manual_seed(0)
     model = SmtsVit(config.mts_vit(**SMALL, **config.OURS), sample_normalisation()).eval()
     with torch.no_grad():
@@ -334,7 +334,7 @@ def test_progress_moves_through_the_self_check_not_only_the_fill(tmp_path):
 def test_whole_dates_at_an_end_are_checked_on_the_other_end_first():
     """A whole cloudy first date is extrapolated: the check hides the clear last date (also
     extrapolated) before inner dates, which are interpolated."""
-    from smts_cloudfill_plugin.core.blend.self_check import whole_date_donors
+    from smts_cloudfill_plugin.core.choose.self_check import whole_date_donors
     missing = np.zeros((2, 6, 8, 8), bool)
     missing[:, 0] = True
     assert whole_date_donors(missing, [0]) == [5, 1, 2]
@@ -358,7 +358,8 @@ def test_a_run_with_sar_says_what_sar_is_worth(tmp_path):
 def test_whole_dates_in_a_row_are_checked_on_one_date_gaps_and_say_so():
     """Three whole cloudy dates in a row: the group holds no like case but one-date gaps, so
     those decide, and the basis says the date is one of a run of three."""
-    from smts_cloudfill_plugin.core.blend.self_check import BASIS_RUN, whole_run
+    from smts_cloudfill_plugin.core.choose.date_check import BASIS_RUN
+    from smts_cloudfill_plugin.core.choose.self_check import whole_run
     assert [whole_run([1, 2, 3, 5], k) for k in range(6)] == [0, 3, 3, 3, 0, 1]
     rng = np.random.default_rng(5)
     msi = rng.random((2, 8, 10, 20, 20), dtype=np.float32) * 0.3
@@ -376,8 +377,8 @@ def test_whole_dates_in_a_row_are_checked_on_one_date_gaps_and_say_so():
 def test_brightness_only_keeps_interpolation_s_spectral_angle_and_scales_it_best():
     """On a whole cloudy date the model's change counts as brightness only: interpolation's
     spectrum times the least-squares factor towards the model's fill."""
-    from smts_cloudfill_plugin.core.blend.candidates import brightness_only
-    from smts_cloudfill_plugin.core.training.metrics import spectral_angle
+    from smts_cloudfill_plugin.core.choose.candidates import brightness_only
+    from smts_cloudfill_plugin.core.metrics import spectral_angle
     rng = np.random.default_rng(7)
     interp = torch.from_numpy(rng.random((2, 3, 10, 4, 4), dtype=np.float32) + 0.1)
     model = torch.from_numpy(rng.random((2, 3, 10, 4, 4), dtype=np.float32) + 0.1)
@@ -398,9 +399,9 @@ def test_the_choice_is_the_lowest_mse_never_worse_and_on_whole_dates_the_lowest_
     (worst ratio 0.9), the other much on MSE and little on SSIM (worst ratio 0.99): held-back
     pixels take the second (lowest MSE), hidden whole dates the first (lowest worst ratio); a
     candidate worse on one draw is never taken."""
-    from smts_cloudfill_plugin.core.blend.self_check import DRAWS, WEIGHTS, _Errors
+    from smts_cloudfill_plugin.core.choose.candidate_errors import DRAWS, WEIGHTS, CandidateErrors
     for lowest_mse, expected in ((True, 2), (False, 1)):
-        e = _Errors(_Errors.ALL, (FULL,), lowest_mse)
+        e = CandidateErrors(CandidateErrors.ALL, (FULL,), lowest_mse)
         e.n[:] = 100
         e.sums[:] = 1.0                          # every candidate ties with interpolation
         e.sums[:, :, 0, 0, 1] = 0.9              # weight 1: 10 % better on all metrics
@@ -419,8 +420,8 @@ def test_a_model_right_on_brightness_and_wrong_on_spectra_lends_its_brightness_t
     brightness along interpolation's spectrum wins MSE at the same angle, and is taken; with
     TONE, the same-date residual (which also sees the date's brightness) joins it there, at
     interpolation's angle exactly."""
-    from smts_cloudfill_plugin.core.blend import self_check
-    monkeypatch.setattr(self_check, "KINDS", kinds)
+    from smts_cloudfill_plugin.core.choose import candidate_errors
+    monkeypatch.setattr(candidate_errors, "KINDS", kinds)
     rng = np.random.default_rng(4)
     base = 0.05 + rng.random((1, 1, 10, 20, 20), dtype=np.float32) * 0.3
     msi = np.repeat(base, 6, axis=1) * (1 + 0.01 * rng.random((1, 6, 10, 20, 20), dtype=np.float32))
@@ -445,8 +446,8 @@ def test_a_model_right_on_brightness_and_wrong_on_spectra_lends_its_brightness_t
 def test_the_fill_takes_the_model_s_brightness_along_the_residual_corrected_spectrum():
     """A date filled with the same-date residual and the model's brightness has the spectral
     angle of interpolation + residual, whatever the weight."""
-    from smts_cloudfill_plugin.core.blend.candidates import FillPlan, blended_fill
-    from smts_cloudfill_plugin.core.training.metrics import spectral_angle
+    from smts_cloudfill_plugin.core.choose.candidates import FillPlan, blended_fill
+    from smts_cloudfill_plugin.core.metrics import spectral_angle
     model = ours(residual_scale=0.0).eval()
     torch.manual_seed(1)
     for p in model.parameters():                  # an untrained model would be interpolation
@@ -474,9 +475,10 @@ def test_a_residual_right_on_brightness_and_wrong_on_spectra_is_taken_as_tone():
     brightness but tilts the spectrum: whole, or with the model's brightness along it, it loses
     on SAM, so the floor refuses it; as interpolation's spectrum scaled (TONE) it keeps
     interpolation's angle exactly and most of the MSE gain, and is chosen."""
-    from smts_cloudfill_plugin.core.blend.self_check import DRAWS, SCALES, DateCheck, _Errors
+    from smts_cloudfill_plugin.core.choose.candidate_errors import DRAWS, SCALES, CandidateErrors
+    from smts_cloudfill_plugin.core.choose.date_check import DateCheck
     gen = torch.Generator().manual_seed(3)
-    e = _Errors()
+    e = CandidateErrors()
     for draw in range(DRAWS):
         interp = 0.05 + 0.3 * torch.rand(4, 10, 16, 16, generator=gen)
         truth = interp * 1.3 * (1 + 0.02 * torch.randn(4, 10, 16, 16, generator=gen))
@@ -500,8 +502,8 @@ def test_a_residual_right_on_brightness_and_wrong_on_spectra_is_taken_as_tone():
 def test_a_tone_fill_keeps_interpolation_s_spectral_angle_at_every_weight_and_scale():
     """TONE: interpolation's spectrum scaled towards interpolation + residual + w * model; its
     spectral angle is interpolation's whatever the weight, where FULL's moves."""
-    from smts_cloudfill_plugin.core.blend.candidates import FillPlan, blended_fill, interpolation
-    from smts_cloudfill_plugin.core.training.metrics import spectral_angle
+    from smts_cloudfill_plugin.core.choose.candidates import FillPlan, blended_fill, interpolation
+    from smts_cloudfill_plugin.core.metrics import spectral_angle
     model = ours(residual_scale=0.0).eval()
     torch.manual_seed(1)
     for p in model.parameters():                  # an untrained model would be interpolation

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smts_cloudfill_plugin.core.blend.blender import RowBlender, blend_weights
+from smts_cloudfill_plugin.core.feather import RowBlender, blend_weights
 from smts_cloudfill_plugin.core.plan.windows import Window, axis_starts, iter_rows, plan_windows
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..blend.candidates import FillPlan, blended_fill
+from ..choose.candidates import FillPlan, blended_fill
 from ..plan.windows import Window
 from ..read.stack import Stack, StackWindow
 

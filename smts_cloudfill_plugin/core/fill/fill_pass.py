@@ -16,15 +16,17 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from ..blend.blender import RowBlender
-from ..blend.candidates import FULL, FillPlan
-from ..blend.self_check import CHECK_WINDOWS, DRAWS, DateCheck, check_group, describe_check
+from ..feather import RowBlender
+from ..choose.candidates import FULL, FillPlan
+from ..choose.candidate_errors import DRAWS
+from ..choose.date_check import DateCheck, describe_check
+from ..choose.self_check import CHECK_WINDOWS, check_group
 from ..model.config import ModelConfig
 from ..plan.strips import Block, column_strips, plan_blocks
 from ..plan.windows import Window, check_windows, default_overlap, plan_windows
 from ..progress import Feedback
-from ..read.block_cache import gdal_cache_limit, working_set
-from ..read.checks import check_spacing, warn_empty_sar
+from ..block_cache import gdal_cache_limit, working_set
+from ..fill_checks import check_spacing, warn_empty_sar
 from ..read.dates import day_numbers
 from ..read.stack import Stack
 from ..workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores
@@ -142,7 +144,7 @@ class FillPass:
         return len(check_windows(self.rows, CHECK_WINDOWS)) * DRAWS * targets
 
     def check(self, group: Group, span: tuple[float, float] = (0.0, 0.0)) -> list[DateCheck]:
-        """Run :func:`..blend.self_check.check_group` on a few windows of this group; log each
+        """Run :func:`..choose.self_check.check_group` on a few windows of this group; log each
         date; return the checks.
 
         The check runs the model on this (the main) thread while no worker does (before the

@@ -3,7 +3,9 @@
 Two parts, both classical and both measured against the baseline on held-out dates:
 
 - **temporal interpolation** between the nearest clear dates before and after, with the true
-  day offsets (the baseline itself, :mod:`..training.baseline`, in torch and within a window);
+  day offsets (the baseline itself, :mod:`..training.baseline`, in torch and within a window:
+  the runtime's copy of the rule, batched on the model's device in float32, where the
+  baseline's numpy float64 over a whole season is what evaluation reports);
 - the **same-date residual correction**: where the date itself differs from that line (a field
   cut, a brighter sky, growth faster than linear), the clear pixels of the same date around the
   cloud show by how much. The residual ``date - interpolation`` on those clear pixels is spread
@@ -23,14 +25,19 @@ import math
 
 import torch
 
+from ..read.dates import STEP_DAYS
+
 
 def nominal_days(days: torch.Tensor | None, missing: torch.Tensor) -> torch.Tensor:
-    """(B, T) day offsets; the model's nominal 10-day steps when unknown."""
+    """(B, T) day offsets; the model's nominal steps (:data:`..read.dates.STEP_DAYS`) when
+    unknown."""
     if days is not None:
         d = days.to(missing.device, torch.float32)
-        return d.expand(missing.shape[0], -1) if d.dim() == 2 else d.view(1, -1).expand(missing.shape[0], -1)
+        return d.expand(missing.shape[0], -1) if d.dim() == 2 \
+            else d.view(1, -1).expand(missing.shape[0], -1)
     t = missing.shape[1]
-    return (10.0 * torch.arange(t, device=missing.device, dtype=torch.float32)).expand(missing.shape[0], t)
+    steps = STEP_DAYS * torch.arange(t, device=missing.device, dtype=torch.float32)
+    return steps.expand(missing.shape[0], t)
 
 
 def neighbours(missing: torch.Tensor) -> tuple[torch.Tensor, ...]:

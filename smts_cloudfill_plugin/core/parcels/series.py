@@ -19,7 +19,7 @@ from osgeo import gdal, ogr, osr
 
 from .. import gdal_scope
 from ..errors import CloudFillError
-from ..blend.confidence import INDEX_RATIOS_KEY, parse_ratios
+from ..choose.confidence import INDEX_RATIOS_KEY, parse_ratios
 from ..progress import Feedback
 from ..read.raster import RasterSource
 from ..read.stack import Stack

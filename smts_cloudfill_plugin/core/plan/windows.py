@@ -2,7 +2,7 @@
 
 Every window has the same side (the model's training window), so windows batch together;
 those that stick out of the raster are padded with pixels marked missing. Neighbours overlap
-so that :mod:`..blend.blender` can even out their predictions without a seam.
+so that :mod:`..feather` can even out their predictions without a seam.
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ class Window:
 
 
 def axis_starts(length: int, size: int, overlap: int) -> list[int]:
-    """Start offsets along one axis: stride ``size - overlap``, the last window flush with the end."""
+    """Start offsets along one axis: stride ``size - overlap``, the last window flush with the
+    end."""
     if length <= size:
         return [0]
     stride = size - overlap

@@ -20,28 +20,22 @@ from dataclasses import dataclass, field
 
 from osgeo import gdal
 
-from ..read.dates import parse_date
 from ..errors import CloudFillError
 from ..gdal_scope import gdal_exceptions
+# The ten bands of the model, in its order: what Prepare writes.
+from ..model.config import S2_BANDS
+from ..read.dates import parse_date
+from ..read.raster import canonical_band
 
-#: The ten bands of the model, in its order.
-MODEL_BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
 #: Band ids of the offsets in MTD_MSIL2A.xml (BOA_ADD_OFFSET band_id="...").
 BAND_ID = {"B01": 0, "B02": 1, "B03": 2, "B04": 3, "B05": 4, "B06": 5, "B07": 6, "B08": 7,
            "B8A": 8, "B09": 9, "B10": 10, "B11": 11, "B12": 12}
 #: Native resolution (m) of each model band.
-NATIVE_RES = {b: (10 if b in ("B02", "B03", "B04", "B08") else 20) for b in MODEL_BANDS}
+NATIVE_RES = {b: (10 if b in ("B02", "B03", "B04", "B08") else 20) for b in S2_BANDS}
 
 _MTD = re.compile(r"(^|/)(MTD_MSIL(1C|2A)\.xml|S2._\w+_MTD_SAFL(1C|2A)\.xml)$", re.IGNORECASE)
 _BAND_FILE = re.compile(r"(?<![A-Za-z0-9])(B0?[1-9]|B8A|B1[0-2]|SCL)(?:_(\d\d)m)?\.(tif|tiff|jp2)$",
                         re.IGNORECASE)
-
-
-def _canonical(name: str) -> str:
-    n = name.upper()
-    if n in ("SCL", "B8A"):
-        return n
-    return f"B{int(n[1:]):02d}"
 
 
 @dataclass
@@ -199,7 +193,7 @@ def _open_safe(path: str) -> S2Product:
                      if e.text), None)
     quant = next((float(e.text) for e in _xml_values(root, "BOA_QUANTIFICATION_VALUE")
                   if e.text), 10000.0)
-    offsets = {b: 0.0 for b in MODEL_BANDS}
+    offsets = {b: 0.0 for b in S2_BANDS}
     for e in _xml_values(root, "BOA_ADD_OFFSET"):
         band = next((b for b, i in BAND_ID.items() if str(i) == e.get("band_id")), None)
         if band in offsets and e.text:
@@ -236,8 +230,8 @@ def _open_safe(path: str) -> S2Product:
             bname = sds.GetRasterBand(i + 1).GetMetadataItem("BANDNAME") or ""
             if not bname:
                 continue
-            key = _canonical(bname) if re.fullmatch(r"B\d{1,2}|B8A|SCL", bname.upper()) else ""
-            if key in MODEL_BANDS or key == "SCL":
+            key = canonical_band(bname) if re.fullmatch(r"B\d{1,2}|B8A|SCL", bname.upper()) else ""
+            if key in S2_BANDS or key == "SCL":
                 product.bands.setdefault(key, []).append(BandSource(sub, i + 1))
         sds = None
     _check_bands(product)
@@ -256,10 +250,10 @@ def _check_band_files(product: S2Product, said: list[str]) -> None:
     for message in said:
         found = _MISSING_TILE.search(message)
         band = _BAND_FILE.search(found.group(1)) if found else None
-        if band and _canonical(band.group(1)) in (*MODEL_BANDS, "SCL"):
+        if band and canonical_band(band.group(1)) in (*S2_BANDS, "SCL"):
             raise CloudFillError(
                 f"Sentinel-2 product '{product.path}' is incomplete: the file of its band "
-                f"{_canonical(band.group(1))}, '{os.path.basename(found.group(1))}', is missing. "
+                f"{canonical_band(band.group(1))}, '{os.path.basename(found.group(1))}', is missing. "
                 "Download (or unzip) the product again.")
 
 
@@ -271,10 +265,10 @@ def _baseline_number(text: str) -> float:
 
 
 def _check_bands(product: S2Product) -> None:
-    missing = [b for b in MODEL_BANDS if b not in product.bands]
+    missing = [b for b in S2_BANDS if b not in product.bands]
     if missing:
         raise CloudFillError(f"Sentinel-2 product '{product.path}' lacks band(s) "
-                             f"{', '.join(missing)}: the model needs {', '.join(MODEL_BANDS)}.")
+                             f"{', '.join(missing)}: the model needs {', '.join(S2_BANDS)}.")
 
 
 def _open_band_folder(path: str) -> S2Product:
@@ -283,8 +277,8 @@ def _open_band_folder(path: str) -> S2Product:
     dates = set()
     for n in files:
         m = _BAND_FILE.search(n)
-        key = _canonical(m.group(1))
-        if key in MODEL_BANDS or key == "SCL":
+        key = canonical_band(m.group(1))
+        if key in S2_BANDS or key == "SCL":
             product.bands.setdefault(key, []).append(BandSource(os.path.join(path, n), 1))
             d = parse_date(n)
             if d is not None:
@@ -300,7 +294,7 @@ def _open_band_folder(path: str) -> S2Product:
              f"several dates ({', '.join(sorted(d.isoformat() for d in dates))})") +
             ": put one date per folder, with the date in the file or folder names.")
     product.date = dates.pop()
-    product.offsets = {b: 0.0 for b in MODEL_BANDS}
+    product.offsets = {b: 0.0 for b in S2_BANDS}
     _check_bands(product)
     for band, sources in product.bands.items():
         if len(sources) > 1:

@@ -47,7 +47,7 @@ class MissingScan:
         pixels: the raster's pixel count.
         levels: per MSI date, the median reflectance of each model band over a sample of its
             clear pixels (None when it has none): a date on another scale than its neighbours
-            shows here (:func:`.checks.check_levels`).
+            shows here (:func:`..fill_checks.check_levels`).
     """
 
     fractions: list[float]

@@ -80,10 +80,23 @@ class RasterInfo:
         return bool(osr.SpatialReference(wkt=a).IsSame(osr.SpatialReference(wkt=b)))
 
     def same_grid(self, other: RasterInfo) -> bool:
-        """Same size, origin and pixel size, to a thousandth of a pixel."""
-        tol = abs(self.geotransform[1]) * 1e-3
-        return (self.width, self.height) == (other.width, other.height) and all(
-            abs(x - y) <= tol for x, y in zip(self.geotransform, other.geotransform))
+        """Same size, origin and pixel size, to a thousandth of a pixel (:func:`same_grid`)."""
+        return same_grid((self.width, self.height), self.geotransform,
+                         (other.width, other.height), other.geotransform)
+
+
+#: Two grids are one when origin and pixel size agree to this share of a pixel.
+GRID_TOLERANCE_PX = 1e-3
+
+
+def same_grid(size: tuple[int, int], geotransform: tuple[float, ...],
+              other_size: tuple[int, int], other_geotransform: tuple[float, ...]) -> bool:
+    """Same size (width, height), origin and pixel size, to :data:`GRID_TOLERANCE_PX` of a
+    pixel: the one rule of "on one grid", for files (:meth:`RasterInfo.same_grid`) and for
+    anything else that has a size and a GDAL geotransform (a QGIS layer's extent and size)."""
+    tol = abs(geotransform[1]) * GRID_TOLERANCE_PX
+    return tuple(size) == tuple(other_size) and all(
+        abs(x - y) <= tol for x, y in zip(geotransform, other_geotransform))
 
 
 #: What :func:`remembered` finds.

@@ -8,7 +8,9 @@ any window can be read without resampling whole rasters.
 Values come out as the model wants them: MSI as reflectance (DN x 1e-4, or the band's own
 scale/offset, or float reflectance as is) and SAR as dB. Each date is read on its own terms:
 its data type, encoding, scale and band order are found per file, since a stack assembled by
-hand may mix a UInt16 date with a Float32 one, or band orders.
+hand may mix a UInt16 date with a Float32 one, or band orders. The rules live beside it:
+:mod:`.encodings` (stored values <-> reflectance and dB), :mod:`.bands` (band matching),
+:mod:`.sar` (SAR warped onto the MSI grid); the stack opens, checks and reads.
 """
 from __future__ import annotations
 
@@ -19,26 +21,25 @@ import numpy as np
 from osgeo import gdal
 
 from .. import gdal_scope
+from ..errors import CloudFillError
+from . import encodings
+from .bands import match_bands
 from .clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, mask_meaning, parse_scl_classes
 from .dates import mask_of_another_date
-from .raster import (MaskSource, RasterInfo, RasterSource, SarSource, Source, canonical_band,
-                     remembered)
-from ..errors import CloudFillError
-
-#: Integer reflectance is DN x this when the band declares no scale of its own (Sentinel-2 L2A).
-DN_SCALE = 1e-4
+from .raster import MaskSource, RasterInfo, RasterSource, SarSource, Source, remembered
+from .sar import detect_linear, read_db, warp_to_grid
 
 
-def _override_dates(infos: list[RasterInfo], dates: list[dt.date | None] | None, role: str) -> None:
+def _override_dates(infos: list[RasterInfo], dates: list[dt.date | None] | None,
+                    role: str) -> None:
     if not dates:
         return
     if len(dates) != len(infos):
-        raise CloudFillError(f"{len(dates)} {role} dates were given for {len(infos)} {role} rasters.")
+        raise CloudFillError(f"{len(dates)} {role} dates were given for {len(infos)} {role} "
+                             "rasters.")
     for info, d in zip(infos, dates):
         if d is not None:
             info.date = d
-
-
 
 
 @dataclass
@@ -125,18 +126,20 @@ class Stack:
                     f"{ref.band_count}: every MSI date needs the same bands.")
         own_dates = [info.date for info in self.msi]   # a mask is checked against these
         _override_dates(self.msi, self.msi_dates, "MSI")
-        self.band_indices = self._match_bands()
+        self.bands, self.band_indices = match_bands(self.msi, self.bands)
         self.masks = self._open_masks(own_dates)
         self.sar = [self._open(SarSource, p, f"SAR date {i + 1}")
                     for i, p in enumerate(self.sar_paths or [])]
         _override_dates(self.sar, self.sar_dates_given, "SAR")
         for sar in self.sar:
-            self._warp_to_grid(sar)
+            warp_to_grid(sar, self.reference)
         # remembered() calls these at once, inside each step of the comprehension.
-        self.encodings = [remembered("encoding", info.path, lambda: self._detect_encoding(info))
+        self.encodings = [remembered("encoding", info.path,
+                                     lambda: encodings.detect_encoding(info))
                           for info in self.msi]
-        self._sar_linear = [remembered("linear", sar.path, lambda: self._detect_linear(i))
-                            for i, sar in enumerate(self.sar)]
+        self._sar_linear = [remembered("linear", sar.path,
+                                       lambda: detect_linear(sar, self.width, self.height))
+                            for sar in self.sar]
         self.use_haze(self.haze_masks)
 
     def use_haze(self, paths: list[str | None] | None) -> None:
@@ -166,40 +169,6 @@ class Stack:
                 f"{info.geotransform[1]:g}) is not on the grid of '{ref.name}' ({ref.width} x "
                 f"{ref.height} px, origin {ref.geotransform[0]:.2f}, {ref.geotransform[3]:.2f}, "
                 f"pixel {ref.geotransform[1]:g}): MSI rasters and masks must share one grid.")
-
-    def _match_bands(self) -> list[list[int]]:
-        """For each date, the file band index of each model band: by description when the file
-        names its bands (each date on its own: a later date may hold them in another order),
-        else by position (an unnamed later date is taken to be laid out like the first)."""
-        ref = self.reference
-        if self.bands is None:
-            names = [canonical_band(d) for d in ref.descriptions]
-            self.bands = tuple(n or f"band {i + 1}" for i, n in enumerate(names))
-            if ref.band_names is None:
-                return [list(range(ref.band_count)) for _ in self.msi]
-        wanted = [canonical_band(b) for b in self.bands]
-        first = self._bands_of(ref, wanted)
-        return [first] + [self._bands_of(info, wanted, first) for info in self.msi[1:]]
-
-    @staticmethod
-    def _bands_of(info: RasterInfo, wanted: list[str], like: list[int] | None = None
-                  ) -> list[int]:
-        names = info.band_names
-        if names is not None:
-            missing = [w for w in wanted if w not in names]
-            if missing:
-                raise CloudFillError(
-                    f"'{info.name}' has bands {', '.join(names)} but the model needs "
-                    f"{', '.join(wanted)} (missing: {', '.join(missing)}).")
-            return [names.index(w) for w in wanted]
-        if like is not None:
-            return list(like)
-        if info.band_count != len(wanted):
-            raise CloudFillError(
-                f"'{info.name}' has {info.band_count} bands without names, but the model needs "
-                f"{len(wanted)} bands ({', '.join(wanted)}): give the bands descriptions or "
-                f"use a raster with exactly these bands in this order.")
-        return list(range(len(wanted)))
 
     def _open_masks(self, own_dates: list[dt.date | None]) -> list[MaskSource | None]:
         """Open the masks; each must lie on the grid, have one band, not name another date than
@@ -231,50 +200,6 @@ class Stack:
                 mask.descriptions[0], mask.nodata[0], mask.name))
             masks.append(mask)
         return masks
-
-    def _warp_to_grid(self, sar: SarSource) -> None:
-        """Give a SAR raster its warped VRT on the MSI grid (bilinear), read lazily by window."""
-        ref = self.reference
-        if sar.band_count < 2:
-            raise CloudFillError(f"SAR '{sar.name}' has {sar.band_count} band; SAR needs VV "
-                                 "and VH (2 bands, VV first unless named).")
-        gt = ref.geotransform
-        bounds = (gt[0], gt[3] + gt[5] * ref.height, gt[0] + gt[1] * ref.width, gt[3])
-        try:
-            sar.warped = gdal.Warp("", sar.dataset, format="VRT", outputBounds=bounds,
-                                   width=ref.width, height=ref.height,
-                                   dstSRS=ref.crs_wkt or None, resampleAlg="bilinear",
-                                   dstNodata=float("nan"), outputType=gdal.GDT_Float32)
-        except RuntimeError as e:
-            raise CloudFillError(f"Cannot resample SAR '{sar.name}' onto the MSI grid: {e}") from None
-
-    @staticmethod
-    def _detect_encoding(info: RasterSource) -> str:
-        """'dn' (integers, or floats holding DN values 0..10000) or 'reflectance' (floats
-        0..1), found from a thumbnail of each date's own file."""
-        if info.numpy_dtype.kind != "f":
-            return "dn"
-        sample = info.read(buf_xsize=min(info.width, 128),
-                           buf_ysize=min(info.height, 128)).astype(np.float64)
-        nodata = [v for v in info.nodata if v is not None and not np.isnan(v)]
-        finite = sample[np.isfinite(sample) & (sample != 0) & ~np.isin(sample, nodata)]
-        return "dn" if finite.size > 0 and float(np.percentile(finite, 99)) > 2.0 \
-            else "reflectance"
-
-    def _detect_linear(self, i: int) -> bool:
-        """SAR in linear power (all values >= 0) rather than dB? From the warped view (the
-        area used, no data as NaN), in up to 3 x 3 small windows spread over the MSI grid: a
-        thumbnail of it warps the whole grid, one of the file decodes the whole file."""
-        sar = self.sar[i]
-        if sar.numpy_dtype.kind != "f":
-            return False
-        side = min(64, self.width, self.height)
-        xs = np.linspace(0, self.width - side, 3).round().astype(int)
-        ys = np.linspace(0, self.height - side, 3).round().astype(int)
-        sample = np.concatenate([sar.read_warped(int(x), int(y), side, side).ravel()
-                                 for y in sorted(set(ys)) for x in sorted(set(xs))])
-        finite = sample[np.isfinite(sample)]
-        return finite.size > 0 and float(finite.min()) >= 0
 
     # ----- properties ------------------------------------------------------------------------
     @property
@@ -308,41 +233,19 @@ class Stack:
                 + [self.sar[i].warped for i in sar_indices or []])
 
     # ----- reading -----------------------------------------------------------------------------
-    def _scale_offset(self, t: int, file_band: int) -> tuple[float, float]:
-        info = self.msi[t]
-        if self.encodings[t] == "reflectance":
-            return 1.0, 0.0
-        scale, offset = info.scales[file_band], info.offsets[file_band]
-        return (scale, offset) if scale != 1.0 or offset != 0.0 else (DN_SCALE, 0.0)
 
     def to_reflectance(self, raw: np.ndarray, t: int = 0) -> np.ndarray:
         """(…, B, h, w) stored values of date ``t`` -> (…, C, h, w) float32 reflectance in
-        model band order."""
-        index = self.band_indices[t]
-        picked = raw[..., index, :, :].astype(np.float32)
-        for c, b in enumerate(index):
-            scale, offset = self._scale_offset(t, b)
-            picked[..., c, :, :] = picked[..., c, :, :] * scale + offset
-        return picked
+        model band order (:func:`.encodings.to_reflectance`)."""
+        return encodings.to_reflectance(raw, self.msi[t], self.encodings[t],
+                                        self.band_indices[t])
 
     def from_reflectance(self, refl: np.ndarray, t: int = 0) -> np.ndarray:
         """(…, C, h, w) reflectance -> stored values of the model's bands as date ``t`` stores
-        them (its type, encoding and scale; channel c goes to file band
+        them (:func:`.encodings.from_reflectance`; channel c goes to file band
         ``band_indices[t][c]``)."""
-        info = self.msi[t]
-        out = np.empty(refl.shape, dtype=np.float64)
-        for c, b in enumerate(self.band_indices[t]):
-            scale, offset = self._scale_offset(t, b)
-            out[..., c, :, :] = (refl[..., c, :, :] - offset) / scale
-        dtype = info.numpy_dtype
-        if dtype.kind in "iu":
-            limits = np.iinfo(dtype)
-            nodata = info.nodata[0]
-            low = limits.min
-            if dtype.kind == "u" and (nodata is None or nodata == 0):
-                low = 1  # DN 0 means no data in Sentinel-2: a filled pixel must never read as it
-            out = np.clip(np.rint(out), low, limits.max)
-        return out.astype(dtype)
+        return encodings.from_reflectance(refl, self.msi[t], self.encodings[t],
+                                          self.band_indices[t])
 
     def read_missing(self, t: int, x0: int, y0: int, w: int, h: int,
                      raw: np.ndarray | None = None) -> np.ndarray:
@@ -399,23 +302,9 @@ class Stack:
         raw = np.stack(each)  # one type that holds every date's values (see StackWindow)
         sar = None
         if self.sar and sar_indices is not None:
-            sar = np.stack([self._read_sar(i, x0, y0, w, h) for i in sar_indices])
+            sar = np.stack([read_db(self.sar[i], self._sar_linear[i], x0, y0, w, h)
+                            for i in sar_indices])
         return StackWindow(msi=msi, missing=missing, sar=sar, raw=raw, dates=dates)
-
-    def _read_sar(self, i: int, x0: int, y0: int, w: int, h: int) -> np.ndarray:
-        sar = self.sar[i]
-        out = np.stack([sar.read_warped(x0, y0, w, h, band=b + 1).astype(np.float32)
-                        for b in sar.vv_vh])
-        if sar.numpy_dtype.kind in "iu":
-            scale = sar.scales[0] if sar.scales[0] != 1.0 else DN_SCALE
-            nd = sar.nodata[0]
-            if nd is not None:
-                out[out == nd] = np.nan
-            out = out * scale + sar.offsets[0]
-        elif self._sar_linear[i]:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                out = 10.0 * np.log10(np.where(out > 0, out, np.nan))
-        return out
 
     def close(self) -> None:
         """Close every dataset, in the order they were opened (each SAR's warped VRT before

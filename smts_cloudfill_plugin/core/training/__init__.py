@@ -1,1 +1,1 @@
-"""Training and evaluation: data, losses, metrics, the baseline, reports."""
+"""Training and evaluation: data, losses, training runs, evaluation, the baseline, reports."""

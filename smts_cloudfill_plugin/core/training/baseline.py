@@ -3,6 +3,10 @@
 Per pixel and band, a missing value is the linear interpolation in time between the nearest
 clear observations before and after; at the ends of the series, the nearest clear date.
 That is what an agronomist would otherwise do by hand.
+
+This numpy float64 version is the reference the evaluation reports; the runtime fills with
+the same rule in torch (:func:`..choose.candidates.interpolation`, on the model's device,
+within a window), whose bits the outputs depend on.
 """
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..errors import CloudFillError
 from ..model.config import ModelConfig
-from ..read.clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, cloud_bank, dilate,
-                           synthetic_cloud_masks)
+from ..read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, dilate
+from ..synthetic_clouds import cloud_bank, synthetic_cloud_masks
 from ..read.dates import (SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE, day_numbers,
                           pick_sar_dates)
 from ..read.stack import Stack

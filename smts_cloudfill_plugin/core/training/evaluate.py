@@ -12,11 +12,14 @@ import numpy as np
 import torch
 
 from .baseline import interpolate_temporal
-from .metrics import image_metrics
+from ..metrics import image_metrics
 from ..model.network import SmtsVit
 from .data import DateWindow, Sample, Season, cut_sample
 
 CLOUD_COUNTS = (10, 20, 30, 40, 50)
+
+#: Samples per model call when scoring (evaluation and validation), by default.
+SAMPLES_PER_CALL = 16
 
 
 @dataclass
@@ -63,12 +66,13 @@ def pooled_scores(preds: list[np.ndarray], samples: list[Sample]) -> Scores:
 
 
 def fill_interpolation(samples: list[Sample]) -> list[np.ndarray]:
+    """Each sample filled by the baseline (:func:`.baseline.interpolate_temporal`), float32."""
     return [interpolate_temporal(s.msi, s.input_missing, s.days).astype(np.float32)
             for s in samples]
 
 
 def fill_model(model: SmtsVit, samples: list[Sample], device: torch.device | str = "cpu",
-               batch_size: int = 16) -> list[np.ndarray]:
+               batch_size: int = SAMPLES_PER_CALL) -> list[np.ndarray]:
     """Model prediction where the input was missing, the input elsewhere."""
     out = []
     model.eval()

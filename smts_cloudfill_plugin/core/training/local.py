@@ -13,18 +13,17 @@ import math
 import os
 from dataclasses import dataclass
 
-
-from ..read.clouds import DEFAULT_SCL_MISSING
-from ..model.config import OURS, mts_vit, smts_vit
+from ..read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
+from ..model.config import OURS, ModelConfig, mts_vit, smts_vit
 from ..model.device import choose_device
 from ..errors import CloudFillError
 from .evaluate import fill_interpolation, fill_model, pooled_scores
 from ..progress import Feedback, SubFeedback, sigterm_as_cancel
 from .report import training_report
-from ..read.clouds import DEFAULT_CLOUD_BUFFER
 from ..read.stack import Stack
-from .train import TrainSettings, make_model, train
-from .data import explain_no_windows, fixed_samples, form_windows, load_season
+from .train import SAMPLES_PER_STEP, TrainResult, TrainSettings, make_model, train
+from .data import DateWindow, Season, explain_no_windows, fixed_samples, form_windows, load_season
+from ..model.network import SmtsVit
 from ..model.weights import bundled_weights_path, read_weights_info
 from ..write.folder_lock import check_writable
 from ..write.output_set import write_text
@@ -54,7 +53,7 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
                     from_scratch: bool = False, max_minutes: float = 10.0, epochs: int = 20,
                     validation_fraction: float = 0.2, seed: int = 0, device: str = "auto",
                     report: str | None = None, msi_dates: list | None = None,
-                    sar_dates: list | None = None, batch_size: int = 8,
+                    sar_dates: list | None = None, batch_size: int = SAMPLES_PER_STEP,
                     scl_classes: tuple[int, ...] = DEFAULT_SCL_MISSING,
                     feedback: Feedback | None = None,
                     cloud_buffer: int = DEFAULT_CLOUD_BUFFER) -> LocalTrainingResult:
@@ -87,6 +86,48 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
         raise CloudFillError("The validation fraction must be between 0 and 1 (for example 0.2).")
     if len(msi) < 6 and not from_scratch:
         raise CloudFillError(f"{len(msi)} MSI dates were given; training needs at least 6.")
+    config, init = _model_config(msi, sar, init_model, from_scratch)
+    season = _read_season(msi, masks, sar, config, scl_classes, msi_dates, sar_dates,
+                          cloud_buffer, feedback)
+    train_w, val_w = _split_windows(season, config, validation_fraction, feedback)
+
+    h, w = season.msi.shape[-2:]
+    crop = min(config.window, (min(h, w) // config.patch) * config.patch)
+    if crop < config.patch * 2:
+        raise CloudFillError(f"The rasters are {w} x {h} px; training needs at least "
+                             f"{config.patch * 2} x {config.patch * 2}.")
+    crops_per_window = max(1, math.ceil(h / crop) * math.ceil(w / crop))
+    steps_per_epoch = max(1, math.ceil(len(train_w) * crops_per_window / batch_size))
+    settings = TrainSettings(max_steps=max(1, epochs * steps_per_epoch), max_minutes=max_minutes,
+                             batch_size=batch_size, lr=1e-3 if from_scratch else 2e-4, seed=seed,
+                             validate_every=max(1, min(steps_per_epoch, 100)), crop=crop)
+    dev = choose_device(device, feedback)
+    model = make_model(config, [season], seed, init)
+    start = "Training from scratch" if init is None else "Fine-tuning " + os.path.basename(init)
+    feedback.info(f"{start}: {config.variant}, bands {', '.join(config.msi_bands)}; up to "
+                  f"{epochs} epochs of {steps_per_epoch} steps or {max_minutes:g} minutes.")
+    meta = {"training_data": {"msi": [os.path.basename(p) for p in msi],
+                              "dates": [d.isoformat() for d in season.dates],
+                              "sar": [os.path.basename(p) for p in sar or []],
+                              "windows_train": len(train_w), "windows_heldout": len(val_w)},
+            "fine_tuned_from": os.path.basename(init) if init else None}
+    result = train(model, [season], train_w, val_w or train_w, settings, output,
+                   extra_metadata=meta, feedback=SubFeedback(feedback, 0.0, 0.9), device=dev,
+                   origin=os.path.basename(init) if init else "scratch")
+
+    heldout = _score_heldout(season, val_w or train_w, crop, seed, result.model, dev, config,
+                             feedback)
+    feedback.progress(1.0)
+    if report:
+        _write_report(report, output, config, init, season, train_w, val_w, result, heldout,
+                      f"Seed {seed}; crops of {crop} px; batch {batch_size}.")
+    return LocalTrainingResult(output, report, result.steps, result.best_val, heldout)
+
+
+def _model_config(msi: list[str], sar: list[str] | None, init_model: str | None,
+                  from_scratch: bool) -> tuple[ModelConfig, str | None]:
+    """The configuration of the model to train and the weights it starts from (None: from
+    scratch, for the stack's own bands at the bundled model's size)."""
     if from_scratch:
         bands = _stack_bands(msi)
         config = (smts_vit if sar else mts_vit)(msi_bands=bands, **OURS)
@@ -98,30 +139,44 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
         init = init_model or bundled_weights_path(uses_sar=bool(sar))
         config = read_weights_info(init)[0].config
         if config.uses_sar and not sar:
-            raise CloudFillError(f"The starting model '{os.path.basename(init)}' uses SAR but no SAR "
-                                 "rasters were given: add SAR, or start from the MTS-ViT weights, "
-                                 "or train from scratch.")
+            raise CloudFillError(f"The starting model '{os.path.basename(init)}' uses SAR but no "
+                                 "SAR rasters were given: add SAR, or start from the MTS-ViT "
+                                 "weights, or train from scratch.")
     if len(msi) < config.msi_dates:
         raise CloudFillError(f"{len(msi)} MSI dates were given; the model needs windows of "
                              f"{config.msi_dates} dates, so at least {config.msi_dates}.")
+    return config, init
 
+
+def _read_season(msi: list[str], masks: list[str | None] | None, sar: list[str] | None,
+                 config: ModelConfig, scl_classes: tuple[int, ...], msi_dates: list | None,
+                 sar_dates: list | None, cloud_buffer: int, feedback: Feedback) -> Season:
+    """The whole season in memory, refused when it would not fit or has no clear pixel."""
     feedback.info("Reading the season...")
     with Stack(list(msi)[:1]) as first:
         estimate = first.width * first.height * len(msi) * len(config.msi_bands) * 4
     if estimate > MAX_SEASON_BYTES:
-        raise CloudFillError(f"The season would take {estimate / 1024 ** 3:.1f} GB in memory; training "
-                             f"reads it whole. Clip the rasters to a smaller area (under "
-                             f"{MAX_SEASON_BYTES / 1024 ** 3:.0f} GB).")
+        raise CloudFillError(f"The season would take {estimate / 1024 ** 3:.1f} GB in memory; "
+                             f"training reads it whole. Clip the rasters to a smaller area "
+                             f"(under {MAX_SEASON_BYTES / 1024 ** 3:.0f} GB).")
     season = load_season(list(msi), masks, list(sar or []) or None, config.msi_bands,
                          scl_classes, msi_dates=msi_dates, sar_dates=sar_dates,
                          cloud_buffer=cloud_buffer)
     feedback.check()
     if season.missing.all():
-        raise CloudFillError("Every pixel of every MSI date is cloudy or has no data: there are no "
-                             "clear pixels to learn from.")
+        raise CloudFillError("Every pixel of every MSI date is cloudy or has no data: there are "
+                             "no clear pixels to learn from.")
+    return season
+
+
+def _split_windows(season: Season, config: ModelConfig, validation_fraction: float,
+                   feedback: Feedback) -> tuple[list[DateWindow], list[DateWindow]]:
+    """The season's date windows, the latest ``validation_fraction`` held out; no training
+    window shares a date with a held-out one."""
     windows = form_windows(season, config)
     if not windows:
-        raise CloudFillError("No training window could be formed: " + explain_no_windows(season, config) + ".")
+        raise CloudFillError("No training window could be formed: "
+                             + explain_no_windows(season, config) + ".")
     n_val = int(round(len(windows) * validation_fraction)) if validation_fraction > 0 else 0
     if validation_fraction > 0 and len(windows) > 1:
         n_val = min(max(n_val, 1), len(windows) - 1)
@@ -136,38 +191,19 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
                   f"{len(train_w)} for training, {len(val_w)} held out.")
     if not val_w:
         feedback.warn("No window is held out: the report's metrics are on training windows.")
+    return train_w, val_w
 
-    h, w = season.msi.shape[-2:]
-    crop = min(config.window, (min(h, w) // config.patch) * config.patch)
-    if crop < config.patch * 2:
-        raise CloudFillError(f"The rasters are {w} x {h} px; training needs at least "
-                             f"{config.patch * 2} x {config.patch * 2}.")
-    crops_per_window = max(1, math.ceil(h / crop) * math.ceil(w / crop))
-    steps_per_epoch = max(1, math.ceil(len(train_w) * crops_per_window / batch_size))
-    settings = TrainSettings(max_steps=max(1, epochs * steps_per_epoch), max_minutes=max_minutes,
-                             batch_size=batch_size, lr=1e-3 if from_scratch else 2e-4, seed=seed,
-                             validate_every=max(1, min(steps_per_epoch, 100)), crop=crop)
-    dev = choose_device(device, feedback)
-    model = make_model(config, [season], seed, init)
-    feedback.info(f"{'Training from scratch' if init is None else 'Fine-tuning ' + os.path.basename(init)}: "
-                  f"{config.variant}, bands {', '.join(config.msi_bands)}; up to {epochs} epochs of "
-                  f"{steps_per_epoch} steps or {max_minutes:g} minutes.")
-    meta = {"training_data": {"msi": [os.path.basename(p) for p in msi],
-                              "dates": [d.isoformat() for d in season.dates],
-                              "sar": [os.path.basename(p) for p in sar or []],
-                              "windows_train": len(train_w), "windows_heldout": len(val_w)},
-            "fine_tuned_from": os.path.basename(init) if init else None}
-    result = train(model, [season], train_w, val_w or train_w, settings, output,
-                   extra_metadata=meta, feedback=SubFeedback(feedback, 0.0, 0.9), device=dev,
-                   origin=os.path.basename(init) if init else "scratch")
 
+def _score_heldout(season: Season, eval_w: list[DateWindow], crop: int, seed: int,
+                   model: SmtsVit, dev, config: ModelConfig, feedback: Feedback) -> list[dict]:
+    """The trained model and interpolation on synthetic clouds over the held-out windows, at
+    each of :data:`REPORT_CLOUDS`: the report's rows."""
     heldout = []
-    eval_w = val_w or train_w
     for n in REPORT_CLOUDS:
         feedback.check()
         samples = fixed_samples([season], eval_w, crop, n, seed + 1000 + n)
         base = pooled_scores(fill_interpolation(samples), samples)
-        mod = pooled_scores(fill_model(result.model.eval(), samples, dev), samples)
+        mod = pooled_scores(fill_model(model.eval(), samples, dev), samples)
         for name, s in (("temporal interpolation", base), (config.variant, mod)):
             row = {"clouds": n, "method": name, "mse": s.mse, "sam": s.sam, "psnr": s.psnr,
                    "ssim": s.ssim}
@@ -176,19 +212,22 @@ def train_on_stacks(msi: list[str], output: str, masks: list[str | None] | None 
             heldout.append(row)
         feedback.info(f"{n} clouds: masked MSE {mod.mse:.5f} ({config.variant}) vs "
                       f"{base.mse:.5f} (interpolation)")
-    feedback.progress(1.0)
-    if report:
-        summary = {"model written": output, "variant": config.variant,
-                   "bands": ", ".join(config.msi_bands),
-                   "started from": os.path.basename(init) if init else "scratch",
-                   "season": f"{season.dates[0]} .. {season.dates[-1]} ({len(season.dates)} MSI dates, "
-                             f"{len(season.sar_dates)} SAR dates)",
-                   "windows": f"{len(train_w)} training, {len(val_w)} held out (latest in time)",
-                   "steps": f"{result.steps} ({result.stopped_by}), {result.seconds:.0f} s",
-                   "best validation masked MSE": f"{result.best_val:.5f} at step {result.best_step}",
-                   "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
-        page = training_report("SMTS CloudFill training report", summary, result.history, heldout,
-                               [f"Seed {seed}; crops of {crop} px; batch {batch_size}."],
-                               held_out=bool(val_w))
-        write_text(report, page)
-    return LocalTrainingResult(output, report, result.steps, result.best_val, heldout)
+    return heldout
+
+
+def _write_report(report: str, output: str, config: ModelConfig, init: str | None,
+                  season: Season, train_w: list[DateWindow], val_w: list[DateWindow],
+                  result: TrainResult, heldout: list[dict], note: str) -> None:
+    """The HTML training report: what was trained on what, and the held-out scores."""
+    summary = {"model written": output, "variant": config.variant,
+               "bands": ", ".join(config.msi_bands),
+               "started from": os.path.basename(init) if init else "scratch",
+               "season": f"{season.dates[0]} .. {season.dates[-1]} ({len(season.dates)} "
+                         f"MSI dates, {len(season.sar_dates)} SAR dates)",
+               "windows": f"{len(train_w)} training, {len(val_w)} held out (latest in time)",
+               "steps": f"{result.steps} ({result.stopped_by}), {result.seconds:.0f} s",
+               "best validation masked MSE": f"{result.best_val:.5f} at step {result.best_step}",
+               "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
+    page = training_report("SMTS CloudFill training report", summary, result.history, heldout,
+                           [note], held_out=bool(val_w))
+    write_text(report, page)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .metrics import spectral_angle
+from ..metrics import spectral_angle
 
 
 #: The standardised MSE is divided by this squared: with 2.5, it is about SAM's size (radians)

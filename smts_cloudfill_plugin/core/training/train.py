@@ -21,9 +21,14 @@ from ..errors import Cancelled, CloudFillError, Terminated
 from .losses import multiscale_loss
 from ..model.network import SmtsVit
 from ..progress import Feedback
+from .evaluate import SAMPLES_PER_CALL
 from .data import DateWindow, Sample, Season, band_statistics, fixed_samples, random_sample
 from ..model.weights import first_sentence, load_model, save_weights, torch_bytes
 from ..write.output_set import write_bytes
+
+
+#: Training samples per optimiser step, by default (Train on local stacks' batch too).
+SAMPLES_PER_STEP = 8
 
 
 @dataclass
@@ -50,7 +55,7 @@ class TrainSettings:
 
     max_steps: int = 2000
     max_minutes: float = 30.0
-    batch_size: int = 8
+    batch_size: int = SAMPLES_PER_STEP
     lr: float = 1e-3
     weight_decay: float = 0.01
     seed: int = 0
@@ -95,7 +100,7 @@ def sample_days(samples: list[Sample], device: torch.device) -> torch.Tensor | N
 
 
 def masked_mse(model: SmtsVit, samples: list[Sample], device: torch.device,
-               batch_size: int = 16) -> float:
+               batch_size: int = SAMPLES_PER_CALL) -> float:
     """Mean squared error over the hidden clear pixels of a fixed sample set."""
     total, count = 0.0, 0.0
     model.eval()
@@ -153,30 +158,92 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
     device = torch.device(device)
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    checkpoint = checkpoint or output + ".ckpt"
-    config = model.config
-    size = settings.crop or config.window
-    model.to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    val = fixed_samples(seasons, val_windows or train_windows[:8], size,
-                        settings.validation_clouds, seed=settings.seed + 1,
-                        whole_dates=settings.validation_whole_dates)
-    result = TrainResult(model=model)
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    start_step, elapsed0 = 0, 0.0
-    found = _checkpoint_origin(checkpoint) if os.path.exists(checkpoint) else None
-    if origin is not None and found and found != origin:
-        # A checkpoint of another training (from scratch vs fine-tuned, or from other weights):
-        # resuming it would train the wrong model and record the wrong origin.
-        feedback.warn(f"The checkpoint '{checkpoint}' belongs to another training (started from "
-                      f"{found}, this one from {origin}); starting afresh.")
-        os.remove(checkpoint)
-    if os.path.exists(checkpoint):
+    run = _Training(model, seasons, train_windows, val_windows, settings, output,
+                    checkpoint or output + ".ckpt", extra_metadata, feedback, device, origin)
+    start_step, elapsed0 = run.resume_or_start()
+    result = run.result
+    t0 = time.monotonic() - elapsed0
+    step = start_step
+    stopped_by = "steps"
+    try:
+        while step < settings.max_steps:
+            if (time.monotonic() - t0) / 60 > settings.max_minutes:
+                stopped_by = "time"
+                break
+            feedback.check()
+            run.step(step)
+            step += 1
+            result.steps, result.seconds = step, time.monotonic() - t0
+            feedback.progress(step / settings.max_steps)
+            if step % settings.validate_every == 0 or step == settings.max_steps:
+                run.validate(step)
+    except Cancelled as stop:
+        if step > start_step:
+            run.validate_last(step)
+        run.save_best("cancel")
+        # One message that says what happened (the generic cancel says nothing was written).
+        why = "Stopped by a termination signal (SIGTERM)" if isinstance(stop, Terminated) \
+            else "Cancelled"
+        raise type(stop)(f"{why} at step {step}; the best model so far (step "
+                         f"{result.best_step}) was written to {output}.") from None
+    run.validate_last(step)
+    result.stopped_by = stopped_by
+    run.save_best(stopped_by)
+    if os.path.exists(run.checkpoint):
+        os.remove(run.checkpoint)
+    return result
+
+
+class _Training:
+    """One training run's state between its steps (see :func:`train`): the optimiser, the
+    fixed validation samples, the best weights so far and the running loss."""
+
+    def __init__(self, model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow],
+                 val_windows: list[DateWindow], settings: TrainSettings, output: str,
+                 checkpoint: str, extra_metadata: dict | None, feedback: Feedback,
+                 device: torch.device, origin: str | None) -> None:
+        self.model, self.seasons, self.settings = model, seasons, settings
+        self.train_windows, self.val_windows = train_windows, val_windows
+        self.output, self.checkpoint, self.extra_metadata = output, checkpoint, extra_metadata
+        self.feedback, self.device, self.origin = feedback, device, origin
+        self.size = settings.crop or model.config.window
+        model.to(device).train()
+        self.opt = torch.optim.AdamW(model.parameters(), lr=settings.lr,
+                                     weight_decay=settings.weight_decay)
+        self.val = fixed_samples(seasons, val_windows or train_windows[:8], self.size,
+                                 settings.validation_clouds, seed=settings.seed + 1,
+                                 whole_dates=settings.validation_whole_dates)
+        self.result = TrainResult(model=model)
+        self.best_state = self._state()
+        self.loss_sum, self.loss_n = 0.0, 0
+
+    def _state(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def resume_or_start(self) -> tuple[int, float]:
+        """Resume the checkpoint when there is one of this training, else score the starting
+        model; the step and the seconds to go on from."""
+        checkpoint, result = self.checkpoint, self.result
+        found = _checkpoint_origin(checkpoint) if os.path.exists(checkpoint) else None
+        if self.origin is not None and found and found != self.origin:
+            # A checkpoint of another training (from scratch vs fine-tuned, or from other
+            # weights): resuming it would train the wrong model and record the wrong origin.
+            self.feedback.warn(f"The checkpoint '{checkpoint}' belongs to another training "
+                               f"(started from {found}, this one from {self.origin}); starting "
+                               "afresh.")
+            os.remove(checkpoint)
+        if not os.path.exists(checkpoint):
+            # The starting model is a candidate too: with the temporal prior it is
+            # interpolation, so the model written is never worse than that on the validation
+            # windows.
+            result.best_val = masked_mse(self.model, self.val, self.device)
+            self.feedback.info(f"step 0: validation masked MSE {result.best_val:.5f}")
+            return 0, 0.0
         try:
-            ck = torch.load(checkpoint, map_location=device, weights_only=True)
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            best_state = ck["best_state"]
+            ck = torch.load(checkpoint, map_location=self.device, weights_only=True)
+            self.model.load_state_dict(ck["model"])
+            self.opt.load_state_dict(ck["optimizer"])
+            self.best_state = ck["best_state"]
             start_step, elapsed0 = int(ck["step"]), float(ck["seconds"])
             result.history = [dict(zip(ck["history_keys"], row)) for row in ck["history"].tolist()]
             result.best_val, result.best_step = float(ck["best_val"]), int(ck["best_step"])
@@ -185,86 +252,66 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
                 f"The training checkpoint '{checkpoint}' cannot be resumed ({type(e).__name__}: "
                 f"{first_sentence(str(e), 150)}) Delete it to start this training afresh, or "
                 "choose another output file.") from None
-        feedback.info(f"Resumed from {checkpoint} at step {start_step}.")
-    else:
-        # The starting model is a candidate too: with the temporal prior it is interpolation,
-        # so the model written is never worse than that on the validation windows.
-        result.best_val = masked_mse(model, val, device)
-        feedback.info(f"step 0: validation masked MSE {result.best_val:.5f}")
+        self.feedback.info(f"Resumed from {checkpoint} at step {start_step}.")
+        return start_step, elapsed0
 
-    def save_best(stopped_by: str) -> None:
-        model.load_state_dict(best_state)
-        meta = dict(extra_metadata or {})
-        meta["training"] = {**meta.get("training", {}), **asdict(settings),
+    def step(self, step: int) -> None:
+        """One optimiser step on a batch drawn for ``step`` (the same batch on a resume)."""
+        settings, model = self.settings, self.model
+        rng = np.random.default_rng([settings.seed, step])
+        batch = [random_sample(self.seasons, self.train_windows, self.size, rng,
+                               settings.cloud_counts, settings.scenarios)
+                 for _ in range(settings.batch_size)]
+        msi, missing, sar, weight, days = to_batch(batch, self.device)
+        for g in self.opt.param_groups:
+            g["lr"] = _lr_at(step, settings)
+        loss = multiscale_loss(model(msi, missing, sar, days), msi, weight,
+                               band_std=model.msi_std.flatten() if settings.standardised_mse
+                               else None)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        self.opt.step()
+        self.loss_sum, self.loss_n = self.loss_sum + loss.item(), self.loss_n + 1
+
+    def _keep_if_best(self, v: float, step: int) -> None:
+        if v < self.result.best_val:
+            self.result.best_val, self.result.best_step = v, step
+            self.best_state = self._state()
+
+    def validate(self, step: int) -> None:
+        """Score the validation samples, keep the best weights, log, write a checkpoint."""
+        result = self.result
+        v = masked_mse(self.model, self.val, self.device)
+        row = {"step": step, "loss": self.loss_sum / self.loss_n, "val_mse": v,
+               "seconds": result.seconds}
+        result.history.append(row)
+        self.loss_sum, self.loss_n = 0.0, 0
+        self._keep_if_best(v, step)
+        self.feedback.info(f"step {step}: loss {row['loss']:.4f}, validation masked MSE "
+                           f"{v:.5f} (best {result.best_val:.5f} at {result.best_step}), "
+                           f"{result.seconds:.0f} s")
+        _save_checkpoint(self.checkpoint, self.model, self.opt, step, result, self.best_state,
+                         self.origin)
+
+    def validate_last(self, step: int) -> None:
+        """Score the last step too when the last validation was not at it."""
+        history = self.result.history
+        if not history or history[-1]["step"] != step:
+            self._keep_if_best(masked_mse(self.model, self.val, self.device), step)
+
+    def save_best(self, stopped_by: str) -> None:
+        """Write the best weights to the output, with how the training went."""
+        result = self.result
+        self.model.load_state_dict(self.best_state)
+        meta = dict(self.extra_metadata or {})
+        meta["training"] = {**meta.get("training", {}), **asdict(self.settings),
                             "steps": result.steps, "seconds": round(result.seconds, 1),
                             "best_step": result.best_step, "stopped_by": stopped_by,
                             "val_masked_mse": result.best_val,
-                            "train_windows": len(train_windows), "val_windows": len(val_windows)}
-        save_weights(output, model, meta)
-
-    t0 = time.monotonic() - elapsed0
-    step = start_step
-    loss_sum, loss_n = 0.0, 0
-    stopped_by = "steps"
-    try:
-        while step < settings.max_steps:
-            if (time.monotonic() - t0) / 60 > settings.max_minutes:
-                stopped_by = "time"
-                break
-            feedback.check()
-            rng = np.random.default_rng([settings.seed, step])
-            batch = [random_sample(seasons, train_windows, size, rng, settings.cloud_counts,
-                                   settings.scenarios)
-                     for _ in range(settings.batch_size)]
-            msi, missing, sar, weight, days = to_batch(batch, device)
-            for g in opt.param_groups:
-                g["lr"] = _lr_at(step, settings)
-            loss = multiscale_loss(model(msi, missing, sar, days), msi, weight,
-                                   band_std=model.msi_std.flatten() if settings.standardised_mse
-                                   else None)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
-            step += 1
-            result.steps, result.seconds = step, time.monotonic() - t0
-            feedback.progress(step / settings.max_steps)
-            if step % settings.validate_every == 0 or step == settings.max_steps:
-                v = masked_mse(model, val, device)
-                row = {"step": step, "loss": loss_sum / loss_n, "val_mse": v,
-                       "seconds": result.seconds}
-                result.history.append(row)
-                loss_sum, loss_n = 0.0, 0
-                if v < result.best_val:
-                    result.best_val, result.best_step = v, step
-                    best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
-                feedback.info(f"step {step}: loss {row['loss']:.4f}, validation masked MSE "
-                              f"{v:.5f} (best {result.best_val:.5f} at {result.best_step}), "
-                              f"{result.seconds:.0f} s")
-                _save_checkpoint(checkpoint, model, opt, step, result, best_state, origin)
-    except Cancelled as stop:
-        if step > start_step and (not result.history or result.history[-1]["step"] != step):
-            v = masked_mse(model, val, device)
-            if v < result.best_val:
-                result.best_val, result.best_step = v, step
-                best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
-        save_best("cancel")
-        # One message that says what happened (the generic cancel says nothing was written).
-        why = "Stopped by a termination signal (SIGTERM)" if isinstance(stop, Terminated) \
-            else "Cancelled"
-        raise type(stop)(f"{why} at step {step}; the best model so far (step "
-                         f"{result.best_step}) was written to {output}.") from None
-    if not result.history or result.history[-1]["step"] != step:
-        v = masked_mse(model, val, device)
-        if v < result.best_val:
-            result.best_val, result.best_step = v, step
-            best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
-    result.stopped_by = stopped_by
-    save_best(stopped_by)
-    if os.path.exists(checkpoint):
-        os.remove(checkpoint)
-    return result
+                            "train_windows": len(self.train_windows),
+                            "val_windows": len(self.val_windows)}
+        save_weights(self.output, self.model, meta)
 
 
 def _checkpoint_origin(path: str) -> str | None:

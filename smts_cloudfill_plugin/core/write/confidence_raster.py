@@ -5,7 +5,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..blend import confidence
+from ..choose import confidence
 from ..read.raster import RasterInfo
 from .names import filled_paths
 from .output_set import OutputSet
@@ -17,7 +17,7 @@ def add_confidence_raster(outputs: OutputSet, like: RasterInfo, mask: RasterWrit
                           check: Callable[[], None]) -> str:
     """``<name>_filled_rmse.tif`` beside a date's mask: each filled pixel's expected RMS error
     (reflectance) by its distance to the date's nearest clear pixel, as the self-check measured
-    it on this scene (:mod:`..blend.confidence`), and in its metadata what that error becomes in
+    it on this scene (:mod:`..choose.confidence`), and in its metadata what that error becomes in
     each spectral index; committed with the other ``outputs``. Return its path."""
     path = filled_paths(like.path, folder).rmse
     writer = outputs.add(RasterWriter(path, like, band_count=1, dtype=np.float32,

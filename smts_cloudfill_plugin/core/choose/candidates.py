@@ -37,9 +37,16 @@ from ..model.prior import residual_correction, temporal_prefill
 def interpolation(msi: torch.Tensor, missing: torch.Tensor,
                   days: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Temporal linear interpolation within the window, as
-    :func:`..training.baseline.interpolate_temporal`: true day offsets, the nearest clear date at the ends, and where a pixel has no clear date
-    the date's mean over its clear pixels in the window. Returns the fill and where it is
-    defined (False only on a date with no clear pixel in the window at all)."""
+    :func:`..training.baseline.interpolate_temporal`: true day offsets, the nearest clear date
+    at the ends, and where a pixel has no clear date the date's mean over its clear pixels in
+    the window. Returns the fill and where it is defined (False only on a date with no clear
+    pixel in the window at all).
+
+    Built on the model prior's interpolation (:func:`..model.prior.temporal_prefill`, torch)
+    rather than the baseline's numpy: it runs on batches of windows on the model's device in
+    float32, beside the model, and the self-check's scores and every fill depend on its bits;
+    the baseline (float64, a whole season, one stack-wide fallback) is what evaluation and the
+    model card report. Either one replaced by the other changes outputs."""
     clean = torch.nan_to_num(msi).masked_fill(missing.unsqueeze(2), 0.0)
     interp = temporal_prefill(clean, missing, days)
     never = missing.all(1, keepdim=True).expand_as(missing)          # (B, T, H, W)

@@ -5,7 +5,7 @@ import html
 
 from ..write.output_set import write_text
 from .confidence import describe_table
-from .self_check import BASIS_NONE, DateCheck
+from .date_check import BASIS_NONE, DateCheck
 
 
 def plain_summary(check: DateCheck, filled_share: float) -> str:

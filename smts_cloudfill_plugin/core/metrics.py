@@ -108,7 +108,8 @@ def patch_edge_jumps(image: np.ndarray, mask: np.ndarray, patch: int = 5) -> np.
         a = np.take(x, range(n - 1), axis=axis)
         b = np.take(x, range(1, n), axis=axis)
         jump = np.abs(b - a).mean(1)
-        both = np.take(mask, range(n - 1), axis=axis - 1) & np.take(mask, range(1, n), axis=axis - 1)
+        both = np.take(mask, range(n - 1), axis=axis - 1) \
+            & np.take(mask, range(1, n), axis=axis - 1)
         phase = np.arange(n - 1) % patch
         for p in range(patch):
             sel = np.take(both, np.flatnonzero(phase == p), axis=axis - 1)

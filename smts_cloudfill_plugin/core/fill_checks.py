@@ -13,13 +13,13 @@ import os
 
 import numpy as np
 
-from ..errors import CloudFillError
-from ..model.config import ModelConfig
-from ..model.weights import describe
-from ..progress import Feedback
-from .clouds import BINARY, PROBABILITY
-from .dates import SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE, out_of_order
-from .stack import Stack
+from .errors import CloudFillError
+from .model.config import ModelConfig
+from .model.weights import describe
+from .progress import Feedback
+from .read.clouds import BINARY, PROBABILITY
+from .read.dates import SAR_MARGIN_DAYS, STEP_DAYS, STEP_TOLERANCE, out_of_order
+from .read.stack import Stack
 
 
 def check_date_order(stack: Stack) -> None:
@@ -73,7 +73,8 @@ def check_spacing(stack: Stack, group: list[int], sar_idx: list[int] | None,
     model was trained on; the self-check then decides how far to trust it."""
     dates = [stack.dates[t] for t in group]
     if any(d is None for d in dates):
-        feedback.warn("Some MSI dates are unknown: the model assumes 10-day steps between them.")
+        feedback.warn(f"Some MSI dates are unknown: the model assumes {STEP_DAYS:g}-day steps "
+                      "between them.")
         return
     for a, b in zip(dates, dates[1:]):
         gap = (b - a).days

@@ -1,2 +1,0 @@
-"""Blending: the candidate fills of a window (candidates), the self-check's choice among them per
-date (self_check, check_report), and overlapping windows evened out (blender)."""
