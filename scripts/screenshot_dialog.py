@@ -58,7 +58,7 @@ def main(out: str, algorithm: str = "smts_cloudfill:reconstruct") -> None:
     import processing
     dialog = processing.createAlgorithmDialog(algorithm)
     if algorithm.endswith("parcel_series"):   # as the toolbar opens it
-        from smts_cloudfill_plugin.algorithms.parcel_series import project_defaults
+        from smts_cloudfill_plugin.qgis_io.parcel_defaults import project_defaults
         dialog.setParameters(project_defaults(QgsProject.instance()))
     dialog.resize(1180, 900)
     dialog.show()

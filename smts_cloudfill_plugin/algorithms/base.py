@@ -19,7 +19,8 @@ from qgis.PyQt.QtGui import QIcon
 from ..core.model.config import SAR_FINDING
 from ..core.model.device import DEVICES
 from ..core.read.clouds import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
-from ..gui.widget_metadata import date_table_metadata
+from .desktop_hooks import desktop_hooks
+from .dialog_widgets import date_table_metadata
 from ..paths import ICON_PATH
 
 #: The DEVICE enum's labels: core's DEVICES in its order (index 0, auto, is the default), the
@@ -144,10 +145,11 @@ class CloudFillAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
     def createCustomParametersWidget(self, parent=None):  # noqa: N802
-        """Processing's dialog, kept alive while QGIS holds it (see gui/algorithm_dialog.py):
-        every way of opening the dialog asks this first."""
-        from ..gui.algorithm_dialog import PinnedAlgorithmDialog
-        return PinnedAlgorithmDialog(self, parent=parent)
+        """The desktop's dialog for this algorithm (gui/algorithm_dialog.py, handed in by the
+        plugin: see desktop_hooks.py); every way of opening the dialog asks this first. None
+        (QGIS's own dialog) where the plugin set no hook."""
+        make = desktop_hooks().algorithm_dialog
+        return make(self, parent) if make is not None else None
 
 
 class StackAlgorithm(CloudFillAlgorithm):

@@ -12,7 +12,7 @@ from ..core.indices import DEFAULT_INDEX, INDICES
 from .base import (FILE_ROLES, CloudFillAlgorithm, RasterListParameter, damaged_file,
                    layer_list, parse_date_list, split_layer_lists)
 from .feedback import QgisFeedback
-from .layers import layer_source_path
+from ..qgis_io.layer_sources import layer_file
 
 #: The INDEX enum's entries, in the order of core's INDICES (NDVI first, the default).
 INDEX_NAMES = list(INDICES)
@@ -26,46 +26,6 @@ def index_name(value) -> str | None:
     if text.isdigit():
         return INDEX_NAMES[int(text)] if int(text) < len(INDEX_NAMES) else None
     return next((n for n in INDEX_NAMES if n.upper() == text.upper()), None)
-
-
-def project_defaults(project) -> dict:
-    """What the dialog opens with, from the project: the Sentinel-2 dates (sorted by date, one
-    layer a file), the folder holding most of their ``_filled`` layers, and the active (else the
-    first) polygon layer as the parcels."""
-    import os
-
-    from qgis.core import QgsRasterLayer, QgsVectorLayer, QgsWkbTypes
-
-    from ..core.write.names import FILLED_SUFFIX
-    from .stack_checks import MSI, by_date, project_rasters, source_path
-    out: dict = {}
-    rasters = [l for l in project.mapLayers().values() if isinstance(l, QgsRasterLayer)]
-    msi, seen = [], set()
-    for kind, date, layer in project_rasters(project):
-        if kind == MSI and source_path(layer) not in seen:   # one layer a file
-            seen.add(source_path(layer))
-            msi.append((date, layer))
-    if msi:
-        out["MSI"] = [layer.id() for _, layer in by_date(msi)]
-        stems = {os.path.splitext(os.path.basename(source_path(l)))[0] for _, l in msi}
-        folders: dict[str, int] = {}
-        for layer in rasters:
-            stem = os.path.splitext(os.path.basename(source_path(layer)))[0]
-            if stem.endswith(FILLED_SUFFIX) and stem[:-len(FILLED_SUFFIX)] in stems:
-                folder = os.path.dirname(source_path(layer))
-                folders[folder] = folders.get(folder, 0) + 1
-        if folders:
-            out["FILLED"] = max(folders, key=folders.get)
-    try:
-        from qgis.utils import iface
-        active = iface.activeLayer() if iface is not None else None
-    except Exception:  # noqa: BLE001 (no desktop: qgis_process, tests)
-        active = None
-    polygons = [l for l in project.mapLayers().values() if isinstance(l, QgsVectorLayer)
-                and l.geometryType() == QgsWkbTypes.PolygonGeometry]
-    if polygons:
-        out["PARCELS"] = (active if active in polygons else polygons[0]).id()
-    return out
 
 
 class ParcelSeriesAlgorithm(CloudFillAlgorithm):
@@ -198,7 +158,7 @@ class ParcelSeriesAlgorithm(CloudFillAlgorithm):
         dates = parse_date_list(self.parameterAsString(parameters, self.MSI_DATES, context),
                                 len(msi), self.MSI_DATES)
         try:
-            rows = parcel_series(parcels, [layer_source_path(l) for l in msi],
+            rows = parcel_series(parcels, [layer_file(l) for l in msi],
                                  self.parameterAsString(parameters, self.FILLED, context) or None,
                                  index, dates, QgisFeedback(feedback), parcels_crs=crs)
         except (Cancelled, CloudFillError) as e:

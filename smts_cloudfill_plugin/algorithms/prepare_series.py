@@ -12,10 +12,11 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsFeatureRequest, QgsProce
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
 from ..core.read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, describe_scl_classes
-from ..gui.widget_metadata import product_files_metadata
+from .dialog_widgets import product_files_metadata
 from .base import MAX_CLOUD_BUFFER, CloudFillAlgorithm, split_layer_lists
 from .feedback import QgisFeedback
-from .layers import layer_source_path, load_series_outputs
+from ..qgis_io.layer_sources import layer_file
+from .output_layers import load_series_outputs
 
 RESAMPLING_LABELS = ["Nearest (no new values, as the bundled model's training data)",
                      "Bilinear", "Cubic"]
@@ -221,7 +222,7 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
         from ..core.errors import CloudFillError
         from ..core.prepare.series import RESAMPLINGS, SAME_DAY, parse_classes, prepare_series
         products = self._products(parameters, context)
-        sar = [layer_source_path(l) for l in
+        sar = [layer_file(l) for l in
                self.parameterAsLayerList(parameters, self.SAR, context)]
         if not products and not sar:
             raise QgsProcessingException("Give Sentinel-2 products (files or a folder) and/or "

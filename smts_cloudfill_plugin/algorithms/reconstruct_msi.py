@@ -15,7 +15,8 @@ from ..core.read.haze import DEFAULT_HAZE_CHECK, DEFAULT_HAZE_K, HAZE_NOISE
 from ..dependencies import missing_message, torch_available
 from .base import WEIGHTS_FILTER, StackAlgorithm
 from .feedback import QgisFeedback, starting
-from .layers import layer_source_path, load_run_outputs
+from ..qgis_io.layer_sources import layer_file
+from .output_layers import load_run_outputs
 
 NO_MSI = ("No Sentinel-2 (MSI) layers were given. In the batch dialog (QGIS 3.22), give each "
           "row's dates as the file paths separated by ';' in the 'Sentinel-2 dates (MSI)' cell "
@@ -167,9 +168,9 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         try:
             with gdal_exceptions(), folder_lock(folder):
                 results = reconstruct(
-                    [layer_source_path(l) for l in msi_layers], folder,
-                    masks=[layer_source_path(l) for l in mask_layers] or None,
-                    sar=[layer_source_path(l) for l in sar_layers] or None,
+                    [layer_file(l) for l in msi_layers], folder,
+                    masks=[layer_file(l) for l in mask_layers] or None,
+                    sar=[layer_file(l) for l in sar_layers] or None,
                     weights=weights, device=device,
                     batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
                     scl_classes=classes or DEFAULT_SCL_MISSING, msi_dates=msi_dates,
@@ -207,7 +208,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        from .stack_checks import stack_problems
+        from ..qgis_io.stack_checks import stack_problems
         msi = self.layers(parameters, self.MSI, context)
         masks = self.layers(parameters, self.MASKS, context)
         sar = self.layers(parameters, self.SAR, context)

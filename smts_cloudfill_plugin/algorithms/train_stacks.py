@@ -9,8 +9,9 @@ from qgis.core import (QgsApplication, QgsProcessingAlgorithm, QgsProcessingExce
 
 from ..dependencies import missing_message, torch_available
 from .base import WEIGHTS_FILTER, StackAlgorithm
+from .desktop_hooks import desktop_hooks
 from .feedback import QgisFeedback, starting
-from .layers import layer_source_path
+from ..qgis_io.layer_sources import layer_file
 
 
 def default_model_path() -> str:
@@ -109,7 +110,7 @@ class TrainStacksAlgorithm(StackAlgorithm):
         from ..core.errors import CloudFillError
         from ..core.training.local import train_on_stacks
 
-        msi, masks, sar = ([layer_source_path(l) for l in self.layers(parameters, name, context)]
+        msi, masks, sar = ([layer_file(l) for l in self.layers(parameters, name, context)]
                            for name in (self.MSI, self.MASKS, self.SAR))
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
@@ -142,9 +143,8 @@ class TrainStacksAlgorithm(StackAlgorithm):
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
         """In the desktop, offer the new model to Reconstruct on the same stack."""
-        from qgis.utils import iface
+        offer = desktop_hooks().offer_trained_model
         trained = getattr(self, "_trained", None)
-        if iface is not None and trained is not None:
-            from ..gui.toolbar import offer_trained_model
-            offer_trained_model(iface, *trained)
+        if offer is not None and trained is not None:
+            offer(*trained)
         return {}

@@ -19,15 +19,14 @@ from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
                                  QTableWidgetItem, QVBoxLayout, QWidget)
 
-from .lifetime import alive as _alive
-from ..layer_sources import source_file
-from ..algorithms.stack_checks import (MSI, SAR, RowCheck, by_date, check_row,  # noqa: F401
-                                       is_our_output, layer_date, layer_kind, project_rasters,
-                                       reference_layer, source_path)
 from ..core.errors import CloudFillError
+from ..core.gdal_scope import gdal_exceptions
 from ..core.read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, mask_meaning
 from ..core.read.dates import out_of_order, parse_date
-from ..core.gdal_scope import gdal_exceptions
+from ..qgis_io.layer_sources import layer_file, source_file
+from ..qgis_io.raster_layers import MSI, SAR, by_date, layer_date, project_rasters
+from ..qgis_io.stack_checks import RowCheck, check_row, reference_layer
+from .lifetime import alive as _alive
 
 KIND, DATE, LAYER, MASK, CLOUD, CHECK = range(6)
 HEADERS = ["Kind", "Date", "Layer", "Cloud mask", "Cloud %", "Check"]
@@ -49,7 +48,7 @@ def cloud_percent(layer: QgsRasterLayer | None,
         return None
     try:
         with gdal_exceptions():
-            ds = gdal.Open(source_path(layer))
+            ds = gdal.Open(layer_file(layer))
             band = ds.GetRasterBand(1)
             width, height = ds.RasterXSize, ds.RasterYSize
             values = band.ReadAsArray(buf_xsize=min(width, CLOUD_READ_SIZE),
@@ -308,7 +307,7 @@ def resolve_layers(values) -> list[QgsRasterLayer]:
     if not isinstance(values, (list, tuple)):
         values = [v for v in str(values).split(";") if v] if isinstance(values, str) else [values]
     project = QgsProject.instance()
-    by_source = {source_path(l): l for l in project.mapLayers().values()
+    by_source = {layer_file(l): l for l in project.mapLayers().values()
                  if isinstance(l, QgsRasterLayer)}
     out = []
     for v in values:
@@ -320,7 +319,7 @@ def resolve_layers(values) -> list[QgsRasterLayer]:
                 layer = QgsRasterLayer(v, os.path.splitext(os.path.basename(path))[0])
                 if layer.isValid():
                     project.addMapLayer(layer)
-                    by_source[source_path(layer)] = layer
+                    by_source[layer_file(layer)] = layer
                 else:
                     layer = None
         if isinstance(layer, QgsRasterLayer):

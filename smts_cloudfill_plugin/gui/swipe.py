@@ -17,7 +17,7 @@ visibility or style is ever changed.
 A filled layer and its cloudy input are drawn with one style: the "after" layer's bands and
 contrast stretch, its minimum and maximum computed (the way the layer's own stretch is:
 cumulative cut, min/max or standard deviations) from the clear pixels only, the pixels equal in
-both files (``algorithms.layers.clear_pixel_renderer``). Each layer's own stretch comes from its
+both files (``qgis_io.raster_styles.clear_pixel_renderer``). Each layer's own stretch comes from its
 own statistics, and a cloudy date's is set by its clouds: the same clear field would look
 darker on the cloudy side. A stretch the user typed in (user-defined limits) is kept as it is,
 for both sides. The swipe draws copies of the two layers (``QgsRasterLayer.clone``) restyled
@@ -34,7 +34,6 @@ import functools
 import os
 import traceback
 
-from osgeo import gdal
 from qgis.core import (Qgis, QgsMapLayer, QgsMapRendererParallelJob, QgsMapRendererSequentialJob,
                        QgsMapSettings, QgsMessageLog, QgsProject, QgsRasterLayer,
                        QgsRasterRenderer)
@@ -43,9 +42,11 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QLineF, QPointF, QRectF, Qt, QTimer
 from qgis.PyQt.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
 
+from ..core.write.names import FILLED_SUFFIX
+from ..qgis_io.layer_sources import layer_file
+from ..qgis_io.raster_layers import file_metadata, layer_date
+from ..qgis_io.raster_styles import clear_pixel_renderer
 from .lifetime import alive as _alive
-from ..layer_sources import layer_file
-from ..core.gdal_scope import gdal_exceptions
 
 LOG_TAG = "SMTS CloudFill"
 AFTER, BEFORE = "after", "before"
@@ -63,20 +64,6 @@ def _log_exception(where: str) -> None:
         pass
 
 
-def _file_of(layer: QgsMapLayer) -> str:
-    """The file behind a raster layer (without GDAL's '|option' suffixes)."""
-    return layer_file(layer)
-
-
-def _file_metadata(path: str) -> dict:
-    try:
-        with gdal_exceptions():
-            ds = gdal.Open(path)
-            return dict(ds.GetMetadata() or {})
-    except (RuntimeError, AttributeError):
-        return {}
-
-
 def _stem(path: str) -> str:
     return os.path.normcase(os.path.splitext(os.path.basename(path))[0])
 
@@ -86,13 +73,13 @@ def source_file_name(layer: QgsMapLayer) -> str | None:
     ``<input>`` from its own name ``<input>_filled.<ext>``; None for any other layer."""
     if not isinstance(layer, QgsRasterLayer):
         return None
-    path = _file_of(layer)
-    source = _file_metadata(path).get("SMTS_SOURCE")
+    path = layer_file(layer)
+    source = file_metadata(path)[0].get("SMTS_SOURCE")
     if source:
         return os.path.basename(source)
     stem = os.path.splitext(os.path.basename(path))[0]
-    if stem.endswith("_filled") and len(stem) > len("_filled"):
-        return stem[:-len("_filled")]  # no extension known: matched on the stem
+    if stem.endswith(FILLED_SUFFIX) and len(stem) > len(FILLED_SUFFIX):
+        return stem[:-len(FILLED_SUFFIX)]  # no extension known: matched on the stem
     return None
 
 
@@ -114,7 +101,7 @@ def find_source_layer(after: QgsMapLayer, source_name: str | None, canvas=None,
         if (not isinstance(layer, QgsRasterLayer) or not _alive(layer)
                 or layer.id() == after.id() or not layer.isValid()):
             continue
-        path = _file_of(layer)
+        path = layer_file(layer)
         name = os.path.normcase(os.path.basename(path)) if whole else _stem(path)
         if name == want:
             found.append(layer)
@@ -124,7 +111,6 @@ def find_source_layer(after: QgsMapLayer, source_name: str | None, canvas=None,
 
 def _layer_date(layer: QgsMapLayer) -> str | None:
     try:
-        from ..algorithms.stack_checks import layer_date
         found = layer_date(layer)
     except Exception:  # noqa: BLE001 (a label never breaks the swipe)
         return None
@@ -245,7 +231,7 @@ class SwipeMapItem(QgsMapCanvasItem):
         if not self._source_name:
             return False
         want = os.path.normcase(self._source_name)
-        path = _file_of(layer)
+        path = layer_file(layer)
         if os.path.splitext(want)[1]:
             return os.path.normcase(os.path.basename(path)) == want
         return _stem(path) == want
@@ -350,8 +336,7 @@ class SwipeMapItem(QgsMapCanvasItem):
                 and after.bandCount() == source.bandCount()):
             self._copies = {}
             return after, None
-        from ..algorithms.layers import clear_pixel_renderer
-        renderer = clear_pixel_renderer(after.renderer(), _file_of(after), _file_of(source))
+        renderer = clear_pixel_renderer(after.renderer(), layer_file(after), layer_file(source))
         copies = {}
         for layer in (after, source):
             copy = self._copies.get(layer.id())

@@ -166,7 +166,7 @@ def open_parcel_series_dialog(plugin, *_args) -> None:
     """Parcel time series, opened with the project's season, its fills and parcels chosen."""
     from qgis.core import QgsProject
 
-    from ..algorithms.parcel_series import project_defaults
+    from ..qgis_io.parcel_defaults import project_defaults
     open_algorithm_dialog(plugin, f"{PROVIDER_ID}:{PARCEL_BUTTON[0]}",
                           project_defaults(QgsProject.instance()))
 

@@ -125,7 +125,7 @@ def test_the_dialog_opens_with_the_project_s_season_fills_and_parcels(provider, 
     """The toolbar's Parcel time series: the project's Sentinel-2 dates in date order, the
     folder of their _filled layers, the parcels layer."""
     from qgis.core import QgsRasterLayer
-    from smts_cloudfill_plugin.algorithms.parcel_series import project_defaults
+    from smts_cloudfill_plugin.qgis_io.parcel_defaults import project_defaults
     project = QgsProject.instance()
     layers = [QgsRasterLayer(p, p.split("/")[-1][:-4]) for p in reversed(MSI)]
     folder = filled_folder(tmp_path)

@@ -425,7 +425,7 @@ def test_both_sides_share_one_stretch_from_the_clear_pixels(shown_canvas, qt_wai
     and one stretch, from the clear pixels (or the typed one): a clear pixel looks the same on
     both sides. The layers' own styles are left alone."""
     from qgis.core import QgsContrastEnhancement, QgsRasterMinMaxOrigin
-    from smts_cloudfill_plugin.algorithms.layers import set_true_colour
+    from smts_cloudfill_plugin.qgis_io.raster_styles import set_true_colour
     cloudy_path, filled_path, clear = sample_pair(tmp_path)
     cloudy = QgsRasterLayer(cloudy_path, "cloudy")
     filled = QgsRasterLayer(filled_path, "filled")
