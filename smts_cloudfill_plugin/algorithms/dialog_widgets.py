@@ -10,7 +10,7 @@ from __future__ import annotations
 
 #: The plugin's package ('smts_cloudfill_plugin', or the folder QGIS installed it as).
 _PLUGIN = __package__.rsplit(".", 1)[0]
-DATE_TABLE_WRAPPER = f"{_PLUGIN}.gui.date_table.StackTableWrapper"
+DATE_TABLE_WRAPPER = f"{_PLUGIN}.gui.date_table_wrapper.StackTableWrapper"
 PRODUCT_FILES_WRAPPER = f"{_PLUGIN}.gui.product_files.ProductFilesWrapper"
 
 

@@ -104,7 +104,7 @@ class IntoGroupStyled(QgsProcessingLayerPostProcessorInterface):
                 else:
                     set_true_colour(layer)
                 if isinstance(like, QgsRasterLayer) and layer.renderer() is not None:
-                    # the stretch the swipe shows both sides with (gui/swipe.py)
+                    # the stretch the swipe shows both sides with (gui/swipe_item.py)
                     layer.setRenderer(clear_pixel_renderer(
                         layer.renderer(), layer_file(layer), layer_file(like)))
             layer.triggerRepaint()

@@ -17,7 +17,8 @@ from qgis.PyQt.QtGui import QColor, QIcon, QPainter, QPen, QPixmap, QPolygonF
 from qgis.PyQt.QtWidgets import QAction
 
 from ..paths import ICON_PATH
-from .swipe import SwipeMapTool, _log_exception
+from .slot_errors import log_exception
+from .swipe_tool import SwipeMapTool
 
 MENU = "SMTS CloudFill"
 TOOLBAR = "SMTS CloudFill"
@@ -111,7 +112,7 @@ def _message(plugin, text: str, level=Qgis.Info, duration: int = 6) -> None:
     try:
         plugin.iface.messageBar().pushMessage(MENU, text, level=level, duration=duration)
     except Exception:  # noqa: BLE001 (a message must never break a slot)
-        _log_exception("toolbar message")
+        log_exception("toolbar message")
 
 
 def _guarded(name: str):
@@ -122,7 +123,7 @@ def _guarded(name: str):
             try:
                 return func(*args, **kwargs)
             except Exception:  # noqa: BLE001
-                _log_exception(name)
+                log_exception(name)
                 return None
         return inner
     return wrap
@@ -157,7 +158,7 @@ def open_algorithm_dialog(plugin, algorithm_id: str, parameters: dict | None = N
         dialog.show()
         dialog.raise_()
     except Exception as e:  # noqa: BLE001
-        _log_exception("open algorithm dialog")
+        log_exception("open algorithm dialog")
         _message(plugin, f"Could not open the dialog of {algorithm_id}: {e}", Qgis.Critical)
 
 

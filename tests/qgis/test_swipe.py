@@ -18,7 +18,8 @@ from qgis.PyQt.QtGui import QColor, QMouseEvent
 from qgis.PyQt.QtWidgets import QApplication
 
 from sample_stack import MSI, SCL  # tests/ is on sys.path
-from smts_cloudfill_plugin.gui.swipe import SwipeMapItem, SwipeMapTool
+from smts_cloudfill_plugin.gui.swipe_item import SwipeMapItem
+from smts_cloudfill_plugin.gui.swipe_tool import SwipeMapTool
 
 RED, BLUE, GREEN = (220, 30, 30), (30, 30, 220), (30, 220, 30)
 WHITE = (255, 255, 255)  # the canvas background
