@@ -15,6 +15,7 @@ from qgis.core import (QgsColorRampShader, QgsContrastEnhancement, QgsMultiBandC
                        QgsPalettedRasterRenderer, QgsRasterLayer, QgsRasterMinMaxOrigin,
                        QgsRasterRenderer, QgsRasterShader, QgsSingleBandGrayRenderer,
                        QgsSingleBandPseudoColorRenderer)
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QColor
 
 from ..core.gdal_scope import gdal_exceptions
@@ -164,7 +165,8 @@ def style_mask(layer: QgsRasterLayer, label: str = FILLED) -> None:
     """A 0/1 mask drawn only where it is 1, semi-transparent, in the colour of ``label``
     (FILLED or CLOUD), which is also its only legend entry. A paletted renderer draws values
     without a class (0, no data) transparent."""
-    classes = [QgsPalettedRasterRenderer.Class(1, MASK_COLOURS[label], label)]
+    legend = QCoreApplication.translate("RasterStyles", label)
+    classes = [QgsPalettedRasterRenderer.Class(1, MASK_COLOURS[label], legend)]
     renderer = QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes)
     renderer.setOpacity(MASK_OPACITY)
     layer.setRenderer(renderer)

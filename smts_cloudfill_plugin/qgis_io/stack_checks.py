@@ -13,9 +13,15 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from qgis.core import QgsRasterLayer
+from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.read.dates import mask_of_another_date, out_of_order
 from .raster_layers import MSI, SAR, is_our_output, layer_date
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context: StackChecks)."""
+    return QCoreApplication.translate("StackChecks", text)
 
 
 def grid_key(layer: QgsRasterLayer) -> tuple:
@@ -46,27 +52,28 @@ def check_row(kind: str, layer: QgsRasterLayer | None, mask: QgsRasterLayer | No
               date: dt.date | None, reference: QgsRasterLayer | None) -> RowCheck:
     """What is wrong with one row, compared with the grid most Sentinel-2 dates share."""
     if layer is None:
-        return RowCheck(False, "no layer")
+        return RowCheck(False, tr("no layer"))
     if date is None:
-        return RowCheck(False, "no date: type one (YYYY-MM-DD)")
+        return RowCheck(False, tr("no date: type one (YYYY-MM-DD)"))
     if kind == MSI and is_our_output(layer):
-        return RowCheck(False, "a result of an earlier run, not an input")
+        return RowCheck(False, tr("a result of an earlier run, not an input"))
     if kind == MSI and reference is not None and layer is not reference:
         if layer.crs() != reference.crs():
-            return RowCheck(False, f"CRS {layer.crs().authid()}, most dates "
-                                   f"{reference.crs().authid()}")
+            return RowCheck(False, tr("CRS {crs}, most dates {most}").format(
+                crs=layer.crs().authid(), most=reference.crs().authid()))
         if layer.bandCount() != reference.bandCount():
-            return RowCheck(False, f"{layer.bandCount()} bands, most dates "
-                                   f"{reference.bandCount()}")
+            return RowCheck(False, tr("{bands} bands, most dates {most}").format(
+                bands=layer.bandCount(), most=reference.bandCount()))
         if grid_key(layer) != grid_key(reference):
-            return RowCheck(False, "not on the grid of the other dates")
+            return RowCheck(False, tr("not on the grid of the other dates"))
     if mask is not None:
         problem = mask_problem(layer, mask, date)
         if problem:
             return RowCheck(False, problem)
     if kind == SAR and reference is not None and layer.crs() != reference.crs():
-        return RowCheck(True, f"ok (CRS {layer.crs().authid()}, will be resampled)")
-    return RowCheck(True, "ok")
+        return RowCheck(True, tr("ok (CRS {crs}, will be resampled)").format(
+            crs=layer.crs().authid()))
+    return RowCheck(True, tr("ok"))
 
 
 def mask_problem(layer: QgsRasterLayer, mask: QgsRasterLayer, date: dt.date | None) -> str | None:
@@ -74,12 +81,12 @@ def mask_problem(layer: QgsRasterLayer, mask: QgsRasterLayer, date: dt.date | No
     None. A mask of another date than the layer's own (else the row's) is refused by the rule
     the engine applies (``read.dates.mask_of_another_date``)."""
     if is_our_output(mask):
-        return "mask is a filled-pixel mask of an earlier run, not a cloud mask"
+        return tr("mask is a filled-pixel mask of an earlier run, not a cloud mask")
     if mask.crs() != layer.crs() or (mask.width(), mask.height()) != (layer.width(), layer.height()):
-        return "mask not on the layer's grid"
+        return tr("mask not on the layer's grid")
     mask_date = layer_date(mask)
     if mask_of_another_date(layer_date(layer) or date, mask_date):
-        return f"mask of another date ({mask_date.isoformat()})"
+        return tr("mask of another date ({date})").format(date=mask_date.isoformat())
     return None
 
 
@@ -94,20 +101,21 @@ def stack_problems(msi: Sequence[QgsRasterLayer], masks: Sequence[QgsRasterLayer
         mask = masks[i] if len(masks) == len(msi) else None
         check = check_row(MSI, layer, mask, dates[i], reference)
         if dates[i] is None:
-            check = RowCheck(False, "no date in its name or metadata: give the dates (MSI_DATES, "
-                                    "or the Date column of the dialog)")
+            check = RowCheck(False, tr("no date in its name or metadata: give the dates "
+                                       "(MSI_DATES, or the Date column of the dialog)"))
         if not check.ok:
             problems.append(f"'{layer.name()}': {check.message}")
     for i, j in out_of_order(dates):
-        problems.append(f"'{msi[j].name()}' ({dates[j].isoformat()}) is not after "
-                        f"'{msi[i].name()}' ({dates[i].isoformat()}): give the Sentinel-2 dates "
-                        "in date order, each once")
+        problems.append(tr("'{name}' ({date}) is not after '{before}' ({before_date}): give "
+                           "the Sentinel-2 dates in date order, each once").format(
+                               name=msi[j].name(), date=dates[j].isoformat(),
+                               before=msi[i].name(), before_date=dates[i].isoformat()))
     s_dates = list(sar_dates) if sar_dates else [layer_date(l) for l in sar]
     for layer, date in zip(sar, s_dates):
         check = check_row(SAR, layer, None, date, reference)
         if date is None:
-            check = RowCheck(False, "no date in its name or metadata: give the dates (SAR_DATES, "
-                                    "or the Date column of the dialog)")
+            check = RowCheck(False, tr("no date in its name or metadata: give the dates "
+                                       "(SAR_DATES, or the Date column of the dialog)"))
         if not check.ok:
             problems.append(f"'{layer.name()}': {check.message}")
     return problems
