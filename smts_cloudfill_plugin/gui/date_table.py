@@ -12,7 +12,7 @@ import os
 from osgeo import gdal
 from qgis.core import QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsMapLayerComboBox
-from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, Qt, pyqtSignal
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
                                  QTableWidgetItem, QVBoxLayout, QWidget)
@@ -31,6 +31,11 @@ HEADERS = ["Kind", "Date", "Layer", "Cloud mask", "Cloud %", "Check"]
 CHECK_WIDTH, MIN_TABLE_WIDTH = 190, 760
 #: Largest side of the reduced read behind the cloud % column (masks up to this are read whole).
 CLOUD_READ_SIZE = 1024
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context: DateTable)."""
+    return QCoreApplication.translate("DateTable", text)
 
 
 def cloud_percent(layer: QgsRasterLayer | None,
@@ -70,7 +75,7 @@ class DateTableWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.table = QTableWidget(0, len(HEADERS))
-        self.table.setHorizontalHeaderLabels(HEADERS)
+        self.table.setHorizontalHeaderLabels([tr(h) for h in HEADERS])
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
         # Layer names get the room; a long check message is elided (its tooltip has it all)
@@ -92,8 +97,8 @@ class DateTableWidget(QWidget):
                 ("Add Sentinel-2 date", lambda: self.add_row(MSI), "Add an empty Sentinel-2 row"),
                 ("Add Sentinel-1 date", lambda: self.add_row(SAR), "Add an empty Sentinel-1 row"),
                 ("Remove row", self.remove_selected, "Remove the selected rows")):
-            b = QPushButton(text)
-            b.setToolTip(tip)
+            b = QPushButton(tr(text))
+            b.setToolTip(tr(tip))
             b.clicked.connect(slot)
             buttons.addWidget(b)
         buttons.addStretch(1)
@@ -125,7 +130,8 @@ class DateTableWidget(QWidget):
         self.table.insertRow(row)
         kind_item = QTableWidgetItem(kind)
         kind_item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable)
-        kind_item.setToolTip("Sentinel-2 (MSI) date" if kind == MSI else "Sentinel-1 (SAR) date")
+        kind_item.setToolTip(tr("Sentinel-2 (MSI) date") if kind == MSI
+                             else tr("Sentinel-1 (SAR) date"))
         self.table.setItem(row, KIND, kind_item)
         self.table.setItem(row, DATE, QTableWidgetItem(date.isoformat() if date else ""))
         combo = self._combo(allow_empty=False)
@@ -264,7 +270,7 @@ class DateTableWidget(QWidget):
             layer, mask = self.layer(r), self.layer(r, MASK) if kind == MSI else None
             check = check_row(kind, layer, mask, self.date(r), reference)
             if check.ok and kind == MSI and any(with_mask) and mask is None:
-                check = RowCheck(False, "no mask: give a mask for every date or for none")
+                check = RowCheck(False, tr("no mask: give a mask for every date or for none"))
             pct = cloud_percent(mask, self.cloud_buffer) if mask is not None else None
             self.table.item(r, CLOUD).setText("" if pct is None else f"{pct:.0f}")
             item = self.table.item(r, CHECK)
@@ -272,15 +278,19 @@ class DateTableWidget(QWidget):
             item.setForeground(QColor("#1a7f37") if check.ok else QColor("#c62828"))
             item.setToolTip(check.message)
             if not check.ok:
-                problems.append(f"{kind} row {r + 1}: {check.message}")
+                problems.append(tr("{kind} row {row}: {message}").format(
+                    kind=kind, row=r + 1, message=check.message))
         for _, j in out_of_order([self.date(r) for r in msi_rows]):
             row = msi_rows[j]
-            problems.append(f"S2 row {row + 1}: dates must increase")
-            self.table.item(row, CHECK).setText("date not after the row above")
+            problems.append(tr("S2 row {row}: dates must increase").format(row=row + 1))
+            self.table.item(row, CHECK).setText(tr("date not after the row above"))
             self.table.item(row, CHECK).setForeground(QColor("#c62828"))
         n_msi, n_sar = len(self.msi_layer_ids()), len(self.sar_layer_ids())
-        self.summary.setText(f"{n_msi} Sentinel-2 dates, {sum(with_mask)} masks, {n_sar} Sentinel-1 "
-                             f"dates" + (f" — {len(problems)} problem(s)" if problems else ""))
+        summary = tr("{msi} Sentinel-2 dates, {masks} masks, {sar} Sentinel-1 dates").format(
+            msi=n_msi, masks=sum(with_mask), sar=n_sar)
+        if problems:
+            summary += tr(" — {count} problem(s)").format(count=len(problems))
+        self.summary.setText(summary)
         self._updating = False
         return problems
 

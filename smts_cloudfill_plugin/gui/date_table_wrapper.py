@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from processing.gui.wrappers import DIALOG_STANDARD, MultipleLayerWidgetWrapper
 from qgis.core import QgsProcessingContext
-from qgis.PyQt.QtCore import QTimer
+from qgis.PyQt.QtCore import QCoreApplication, QTimer
 from qgis.PyQt.QtWidgets import QLabel
 
 from ..qgis_io.raster_layers import MSI, SAR
@@ -19,6 +19,11 @@ from .lifetime import alive as _alive
 #: Pixels: the dialog the table opens in (the Processing dialog's default is too narrow for
 #: the layer names next to the help panel).
 DIALOG_SIZE = (1180, 720)
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context: DateTable)."""
+    return QCoreApplication.translate("DateTable", text)
 
 
 class StackTableWrapper(MultipleLayerWidgetWrapper):
@@ -45,7 +50,7 @@ class StackTableWrapper(MultipleLayerWidgetWrapper):
             table.fill_from_project()
             table.changed.connect(self._push_dates)
             return table
-        label = QLabel("Chosen in the date table above.")
+        label = QLabel(tr("Chosen in the date table above."))
         label.setStyleSheet("color: palette(mid);")
         return label
 

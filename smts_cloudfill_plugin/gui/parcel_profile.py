@@ -12,7 +12,7 @@ from qgis.core import (QgsCoordinateTransform, QgsFeatureRequest, QgsGeometry,
                        QgsMapLayerProxyModel, QgsPointXY, QgsProject, QgsRectangle,
                        QgsVectorLayer)
 from qgis.gui import QgsFieldComboBox, QgsHighlight, QgsMapLayerComboBox, QgsMapToolEmitPoint
-from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (QDockWidget, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                  QPushButton, QVBoxLayout, QWidget)
@@ -20,6 +20,11 @@ from qgis.PyQt.QtWidgets import (QDockWidget, QFileDialog, QFormLayout, QHBoxLay
 from .profile_chart import COLOURS, ProfileChart
 from .profile_table import FILLED, PARTLY, Profile, profile_from_table, table_index, \
     write_profile_csv
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context: ParcelProfile)."""
+    return QCoreApplication.translate("ParcelProfile", text)
 
 
 class ParcelPickTool(QgsMapToolEmitPoint):
@@ -49,7 +54,7 @@ class ParcelProfileDock(QDockWidget):
     """Parcels layer and its id field, the Parcel time series table, the chart and exports."""
 
     def __init__(self, iface, parent=None) -> None:
-        super().__init__("Parcel profile", parent)
+        super().__init__(tr("Parcel profile"), parent)
         self.setObjectName("SmtsCloudFillParcelProfile")
         self.iface = iface
         body = QWidget()
@@ -61,20 +66,20 @@ class ParcelProfileDock(QDockWidget):
         self.id_field.setAllowEmptyFieldName(True)
         self.table = QgsMapLayerComboBox()
         self.table.setFilters(QgsMapLayerProxyModel.NoGeometry)
-        form.addRow("Parcels", self.parcels)
-        form.addRow("Parcel id field", self.id_field)
-        form.addRow("Parcel time series table", self.table)
+        form.addRow(tr("Parcels"), self.parcels)
+        form.addRow(tr("Parcel id field"), self.id_field)
+        form.addRow(tr("Parcel time series table"), self.table)
         layout.addLayout(form)
-        self.status = QLabel("Run 'Parcel time series', then pick a parcel on the map.")
+        self.status = QLabel(tr("Run 'Parcel time series', then pick a parcel on the map."))
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         self.chart = ProfileChart()
         layout.addWidget(self.chart, 1)
         buttons = QHBoxLayout()
-        self.pick = QPushButton("Pick a parcel")
+        self.pick = QPushButton(tr("Pick a parcel"))
         self.pick.setCheckable(True)
-        self.export_png = QPushButton("Export PNG...")
-        self.export_csv = QPushButton("Export CSV...")
+        self.export_png = QPushButton(tr("Export PNG..."))
+        self.export_csv = QPushButton(tr("Export CSV..."))
         for b in (self.pick, self.export_png, self.export_csv):
             buttons.addWidget(b)
         layout.addLayout(buttons)
@@ -127,18 +132,18 @@ class ParcelProfileDock(QDockWidget):
         try:
             layer = self.parcels.currentLayer()
             if layer is None:
-                self.status.setText("Choose the parcels layer first.")
+                self.status.setText(tr("Choose the parcels layer first."))
                 return
             crs = self.iface.mapCanvas().mapSettings().destinationCrs()
             found = parcel_at(layer, point, crs, self.id_field.currentField() or None)
             if found is None:
-                self.status.setText("No parcel there.")
+                self.status.setText(tr("No parcel there."))
                 return
             parcel, geometry = found
             self._highlight(layer, geometry)
             self.show_parcel(parcel)
         except Exception as e:  # noqa: BLE001 (a slot must never raise into Qt)
-            self.status.setText(f"Could not show that parcel: {e}")
+            self.status.setText(tr("Could not show that parcel: {error}").format(error=e))
 
     def _highlight(self, layer: QgsVectorLayer, geometry: QgsGeometry) -> None:
         """Outline the picked parcel on the map (the last one only)."""
@@ -166,31 +171,34 @@ class ParcelProfileDock(QDockWidget):
     def show_parcel(self, parcel) -> Profile | None:
         table = self.table.currentLayer()
         if table is None or not table_index(table):
-            self.status.setText("Choose a table made by 'Parcel time series' (or run it first).")
+            self.status.setText(tr("Choose a table made by 'Parcel time series' (or run it "
+                                   "first)."))
             return None
         profile = profile_from_table(table, parcel)
         if profile is None:
-            self.status.setText(f"Parcel {parcel} is not in the table '{table.name()}' (a "
-                                "different id field?).")
+            self.status.setText(tr("Parcel {parcel} is not in the table '{table}' (a "
+                                   "different id field?).").format(parcel=parcel,
+                                                                   table=table.name()))
             self.chart.set_profile(None)
             return None
         filled = sum(q.status in (FILLED, PARTLY) for q in profile.points)
-        self.status.setText(f"Parcel {parcel}: {len(profile.points)} dates, {filled} of them "
-                            f"filled in part or whole.")
+        self.status.setText(tr("Parcel {parcel}: {dates} dates, {filled} of them filled in part "
+                               "or whole.").format(parcel=parcel, dates=len(profile.points),
+                                                   filled=filled))
         self.chart.set_profile(profile)
         return profile
 
     def _export_png(self) -> None:
         if self.chart.profile is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export the profile", "", "PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, tr("Export the profile"), "", "PNG (*.png)")
         if path:
             self.chart.image().save(path if path.lower().endswith(".png") else path + ".png")
 
     def _export_csv(self) -> None:
         if self.chart.profile is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export the profile", "", "CSV (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(self, tr("Export the profile"), "", "CSV (*.csv)")
         if path:
             write_profile_csv(path if path.lower().endswith(".csv") else path + ".csv",
                               self.chart.profile)

@@ -11,6 +11,7 @@ import os
 
 from processing.gui.wrappers import DIALOG_STANDARD, MultipleLayerWidgetWrapper
 from qgis.core import QgsSettings
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QMenu, QToolButton, QWidget
 
 from ..core.errors import CloudFillError
@@ -18,6 +19,11 @@ from ..core.prepare.products import find_products
 
 #: Where QGIS's own file pickers start.
 LAST_DIR_KEY = "/Processing/LastInputPath"
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context: ProductFiles)."""
+    return QCoreApplication.translate("ProductFiles", text)
 
 
 class ProductFilesWidget(QWidget):
@@ -36,12 +42,12 @@ class ProductFilesWidget(QWidget):
         button.setText("…")
         button.setPopupMode(QToolButton.InstantPopup)
         menu = QMenu(button)
-        menu.addAction("Add products (SAFE .zip, MTD_MSIL2A.xml, per-band files)…",
+        menu.addAction(tr("Add products (SAFE .zip, MTD_MSIL2A.xml, per-band files)…"),
                        self.add_files)
-        menu.addAction("Add a folder (.SAFE, per-band files, or a folder of products)…",
+        menu.addAction(tr("Add a folder (.SAFE, per-band files, or a folder of products)…"),
                        self.add_folder)
         menu.addSeparator()
-        menu.addAction("Remove all", lambda: self.set_paths([]))
+        menu.addAction(tr("Remove all"), lambda: self.set_paths([]))
         button.setMenu(menu)
         layout.addWidget(self.summary, 1)
         layout.addWidget(button)
@@ -50,11 +56,16 @@ class ProductFilesWidget(QWidget):
     def set_paths(self, paths: list[str]) -> None:
         self.paths = list(dict.fromkeys(p for p in paths if p))
         try:
-            count, what = len(find_products(self.paths)), "product"
+            count, products = len(find_products(self.paths)), True
         except (CloudFillError, OSError):  # a missing or unreadable path: the run names it
-            count, what = len(self.paths), "input"
-        self.summary.setText("No product chosen" if not self.paths else
-                             f"{count} {what}{'s' if count != 1 else ''} chosen")
+            count, products = len(self.paths), False
+        if not self.paths:
+            text = tr("No product chosen")
+        elif products:
+            text = tr("1 product chosen") if count == 1 else tr("{count} products chosen")
+        else:
+            text = tr("1 input chosen") if count == 1 else tr("{count} inputs chosen")
+        self.summary.setText(text.format(count=count))
         self.setToolTip("\n".join(self.paths))
         if self.on_change:
             self.on_change()
@@ -64,15 +75,15 @@ class ProductFilesWidget(QWidget):
 
     def add_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Sentinel-2 products", self._start_dir(),
-            "Sentinel-2 products (*.zip *.ZIP *.xml *.jp2 *.tif *.tiff);;All files (*)")
+            self, tr("Sentinel-2 products"), self._start_dir(),
+            tr("Sentinel-2 products (*.zip *.ZIP *.xml *.jp2 *.tif *.tiff);;All files (*)"))
         if files:
             QgsSettings().setValue(LAST_DIR_KEY, os.path.dirname(files[0]))
             self.set_paths(self.paths + files)
 
     def add_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "A .SAFE folder, a per-band "
-                                                  "folder or a folder of products",
+        folder = QFileDialog.getExistingDirectory(self, tr("A .SAFE folder, a per-band "
+                                                     "folder or a folder of products"),
                                                   self._start_dir())
         if folder:
             QgsSettings().setValue(LAST_DIR_KEY, os.path.dirname(folder))

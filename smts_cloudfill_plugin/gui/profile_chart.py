@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from qgis.PyQt.QtCore import QPointF, QRectF, Qt
+from qgis.PyQt.QtCore import QCoreApplication, QPointF, QRectF, Qt
 from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter, QPen
 from qgis.PyQt.QtWidgets import QSizePolicy, QWidget
 
@@ -16,6 +16,11 @@ from .profile_table import FILLED, OBSERVED, PARTLY, Profile
 
 COLOURS = {"line": QColor(40, 110, 40), "interp": QColor(120, 120, 120),
            "bar": QColor(200, 60, 160), "axis": QColor(60, 60, 60)}
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context: ParcelProfile)."""
+    return QCoreApplication.translate("ParcelProfile", text)
 
 
 class ProfileChart(QWidget):
@@ -65,7 +70,7 @@ class ProfileChart(QWidget):
         if p is None or self._ranges() is None:
             painter.setPen(COLOURS["axis"])
             painter.drawText(QRectF(0, 0, *size), Qt.AlignCenter,
-                             "Click a parcel on the map (the Pick tool) to see its season.")
+                             tr("Click a parcel on the map (the Pick tool) to see its season."))
             return
         left, top, right, bottom = self.MARGIN
         x0, x1, y0, y1 = self._ranges()
@@ -93,7 +98,8 @@ class ProfileChart(QWidget):
                                  Qt.AlignCenter, q.date.strftime("%m-%d"))
                 label_right = x + width / 2
         painter.drawText(QRectF(left, size[1] - 18, size[0] - left - right, 16), Qt.AlignCenter,
-                         f"parcel {p.parcel}, {p.index}, {p.points[0].date.year}")
+                         tr("parcel {parcel}, {index}, {year}").format(
+                             parcel=p.parcel, index=p.index, year=p.points[0].date.year))
         interp = p.interpolation()
         if len(interp) > 1:
             pen = QPen(COLOURS["interp"], 1.5, Qt.DashLine)
@@ -135,7 +141,7 @@ class ProfileChart(QWidget):
                 painter.setBrush(COLOURS["line"] if kind == OBSERVED else QColor(255, 255, 255))
                 painter.drawEllipse(QPointF(left, y), 4, 4)
             painter.setPen(COLOURS["axis"])
-            painter.drawText(QPointF(left + 12, y + 4), text)
+            painter.drawText(QPointF(left + 12, y + 4), tr(text))
         painter.setBrush(Qt.NoBrush)
 
     def image(self, width: int = 800, height: int = 450) -> QImage:

@@ -35,7 +35,7 @@ from qgis.core import (QgsMapLayer, QgsMapRendererParallelJob, QgsMapRendererSeq
                        QgsMapSettings, QgsProject, QgsRasterLayer, QgsRasterRenderer)
 from qgis.gui import QgsMapCanvasItem
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QTimer
+from qgis.PyQt.QtCore import QCoreApplication, QTimer
 from qgis.PyQt.QtGui import QColor, QImage
 
 from ..qgis_io.layer_sources import layer_file
@@ -48,6 +48,11 @@ from .swipe_source import find_source_layer, is_source_file, layer_date_text, so
 # Jobs cancelled without waiting stay referenced here until they report "finished";
 # dropping the last Python reference to a running job would delete it under its threads.
 _RETIRED_JOBS: set = set()
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context: Swipe)."""
+    return QCoreApplication.translate("Swipe", text)
 
 
 def _retire(job) -> None:
@@ -169,17 +174,16 @@ class SwipeMapItem(SwipePainting, QgsMapCanvasItem):
         short_after = short_before = ""
         if self._source_name is not None:  # one of our filled outputs
             date = self._date(after)
-            self._after_label = f"filled: {date}" if date else f"filled: {after.name()}"
-            short_after = "filled"
+            self._after_label = tr("filled: {name}").format(name=date or after.name())
+            short_after = tr("filled")
         else:
             self._after_label = after.name()
         if before is None:
-            self._before_label = "map below"
+            self._before_label = tr("map below")
         elif self._before_is_source:
             date = self._date(before)
-            self._before_label = f"cloudy input: {date}" if date else \
-                f"cloudy input: {before.name()}"
-            short_before = "cloudy"
+            self._before_label = tr("cloudy input: {name}").format(name=date or before.name())
+            short_before = tr("cloudy")
         else:
             self._before_label = before.name()
         self._short_labels = (short_after, short_before)
