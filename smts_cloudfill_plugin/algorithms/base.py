@@ -225,7 +225,7 @@ class StackAlgorithm(CloudFillAlgorithm):
                           "grown_classes": ", ".join(map(str, GROWN_CLASSES)),
                           "cloud_buffer": str(DEFAULT_CLOUD_BUFFER)}
     SHARED_ADVANCED = (MSI_DATES, SAR_DATES)
-    #: The date table's role of each layer parameter (gui/date_table.py).
+    #: The date table's role of each layer parameter (gui/date_table_wrapper.py).
     TABLE_ROLES = {MSI: "msi", MASKS: "masks", SAR: "sar"}
 
     def help_text(self, name: str) -> str:

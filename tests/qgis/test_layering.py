@@ -46,3 +46,15 @@ def test_rooms_import_only_downwards():
 def test_the_checker_sees_an_upward_import(tmp_path):
     assert "gui" in imported_rooms(PACKAGE / "plugin.py")
     assert "qgis_io" in imported_rooms(PACKAGE / "algorithms" / "output_layers.py")
+
+
+def test_the_widget_paths_the_algorithms_name_are_classes(qgis_processing):
+    """The wrappers are named by dotted path (never imported by algorithms/): each must resolve,
+    as Processing resolves it when a dialog opens."""
+    import importlib
+
+    from smts_cloudfill_plugin.algorithms.dialog_widgets import (DATE_TABLE_WRAPPER,
+                                                                 PRODUCT_FILES_WRAPPER)
+    for path in (DATE_TABLE_WRAPPER, PRODUCT_FILES_WRAPPER):
+        module, name = path.rsplit(".", 1)
+        assert isinstance(getattr(importlib.import_module(module), name), type), path
