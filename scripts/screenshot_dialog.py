@@ -37,6 +37,10 @@ def main(out: str, algorithm: str = "smts_cloudfill:reconstruct") -> None:
     from processing.core.Processing import Processing
     Processing.initialize()
     from smts_cloudfill_plugin.algorithms.provider import SmtsProvider
+    # the desktop's hooks, as the plugin's initGui sets them (our pinned dialog)
+    from smts_cloudfill_plugin.algorithms.desktop_hooks import set_desktop_hooks
+    from smts_cloudfill_plugin.plugin import desktop_hooks
+    set_desktop_hooks(desktop_hooks(iface))
     provider = SmtsProvider()  # keep a reference: the registry does not own Python objects
     QgsApplication.processingRegistry().addProvider(provider)
     sample = os.path.join(ROOT, "resources", "sample")
@@ -58,7 +62,7 @@ def main(out: str, algorithm: str = "smts_cloudfill:reconstruct") -> None:
     import processing
     dialog = processing.createAlgorithmDialog(algorithm)
     if algorithm.endswith("parcel_series"):   # as the toolbar opens it
-        from smts_cloudfill_plugin.algorithms.parcel_series import project_defaults
+        from smts_cloudfill_plugin.qgis_io.parcel_defaults import project_defaults
         dialog.setParameters(project_defaults(QgsProject.instance()))
     dialog.resize(1180, 900)
     dialog.show()

@@ -41,6 +41,10 @@ def main(out_dir: str) -> None:
     from processing.core.Processing import Processing
     Processing.initialize()
     from smts_cloudfill_plugin.algorithms.provider import SmtsProvider
+    # the desktop's hooks, as the plugin's initGui sets them (our pinned dialog)
+    from smts_cloudfill_plugin.algorithms.desktop_hooks import set_desktop_hooks
+    from smts_cloudfill_plugin.plugin import desktop_hooks
+    set_desktop_hooks(desktop_hooks(iface))
     provider = SmtsProvider()
     QgsApplication.processingRegistry().addProvider(provider)
 

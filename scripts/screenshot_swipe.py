@@ -113,7 +113,7 @@ def main() -> int:
     from qgis.PyQt.QtGui import QMouseEvent
     from qgis.PyQt.QtWidgets import QLabel, QMainWindow
 
-    from smts_cloudfill_plugin.gui.swipe import SwipeMapTool
+    from smts_cloudfill_plugin.gui.swipe_tool import SwipeMapTool
 
     app = QgsApplication([], True)
     app.initQgis()

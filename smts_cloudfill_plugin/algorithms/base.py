@@ -14,12 +14,14 @@ from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingExcep
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..core.model.config import SAR_FINDING
 from ..core.model.device import DEVICES
 from ..core.read.clouds import DEFAULT_CLOUD_BUFFER, GROWN_CLASSES
-from ..gui.widget_metadata import date_table_metadata
+from .desktop_hooks import desktop_hooks
+from .dialog_widgets import date_table_metadata
 from ..paths import ICON_PATH
 
 #: The DEVICE enum's labels: core's DEVICES in its order (index 0, auto, is the default), the
@@ -36,6 +38,11 @@ CREDITS = ("Method: Li, Wang, State, \"Vision Transformer-Based Time-Series Imag
            "WorldCereal training extractions, Flanders).")
 
 
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context of what this module says)."""
+    return QCoreApplication.translate("CloudFillAlgorithm", text)
+
+
 def parse_date_list(text: str, count: int, name: str) -> list | None:
     """A comma-separated YYYY-MM-DD list for ``count`` layers; None when empty."""
     from ..core.read.dates import parse_date
@@ -45,10 +52,11 @@ def parse_date_list(text: str, count: int, name: str) -> list | None:
     parts = [p.strip() for p in text.split(",")]
     dates = [parse_date(p) for p in parts]
     if None in dates:
-        raise QgsProcessingException(f"{name}: '{parts[dates.index(None)]}' is not a date "
-                                     "(use YYYY-MM-DD).")
+        raise QgsProcessingException(tr("{name}: '{value}' is not a date (use YYYY-MM-DD).")
+                                     .format(name=name, value=parts[dates.index(None)]))
     if len(dates) != count:
-        raise QgsProcessingException(f"{name} lists {len(dates)} dates for {count} layers.")
+        raise QgsProcessingException(tr("{name} lists {dates} dates for {count} layers.")
+                                     .format(name=name, dates=len(dates), count=count))
     return dates
 
 
@@ -127,9 +135,20 @@ class CloudFillAlgorithm(QgsProcessingAlgorithm):
     help panel, the credits appended."""
 
     SUMMARY = ""
+    #: Help of the algorithm's own parameters, by name; ``HELP_VALUES`` fill its ``{...}``.
+    HELP: dict[str, str] = {}
+    HELP_VALUES: dict[str, str] = {}
+
+    def tr(self, text: str) -> str:
+        """``text`` in the user's language (Qt's translation context: the algorithm's class)."""
+        return QCoreApplication.translate(type(self).__name__, text)
+
+    def help_text(self, name: str) -> str:
+        """The help of parameter ``name``, translated."""
+        return self.tr(self.HELP[name]).format_map(self.HELP_VALUES)
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return self.SUMMARY + "\n\n" + CREDITS
+        return self.tr(self.SUMMARY) + "\n\n" + tr(CREDITS)
 
     def icon(self) -> QIcon:
         return QIcon(ICON_PATH)
@@ -144,10 +163,11 @@ class CloudFillAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
     def createCustomParametersWidget(self, parent=None):  # noqa: N802
-        """Processing's dialog, kept alive while QGIS holds it (see gui/algorithm_dialog.py):
-        every way of opening the dialog asks this first."""
-        from ..gui.algorithm_dialog import PinnedAlgorithmDialog
-        return PinnedAlgorithmDialog(self, parent=parent)
+        """The desktop's dialog for this algorithm (gui/algorithm_dialog.py, handed in by the
+        plugin: see desktop_hooks.py); every way of opening the dialog asks this first. None
+        (QGIS's own dialog) where the plugin set no hook."""
+        make = desktop_hooks().algorithm_dialog
+        return make(self, parent) if make is not None else None
 
 
 class StackAlgorithm(CloudFillAlgorithm):
@@ -164,7 +184,6 @@ class StackAlgorithm(CloudFillAlgorithm):
 
     #: The MSI parameter's label (Train says it is one season).
     MSI_LABEL = "Sentinel-2 dates (MSI)"
-    HELP: dict[str, str] = {}
     ADVANCED: tuple[str, ...] = ()
 
     SHARED_HELP = {
@@ -181,63 +200,74 @@ class StackAlgorithm(CloudFillAlgorithm):
              "SMTS-ViT model is used, without it MTS-ViT. SAR on another grid is resampled "
              "(bilinear) onto the MSI grid. The bundled SMTS-ViT fills no better than MTS-ViT "
              "on held-out seasons, wholly cloudy dates included (model card): "
-             f"{SAR_FINDING}",
+             "{sar_finding}",
         DEVICE: "Where the model runs. Auto takes a CUDA GPU when PyTorch sees one, else the CPU. "
                 "With qgis_process, DEVICE=cpu (or auto, cuda) works as well as the index.",
         CLOUD_BUFFER: (
-            f"Pixels (10 m) by which the clouds and cloud shadows of SCL masks (classes "
-            f"{', '.join(map(str, GROWN_CLASSES))}) are grown: SCL misses hazy cloud rims, and "
-            f"the fill spreads what the pixels next to a cloud say into it, so the filled area "
-            f"would come out whitish. SCL masks only: a 0/1 mask (such as Prepare's "
-            f"CLOUDS_*.tif, already grown) is taken as it is. Default {DEFAULT_CLOUD_BUFFER}, "
-            f"measured on real seasons: clear pixels 1, 2, 3 px from an SCL cloud are 4.1x, "
-            f"2.8x, 1.8x as far from their interpolation as pixels far from clouds, 4 and 5 px "
-            f"only 1.4x and 1.2x. Each pixel of buffer makes about 5 % more of a cloudy date's "
-            f"clear pixels missing: Reconstruct replaces their values, Train leaves them out of "
-            f"the loss. 0 uses the SCL as it is."),
+            "Pixels (10 m) by which the clouds and cloud shadows of SCL masks (classes "
+            "{grown_classes}) are grown: SCL misses hazy cloud rims, and "
+            "the fill spreads what the pixels next to a cloud say into it, so the filled area "
+            "would come out whitish. SCL masks only: a 0/1 mask (such as Prepare's "
+            "CLOUDS_*.tif, already grown) is taken as it is. Default {cloud_buffer}, "
+            "measured on real seasons: clear pixels 1, 2, 3 px from an SCL cloud are 4.1x, "
+            "2.8x, 1.8x as far from their interpolation as pixels far from clouds, 4 and 5 px "
+            "only 1.4x and 1.2x. Each pixel of buffer makes about 5 % more of a cloudy date's "
+            "clear pixels missing: Reconstruct replaces their values, Train leaves them out of "
+            "the loss. 0 uses the SCL as it is."),
         MSI_DATES: "Optional acquisition dates of the MSI layers, comma separated YYYY-MM-DD in "
                    "the same order; they replace dates read from file names or metadata. The date "
                    "table of the dialog fills this in.",
         SAR_DATES: "Optional acquisition dates of the SAR layers, comma separated YYYY-MM-DD in "
                    "the same order (used to match SAR dates to MSI dates).",
     }
+    #: What fills the ``{...}`` of SHARED_HELP.
+    SHARED_HELP_VALUES = {"sar_finding": SAR_FINDING,
+                          "grown_classes": ", ".join(map(str, GROWN_CLASSES)),
+                          "cloud_buffer": str(DEFAULT_CLOUD_BUFFER)}
     SHARED_ADVANCED = (MSI_DATES, SAR_DATES)
-    #: The date table's role of each layer parameter (gui/date_table.py).
+    #: The date table's role of each layer parameter (gui/date_table_wrapper.py).
     TABLE_ROLES = {MSI: "msi", MASKS: "masks", SAR: "sar"}
+
+    def help_text(self, name: str) -> str:
+        """The help of parameter ``name`` (the algorithm's own, else the shared one), translated."""
+        if name in self.HELP:
+            return super().help_text(name)
+        return tr(self.SHARED_HELP[name]).format_map(self.SHARED_HELP_VALUES)
 
     def shared_parameter(self, name: str) -> QgsProcessingParameterDefinition:
         """A new definition of one shared parameter (help and flags come in add_parameters)."""
         if name == self.MSI:
-            return RasterListParameter(self.MSI, self.MSI_LABEL, FILE_ROLES[self.MSI])
+            return RasterListParameter(self.MSI, self.tr(self.MSI_LABEL), FILE_ROLES[self.MSI])
         if name == self.MASKS:
-            return RasterListParameter(self.MASKS, "Cloud masks (SCL or 0/1), one per date",
+            return RasterListParameter(self.MASKS, tr("Cloud masks (SCL or 0/1), one per date"),
                                        FILE_ROLES[self.MASKS], optional=True)
         if name == self.SAR:
-            return RasterListParameter(self.SAR, "Sentinel-1 dates (VV, VH)",
+            return RasterListParameter(self.SAR, tr("Sentinel-1 dates (VV, VH)"),
                                        FILE_ROLES[self.SAR], optional=True)
         if name == self.DEVICE:
-            return QgsProcessingParameterEnum(self.DEVICE, "Device", DEVICE_LABELS,
+            return QgsProcessingParameterEnum(self.DEVICE, tr("Device"), DEVICE_LABELS,
                                               defaultValue=0)
         if name == self.CLOUD_BUFFER:
             return QgsProcessingParameterNumber(self.CLOUD_BUFFER,
-                                                "Cloud buffer for SCL masks (pixels)",
+                                                tr("Cloud buffer for SCL masks (pixels)"),
                                                 QgsProcessingParameterNumber.Integer,
                                                 DEFAULT_CLOUD_BUFFER, minValue=0,
                                                 maxValue=MAX_CLOUD_BUFFER)
         if name == self.MSI_DATES:
             return QgsProcessingParameterString(self.MSI_DATES,
-                                                "Sentinel-2 dates (YYYY-MM-DD, ...)", optional=True)
+                                                tr("Sentinel-2 dates (YYYY-MM-DD, ...)"),
+                                                optional=True)
         if name == self.SAR_DATES:
             return QgsProcessingParameterString(self.SAR_DATES,
-                                                "Sentinel-1 dates (YYYY-MM-DD, ...)", optional=True)
+                                                tr("Sentinel-1 dates (YYYY-MM-DD, ...)"),
+                                                optional=True)
         raise KeyError(name)
 
     def add_parameters(self, params: list) -> None:
         """Add ``params`` in this order, with their help, advanced flag and date-table widget."""
-        helps = {**self.SHARED_HELP, **self.HELP}
         advanced = self.SHARED_ADVANCED + tuple(self.ADVANCED)
         for p in params:
-            p.setHelp(helps[p.name()])
+            p.setHelp(self.help_text(p.name()))
             if p.name() in advanced:
                 p.setFlags(p.flags() | p.FlagAdvanced)
             if p.name() in self.TABLE_ROLES:
@@ -269,6 +299,7 @@ class StackAlgorithm(CloudFillAlgorithm):
             return False, problem
         value = parameters.get(self.DEVICE)
         if isinstance(value, str) and value.strip() and device_name(value) is None:
-            return False, (f"Device '{value}' is not one of {', '.join(DEVICES)} (or the "
-                           f"index {', '.join(map(str, range(len(DEVICES))))}).")
+            return False, tr("Device '{value}' is not one of {devices} (or the index "
+                             "{indices}).").format(value=value, devices=", ".join(DEVICES),
+                                                   indices=", ".join(map(str, range(len(DEVICES)))))
         return super().checkParameterValues(with_device_index(parameters, self.DEVICE), context)

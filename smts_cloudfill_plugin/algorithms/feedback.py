@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 from qgis.core import QgsProcessingFeedback
+from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.progress import Feedback
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context: QgisFeedback)."""
+    return QCoreApplication.translate("QgisFeedback", text)
 
 
 class QgisFeedback(Feedback):
@@ -20,8 +26,8 @@ class QgisFeedback(Feedback):
         self.fb.canceled.connect(self._cancelling)
 
     def _cancelling(self) -> None:
-        self.fb.setProgressText(self.CANCELLING)
-        self.fb.pushInfo(self.CANCELLING)
+        self.fb.setProgressText(tr(self.CANCELLING))
+        self.fb.pushInfo(tr(self.CANCELLING))
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         self.fb.setProgress(100.0 * fraction)
@@ -41,5 +47,5 @@ class QgisFeedback(Feedback):
 def starting(feedback: QgsProcessingFeedback) -> None:
     """Say what the first seconds go to (importing PyTorch, loading the model) and show 0 %,
     instead of a busy stripe with nothing said."""
-    feedback.setProgressText("Loading PyTorch and the model...")
+    feedback.setProgressText(tr("Loading PyTorch and the model..."))
     feedback.setProgress(0)

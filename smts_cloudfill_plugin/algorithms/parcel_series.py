@@ -12,7 +12,7 @@ from ..core.indices import DEFAULT_INDEX, INDICES
 from .base import (FILE_ROLES, CloudFillAlgorithm, RasterListParameter, damaged_file,
                    layer_list, parse_date_list, split_layer_lists)
 from .feedback import QgisFeedback
-from .layers import layer_source_path
+from ..qgis_io.layer_sources import layer_file
 
 #: The INDEX enum's entries, in the order of core's INDICES (NDVI first, the default).
 INDEX_NAMES = list(INDICES)
@@ -26,46 +26,6 @@ def index_name(value) -> str | None:
     if text.isdigit():
         return INDEX_NAMES[int(text)] if int(text) < len(INDEX_NAMES) else None
     return next((n for n in INDEX_NAMES if n.upper() == text.upper()), None)
-
-
-def project_defaults(project) -> dict:
-    """What the dialog opens with, from the project: the Sentinel-2 dates (sorted by date, one
-    layer a file), the folder holding most of their ``_filled`` layers, and the active (else the
-    first) polygon layer as the parcels."""
-    import os
-
-    from qgis.core import QgsRasterLayer, QgsVectorLayer, QgsWkbTypes
-
-    from ..core.write.names import FILLED_SUFFIX
-    from .stack_checks import MSI, by_date, project_rasters, source_path
-    out: dict = {}
-    rasters = [l for l in project.mapLayers().values() if isinstance(l, QgsRasterLayer)]
-    msi, seen = [], set()
-    for kind, date, layer in project_rasters(project):
-        if kind == MSI and source_path(layer) not in seen:   # one layer a file
-            seen.add(source_path(layer))
-            msi.append((date, layer))
-    if msi:
-        out["MSI"] = [layer.id() for _, layer in by_date(msi)]
-        stems = {os.path.splitext(os.path.basename(source_path(l)))[0] for _, l in msi}
-        folders: dict[str, int] = {}
-        for layer in rasters:
-            stem = os.path.splitext(os.path.basename(source_path(layer)))[0]
-            if stem.endswith(FILLED_SUFFIX) and stem[:-len(FILLED_SUFFIX)] in stems:
-                folder = os.path.dirname(source_path(layer))
-                folders[folder] = folders.get(folder, 0) + 1
-        if folders:
-            out["FILLED"] = max(folders, key=folders.get)
-    try:
-        from qgis.utils import iface
-        active = iface.activeLayer() if iface is not None else None
-    except Exception:  # noqa: BLE001 (no desktop: qgis_process, tests)
-        active = None
-    polygons = [l for l in project.mapLayers().values() if isinstance(l, QgsVectorLayer)
-                and l.geometryType() == QgsWkbTypes.PolygonGeometry]
-    if polygons:
-        out["PARCELS"] = (active if active in polygons else polygons[0]).id()
-    return out
 
 
 class ParcelSeriesAlgorithm(CloudFillAlgorithm):
@@ -112,7 +72,7 @@ class ParcelSeriesAlgorithm(CloudFillAlgorithm):
         return "parcel_series"
 
     def displayName(self) -> str:  # noqa: N802
-        return "Parcel time series"
+        return self.tr("Parcel time series")
 
     def flags(self):
         return super().flags() | QgsProcessingAlgorithm.FlagSupportsBatch | \
@@ -120,23 +80,24 @@ class ParcelSeriesAlgorithm(CloudFillAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         folder = getattr(QgsProcessingParameterFile, "Folder", 1)
+        tr = self.tr
         params = [
-            QgsProcessingParameterFeatureSource(self.PARCELS, "Parcels (polygon layer)",
+            QgsProcessingParameterFeatureSource(self.PARCELS, tr("Parcels (polygon layer)"),
                                                 [QgsProcessing.TypeVectorPolygon]),
-            QgsProcessingParameterField(self.ID_FIELD, "Parcel id field",
+            QgsProcessingParameterField(self.ID_FIELD, tr("Parcel id field"),
                                         parentLayerParameterName=self.PARCELS, optional=True),
-            RasterListParameter(self.MSI, "Sentinel-2 dates (MSI)", FILE_ROLES[self.MSI]),
-            QgsProcessingParameterFile(self.FILLED, "Reconstruct's output folder",
+            RasterListParameter(self.MSI, tr("Sentinel-2 dates (MSI)"), FILE_ROLES[self.MSI]),
+            QgsProcessingParameterFile(self.FILLED, tr("Reconstruct's output folder"),
                                        behavior=folder, optional=True),
-            QgsProcessingParameterEnum(self.INDEX, "Index", INDEX_LABELS,
+            QgsProcessingParameterEnum(self.INDEX, tr("Index"), INDEX_LABELS,
                                        defaultValue=INDEX_NAMES.index(DEFAULT_INDEX)),
-            QgsProcessingParameterString(self.MSI_DATES, "Sentinel-2 dates (YYYY-MM-DD, ...)",
+            QgsProcessingParameterString(self.MSI_DATES, tr("Sentinel-2 dates (YYYY-MM-DD, ...)"),
                                          optional=True),
-            QgsProcessingParameterFeatureSink(self.OUTPUT, "Parcel time series",
+            QgsProcessingParameterFeatureSink(self.OUTPUT, tr("Parcel time series"),
                                               QgsProcessing.TypeVector),
         ]
         for p in params:
-            p.setHelp(self.HELP[p.name()])
+            p.setHelp(self.help_text(p.name()))
             if p.name() == self.MSI_DATES:
                 p.setFlags(p.flags() | p.FlagAdvanced)
             self.addParameter(p)
@@ -150,8 +111,9 @@ class ParcelSeriesAlgorithm(CloudFillAlgorithm):
             return False, problem
         value = parameters.get(self.INDEX)
         if value is not None and str(value).strip() and index_name(value) is None:
-            return False, (f"Index '{value}' is not one of {', '.join(INDEX_NAMES)} (or its "
-                           f"number 0 .. {len(INDEX_NAMES) - 1}).")
+            return False, self.tr("Index '{value}' is not one of {names} (or its number 0 .. "
+                                  "{last}).").format(value=value, names=", ".join(INDEX_NAMES),
+                                                     last=len(INDEX_NAMES) - 1)
         if value is not None and index_name(value) is not None:
             parameters = dict(parameters)
             parameters[self.INDEX] = INDEX_NAMES.index(index_name(value))
@@ -166,10 +128,11 @@ class ParcelSeriesAlgorithm(CloudFillAlgorithm):
         from ..core.parcels.series import Parcel
         source = self.parameterAsSource(parameters, self.PARCELS, context)
         if source is None:
-            raise QgsProcessingException("Give the parcels: a polygon layer.")
+            raise QgsProcessingException(self.tr("Give the parcels: a polygon layer."))
         field = self.parameterAsString(parameters, self.ID_FIELD, context)
         if field and source.fields().indexOf(field) < 0:
-            raise QgsProcessingException(f"The parcels layer has no field '{field}'.")
+            raise QgsProcessingException(self.tr("The parcels layer has no field '{field}'.")
+                                         .format(field=field))
         parcel_field = QgsField(source.fields().field(field)) if field else \
             QgsField("parcel", QVariant.LongLong)
         parcel_field.setName("parcel")
@@ -181,8 +144,8 @@ class ParcelSeriesAlgorithm(CloudFillAlgorithm):
             wkb = b"" if geometry is None or geometry.isEmpty() else bytes(geometry.asWkb())
             parcels.append(Parcel(f[field] if field else f.id(), wkb))
         if not parcels:
-            raise QgsProcessingException(f"The parcels layer '{source.sourceName()}' holds no "
-                                         "parcel.")
+            raise QgsProcessingException(self.tr("The parcels layer '{name}' holds no parcel.")
+                                         .format(name=source.sourceName()))
         crs = source.sourceCrs()
         crs_text = crs.authid() if crs.authid().upper().startswith("EPSG:") else crs.toWkt()
         return parcels, crs_text if crs.isValid() else "", parcel_field
@@ -192,13 +155,13 @@ class ParcelSeriesAlgorithm(CloudFillAlgorithm):
         from ..core.parcels.series import parcel_series
         msi = layer_list(self, parameters, self.MSI, context)
         if not msi:
-            raise QgsProcessingException("No Sentinel-2 (MSI) layers were given.")
+            raise QgsProcessingException(self.tr("No Sentinel-2 (MSI) layers were given."))
         index = self._index(parameters, context)
         parcels, crs, parcel_field = self._parcels(parameters, context, feedback)
         dates = parse_date_list(self.parameterAsString(parameters, self.MSI_DATES, context),
                                 len(msi), self.MSI_DATES)
         try:
-            rows = parcel_series(parcels, [layer_source_path(l) for l in msi],
+            rows = parcel_series(parcels, [layer_file(l) for l in msi],
                                  self.parameterAsString(parameters, self.FILLED, context) or None,
                                  index, dates, QgisFeedback(feedback), parcels_crs=crs)
         except (Cancelled, CloudFillError) as e:
@@ -215,12 +178,13 @@ class ParcelSeriesAlgorithm(CloudFillAlgorithm):
         sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
                                           QgsWkbTypes.NoGeometry)
         if sink is None:
-            raise QgsProcessingException("Cannot create the output table.")
+            raise QgsProcessingException(self.tr("Cannot create the output table."))
         for r in rows:
             feature = QgsFeature(fields)
             feature.setAttributes([r.parcel, r.date, r.mean, r.std, r.pixels, r.clear_share,
                                    r.filled_share, r.expected_error, r.status, r.index_error])
             sink.addFeature(feature, QgsFeatureSink.FastInsert)
-        feedback.pushInfo(f"{len(rows)} rows: {len({r.parcel for r in rows})} parcels x "
-                          f"{len(msi)} dates, {index}.")
+        feedback.pushInfo(self.tr("{rows} rows: {parcels} parcels x {dates} dates, {index}.")
+                          .format(rows=len(rows), parcels=len({r.parcel for r in rows}),
+                                  dates=len(msi), index=index))
         return {self.OUTPUT: dest}

@@ -13,10 +13,11 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsFeatureRequest, QgsProce
                        QgsProcessingParameterString)
 from ..core.read.clouds import (DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, describe_scl_classes,
                                parse_scl_classes)
-from ..gui.widget_metadata import product_files_metadata
+from .dialog_widgets import product_files_metadata
 from .base import MAX_CLOUD_BUFFER, CloudFillAlgorithm, split_layer_lists
 from .feedback import QgisFeedback
-from .layers import layer_source_path, load_series_outputs
+from ..qgis_io.layer_sources import layer_file
+from .output_layers import load_series_outputs
 
 RESAMPLING_LABELS = ["Nearest (no new values, as the bundled model's training data)",
                      "Bilinear", "Cubic"]
@@ -69,12 +70,12 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
              "orbit direction (ASC/DESC in the name or metadata) is noted.",
         CLOUD_BUFFER: "Pixels (10 m) by which SCL clouds and cloud shadows are grown in the "
                       "cloud mask: SCL misses cloud edges and haze. Default "
-                      f"{DEFAULT_CLOUD_BUFFER}, measured on real "
+                      "{cloud_buffer}, measured on real "
                       "seasons: pixels 1-3 px from an SCL cloud are 4x to 1.8x as far off as "
                       "clear pixels, 4-5 px only 1.4x to 1.2x; each pixel of buffer costs about "
                       "5 % of a cloudy date's clear pixels.",
         EXTRA_SCL_CLASSES: "SCL classes to count as cloudy besides "
-                           f"{describe_scl_classes(DEFAULT_SCL_MISSING)}, comma separated: e.g. 7 "
+                           "{scl_default}, comma separated: e.g. 7 "
                            "(unclassified) or 2 (dark features) where they are clouds in your "
                            "scene.",
         CLOUD_POLYGONS: "Optional polygons of clouds the SCL missed, drawn by you. They are "
@@ -97,17 +98,20 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
                        "These load as a group sorted by date, ready for 'Reconstruct cloudy MSI'.",
     }
 
+    HELP_VALUES = {"cloud_buffer": str(DEFAULT_CLOUD_BUFFER),
+                   "scl_default": describe_scl_classes(DEFAULT_SCL_MISSING)}
+
     def name(self) -> str:
         return "prepare"
 
     def displayName(self) -> str:  # noqa: N802
-        return "Prepare Sentinel-1/2 time series"
+        return self.tr("Prepare Sentinel-1/2 time series")
 
     def flags(self):
         return super().flags() | QgsProcessingAlgorithm.FlagCanCancel
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return ("Turns downloaded Sentinel-2 Level-2A products (SAFE zips or folders) and "
+        return self.tr("Turns downloaded Sentinel-2 Level-2A products (SAFE zips or folders) and "
                 "Sentinel-1 exports into one stack per date on one 10 m grid clipped to your "
                 "area: 10 bands B02 ... B12 (20 m bands resampled), the scene classification, a "
                 "cloud mask with a buffer around the clouds and your own cloud polygons, and "
@@ -120,48 +124,52 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         folder_behaviour = getattr(QgsProcessingParameterFile, "Folder", 1)
+        tr = self.tr
         params = [
-            QgsProcessingParameterMultipleLayers(self.PRODUCTS, "Sentinel-2 L2A products "
-                                                 "(SAFE .zip or folder, per-band folder)",
+            QgsProcessingParameterMultipleLayers(self.PRODUCTS, tr("Sentinel-2 L2A products "
+                                                                   "(SAFE .zip or folder, "
+                                                                   "per-band folder)"),
                                                  QgsProcessing.TypeFile, optional=True),
-            QgsProcessingParameterFile(self.PRODUCTS_FOLDER, "Or a folder of products",
+            QgsProcessingParameterFile(self.PRODUCTS_FOLDER, tr("Or a folder of products"),
                                        behavior=folder_behaviour, optional=True),
-            QgsProcessingParameterExtent(self.EXTENT, "Extent", optional=True),
-            QgsProcessingParameterFeatureSource(self.PARCELS, "Or parcels (polygon layer)",
+            QgsProcessingParameterExtent(self.EXTENT, tr("Extent"), optional=True),
+            QgsProcessingParameterFeatureSource(self.PARCELS, tr("Or parcels (polygon layer)"),
                                                 [QgsProcessing.TypeVectorPolygon], optional=True),
-            QgsProcessingParameterNumber(self.EXTENT_BUFFER, "Margin around the area (m)",
+            QgsProcessingParameterNumber(self.EXTENT_BUFFER, tr("Margin around the area (m)"),
                                          QgsProcessingParameterNumber.Double, 0.0, minValue=0.0),
-            QgsProcessingParameterMultipleLayers(self.SAR, "Sentinel-1 GeoTIFFs (VV, VH)",
+            QgsProcessingParameterMultipleLayers(self.SAR, tr("Sentinel-1 GeoTIFFs (VV, VH)"),
                                                  QgsProcessing.TypeRaster, optional=True),
-            QgsProcessingParameterNumber(self.CLOUD_BUFFER, "Cloud buffer (pixels)",
+            QgsProcessingParameterNumber(self.CLOUD_BUFFER, tr("Cloud buffer (pixels)"),
                                          QgsProcessingParameterNumber.Integer,
                                          DEFAULT_CLOUD_BUFFER, minValue=0,
                                          maxValue=MAX_CLOUD_BUFFER),
-            QgsProcessingParameterString(self.EXTRA_SCL_CLASSES, "Extra SCL classes counted as "
-                                         "cloudy", optional=True),
-            QgsProcessingParameterFeatureSource(self.CLOUD_POLYGONS, "Missed clouds "
-                                                "(your polygons)",
+            QgsProcessingParameterString(self.EXTRA_SCL_CLASSES, tr("Extra SCL classes counted as "
+                                                                    "cloudy"), optional=True),
+            QgsProcessingParameterFeatureSource(self.CLOUD_POLYGONS, tr("Missed clouds "
+                                                                        "(your polygons)"),
                                                 [QgsProcessing.TypeVectorPolygon], optional=True),
-            QgsProcessingParameterField(self.CLOUD_DATE_FIELD, "Date field of the cloud polygons",
+            QgsProcessingParameterField(self.CLOUD_DATE_FIELD,
+                                        tr("Date field of the cloud polygons"),
                                         parentLayerParameterName=self.CLOUD_POLYGONS,
                                         optional=True),
-            QgsProcessingParameterEnum(self.SAME_DAY, "Products of one day",
-                                       SAME_DAY_LABELS, defaultValue=0),
-            QgsProcessingParameterEnum(self.RESAMPLING, "Resampling of the 20 m bands",
-                                       RESAMPLING_LABELS, defaultValue=0),
-            QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Output folder"),
+            QgsProcessingParameterEnum(self.SAME_DAY, tr("Products of one day"),
+                                       [tr(label) for label in SAME_DAY_LABELS], defaultValue=0),
+            QgsProcessingParameterEnum(self.RESAMPLING, tr("Resampling of the 20 m bands"),
+                                       [tr(label) for label in RESAMPLING_LABELS],
+                                       defaultValue=0),
+            QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, tr("Output folder")),
         ]
         for p in params:
-            p.setHelp(self.HELP[p.name()])
+            p.setHelp(self.help_text(p.name()))
             if p.name() == self.PRODUCTS:
                 p.setMetadata(product_files_metadata())
             if p.name() in (self.PRODUCTS_FOLDER, self.EXTRA_SCL_CLASSES, self.RESAMPLING):
                 p.setFlags(p.flags() | p.FlagAdvanced)
             self.addParameter(p)
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.MSI, "Sentinel-2 stacks"))
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.MASKS, "Cloud masks"))
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.SCL, "Scene classifications"))
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.SAR_OUT, "Sentinel-1 per date"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.MSI, tr("Sentinel-2 stacks")))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.MASKS, tr("Cloud masks")))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.SCL, tr("Scene classifications")))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.SAR_OUT, tr("Sentinel-1 per date")))
 
     # ----- parameters -> engine arguments ---------------------------------------------------
     def _products(self, parameters, context) -> list[str]:
@@ -189,12 +197,13 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
             if not rect.isEmpty() or rect.width() > 0 or rect.height() > 0:
                 return Extent(rect.xMinimum(), rect.yMinimum(), rect.xMaximum(),
                               rect.yMaximum(), _crs_text(source.sourceCrs()))
-            raise QgsProcessingException(
-                f"The parcels layer '{source.sourceName()}' holds no parcel to prepare "
-                f"({source.featureCount()} features, none with a geometry): choose the layer of "
-                "your fields, or give an extent instead.")
-        raise QgsProcessingException("Give the area to prepare: an extent (the map canvas, a "
-                                     "layer's extent or a drawn rectangle) or a parcels layer.")
+            raise QgsProcessingException(self.tr(
+                "The parcels layer '{name}' holds no parcel to prepare ({count} features, none "
+                "with a geometry): choose the layer of your fields, or give an extent instead.")
+                .format(name=source.sourceName(), count=source.featureCount()))
+        raise QgsProcessingException(self.tr("Give the area to prepare: an extent (the map "
+                                             "canvas, a layer's extent or a drawn rectangle) or "
+                                             "a parcels layer."))
 
     def _cloud_polygons(self, parameters, context):
         from ..core.read.dates import as_date
@@ -212,9 +221,9 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
                 value = f[field]
                 date = as_date(value)
                 if date is None and value not in (None, ""):
-                    raise QgsProcessingException(
-                        f"Cloud polygon {f.id()}: '{value}' in field '{field}' is not a "
-                        "date (use YYYY-MM-DD).")
+                    raise QgsProcessingException(self.tr(
+                        "Cloud polygon {id}: '{value}' in field '{field}' is not a date (use "
+                        "YYYY-MM-DD).").format(id=f.id(), value=value, field=field))
             geometries.append((f.geometry().asWkt(), date))
         return CloudPolygons(geometries, _crs_text(source.sourceCrs()))
 
@@ -222,11 +231,11 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
         from ..core.errors import CloudFillError
         from ..core.prepare.series import RESAMPLINGS, SAME_DAY, prepare_series
         products = self._products(parameters, context)
-        sar = [layer_source_path(l) for l in
+        sar = [layer_file(l) for l in
                self.parameterAsLayerList(parameters, self.SAR, context)]
         if not products and not sar:
-            raise QgsProcessingException("Give Sentinel-2 products (files or a folder) and/or "
-                                         "Sentinel-1 rasters.")
+            raise QgsProcessingException(self.tr("Give Sentinel-2 products (files or a folder) "
+                                                 "and/or Sentinel-1 rasters."))
         extent = self._extent(parameters, context)
         folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         try:
@@ -258,14 +267,15 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
         if isinstance(value, str) and value.strip() and not value.strip().isdigit():
             name = same_day_name(value)
             if name is None:
-                return False, (f"Products of one day: '{value}' is not one of mosaic, clearer "
-                               "(or the index 0, 1).")
+                return False, self.tr("Products of one day: '{value}' is not one of mosaic, "
+                                      "clearer (or the index 0, 1).").format(value=value)
             from ..core.prepare.series import SAME_DAY
             parameters = {**parameters, self.SAME_DAY: SAME_DAY.index(name)}
         return super().checkParameterValues(parameters, context)
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
-        group = f"Sentinel-1/2 time series {dt.datetime.now():%Y-%m-%d %H:%M:%S}"
+        group = self.tr("Sentinel-1/2 time series {time}").format(
+            time=f"{dt.datetime.now():%Y-%m-%d %H:%M:%S}")
         load_series_outputs(context, getattr(self, "_loads", []), group, self.MSI)
         return {}
 

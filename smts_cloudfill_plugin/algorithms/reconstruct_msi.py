@@ -15,7 +15,8 @@ from ..core.read.haze import DEFAULT_HAZE_CHECK, DEFAULT_HAZE_K, HAZE_NOISE
 from ..dependencies import missing_message, torch_available
 from .base import WEIGHTS_FILTER, StackAlgorithm
 from .feedback import QgisFeedback, starting
-from .layers import layer_source_path, load_run_outputs
+from ..qgis_io.layer_sources import layer_file
+from .output_layers import load_run_outputs
 
 NO_MSI = ("No Sentinel-2 (MSI) layers were given. In the batch dialog (QGIS 3.22), give each "
           "row's dates as the file paths separated by ';' in the 'Sentinel-2 dates (MSI)' cell "
@@ -40,7 +41,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         MODEL: "Optional weights file (.pt). Empty: the bundled SMTS-ViT, or MTS-ViT when no SAR "
                "is given. Models trained with 'Train on local stacks' work here.",
         SCL_CLASSES: "SCL classes counted as cloudy (comma separated). Default: "
-                     f"{describe_scl_classes(DEFAULT_SCL_MISSING)}.",
+                     "{scl_default}.",
         BATCH_SIZE: "Windows per model call; lower it if the GPU runs out of memory.",
         SELF_CHECK: "Before filling, hide some clear pixels of each cloudy date and fill them "
                     "every candidate way: temporal interpolation, with or without the date's own "
@@ -65,9 +66,8 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
                     "against SCL-clear pixels it cost the fill 2-6 points of its gain (real "
                     "clouds on one date: 57 % below interpolation's error without it, 51 % "
                     "with it) and left a wholly cloudy date 2.6 % worse than interpolation.",
-        HAZE_K: f"Haze check threshold, in multiples of the haze index's noise measured on real "
-                f"seasons ({HAZE_NOISE:g} reflectance). Lower flags more. Default "
-                f"{DEFAULT_HAZE_K:g}.",
+        HAZE_K: "Haze check threshold, in multiples of the haze index's noise measured on real "
+                "seasons ({haze_noise} reflectance). Lower flags more. Default {haze_k}.",
         NDVI_LAYERS: "Also write <input name>_filled_ndvi.tif, the NDVI of each filled date "
                      "((B08 - B04) / (B08 + B04) on reflectance, Float32, no data NaN), and load "
                      "it under its filled layer in the usual NDVI colours (unticked).",
@@ -78,6 +78,8 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
                        "nearest clear pixel, as the check measured it on this scene) of every "
                        "cloudy date.",
     }
+    HELP_VALUES = {"scl_default": describe_scl_classes(DEFAULT_SCL_MISSING),
+                   "haze_noise": f"{HAZE_NOISE:g}", "haze_k": f"{DEFAULT_HAZE_K:g}"}
     ADVANCED = (SCL_CLASSES, HAZE_K, BATCH_SIZE)
     SUMMARY = ("Fills the cloudy pixels of every cloudy date of a Sentinel-2 time series with "
                "the SMTS-ViT vision transformer, using the clear dates and, when given, "
@@ -98,7 +100,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         return "reconstruct"
 
     def displayName(self) -> str:  # noqa: N802
-        return "Reconstruct cloudy MSI"
+        return self.tr("Reconstruct cloudy MSI")
 
     def flags(self):
         return super().flags() | QgsProcessingAlgorithm.FlagSupportsBatch | \
@@ -108,37 +110,40 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         shared = self.shared_parameter
         self.add_parameters([
             shared(self.MSI), shared(self.MASKS), shared(self.SAR),
-            QgsProcessingParameterFile(self.MODEL, "Model weights (empty: bundled)",
+            QgsProcessingParameterFile(self.MODEL, self.tr("Model weights (empty: bundled)"),
                                        fileFilter=WEIGHTS_FILTER, optional=True),
             shared(self.DEVICE),
-            QgsProcessingParameterString(self.SCL_CLASSES, "SCL classes counted as cloudy",
+            QgsProcessingParameterString(self.SCL_CLASSES, self.tr("SCL classes counted as cloudy"),
                                          defaultValue=DEFAULT_SCL_TEXT),
             shared(self.CLOUD_BUFFER),
-            QgsProcessingParameterBoolean(self.HAZE_CHECK, "Add haze the cloud mask misses "
-                                          "(temporal outlier check)",
+            QgsProcessingParameterBoolean(self.HAZE_CHECK, self.tr(
+                "Add haze the cloud mask misses (temporal outlier check)"),
                                           defaultValue=DEFAULT_HAZE_CHECK),
-            QgsProcessingParameterNumber(self.HAZE_K, "Haze check threshold (x noise)",
+            QgsProcessingParameterNumber(self.HAZE_K, self.tr("Haze check threshold (x noise)"),
                                          QgsProcessingParameterNumber.Double, DEFAULT_HAZE_K,
                                          minValue=0.5, maxValue=100.0),
             shared(self.MSI_DATES), shared(self.SAR_DATES),
-            QgsProcessingParameterBoolean(self.SELF_CHECK, "Check the model against temporal "
-                                          "interpolation on this scene", defaultValue=True),
-            QgsProcessingParameterNumber(self.BATCH_SIZE, "Windows per batch",
+            QgsProcessingParameterBoolean(self.SELF_CHECK, self.tr(
+                "Check the model against temporal interpolation on this scene"),
+                defaultValue=True),
+            QgsProcessingParameterNumber(self.BATCH_SIZE, self.tr("Windows per batch"),
                                          QgsProcessingParameterNumber.Integer, WINDOWS_PER_CALL,
                                          minValue=1,
                                          maxValue=1024),
-            QgsProcessingParameterBoolean(self.NDVI_LAYERS, "Also NDVI layers of the filled "
-                                          "dates", defaultValue=False),
-            QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Output folder"),
+            QgsProcessingParameterBoolean(self.NDVI_LAYERS,
+                                          self.tr("Also NDVI layers of the filled dates"),
+                                          defaultValue=False),
+            QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")),
         ])
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED, "Filled rasters"))
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_MASKS, "Filled-pixel masks"))
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_RMSE, "Expected errors of "
-                                                         "the filled pixels"))
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_NDVI, "NDVI of the filled "
-                                                         "dates"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED, self.tr("Filled rasters")))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_MASKS,
+                                                         self.tr("Filled-pixel masks")))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_RMSE, self.tr(
+            "Expected errors of the filled pixels")))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.FILLED_NDVI,
+                                                         self.tr("NDVI of the filled dates")))
         # An HTML output: the Results Viewer lists it, and a click opens it.
-        self.addOutput(QgsProcessingOutputHtml(self.CHECK_REPORT, "Self-check report"))
+        self.addOutput(QgsProcessingOutputHtml(self.CHECK_REPORT, self.tr("Self-check report")))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         if not torch_available():
@@ -152,7 +157,7 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         mask_layers = self.layers(parameters, self.MASKS, context)
         sar_layers = self.layers(parameters, self.SAR, context)
         if not msi_layers:
-            raise QgsProcessingException(NO_MSI)
+            raise QgsProcessingException(self.tr(NO_MSI))
         try:
             classes = parse_scl_classes(self.parameterAsString(parameters, self.SCL_CLASSES,
                                                                context))
@@ -165,9 +170,9 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         device = self.device(parameters, context)
         try:
             results = reconstruct(
-                [layer_source_path(l) for l in msi_layers], folder,
-                masks=[layer_source_path(l) for l in mask_layers] or None,
-                sar=[layer_source_path(l) for l in sar_layers] or None,
+                [layer_file(l) for l in msi_layers], folder,
+                masks=[layer_file(l) for l in mask_layers] or None,
+                sar=[layer_file(l) for l in sar_layers] or None,
                 weights=weights, device=device,
                 batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
                 scl_classes=classes or DEFAULT_SCL_MISSING, msi_dates=msi_dates,
@@ -185,7 +190,8 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
                         ndvi[r.date_index] = write_index_raster(r.path, "NDVI",
                                                                 feedback=QgisFeedback(feedback))
                     except CloudFillError as e:   # bands without names: said, not fatal
-                        feedback.reportError(f"No NDVI layer for {r.path}: {e}", False)
+                        feedback.reportError(self.tr("No NDVI layer for {path}: {error}")
+                                             .format(path=r.path, error=e), False)
         except Cancelled as e:
             raise QgsProcessingException(str(e)) from None
         except CloudFillError as e:
@@ -205,15 +211,16 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        from .stack_checks import stack_problems
+        from ..qgis_io.stack_checks import stack_problems
         msi = self.layers(parameters, self.MSI, context)
         masks = self.layers(parameters, self.MASKS, context)
         sar = self.layers(parameters, self.SAR, context)
         if not msi:
-            return False, NO_MSI
+            return False, self.tr(NO_MSI)
         if masks and len(masks) != len(msi):
-            return False, (f"{len(masks)} cloud masks for {len(msi)} Sentinel-2 dates: give one "
-                           "mask per date, in the same order, or none.")
+            return False, self.tr("{masks} cloud masks for {dates} Sentinel-2 dates: give one "
+                                  "mask per date, in the same order, or none.").format(
+                                      masks=len(masks), dates=len(msi))
         try:
             msi_dates = self.dates(parameters, self.MSI_DATES, len(msi), context)
             sar_dates = self.dates(parameters, self.SAR_DATES, len(sar), context)
@@ -221,7 +228,8 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
             return False, str(e)
         problems = stack_problems(msi, masks, sar, msi_dates, sar_dates)
         if problems:
-            return False, ("Please fix the date table before running:\n- " + "\n- ".join(problems))
+            return False, (self.tr("Please fix the date table before running:") + "\n- "
+                           + "\n- ".join(problems))
         return True, ""
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802

@@ -9,8 +9,9 @@ from qgis.core import (QgsApplication, QgsProcessingAlgorithm, QgsProcessingExce
 
 from ..dependencies import missing_message, torch_available
 from .base import WEIGHTS_FILTER, StackAlgorithm
+from .desktop_hooks import desktop_hooks
 from .feedback import QgisFeedback, starting
-from .layers import layer_source_path
+from ..qgis_io.layer_sources import layer_file
 
 
 def default_model_path() -> str:
@@ -58,7 +59,7 @@ class TrainStacksAlgorithm(StackAlgorithm):
         return "train"
 
     def displayName(self) -> str:  # noqa: N802
-        return "Train on local stacks"
+        return self.tr("Train on local stacks")
 
     def flags(self):
         # One training at a time: it uses every core; no batch of trainings.
@@ -67,26 +68,24 @@ class TrainStacksAlgorithm(StackAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         shared = self.shared_parameter
+        tr, number = self.tr, QgsProcessingParameterNumber
         self.add_parameters([
             shared(self.MSI), shared(self.MASKS), shared(self.SAR), shared(self.CLOUD_BUFFER),
-            QgsProcessingParameterFile(self.INIT_MODEL, "Model to fine-tune (empty: bundled)",
+            QgsProcessingParameterFile(self.INIT_MODEL, tr("Model to fine-tune (empty: bundled)"),
                                        fileFilter=WEIGHTS_FILTER, optional=True),
-            QgsProcessingParameterBoolean(self.FROM_SCRATCH, "Train from scratch", False),
-            QgsProcessingParameterNumber(self.MAX_MINUTES, "Maximum minutes",
-                                         QgsProcessingParameterNumber.Double, 10.0, minValue=0.1),
-            QgsProcessingParameterNumber(self.EPOCHS, "Epochs", QgsProcessingParameterNumber.Integer,
-                                         50, minValue=1),
-            QgsProcessingParameterNumber(self.VALIDATION_FRACTION, "Held-out fraction of windows",
-                                         QgsProcessingParameterNumber.Double, 0.2, minValue=0.0,
-                                         maxValue=0.9),
-            QgsProcessingParameterNumber(self.SEED, "Seed", QgsProcessingParameterNumber.Integer, 0),
+            QgsProcessingParameterBoolean(self.FROM_SCRATCH, tr("Train from scratch"), False),
+            number(self.MAX_MINUTES, tr("Maximum minutes"), number.Double, 10.0, minValue=0.1),
+            number(self.EPOCHS, tr("Epochs"), number.Integer, 50, minValue=1),
+            number(self.VALIDATION_FRACTION, tr("Held-out fraction of windows"), number.Double,
+                   0.2, minValue=0.0, maxValue=0.9),
+            number(self.SEED, tr("Seed"), number.Integer, 0),
             shared(self.DEVICE), shared(self.MSI_DATES), shared(self.SAR_DATES),
-            QgsProcessingParameterFileDestination(self.OUTPUT_MODEL, "Trained model",
+            QgsProcessingParameterFileDestination(self.OUTPUT_MODEL, tr("Trained model"),
                                                   "SMTS CloudFill weights (*.pt)",
                                                   defaultValue=default_model_path(),
                                                   createByDefault=True),
-            QgsProcessingParameterFileDestination(self.OUTPUT_REPORT, "Training report",
-                                                  "HTML files (*.html)", optional=True),
+            QgsProcessingParameterFileDestination(self.OUTPUT_REPORT, tr("Training report"),
+                                                  tr("HTML files (*.html)"), optional=True),
         ])
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
@@ -98,8 +97,8 @@ class TrainStacksAlgorithm(StackAlgorithm):
         value = parameters.get(self.OUTPUT_MODEL)
         text = value.sink.staticValue() if hasattr(value, "sink") else value
         if isinstance(text, str) and text.strip().upper() == "TEMPORARY_OUTPUT":
-            return False, ("Choose a file for the trained model: a temporary file is deleted "
-                           "when QGIS closes, and the model with it.")
+            return False, self.tr("Choose a file for the trained model: a temporary file is "
+                                  "deleted when QGIS closes, and the model with it.")
         return True, ""
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -109,7 +108,7 @@ class TrainStacksAlgorithm(StackAlgorithm):
         from ..core.errors import CloudFillError
         from ..core.training.local import train_on_stacks
 
-        msi, masks, sar = ([layer_source_path(l) for l in self.layers(parameters, name, context)]
+        msi, masks, sar = ([layer_file(l) for l in self.layers(parameters, name, context)]
                            for name in (self.MSI, self.MASKS, self.SAR))
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
@@ -142,9 +141,8 @@ class TrainStacksAlgorithm(StackAlgorithm):
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
         """In the desktop, offer the new model to Reconstruct on the same stack."""
-        from qgis.utils import iface
+        offer = desktop_hooks().offer_trained_model
         trained = getattr(self, "_trained", None)
-        if iface is not None and trained is not None:
-            from ..gui.toolbar import offer_trained_model
-            offer_trained_model(iface, *trained)
+        if offer is not None and trained is not None:
+            offer(*trained)
         return {}

@@ -9,8 +9,9 @@ dies (``QObject::thread()`` in ``QgsProcessingAlgorithm::runPrepared``). QGIS's 
 avoids it only by blocking in ``exec_()``.
 
 Every way QGIS opens an algorithm's dialog (toolbox, toolbar, History, locator, menus) asks the
-algorithm first through ``createCustomParametersWidget``; ours returns this dialog, which holds
-a reference to itself until Qt destroys it (after the run, once it is closed).
+algorithm first through ``createCustomParametersWidget``; ours returns this dialog (handed to the
+algorithms by plugin.py, ``algorithms/desktop_hooks.py``), which holds a reference to itself
+until Qt destroys it (after the run, once it is closed).
 """
 from __future__ import annotations
 

@@ -2,8 +2,7 @@
 
 In the standard algorithm dialog, the MSI parameter shows this table (date, Sentinel-2 layer,
 cloud mask, cloud %, check; Sentinel-1 rows below) and feeds the MASKS, SAR and date parameters
-from it. Batch mode, the modeler and qgis_process keep the plain layer-list parameters: the
-wrappers fall back to QGIS's own multiple-layer widgets there.
+from it (``date_table_wrapper``).
 """
 from __future__ import annotations
 
@@ -11,31 +10,32 @@ import datetime as dt
 import os
 
 from osgeo import gdal
-from processing.gui.wrappers import DIALOG_STANDARD, MultipleLayerWidgetWrapper
-from qgis.core import QgsMapLayerProxyModel, QgsProcessingContext, QgsProject, QgsRasterLayer
+from qgis.core import QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsMapLayerComboBox
-from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, Qt, pyqtSignal
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
                                  QTableWidgetItem, QVBoxLayout, QWidget)
 
-from .lifetime import alive as _alive
-from ..layer_sources import source_file
-from ..algorithms.stack_checks import (MSI, SAR, RowCheck, by_date, check_row,  # noqa: F401
-                                       is_our_output, layer_date, layer_kind, project_rasters,
-                                       reference_layer, source_path)
 from ..core.errors import CloudFillError
+from ..core.gdal_scope import gdal_exceptions
 from ..core.read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING, mask_meaning
 from ..core.read.dates import out_of_order, parse_date
-from ..core.gdal_scope import gdal_exceptions
+from ..qgis_io.layer_sources import layer_file, source_file
+from ..qgis_io.raster_layers import MSI, SAR, by_date, layer_date, project_rasters
+from ..qgis_io.stack_checks import RowCheck, check_row, reference_layer
 
 KIND, DATE, LAYER, MASK, CLOUD, CHECK = range(6)
 HEADERS = ["Kind", "Date", "Layer", "Cloud mask", "Cloud %", "Check"]
-#: Pixels: the Check column, the table, and the dialog the table opens in (the Processing
-#: dialog's default is too narrow for the layer names next to the help panel).
-CHECK_WIDTH, MIN_TABLE_WIDTH, DIALOG_SIZE = 190, 760, (1180, 720)
+#: Pixels: the Check column and the table.
+CHECK_WIDTH, MIN_TABLE_WIDTH = 190, 760
 #: Largest side of the reduced read behind the cloud % column (masks up to this are read whole).
 CLOUD_READ_SIZE = 1024
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context: DateTable)."""
+    return QCoreApplication.translate("DateTable", text)
 
 
 def cloud_percent(layer: QgsRasterLayer | None,
@@ -49,7 +49,7 @@ def cloud_percent(layer: QgsRasterLayer | None,
         return None
     try:
         with gdal_exceptions():
-            ds = gdal.Open(source_path(layer))
+            ds = gdal.Open(layer_file(layer))
             band = ds.GetRasterBand(1)
             width, height = ds.RasterXSize, ds.RasterYSize
             values = band.ReadAsArray(buf_xsize=min(width, CLOUD_READ_SIZE),
@@ -75,7 +75,7 @@ class DateTableWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.table = QTableWidget(0, len(HEADERS))
-        self.table.setHorizontalHeaderLabels(HEADERS)
+        self.table.setHorizontalHeaderLabels([tr(h) for h in HEADERS])
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
         # Layer names get the room; a long check message is elided (its tooltip has it all)
@@ -97,8 +97,8 @@ class DateTableWidget(QWidget):
                 ("Add Sentinel-2 date", lambda: self.add_row(MSI), "Add an empty Sentinel-2 row"),
                 ("Add Sentinel-1 date", lambda: self.add_row(SAR), "Add an empty Sentinel-1 row"),
                 ("Remove row", self.remove_selected, "Remove the selected rows")):
-            b = QPushButton(text)
-            b.setToolTip(tip)
+            b = QPushButton(tr(text))
+            b.setToolTip(tr(tip))
             b.clicked.connect(slot)
             buttons.addWidget(b)
         buttons.addStretch(1)
@@ -130,7 +130,8 @@ class DateTableWidget(QWidget):
         self.table.insertRow(row)
         kind_item = QTableWidgetItem(kind)
         kind_item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable)
-        kind_item.setToolTip("Sentinel-2 (MSI) date" if kind == MSI else "Sentinel-1 (SAR) date")
+        kind_item.setToolTip(tr("Sentinel-2 (MSI) date") if kind == MSI
+                             else tr("Sentinel-1 (SAR) date"))
         self.table.setItem(row, KIND, kind_item)
         self.table.setItem(row, DATE, QTableWidgetItem(date.isoformat() if date else ""))
         combo = self._combo(allow_empty=False)
@@ -269,7 +270,7 @@ class DateTableWidget(QWidget):
             layer, mask = self.layer(r), self.layer(r, MASK) if kind == MSI else None
             check = check_row(kind, layer, mask, self.date(r), reference)
             if check.ok and kind == MSI and any(with_mask) and mask is None:
-                check = RowCheck(False, "no mask: give a mask for every date or for none")
+                check = RowCheck(False, tr("no mask: give a mask for every date or for none"))
             pct = cloud_percent(mask, self.cloud_buffer) if mask is not None else None
             self.table.item(r, CLOUD).setText("" if pct is None else f"{pct:.0f}")
             item = self.table.item(r, CHECK)
@@ -277,15 +278,19 @@ class DateTableWidget(QWidget):
             item.setForeground(QColor("#1a7f37") if check.ok else QColor("#c62828"))
             item.setToolTip(check.message)
             if not check.ok:
-                problems.append(f"{kind} row {r + 1}: {check.message}")
+                problems.append(tr("{kind} row {row}: {message}").format(
+                    kind=kind, row=r + 1, message=check.message))
         for _, j in out_of_order([self.date(r) for r in msi_rows]):
             row = msi_rows[j]
-            problems.append(f"S2 row {row + 1}: dates must increase")
-            self.table.item(row, CHECK).setText("date not after the row above")
+            problems.append(tr("S2 row {row}: dates must increase").format(row=row + 1))
+            self.table.item(row, CHECK).setText(tr("date not after the row above"))
             self.table.item(row, CHECK).setForeground(QColor("#c62828"))
         n_msi, n_sar = len(self.msi_layer_ids()), len(self.sar_layer_ids())
-        self.summary.setText(f"{n_msi} Sentinel-2 dates, {sum(with_mask)} masks, {n_sar} Sentinel-1 "
-                             f"dates" + (f" — {len(problems)} problem(s)" if problems else ""))
+        summary = tr("{msi} Sentinel-2 dates, {masks} masks, {sar} Sentinel-1 dates").format(
+            msi=n_msi, masks=sum(with_mask), sar=n_sar)
+        if problems:
+            summary += tr(" — {count} problem(s)").format(count=len(problems))
+        self.summary.setText(summary)
         self._updating = False
         return problems
 
@@ -308,7 +313,7 @@ def resolve_layers(values) -> list[QgsRasterLayer]:
     if not isinstance(values, (list, tuple)):
         values = [v for v in str(values).split(";") if v] if isinstance(values, str) else [values]
     project = QgsProject.instance()
-    by_source = {source_path(l): l for l in project.mapLayers().values()
+    by_source = {layer_file(l): l for l in project.mapLayers().values()
                  if isinstance(l, QgsRasterLayer)}
     out = []
     for v in values:
@@ -320,121 +325,9 @@ def resolve_layers(values) -> list[QgsRasterLayer]:
                 layer = QgsRasterLayer(v, os.path.splitext(os.path.basename(path))[0])
                 if layer.isValid():
                     project.addMapLayer(layer)
-                    by_source[source_path(layer)] = layer
+                    by_source[layer_file(layer)] = layer
                 else:
                     layer = None
         if isinstance(layer, QgsRasterLayer):
             out.append(layer)
     return out
-
-
-class StackTableWrapper(MultipleLayerWidgetWrapper):
-    """Processing widget wrapper: the table for MSI; linked read-only views for MASKS and SAR.
-
-    Metadata ``{'widget_wrapper': {'class': ..., 'role': 'msi' | 'masks' | 'sar'}}``.
-    """
-
-    def __init__(self, param, dialog, row=0, col=0, role: str = "msi", **kwargs) -> None:
-        self.role = role
-        self.source: StackTableWrapper | None = None
-        self.date_wrappers: dict[str, object] = {}
-        super().__init__(param, dialog, row, col, **kwargs)
-
-    @property
-    def standard(self) -> bool:
-        return self.dialogType == DIALOG_STANDARD
-
-    def createWidget(self):  # noqa: N802
-        if not self.standard:
-            return super().createWidget()
-        if self.role == "msi":
-            table = DateTableWidget()
-            table.fill_from_project()
-            table.changed.connect(self._push_dates)
-            return table
-        label = QLabel("Chosen in the date table above.")
-        label.setStyleSheet("color: palette(mid);")
-        return label
-
-    def postInitialize(self, wrappers) -> None:  # noqa: N802
-        if not (self.standard and self.role == "msi"):
-            return
-        for w in wrappers:
-            name = w.parameterDefinition().name()
-            if isinstance(w, StackTableWrapper) and w.role != "msi":
-                w.source = self
-            elif name in ("MSI_DATES", "SAR_DATES"):
-                self.date_wrappers[name] = w
-            elif name == "CLOUD_BUFFER":
-                self._follow_cloud_buffer(w)
-        self._push_dates()
-        self._widen_dialog()
-        QTimer.singleShot(0, self._widen_dialog)  # after the dialog restored its own geometry
-
-    def _follow_cloud_buffer(self, wrapper) -> None:
-        """The cloud % column grows SCL clouds by the dialog's CLOUD_BUFFER, now and on
-        every change of it."""
-        def update(*_) -> None:
-            try:
-                value = int(float(wrapper.parameterValue()))
-            except (TypeError, ValueError, RuntimeError):
-                return
-            if _alive(self.widget):      # the signal may outlive a closed dialog's table
-                self.widget.set_cloud_buffer(max(value, 0))
-        update()
-        signal = getattr(wrapper, "widgetValueHasChanged", None)
-        if signal is not None:
-            signal.connect(update)
-
-    def refresh(self) -> None:
-        """Processing's panel calls this on every layer added to or removed from the project.
-
-        The inherited refresh calls ``self.widget.updateForOptions``, which our table and
-        labels lack: an AttributeError, which QGIS ignores, while the widget lives, but a
-        RuntimeError ("wrapped C/C++ object ... has been deleted"), which it does not, once the
-        closed dialog has deleted it. The table's layer boxes follow the project themselves.
-        """
-        if not self.standard and _alive(self.widget):
-            super().refresh()
-
-    def _widen_dialog(self) -> None:
-        """At least DIALOG_SIZE, so the default dialog shows the names and the Check column."""
-        try:
-            window = self.widget.window()
-            if window is not None and window is not self.widget:
-                window.resize(max(window.width(), DIALOG_SIZE[0]),
-                              max(window.height(), DIALOG_SIZE[1]))
-        except RuntimeError:  # the dialog was closed before the timer fired
-            pass
-
-    def _push_dates(self) -> None:
-        """Copy the table's dates to the date parameters (skipped for parts already deleted)."""
-        if not _alive(self.widget):
-            return
-        context = QgsProcessingContext()
-        for name, kind in (("MSI_DATES", MSI), ("SAR_DATES", SAR)):
-            w = self.date_wrappers.get(name)
-            if _alive(w):
-                w.setParameterValue(self.widget.dates_text(kind), context)
-
-    def setValue(self, value) -> None:  # noqa: N802
-        """Values set by the dialog (defaults, a re-run from the history): layer ids or paths."""
-        if not self.standard:
-            return super().setValue(value)
-        if self.role == "msi":
-            if value:
-                self.widget.set_msi_layers(value if isinstance(value, list) else [value])
-        elif self.source is not None and value:
-            table = self.source.widget
-            (table.set_masks if self.role == "masks" else table.set_sar_layers)(
-                value if isinstance(value, list) else [value])
-
-    def value(self):
-        if not self.standard:
-            return super().value()
-        if self.role == "msi":
-            return self.widget.msi_layer_ids()
-        if self.source is None:
-            return []
-        table = self.source.widget
-        return table.mask_layer_ids() if self.role == "masks" else table.sar_layer_ids()

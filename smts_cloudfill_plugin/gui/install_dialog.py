@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from qgis.PyQt.QtCore import QProcess, Qt, pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, QProcess, Qt, pyqtSignal
 from qgis.PyQt.QtGui import QFont, QFontDatabase, QTextCursor
 from qgis.PyQt.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QGroupBox, QLabel,
                                  QPlainTextEdit, QProgressBar, QPushButton, QRadioButton,
@@ -19,6 +19,13 @@ from .. import dependencies as deps
 TITLE = "SMTS CloudFill: install PyTorch"
 OK_STYLE = "color: #1b7a2f; font-weight: bold;"
 FAIL_STYLE = "color: #b3261e; font-weight: bold;"
+
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context: InstallDialog)."""
+    return QCoreApplication.translate("InstallDialog", text)
+
 
 # Open dialogs, so that a non-modal dialog is not garbage collected while pip runs.
 _OPEN: list["InstallDialog"] = []
@@ -45,7 +52,7 @@ class InstallDialog(QDialog):
         self.succeeded: bool | None = None
         self._verify_out = ""
         self._capture = False  # True while the check runs: its output is parsed, not logged
-        self.setWindowTitle(TITLE)
+        self.setWindowTitle(tr(TITLE))
         self.setMinimumWidth(640)
         self._build()
 
@@ -54,34 +61,35 @@ class InstallDialog(QDialog):
         layout = QVBoxLayout(self)
         present = deps.installed_torch_version()
         if present:
-            text = (f"PyTorch {present} is installed for QGIS's Python "
-                    f"{sys.version_info.major}.{sys.version_info.minor}. You can reinstall "
-                    f"{deps.TORCH_REQUIREMENT.replace('==', ' ')} here (for example to switch "
-                    "between the CPU and CUDA builds).")
+            text = tr("PyTorch {present} is installed for QGIS's Python {python}. You can "
+                      "reinstall {torch} here (for example to switch between the CPU and CUDA "
+                      "builds).")
         else:
-            text = ("<b>PyTorch is not installed</b> for QGIS's Python "
-                    f"{sys.version_info.major}.{sys.version_info.minor}, so SMTS CloudFill cannot "
-                    f"run its model. This installs {deps.TORCH_REQUIREMENT.replace('==', ' ')} "
-                    "with pip. QGIS's own numpy and GDAL are left untouched.")
+            text = tr("<b>PyTorch is not installed</b> for QGIS's Python {python}, so SMTS "
+                      "CloudFill cannot run its model. This installs {torch} with pip. QGIS's "
+                      "own numpy and GDAL are left untouched.")
+        text = text.format(present=present, python=f"{sys.version_info.major}."
+                           f"{sys.version_info.minor}",
+                           torch=deps.TORCH_REQUIREMENT.replace("==", " "))
         self.intro = QLabel(text)
         self.intro.setWordWrap(True)
         layout.addWidget(self.intro)
 
-        self.where = QLabel(f"Install folder (kept across plugin upgrades):<br><code>"
-                            f"{self.folder}</code>")
+        self.where = QLabel(tr("Install folder (kept across plugin upgrades):<br><code>"
+                               "{folder}</code>").format(folder=self.folder))
         self.where.setWordWrap(True)
         self.where.setTextInteractionFlags(Qt.TextSelectableByMouse)
         layout.addWidget(self.where)
 
-        box = QGroupBox("Build")
+        box = QGroupBox(tr("Build"))
         box_layout = QVBoxLayout(box)
-        self.cpu = QRadioButton("CPU only (about 200 MB download; works everywhere)")
-        self.cuda = QRadioButton("CUDA, for an NVIDIA GPU (Linux; about 3 GB download)")
+        self.cpu = QRadioButton(tr("CPU only (about 200 MB download; works everywhere)"))
+        self.cuda = QRadioButton(tr("CUDA, for an NVIDIA GPU (Linux; about 3 GB download)"))
         self.cpu.setChecked(True)
         if not sys.platform.startswith("linux"):
             self.cuda.setEnabled(False)
-            self.cuda.setToolTip("PyPI's PyTorch for this system is CPU-only; see pytorch.org "
-                                 "for GPU builds.")
+            self.cuda.setToolTip(tr("PyPI's PyTorch for this system is CPU-only; see "
+                                    "pytorch.org for GPU builds."))
         self.build_group = QButtonGroup(self)
         for button in (self.cpu, self.cuda):
             self.build_group.addButton(button)
@@ -90,7 +98,7 @@ class InstallDialog(QDialog):
 
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
-        self.log.setPlaceholderText("pip's output appears here.")
+        self.log.setPlaceholderText(tr("pip's output appears here."))
         self.log.setLineWrapMode(QPlainTextEdit.WidgetWidth)
         font = QFontDatabase.systemFont(QFontDatabase.FixedFont)
         font.setStyleHint(QFont.Monospace)
@@ -111,7 +119,7 @@ class InstallDialog(QDialog):
         layout.addWidget(self.status)
 
         self.buttons = QDialogButtonBox()
-        self.install_button = QPushButton("Install")
+        self.install_button = QPushButton(tr("Install"))
         self.install_button.setDefault(True)
         self.buttons.addButton(self.install_button, QDialogButtonBox.AcceptRole)
         self.close_button = self.buttons.addButton(QDialogButtonBox.Close)
@@ -129,7 +137,7 @@ class InstallDialog(QDialog):
         self.install_button.setEnabled(not running)
         self.cpu.setEnabled(not running)
         self.cuda.setEnabled(not running and sys.platform.startswith("linux"))
-        self.close_button.setText("Cancel" if running else "Close")
+        self.close_button.setText(tr("Cancel") if running else tr("Close"))
         self.progress.setVisible(running)
 
     def _start(self, argv: list[str], on_finished, capture: bool = False) -> None:
@@ -155,13 +163,13 @@ class InstallDialog(QDialog):
         if self.process is not None:
             return
         self.succeeded = None
-        self.status.setText("Installing... this takes a few minutes.")
+        self.status.setText(tr("Installing... this takes a few minutes."))
         self.status.setStyleSheet("")
         self._set_running(True)
         try:
             argv = self.command(self.folder, self.cuda.isChecked())
         except Exception as exc:  # e.g. the profile folder cannot be written
-            self._fail(f"Could not prepare the installation: {exc}")
+            self._fail(tr("Could not prepare the installation: {error}").format(error=exc))
             return
         self.append_log("$ " + " ".join(argv) + "\n")
         self._start(argv, self._pip_finished)
@@ -171,9 +179,11 @@ class InstallDialog(QDialog):
             return
         self._read(proc)
         if proc.exitStatus() != QProcess.NormalExit or code != 0:
-            self._fail(f"Installation failed (pip exit code {code}). The log above shows why.")
+            self._fail(tr("Installation failed (pip exit code {code}). The log above shows why.")
+                       .format(code=code))
             return
-        self.append_log("\nChecking that PyTorch imports from the install folder...\n")
+        self.append_log("\n" + tr("Checking that PyTorch imports from the install folder...")
+                        + "\n")
         self._verify_out = ""
         self._start(deps.verify_command(self.folder, self.python), self._verify_finished,
                     capture=True)
@@ -186,29 +196,32 @@ class InstallDialog(QDialog):
         found = deps.parse_verify_output(self._verify_out) if code == 0 else None
         if not found:
             self.append_log(self._verify_out)
-            self._fail("pip finished, but PyTorch does not import from the install folder. "
-                       "The log above shows why.")
+            self._fail(tr("pip finished, but PyTorch does not import from the install folder. "
+                          "The log above shows why."))
             return
         version, path = found
-        self.append_log(f"PyTorch {version} imports from {path}\n")
+        self.append_log(tr("PyTorch {version} imports from {path}").format(version=version,
+                                                                           path=path) + "\n")
         if not deps.is_inside(path, self.folder):
-            self._fail("pip finished, but PyTorch does not import from the install folder "
-                       f"(it comes from {path}). The log above shows why.")
+            self._fail(tr("pip finished, but PyTorch does not import from the install folder "
+                          "(it comes from {path}). The log above shows why.").format(path=path))
             return
         deps.add_dependency_folder(self.folder)
         if "torch" in sys.modules:
-            message = (f"PyTorch {version} installed. Restart QGIS to use it (another PyTorch "
-                       "is already loaded).")
+            message = tr("PyTorch {version} installed. Restart QGIS to use it (another PyTorch "
+                         "is already loaded).").format(version=version)
         else:
-            message = f"PyTorch {version} installed. SMTS CloudFill is ready; no restart needed."
-        self.intro.setText(f"PyTorch {version} is installed for QGIS's Python, in the folder "
-                           "below.")
+            message = tr("PyTorch {version} installed. SMTS CloudFill is ready; no restart "
+                         "needed.").format(version=version)
+        self.intro.setText(tr("PyTorch {version} is installed for QGIS's Python, in the folder "
+                              "below.").format(version=version))
         self._finish(True, message)
 
     def _process_error(self, proc: QProcess, error) -> None:
         if error == QProcess.FailedToStart and proc is self.process:
-            self.append_log(f"Could not start {proc.program()}: {proc.errorString()}\n")
-            self._fail("Installation failed: Python could not be started.")
+            self.append_log(tr("Could not start {program}: {error}").format(
+                program=proc.program(), error=proc.errorString()) + "\n")
+            self._fail(tr("Installation failed: Python could not be started."))
 
     def _fail(self, message: str) -> None:
         self._finish(False, message)
@@ -221,7 +234,7 @@ class InstallDialog(QDialog):
         self.status.setText(message)
         self.status.setStyleSheet(OK_STYLE if ok else FAIL_STYLE)
         if ok:
-            self.install_button.setText("Reinstall")
+            self.install_button.setText(tr("Reinstall"))
         self.finished_install.emit(ok)
 
     def cancel(self) -> None:
@@ -230,7 +243,7 @@ class InstallDialog(QDialog):
             self.process = None
             proc.kill()
             proc.waitForFinished(5000)
-            self._fail("Installation cancelled.")
+            self._fail(tr("Installation cancelled."))
 
     def close(self) -> bool:
         if self.process is not None:  # the button reads "Cancel" while pip runs
@@ -281,9 +294,9 @@ def offer_install_if_missing(iface):
         return None
     from qgis.core import Qgis
     bar = iface.messageBar()
-    item = bar.createMessage("SMTS CloudFill", "PyTorch is not installed, so the cloud-filling "
-                                               "model cannot run.")
-    button = QPushButton("Install PyTorch...")
+    item = bar.createMessage("SMTS CloudFill", tr("PyTorch is not installed, so the "
+                                                  "cloud-filling model cannot run."))
+    button = QPushButton(tr("Install PyTorch..."))
 
     def _open() -> None:
         dialog = show_install_dialog(iface.mainWindow())

@@ -12,12 +12,14 @@ import functools
 import types
 
 from qgis.core import Qgis, QgsApplication, QgsRasterLayer
-from qgis.PyQt.QtCore import QPointF, Qt
+from qgis.PyQt.QtCore import QCoreApplication, QPointF, Qt
 from qgis.PyQt.QtGui import QColor, QIcon, QPainter, QPen, QPixmap, QPolygonF
 from qgis.PyQt.QtWidgets import QAction
 
+from .. import dependencies as deps
 from ..paths import ICON_PATH
-from .swipe import SwipeMapTool, _log_exception
+from .slot_errors import log_exception
+from .swipe_tool import SwipeMapTool
 
 MENU = "SMTS CloudFill"
 TOOLBAR = "SMTS CloudFill"
@@ -43,6 +45,11 @@ PROFILE_TIP = ("Show a parcel's season: click a parcel on the map to see its ind
                "filled dates marked with their expected error")
 SWIPE_TIP = ("Drag on the map to compare: the selected raster, e.g. the filled result, shows left "
              "of the divider, its cloudy input, else the raster below it, on the right")
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context: Toolbar)."""
+    return QCoreApplication.translate("Toolbar", text)
 
 
 def _plugin_icon() -> QIcon:
@@ -111,7 +118,7 @@ def _message(plugin, text: str, level=Qgis.Info, duration: int = 6) -> None:
     try:
         plugin.iface.messageBar().pushMessage(MENU, text, level=level, duration=duration)
     except Exception:  # noqa: BLE001 (a message must never break a slot)
-        _log_exception("toolbar message")
+        log_exception("toolbar message")
 
 
 def _guarded(name: str):
@@ -122,7 +129,7 @@ def _guarded(name: str):
             try:
                 return func(*args, **kwargs)
             except Exception:  # noqa: BLE001
-                _log_exception(name)
+                log_exception(name)
                 return None
         return inner
     return wrap
@@ -157,8 +164,9 @@ def open_algorithm_dialog(plugin, algorithm_id: str, parameters: dict | None = N
         dialog.show()
         dialog.raise_()
     except Exception as e:  # noqa: BLE001
-        _log_exception("open algorithm dialog")
-        _message(plugin, f"Could not open the dialog of {algorithm_id}: {e}", Qgis.Critical)
+        log_exception("open algorithm dialog")
+        _message(plugin, tr("Could not open the dialog of {algorithm}: {error}").format(
+            algorithm=algorithm_id, error=e), Qgis.Critical)
 
 
 @_guarded("open parcel time series")
@@ -166,7 +174,7 @@ def open_parcel_series_dialog(plugin, *_args) -> None:
     """Parcel time series, opened with the project's season, its fills and parcels chosen."""
     from qgis.core import QgsProject
 
-    from ..algorithms.parcel_series import project_defaults
+    from ..qgis_io.parcel_defaults import project_defaults
     open_algorithm_dialog(plugin, f"{PROVIDER_ID}:{PARCEL_BUTTON[0]}",
                           project_defaults(QgsProject.instance()))
 
@@ -177,14 +185,13 @@ def open_reconstruct_dialog(plugin, *_args) -> None:
 
 def torch_status() -> str:
     """'PyTorch 2.13.0 is installed' or 'PyTorch is not installed', without importing torch."""
-    from .. import dependencies as deps
     if not deps.torch_available():
-        return "PyTorch is not installed"
+        return tr("PyTorch is not installed")
     try:
         from importlib.metadata import version
-        return f"PyTorch {version('torch')} is installed"
+        return tr("PyTorch {version} is installed").format(version=version("torch"))
     except Exception:  # noqa: BLE001 (a torch without metadata still runs)
-        return "PyTorch is installed"
+        return tr("PyTorch is installed")
 
 
 def offer_trained_model(iface, model_path: str, parameters: dict) -> None:
@@ -192,8 +199,8 @@ def offer_trained_model(iface, model_path: str, parameters: dict) -> None:
     the new model (the user would otherwise have to find the file again)."""
     from qgis.PyQt.QtWidgets import QPushButton
     bar = iface.messageBar()
-    item = bar.createMessage(MENU, f"Model trained: {model_path}")
-    button = QPushButton("Fill with this model...")
+    item = bar.createMessage(MENU, tr("Model trained: {path}").format(path=model_path))
+    button = QPushButton(tr("Fill with this model..."))
     fill = {k: v for k, v in parameters.items() if v not in (None, "", [])
             and k in ("MSI", "MASKS", "SAR", "DEVICE", "CLOUD_BUFFER", "MSI_DATES", "SAR_DATES")}
     fill["MODEL"] = model_path
@@ -208,8 +215,8 @@ def open_install_dialog(plugin, *_args) -> None:
     try:
         from .install_dialog import show_install_dialog
     except ImportError:
-        _message(plugin, "The PyTorch installer is not available in this version of the plugin.",
-                 Qgis.Warning)
+        _message(plugin, tr("The PyTorch installer is not available in this version of the "
+                            "plugin."), Qgis.Warning)
         return
     show_install_dialog(plugin.iface.mainWindow())
 
@@ -225,9 +232,10 @@ def toggle_swipe(plugin, action: QAction, checked: bool) -> None:
     layer = plugin.iface.activeLayer()
     if not isinstance(layer, QgsRasterLayer):
         action.setChecked(False)
-        _message(plugin, "Select a raster layer (e.g. the filled result) in the Layers panel, "
-                 "then start the swipe: it is shown left of the divider, its cloudy input "
-                 "(else the raster below it) on the right.", Qgis.Warning)
+        _message(plugin, tr("Select a raster layer (e.g. the filled result) in the Layers "
+                            "panel, then start the swipe: it is shown left of the divider, its "
+                            "cloudy input (else the raster below it) on the right."),
+                 Qgis.Warning)
         return
     tool.set_after_layer(layer)
     if canvas.mapTool() is not tool:
@@ -257,10 +265,10 @@ def build_toolbar(plugin) -> None:
     algorithm_actions = []
     for name, theme_icon, tip in ALGORITHM_BUTTONS:
         algorithm = registry.algorithmById(f"{PROVIDER_ID}:{name}")
-        label = algorithm.displayName() if algorithm is not None else name.title()
+        label = algorithm.displayName() if algorithm is not None else tr(name.title())
         icon = QgsApplication.getThemeIcon(theme_icon) if theme_icon else _plugin_icon()
         action = QAction(icon, label, main_window)
-        action.setToolTip(tip)
+        action.setToolTip(tr(tip))
         action.triggered.connect(functools.partial(open_algorithm_dialog, plugin,
                                                    f"{PROVIDER_ID}:{name}", None))
         algorithm_actions.append(action)
@@ -268,30 +276,32 @@ def build_toolbar(plugin) -> None:
     swipe_ic = swipe_icon()
     if swipe_ic.isNull():
         swipe_ic = QgsApplication.getThemeIcon("/mActionSplitFeatures.svg")
-    swipe = QAction(swipe_ic, "Swipe filled / cloudy", main_window)
+    swipe = QAction(swipe_ic, tr("Swipe filled / cloudy"), main_window)
     swipe.setCheckable(True)
-    swipe.setToolTip(SWIPE_TIP)
+    swipe.setToolTip(tr(SWIPE_TIP))
     plugin.swipe_tool = SwipeMapTool(iface.mapCanvas())
     plugin.swipe_tool.setAction(swipe)  # unchecks the action when another tool is chosen
     swipe.triggered.connect(functools.partial(toggle_swipe, plugin, swipe))
 
     status = torch_status()
-    missing = "not installed" in status
+    missing = not deps.torch_available()
     install = QAction(QgsApplication.getThemeIcon("/mActionShowPluginManager.svg"),
-                      "Install PyTorch..." if missing else "PyTorch set-up...", main_window)
-    install.setToolTip(f"{status}. The model needs it; install it, or reinstall it with CUDA "
-                       "for an NVIDIA GPU, into QGIS's profile")
+                      tr("Install PyTorch...") if missing else tr("PyTorch set-up..."),
+                      main_window)
+    install.setToolTip(tr("{status}. The model needs it; install it, or reinstall it with CUDA "
+                          "for an NVIDIA GPU, into QGIS's profile").format(status=status))
     install.triggered.connect(functools.partial(open_install_dialog, plugin))
 
     name, theme_icon, tip = PARCEL_BUTTON
     algorithm = registry.algorithmById(f"{PROVIDER_ID}:{name}")
     parcels = QAction(QgsApplication.getThemeIcon(theme_icon),
-                      algorithm.displayName() if algorithm is not None else "Parcel time series",
+                      algorithm.displayName() if algorithm is not None
+                      else tr("Parcel time series"),
                       main_window)
-    parcels.setToolTip(tip)
+    parcels.setToolTip(tr(tip))
     parcels.triggered.connect(functools.partial(open_parcel_series_dialog, plugin))
-    profile = QAction(profile_icon(), "Parcel profile", main_window)
-    profile.setToolTip(PROFILE_TIP)
+    profile = QAction(profile_icon(), tr("Parcel profile"), main_window)
+    profile.setToolTip(tr(PROFILE_TIP))
     profile.triggered.connect(functools.partial(show_profile_dock, plugin))
     plugin.profile_dock = None
 

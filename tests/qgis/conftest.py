@@ -45,9 +45,13 @@ _PROVIDERS: list = []  # keep the Python objects alive: the registry does not ow
 
 
 @pytest.fixture
-def provider(qgis_processing):
-    """The SMTS CloudFill provider, (re-)registered when missing (test_plugin unloads it)."""
+def provider(qgis_processing, qgis_iface):
+    """The SMTS CloudFill provider, (re-)registered when missing (test_plugin unloads it), with
+    the desktop's hooks as the plugin's initGui sets them (the pinned dialog)."""
+    from smts_cloudfill_plugin.algorithms.desktop_hooks import set_desktop_hooks
     from smts_cloudfill_plugin.algorithms.provider import SmtsProvider
+    from smts_cloudfill_plugin.plugin import desktop_hooks
+    set_desktop_hooks(desktop_hooks(qgis_iface))
     registry = QgsApplication.processingRegistry()
     if registry.providerById("smts_cloudfill") is None:
         _PROVIDERS.append(SmtsProvider())

@@ -43,3 +43,14 @@ def test_dialog_keeps_its_python_side_until_qt_deletes_it(qgis_app, provider, qg
         QApplication.sendPostedEvents(None, QEvent.DeferredDelete)
         return open_dialog_count() == before
     assert qt_wait(deleted, 5)
+
+
+def test_without_the_desktop_hooks_qgis_uses_its_own_dialog(qgis_app, provider):
+    """qgis_process (no initGui) sets no hooks: the algorithms ask for no dialog of ours."""
+    from qgis.core import QgsApplication
+
+    from smts_cloudfill_plugin.algorithms.desktop_hooks import set_desktop_hooks
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("smts_cloudfill:train")
+    set_desktop_hooks(None)  # the provider fixture sets them again for the next test
+    assert algorithm.createCustomParametersWidget(None) is None
+    algorithm.postProcessAlgorithm(None, None)  # no offer of a trained model, no error

@@ -211,7 +211,7 @@ def test_closing_the_dialog_with_the_window_x_is_quiet(qgis_app, provider, qgis_
     monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser)
     messages, logged = [], []
     monkeypatch.setattr(toolbar, "_message", lambda plugin, text, *a, **k: messages.append(text))
-    monkeypatch.setattr(toolbar, "_log_exception", lambda where: logged.append(where))
+    monkeypatch.setattr(toolbar, "log_exception", lambda where: logged.append(where))
 
     class Plugin:
         iface = qgis_iface
@@ -256,7 +256,7 @@ def test_project_layer_signals_after_the_dialog_is_deleted_are_quiet(qgis_app, p
     raised "wrapped C/C++ object of type DateTableWidget has been deleted"."""
     import sys
     from qgis.PyQt.QtCore import QCoreApplication, QEvent
-    from smts_cloudfill_plugin.gui.date_table import StackTableWrapper
+    from smts_cloudfill_plugin.gui.date_table_wrapper import StackTableWrapper
     layers = add_sample_layers()
     raised = []
     monkeypatch.setattr(sys, "excepthook", lambda *exc: raised.append(exc))

@@ -135,7 +135,7 @@ def test_reconstruct_group_goes_below_the_parcels_with_each_filled_mask_above_it
 
 
 def test_a_project_of_vectors_only_gets_the_group_at_the_bottom(qgis_app, qgis_new_project):
-    from smts_cloudfill_plugin.algorithms.layers import imagery_index
+    from smts_cloudfill_plugin.algorithms.output_layers import imagery_index
     project = QgsProject.instance()
     layers = [QgsVectorLayer("Polygon?crs=EPSG:32631", f"v{i}", "memory") for i in range(2)]
     project.addMapLayers(layers)

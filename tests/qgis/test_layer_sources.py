@@ -10,7 +10,7 @@ from qgis.core import QgsRasterLayer, QgsVectorLayer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sample_stack import MSI  # noqa: E402
 
-from smts_cloudfill_plugin.layer_sources import layer_file, source_file  # noqa: E402
+from smts_cloudfill_plugin.qgis_io.layer_sources import layer_file, source_file  # noqa: E402
 
 
 def test_gdal_ogr_and_memory_sources(tmp_path, qgis_app):

@@ -70,7 +70,7 @@ def test_observed_dots_are_filled_and_the_filled_date_is_hollow_with_its_bar(doc
     image = dock.chart.image(800, 450)
     size = (800, 450)
     line = dock.chart.palette()  # noqa: F841 (the chart draws with its own colours)
-    from smts_cloudfill_plugin.gui.parcel_profile import COLOURS
+    from smts_cloudfill_plugin.gui.profile_chart import COLOURS
     for p in profile.points:
         centre = dock.chart.to_pixel(p.date, p.mean, size)
         x, y = int(round(centre.x())), int(round(centre.y()))
@@ -86,7 +86,7 @@ def test_observed_dots_are_filled_and_the_filled_date_is_hollow_with_its_bar(doc
 
 
 def test_exports(dock, tmp_path):
-    from smts_cloudfill_plugin.gui.parcel_profile import write_profile_csv
+    from smts_cloudfill_plugin.gui.profile_table import write_profile_csv
     profile = dock.show_parcel("maize")
     png = tmp_path / "p.png"
     assert dock.chart.image().save(str(png))
@@ -125,7 +125,7 @@ def test_the_dialog_opens_with_the_project_s_season_fills_and_parcels(provider, 
     """The toolbar's Parcel time series: the project's Sentinel-2 dates in date order, the
     folder of their _filled layers, the parcels layer."""
     from qgis.core import QgsRasterLayer
-    from smts_cloudfill_plugin.algorithms.parcel_series import project_defaults
+    from smts_cloudfill_plugin.qgis_io.parcel_defaults import project_defaults
     project = QgsProject.instance()
     layers = [QgsRasterLayer(p, p.split("/")[-1][:-4]) for p in reversed(MSI)]
     folder = filled_folder(tmp_path)

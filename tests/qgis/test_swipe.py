@@ -18,7 +18,8 @@ from qgis.PyQt.QtGui import QColor, QMouseEvent
 from qgis.PyQt.QtWidgets import QApplication
 
 from sample_stack import MSI, SCL  # tests/ is on sys.path
-from smts_cloudfill_plugin.gui.swipe import SwipeMapItem, SwipeMapTool
+from smts_cloudfill_plugin.gui.swipe_item import SwipeMapItem
+from smts_cloudfill_plugin.gui.swipe_tool import SwipeMapTool
 
 RED, BLUE, GREEN = (220, 30, 30), (30, 30, 220), (30, 220, 30)
 WHITE = (255, 255, 255)  # the canvas background
@@ -425,7 +426,7 @@ def test_both_sides_share_one_stretch_from_the_clear_pixels(shown_canvas, qt_wai
     and one stretch, from the clear pixels (or the typed one): a clear pixel looks the same on
     both sides. The layers' own styles are left alone."""
     from qgis.core import QgsContrastEnhancement, QgsRasterMinMaxOrigin
-    from smts_cloudfill_plugin.algorithms.layers import set_true_colour
+    from smts_cloudfill_plugin.qgis_io.raster_styles import set_true_colour
     cloudy_path, filled_path, clear = sample_pair(tmp_path)
     cloudy = QgsRasterLayer(cloudy_path, "cloudy")
     filled = QgsRasterLayer(filled_path, "filled")

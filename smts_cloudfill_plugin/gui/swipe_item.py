@@ -4,21 +4,20 @@ A canvas item lays an image of the "after" layer (e.g. a filled date) over the c
 left edge to a vertical split line that the user drags with a map tool. Right of the split it
 draws an image of one comparison layer only, the "before":
 
-1. the cloudy input the filled layer was made from, when it is in the project: found by the
-   file name in the output's ``SMTS_SOURCE`` metadata, else by its own file name
-   (``<input>_filled.tif`` -> ``<input>.*``); drawn even when it is not ticked;
+1. the cloudy input the filled layer was made from, when it is in the project
+   (``swipe_source``); drawn even when it is not ticked;
 2. else the raster just below the "after" layer in the canvas;
 3. else (the "after" layer is not drawn by the canvas and nothing was found) the canvas itself.
 
 Each side is labelled near the divider ("filled: <date>" / "cloudy input: <date>", else the
-layer names) in a small dark rounded box that stays readable on any imagery. No layer's
-visibility or style is ever changed.
+layer names; ``swipe_painting``). No layer's visibility or style is ever changed. The user
+moves the divider with the map tool (``swipe_tool``).
 
 A filled layer and its cloudy input are drawn with one style: the "after" layer's bands and
 contrast stretch, its minimum and maximum computed (the way the layer's own stretch is:
 cumulative cut, min/max or standard deviations) from the clear pixels only, the pixels equal in
-both files (``algorithms.layers.clear_pixel_renderer``). Each layer's own stretch comes from its
-own statistics, and a cloudy date's is set by its clouds: the same clear field would look
+both files (``qgis_io.raster_styles.clear_pixel_renderer``). Each layer's own stretch comes
+from its own statistics, and a cloudy date's is set by its clouds: the same clear field would look
 darker on the cloudy side. A stretch the user typed in (user-defined limits) is kept as it is,
 for both sides. The swipe draws copies of the two layers (``QgsRasterLayer.clone``) restyled
 that way.
@@ -31,104 +30,29 @@ slot aborts QGIS.
 from __future__ import annotations
 
 import functools
-import os
-import traceback
 
-from osgeo import gdal
-from qgis.core import (Qgis, QgsMapLayer, QgsMapRendererParallelJob, QgsMapRendererSequentialJob,
-                       QgsMapSettings, QgsMessageLog, QgsProject, QgsRasterLayer,
-                       QgsRasterRenderer)
-from qgis.gui import QgsMapCanvasItem, QgsMapTool
+from qgis.core import (QgsMapLayer, QgsMapRendererParallelJob, QgsMapRendererSequentialJob,
+                       QgsMapSettings, QgsProject, QgsRasterLayer, QgsRasterRenderer)
+from qgis.gui import QgsMapCanvasItem
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QLineF, QPointF, QRectF, Qt, QTimer
-from qgis.PyQt.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
+from qgis.PyQt.QtCore import QCoreApplication, QTimer
+from qgis.PyQt.QtGui import QColor, QImage
 
+from ..qgis_io.layer_sources import layer_file
+from ..qgis_io.raster_styles import clear_pixel_renderer
 from .lifetime import alive as _alive
-from ..layer_sources import layer_file
-from ..core.gdal_scope import gdal_exceptions
-
-LOG_TAG = "SMTS CloudFill"
-AFTER, BEFORE = "after", "before"
+from .slot_errors import log_exception
+from .swipe_painting import AFTER, BEFORE, SwipePainting
+from .swipe_source import find_source_layer, is_source_file, layer_date_text, source_file_name
 
 # Jobs cancelled without waiting stay referenced here until they report "finished";
 # dropping the last Python reference to a running job would delete it under its threads.
 _RETIRED_JOBS: set = set()
 
 
-def _log_exception(where: str) -> None:
-    """Write the current exception to the QGIS log instead of letting it leave a slot."""
-    try:
-        QgsMessageLog.logMessage(f"{where}: {traceback.format_exc()}", LOG_TAG, Qgis.Warning)
-    except Exception:  # noqa: BLE001 (nothing else may escape a slot)
-        pass
-
-
-def _file_of(layer: QgsMapLayer) -> str:
-    """The file behind a raster layer (without GDAL's '|option' suffixes)."""
-    return layer_file(layer)
-
-
-def _file_metadata(path: str) -> dict:
-    try:
-        with gdal_exceptions():
-            ds = gdal.Open(path)
-            return dict(ds.GetMetadata() or {})
-    except (RuntimeError, AttributeError):
-        return {}
-
-
-def _stem(path: str) -> str:
-    return os.path.normcase(os.path.splitext(os.path.basename(path))[0])
-
-
-def source_file_name(layer: QgsMapLayer) -> str | None:
-    """The input file name a filled output was made from: its ``SMTS_SOURCE`` metadata, else
-    ``<input>`` from its own name ``<input>_filled.<ext>``; None for any other layer."""
-    if not isinstance(layer, QgsRasterLayer):
-        return None
-    path = _file_of(layer)
-    source = _file_metadata(path).get("SMTS_SOURCE")
-    if source:
-        return os.path.basename(source)
-    stem = os.path.splitext(os.path.basename(path))[0]
-    if stem.endswith("_filled") and len(stem) > len("_filled"):
-        return stem[:-len("_filled")]  # no extension known: matched on the stem
-    return None
-
-
-def find_source_layer(after: QgsMapLayer, source_name: str | None, canvas=None,
-                      project: QgsProject | None = None) -> QgsRasterLayer | None:
-    """The project raster whose file is ``source_name`` (the cloudy input of ``after``).
-
-    A name with an extension is matched on the whole file name, one without on the stem. Of
-    several matches, one the canvas draws wins, then the project's order.
-    """
-    if not source_name or after is None:
-        return None
-    project = project or QgsProject.instance()
-    want = os.path.normcase(source_name)
-    whole = bool(os.path.splitext(want)[1])
-    drawn = {lyr.id() for lyr in canvas.layers()} if _alive(canvas) else set()
-    found = []
-    for layer in project.mapLayers().values():
-        if (not isinstance(layer, QgsRasterLayer) or not _alive(layer)
-                or layer.id() == after.id() or not layer.isValid()):
-            continue
-        path = _file_of(layer)
-        name = os.path.normcase(os.path.basename(path)) if whole else _stem(path)
-        if name == want:
-            found.append(layer)
-    found.sort(key=lambda lyr: lyr.id() not in drawn)  # stable: keeps the project's order
-    return found[0] if found else None
-
-
-def _layer_date(layer: QgsMapLayer) -> str | None:
-    try:
-        from ..algorithms.stack_checks import layer_date
-        found = layer_date(layer)
-    except Exception:  # noqa: BLE001 (a label never breaks the swipe)
-        return None
-    return found.isoformat() if found else None
+def tr(text: str) -> str:
+    """``text`` in the user's language (Qt's translation context: Swipe)."""
+    return QCoreApplication.translate("Swipe", text)
 
 
 def _retire(job) -> None:
@@ -141,17 +65,9 @@ def _retire(job) -> None:
         job.cancelWithoutBlocking()
 
 
-class SwipeMapItem(QgsMapCanvasItem):
+class SwipeMapItem(SwipePainting, QgsMapCanvasItem):
     """Draws the "after" layer left of ``split_x`` (canvas pixels), the comparison ("before")
     layer right of it, a thin divider line and a label for each side."""
-
-    DIVIDER_COLOR = QColor(255, 255, 255, 230)
-    DIVIDER_SHADOW = QColor(0, 0, 0, 170)
-    LABEL_BOX = QColor(20, 20, 20, 190)
-    LABEL_BORDER = QColor(255, 255, 255, 110)
-    LABEL_TEXT = QColor(255, 255, 255)
-    LABEL_GAP = 8.0  # canvas pixels between the divider and a label, and from the top edge
-    LABEL_PAD = (6.0, 3.0)  # inside the box: horizontal, vertical
 
     def __init__(self, canvas, after_layer: QgsMapLayer | None = None,
                  synchronous: bool = False) -> None:
@@ -199,7 +115,7 @@ class SwipeMapItem(QgsMapCanvasItem):
             try:
                 self._source_name = source_file_name(self._layer)
             except Exception:  # noqa: BLE001
-                _log_exception("SwipeMapItem.set_after_layer")
+                log_exception("SwipeMapItem.set_after_layer")
         self._images = {}
         self.render()
 
@@ -242,17 +158,11 @@ class SwipeMapItem(QgsMapCanvasItem):
         return None, False
 
     def _is_source(self, layer: QgsMapLayer) -> bool:
-        if not self._source_name:
-            return False
-        want = os.path.normcase(self._source_name)
-        path = _file_of(layer)
-        if os.path.splitext(want)[1]:
-            return os.path.normcase(os.path.basename(path)) == want
-        return _stem(path) == want
+        return bool(self._source_name) and is_source_file(layer, self._source_name)
 
     def _date(self, layer: QgsMapLayer) -> str | None:
         if layer.id() not in self._dates:
-            self._dates[layer.id()] = _layer_date(layer)
+            self._dates[layer.id()] = layer_date_text(layer)
         return self._dates[layer.id()]
 
     def _update_labels(self) -> None:
@@ -264,17 +174,16 @@ class SwipeMapItem(QgsMapCanvasItem):
         short_after = short_before = ""
         if self._source_name is not None:  # one of our filled outputs
             date = self._date(after)
-            self._after_label = f"filled: {date}" if date else f"filled: {after.name()}"
-            short_after = "filled"
+            self._after_label = tr("filled: {name}").format(name=date or after.name())
+            short_after = tr("filled")
         else:
             self._after_label = after.name()
         if before is None:
-            self._before_label = "map below"
+            self._before_label = tr("map below")
         elif self._before_is_source:
             date = self._date(before)
-            self._before_label = f"cloudy input: {date}" if date else \
-                f"cloudy input: {before.name()}"
-            short_before = "cloudy"
+            self._before_label = tr("cloudy input: {name}").format(name=date or before.name())
+            short_before = tr("cloudy")
         else:
             self._before_label = before.name()
         self._short_labels = (short_after, short_before)
@@ -350,8 +259,7 @@ class SwipeMapItem(QgsMapCanvasItem):
                 and after.bandCount() == source.bandCount()):
             self._copies = {}
             return after, None
-        from ..algorithms.layers import clear_pixel_renderer
-        renderer = clear_pixel_renderer(after.renderer(), _file_of(after), _file_of(source))
+        renderer = clear_pixel_renderer(after.renderer(), layer_file(after), layer_file(source))
         copies = {}
         for layer in (after, source):
             copy = self._copies.get(layer.id())
@@ -396,86 +304,12 @@ class SwipeMapItem(QgsMapCanvasItem):
             self.setRect(extent)
         self.update()
 
-    # ------------------------------------------------------------------ painting
-    def paint(self, painter, *args) -> None:  # noqa: ARG002 (option, widget)
-        try:
-            self._paint(painter)
-        except Exception:  # noqa: BLE001
-            _log_exception("SwipeMapItem.paint")
-
-    def _paint(self, painter) -> None:
-        after = self._images.get(AFTER)
-        if after is None or after.isNull():
-            return
-        bounds = self.boundingRect()  # (-1, -1, w + 2, h + 2) in item coordinates
-        target = QRectF(0.0, 0.0, bounds.width() - 2.0, bounds.height() - 2.0)
-        # split_x is in canvas (viewport) pixels; the item may have moved since it was rendered
-        split = self.mapFromScene(self._canvas.mapToScene(int(round(self.split_x)), 0)).x()
-        painter.save()
-        before = self._images.get(BEFORE)
-        if before is not None and not before.isNull() and split < target.right():
-            painter.setClipRect(QRectF(split, target.top(), target.right() - split,
-                                       target.height()))
-            painter.drawImage(target, before)
-        if split > target.left():
-            painter.setClipRect(QRectF(target.left(), target.top(), split - target.left(),
-                                       target.height()))
-            painter.drawImage(target, after)
-        painter.setClipping(False)
-        painter.setRenderHint(painter.Antialiasing, False)
-        painter.setPen(QPen(self.DIVIDER_SHADOW, 4))
-        painter.drawLine(QLineF(QPointF(split, target.top()), QPointF(split, target.bottom())))
-        painter.setPen(QPen(self.DIVIDER_COLOR, 2))
-        painter.drawLine(QLineF(QPointF(split, target.top()), QPointF(split, target.bottom())))
-        top = self.mapFromScene(self._canvas.mapToScene(0, 0)).y() + self.LABEL_GAP
-        self._paint_label(painter, (self._after_label, self._short_labels[0]),
-                          split - self.LABEL_GAP, top,
-                          split - self.LABEL_GAP - target.left() - 4.0, right_aligned=True)
-        self._paint_label(painter, (self._before_label, self._short_labels[1]),
-                          split + self.LABEL_GAP, top,
-                          target.right() - split - self.LABEL_GAP - 4.0, right_aligned=False)
-        painter.restore()
-
-    def _paint_label(self, painter, texts: tuple[str, str], x: float, top: float, room: float,
-                     right_aligned: bool) -> None:
-        """A rounded dark box with white text, its near edge at ``x``, at most ``room`` pixels
-        wide: the full text, else the short one ("filled", "cloudy"), else the full text elided;
-        nothing when there is no room for a few letters."""
-        full, short = texts
-        if not full:
-            return
-        font = QFont(self._canvas.font())
-        font.setPixelSize(12)
-        font.setBold(True)
-        metrics = QFontMetricsF(font)
-        pad_x, pad_y = self.LABEL_PAD
-        room -= 2 * pad_x
-        if room < 4 * metrics.averageCharWidth():
-            return
-        if metrics.horizontalAdvance(full) <= room:
-            text = full
-        elif short and metrics.horizontalAdvance(short) <= room:
-            text = short
-        else:
-            text = metrics.elidedText(full, Qt.ElideRight, room)
-        width = metrics.horizontalAdvance(text) + 2 * pad_x
-        height = metrics.height() + 2 * pad_y
-        box = QRectF(x - width if right_aligned else x, top, width, height)
-        painter.setRenderHint(QPainter.Antialiasing, True)
-        painter.setRenderHint(QPainter.TextAntialiasing, True)
-        painter.setPen(QPen(self.LABEL_BORDER, 1))
-        painter.setBrush(self.LABEL_BOX)
-        painter.drawRoundedRect(box, 4.0, 4.0)
-        painter.setFont(font)
-        painter.setPen(self.LABEL_TEXT)
-        painter.drawText(box, Qt.AlignCenter, text)
-
     # ------------------------------------------------------------------ signals
     def _slot(self, func, *args) -> None:
         try:
             func(*args)
         except Exception:  # noqa: BLE001
-            _log_exception(f"SwipeMapItem.{getattr(func, '__name__', 'slot')}")
+            log_exception(f"SwipeMapItem.{getattr(func, '__name__', 'slot')}")
 
     def _connect_canvas(self) -> None:
         self._request_slot = functools.partial(self._slot, self.request_render)
@@ -539,94 +373,3 @@ class SwipeMapItem(QgsMapCanvasItem):
         self._shared = None
         self._set_before(None, False)
         self.update()
-
-
-class SwipeMapTool(QgsMapTool):
-    """Press, drag and release on the canvas to move the split; the "after" layer shows left.
-
-    The "after" layer is the one given (``set_after_layer``) or, by default, the canvas's current
-    layer (the layer selected in the layer tree) when it is a raster. The "before" side is the
-    layer given to ``set_before_layer`` or, by default, the "after" layer's cloudy input, else
-    the raster below it (see the module).
-    """
-
-    def __init__(self, canvas, after_layer: QgsMapLayer | None = None,
-                 synchronous: bool = False) -> None:
-        super().__init__(canvas)
-        self._canvas = canvas
-        self._after = after_layer
-        self._before: QgsMapLayer | None = None
-        self._synchronous = synchronous
-        self._dragging = False
-        self._split_fraction = 0.5
-        self.item: SwipeMapItem | None = None
-        self.setCursor(Qt.SplitHCursor)
-
-    # ------------------------------------------------------------------ layers
-    def after_layer(self) -> QgsMapLayer | None:
-        if _alive(self._after):
-            return self._after
-        current = self._canvas.currentLayer()
-        return current if isinstance(current, QgsRasterLayer) else None
-
-    def set_after_layer(self, layer: QgsMapLayer | None) -> None:
-        self._after = layer
-        if self.item is not None:
-            self.item.set_after_layer(self.after_layer())
-
-    def set_before_layer(self, layer: QgsMapLayer | None) -> None:
-        """Compare against ``layer``; None (the default): the cloudy input, else the layer below."""
-        self._before = layer
-        if self.item is not None:
-            self.item.set_before_layer(layer)
-
-    def set_split(self, x: float) -> None:
-        width = max(self._canvas.width(), 1)
-        self._split_fraction = min(max(x / width, 0.0), 1.0)
-        if self.item is not None:
-            self.item.set_split(x)
-
-    # ------------------------------------------------------------------ QgsMapTool
-    def activate(self) -> None:
-        try:
-            if self.item is None:
-                self.item = SwipeMapItem(self._canvas, None, synchronous=self._synchronous)
-            self.item.set_split(self._split_fraction * self._canvas.width())
-            self.item.set_before_layer(self._before, render=False)
-            self.item.set_after_layer(self.after_layer())
-        except Exception:  # noqa: BLE001
-            _log_exception("SwipeMapTool.activate")
-        super().activate()
-
-    def deactivate(self) -> None:
-        try:
-            self._dragging = False
-            if self.item is not None:
-                item, self.item = self.item, None
-                item.remove()
-        except Exception:  # noqa: BLE001
-            _log_exception("SwipeMapTool.deactivate")
-        super().deactivate()
-
-    def canvasPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        try:
-            if event.button() == Qt.LeftButton:
-                self._dragging = True
-                self.set_split(event.pos().x())
-        except Exception:  # noqa: BLE001
-            _log_exception("SwipeMapTool.canvasPressEvent")
-
-    def canvasMoveEvent(self, event) -> None:  # noqa: N802
-        try:
-            if self._dragging or event.buttons() & Qt.LeftButton:
-                self.set_split(event.pos().x())
-        except Exception:  # noqa: BLE001
-            _log_exception("SwipeMapTool.canvasMoveEvent")
-
-    def canvasReleaseEvent(self, event) -> None:  # noqa: N802
-        try:
-            if self._dragging:
-                self.set_split(event.pos().x())
-            self._dragging = False
-        except Exception:  # noqa: BLE001
-            _log_exception("SwipeMapTool.canvasReleaseEvent")
