@@ -37,7 +37,7 @@ def test_model_card_demo_rows_come_from_the_product_path():
     from bundled_models import MATRIX_MODELS, demo_rows
     models = {k: (str(ROOT / "model_weights" / f), c) for k, (f, c) in MATRIX_MODELS.items()
               if k in ("SMTS-ViT", "SMTS-ViT, no self-check")}
-    rows = pe._demo_job((pe.demo_case(str(SAMPLE)), models))
+    rows = pe.demo_job((pe.demo_case(str(SAMPLE)), models))
     lines = demo_rows({"rows": {"demo": {m: p.result() for m, p in rows["demo"].items()}}})
     card = CARD.read_text()
     for line in lines.splitlines():
