@@ -29,6 +29,7 @@ def test_bundled_weights_load_with_their_metadata(uses_sar, variant):
     assert sidecar["architecture"] == info.config.to_dict()
 
 
+@pytest.mark.slow
 def test_model_card_demo_rows_come_from_the_product_path():
     """The card's demo rows (reconstruct on the shipped sample, 2019-04-21 under the clouds of
     2019-04-26): recompute them through ``core.reconstruct`` from the shipped files."""
