@@ -8,7 +8,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 WHEELS := $(shell [ -d /opt/wheels ] && echo --find-links /opt/wheels)
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: setup system-packages test test-quick demo demo-products eval train bench clean install package
+.PHONY: setup system-packages test test-quick demo demo-products eval train bench clean install \
+        package
 
 setup: system-packages .venv/.setup-done
 
