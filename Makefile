@@ -8,7 +8,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 WHEELS := $(shell [ -d /opt/wheels ] && echo --find-links /opt/wheels)
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: setup system-packages test demo demo-products eval train bench clean install package
+.PHONY: setup system-packages test test-quick demo demo-products eval train bench clean install \
+        package
 
 setup: system-packages .venv/.setup-done
 
@@ -32,8 +33,18 @@ TORCH_REQUIREMENT := $(shell sed -n 's/^TORCH_REQUIREMENT = "\(.*\)"$$/\1/p' $(D
 	    || echo "Dask could not be installed (no package index?): batch --scheduler and its tests are left out."
 	@touch $@
 
+# pytest ARGS with a throw-away HOME (QGIS and the plugin keep settings there), removed after.
+define pytest_in_temp_home
+@tmp=$$(mktemp -d) && HOME=$$tmp $(PY) -m pytest -q $(1); rc=$$?; rm -rf $$tmp; exit $$rc
+endef
+
+# Everything: the engine, the QGIS algorithms and widgets, qgis_process, the desktop.
 test: setup
-	@tmp=$$(mktemp -d) && HOME=$$tmp $(PY) -m pytest -q tests; rc=$$?; rm -rf $$tmp; exit $$rc
+	$(call pytest_in_temp_home,tests)
+
+# The quick loop while working on the engine: tests/core without the tests marked slow.
+test-quick: setup
+	$(call pytest_in_temp_home,-m "not slow" tests/core)
 
 demo: setup
 	$(PY) scripts/demo.py --out out/demo

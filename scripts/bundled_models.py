@@ -319,7 +319,7 @@ def cmd_eval(args) -> None:
         with open(path) as f:
             result = json.load(f)
         paths = {k: (os.path.join(ROOT, "model_weights", f), c) for k, (f, c) in models.items()}
-        rows = pe._demo_job((pe.demo_case(os.path.join(ROOT, "resources", "sample")), paths))
+        rows = pe.demo_job((pe.demo_case(os.path.join(ROOT, "resources", "sample")), paths))
         result["rows"]["demo"] = {m: p.result() for m, p in rows["demo"].items()}
         args.only = None
     else:

@@ -92,7 +92,7 @@ class NcProduct:
         return self.datasets[var].GetRasterBand(t + 1).ReadAsArray(x0, y0, w, h)
 
 
-def _parse_bounds(text: str) -> Tuple[float, float, float, float]:
+def parse_bounds(text: str) -> Tuple[float, float, float, float]:
     """Parse '(xmin, ymin, xmax, ymax)' or '{...}': the files use both spellings."""
     nums = re.findall(r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?", text)
     if len(nums) != 4:
@@ -101,7 +101,7 @@ def _parse_bounds(text: str) -> Tuple[float, float, float, float]:
     return xmin, ymin, xmax, ymax
 
 
-def _parse_time_units(units: str) -> dt.datetime:
+def parse_time_units(units: str) -> dt.datetime:
     """Origin of 'seconds since YYYY-MM-DD[ HH:MM:SS]' (the only unit these files use)."""
     m = re.fullmatch(r"\s*seconds since (\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}:\d{2}:\d{2}(?:\.\d+)?))?\s*(?:UTC|Z)?\s*", units)
     if not m:
@@ -137,7 +137,7 @@ def open_product(path: str, variables: Sequence[str]) -> NcProduct:
         if key not in attrs:
             raise ConvertError(f"{os.path.basename(path)}: global attribute {key!r} missing")
     bounds = attrs["bounds"]
-    xmin, ymin, xmax, ymax = _parse_bounds(bounds if isinstance(bounds, str) else str(tuple(bounds)))
+    xmin, ymin, xmax, ymax = parse_bounds(bounds if isinstance(bounds, str) else str(tuple(bounds)))
     res = float(attrs["resolution"])
     epsg = int(str(attrs["epsg"]).strip())
     width, height = round((xmax - xmin) / res), round((ymax - ymin) / res)
@@ -158,7 +158,7 @@ def open_product(path: str, variables: Sequence[str]) -> NcProduct:
         raise ConvertError(f"{os.path.basename(path)}: x/y centres disagree with the bounds attribute")
 
     tvar = root.OpenMDArray("timestamp")
-    base = _parse_time_units(tvar.GetUnit() or "")
+    base = parse_time_units(tvar.GetUnit() or "")
     seconds = tvar.ReadAsArray()
     times = [base + dt.timedelta(seconds=float(s)) for s in seconds]
     site = str(attrs.get("location_id") or os.path.basename(os.path.dirname(os.path.abspath(path))))

@@ -251,7 +251,8 @@ def _window_job(args) -> dict:
     return rows
 
 
-def _demo_job(args) -> dict:
+def demo_job(args) -> dict:
+    """The card's demo rows, one job for a worker process: args is (demo case, models)."""
     import torch
     torch.set_num_threads(1)
     (msi, real, sar, hidden_i, donor_mask, truth, days), models = args
@@ -289,7 +290,7 @@ def evaluate_matrix(season, windows, msi_paths: dict, sar_paths: list, models: d
                 rows.setdefault(name, {}).setdefault(m, Pool()).merge(p)
 
     with mp.get_context("fork").Pool(processes) as pool:
-        pending = [pool.apply_async(_demo_job, ((demo, models),))] if demo is not None else []
+        pending = [pool.apply_async(demo_job, ((demo, models),))] if demo is not None else []
         for i, part in enumerate(pool.imap_unordered(_window_job, jobs)):
             merge(part)
             log(f"  {i + 1}/{len(jobs)} windows done, {time.monotonic() - t0:.0f} s")

@@ -1,4 +1,4 @@
-"""Helpers for the engine tests: tiny GeoTIFFs from numpy arrays, the shipped sample, small models.
+"""Helpers for the engine tests: tiny GeoTIFFs from numpy arrays, the shipped sample.
 
 Nothing here needs QGIS. Rasters are written with GDAL into pytest's ``tmp_path``; the sample
 stack (resources/sample) is only read, never modified: tests that need a damaged variant build
@@ -10,6 +10,7 @@ import glob
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -133,44 +134,6 @@ def list_files(folder) -> list[str]:
     return sorted(out)
 
 
-def sample_normalisation():
-    """Per-band statistics of the sample's clear pixels (so a random model gives varied output)."""
-    from smts_cloudfill_plugin.core.model.config import Normalisation
-    msi = np.stack([read_raster(p) for p in sample_paths("msi")]).astype(np.float64) * 1e-4
-    sar = np.stack([read_raster(p) for p in sample_paths("sar")]).astype(np.float64)
-    return Normalisation(tuple(msi.mean((0, 2, 3))), tuple(msi.std((0, 2, 3))),
-                         tuple(np.nanmean(sar, (0, 2, 3))), tuple(np.nanstd(sar, (0, 2, 3))))
-
-
-def small_config(**kw):
-    """A tiny SMTS-ViT: width 32, depth 2, 4 heads, window 20."""
-    from smts_cloudfill_plugin.core.model import config
-    return config.smts_vit(**{"width": 32, "depth": 2, "heads": 4, "window": 20, "pos_grid": 4,
-                              **kw})
-
-
-def save_small_model(path, seed: int = 0, **kw) -> str:
-    """Save a random-init small model with the sample's normalisation; return the path."""
-    from smts_cloudfill_plugin.core.model.network import SmtsVit
-    from smts_cloudfill_plugin.core.model.weights import save_weights
-    torch.manual_seed(seed)
-    cfg = small_config(**kw)
-    norm = sample_normalisation()
-    if len(cfg.msi_bands) != len(norm.msi_mean):   # other bands than the sample's: any values
-        n = len(cfg.msi_bands)
-        norm = type(norm)((0.1,) * n, (0.05,) * n, norm.sar_mean, norm.sar_std)
-    if not cfg.uses_sar:
-        norm = type(norm)(norm.msi_mean, norm.msi_std)
-    save_weights(str(path), SmtsVit(cfg, norm))
-    return str(path)
-
-
-@pytest.fixture(scope="session")
-def small_weights(tmp_path_factory) -> str:
-    """A small random-init SMTS-ViT (window 20) saved with weights.save_weights."""
-    return save_small_model(tmp_path_factory.mktemp("weights") / "small.pt")
-
-
 @pytest.fixture
 def sample():
     """The shipped sample's paths: dict with 'msi', 'scl' and 'sar' lists in date order."""
@@ -191,6 +154,20 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "smts_cloudfill_plugin.core", *args],
                           cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=timeout,
                           env=SUBPROCESS_ENV)
+
+
+def readline_within(child: subprocess.Popen, stream, timeout: float) -> str:
+    """The next line from one of ``child``'s pipes ('' at its end). A child that says nothing
+    for ``timeout`` seconds is killed and the test fails: a hung child must not hang the suite."""
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        child.kill()
+        child.wait(30)
+        pytest.fail(f"the child process said nothing for {timeout:g} s; killed")
+    return line[0]
 
 
 class CallbackFeedback(Feedback):

@@ -170,7 +170,7 @@ def _case(name: str, sample, tmp_path, weights: str) -> Case:
                     r"values are on another scale.* Put it on the scale of the other dates")
     if name == "six_band_model":
         # Left 4 bands of every filled pixel at the cloud values while the mask said filled.
-        from core_helpers import save_small_model
+        from small_model import save_small_model
         six = save_small_model(tmp_path / "six.pt", msi_bands=("B02", "B03", "B04", "B08", "B11",
                                                                 "B12"))
         return Case(msi, scl, sar, six, r"'S2_0000280849BAC91C_20190401\.tif' has 10 bands but "
@@ -231,6 +231,7 @@ def cli_results(sample_module, tmp_path_factory, small_weights):
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLI_CASES)
 def test_bad_input_is_refused_by_the_command_line(name, cli_results):
     returncode, stdout, stderr, case, out = cli_results[name]
@@ -243,6 +244,7 @@ def test_bad_input_is_refused_by_the_command_line(name, cli_results):
     assert not out.exists(), "a refused run leaves no (empty) output folder"
 
 
+@pytest.mark.slow
 def test_the_command_line_succeeds_on_the_sample(sample, tmp_path, small_weights):
     """The good case, so the failures above are not the command line failing for any input.
     Files are given out of date order: the command line sorts them by the dates in the names."""
@@ -340,6 +342,7 @@ def test_no_warning_when_every_pixel_is_clear_somewhere(sample, tmp_path, small_
     assert _never_clear_warnings(fb.warnings) == [], fb.warnings
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option, message", [
     (["--batch-size", "0"], r"The batch size is 0: a model call takes 1 window or more"),
     (["--scl-classes", "3,x"], r"SCL classes '3,x': 'x' is not a class number\. Give whole "

@@ -60,6 +60,7 @@ def assert_same_outputs(folder, reference) -> None:
                                           read_raster(os.path.join(reference, n)))
 
 
+@pytest.mark.slow
 def test_here_the_outputs_are_those_of_single_runs(sample_module, small_weights, single_run,
                                                     tmp_path):
     path = batch_file(str(tmp_path), sample_module, {"a": {}, "b": {}})
@@ -70,6 +71,7 @@ def test_here_the_outputs_are_those_of_single_runs(sample_module, small_weights,
         assert_same_outputs(tmp_path / f"out_{name}", single_run)
 
 
+@pytest.mark.slow
 def test_on_a_local_cluster_the_outputs_are_those_of_single_runs(
         sample_module, small_weights, single_run, cluster, tmp_path):
     options = {"weights": small_weights, "device": "cpu"}
@@ -82,6 +84,7 @@ def test_on_a_local_cluster_the_outputs_are_those_of_single_runs(
         assert_same_outputs(cluster_dir / f"out_{name}", single_run)
 
 
+@pytest.mark.slow
 def test_a_bad_stack_is_reported_and_the_others_are_filled(
         sample_module, small_weights, single_run, cluster, tmp_path):
     cut = truncate_copy(sample_module["msi"][2], tmp_path / os.path.basename(
@@ -96,6 +99,7 @@ def test_a_bad_stack_is_reported_and_the_others_are_filled(
     assert not (tmp_path / "out_bad").exists(), "a refused stack leaves no folder"
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_costs_a_rerun_and_the_outputs_are_the_same(
         sample_module, small_weights, single_run, cluster, tmp_path):
     import distributed
@@ -145,6 +149,7 @@ def test_batch_files_are_checked(tmp_path, sample_module):
     assert jobs[0].out == str(tmp_path / "out_a") and jobs[0].masks == sample_module["scl"]
 
 
+@pytest.mark.slow
 def test_the_command_line(sample_module, small_weights, tmp_path):
     path = batch_file(str(tmp_path), sample_module, {"a": {}, "broken": {"msi": ["nope.tif"]}})
     r = run_cli("batch", path, "--weights", small_weights, "--device", "cpu", "--quiet",

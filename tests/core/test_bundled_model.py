@@ -29,6 +29,7 @@ def test_bundled_weights_load_with_their_metadata(uses_sar, variant):
     assert sidecar["architecture"] == info.config.to_dict()
 
 
+@pytest.mark.slow
 def test_model_card_demo_rows_come_from_the_product_path():
     """The card's demo rows (reconstruct on the shipped sample, 2019-04-21 under the clouds of
     2019-04-26): recompute them through ``core.reconstruct`` from the shipped files."""
@@ -37,7 +38,7 @@ def test_model_card_demo_rows_come_from_the_product_path():
     from bundled_models import MATRIX_MODELS, demo_rows
     models = {k: (str(ROOT / "model_weights" / f), c) for k, (f, c) in MATRIX_MODELS.items()
               if k in ("SMTS-ViT", "SMTS-ViT, no self-check")}
-    rows = pe._demo_job((pe.demo_case(str(SAMPLE)), models))
+    rows = pe.demo_job((pe.demo_case(str(SAMPLE)), models))
     lines = demo_rows({"rows": {"demo": {m: p.result() for m, p in rows["demo"].items()}}})
     card = CARD.read_text()
     for line in lines.splitlines():

@@ -271,9 +271,11 @@ def test_missing_file_exits_2(tmp_path: Path) -> None:
 
 def test_helpers() -> None:
     mod = _load_module()
-    assert mod._parse_bounds("(574680, 5621800, 575320, 5622440)") == (574680, 5621800, 575320, 5622440)
-    assert mod._parse_bounds("{574680.0,5621800.0,575320.0,5622440.0}") == (574680, 5621800, 575320, 5622440)
-    assert mod._parse_time_units("seconds since 2018-08-04 10:50:22") == dt.datetime(2018, 8, 4, 10, 50, 22)
+    bounds = (574680, 5621800, 575320, 5622440)
+    assert mod.parse_bounds("(574680, 5621800, 575320, 5622440)") == bounds
+    assert mod.parse_bounds("{574680.0,5621800.0,575320.0,5622440.0}") == bounds
+    assert mod.parse_time_units("seconds since 2018-08-04 10:50:22") \
+        == dt.datetime(2018, 8, 4, 10, 50, 22)
     a = np.arange(6).reshape(2, 3)
     up = mod.upsample2(a)
     assert up.shape == (4, 6) and np.array_equal(up[::2, ::2], a) and np.array_equal(up[1::2, 1::2], a)

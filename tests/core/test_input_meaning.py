@@ -80,6 +80,7 @@ def test_scl_and_0_1_masks_are_named_in_the_log(sample, tmp_path, small_weights)
     assert not [m for m in said if m.startswith("WARNING")], said
 
 
+@pytest.mark.slow
 def test_the_command_line_says_how_it_read_0_255_masks(sample, tmp_path, small_weights):
     """Through the command line: the cloudy dates' 0/255 masks read as 255 = cloud (a warning
     each; the clear dates' masks hold only 0, a 0/1 mask with no cloud), and the dates filled
@@ -116,6 +117,7 @@ def _unnamed_copies(sample, folder, reverse: bool = False) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_bands_taken_by_position_are_warned_of(sample, tmp_path, small_weights):
     """Unnamed bands in reversed order gave a 1005 DN mean error without a word: bands
     without names are matched by position, and the log now says so, naming the files and the

@@ -39,6 +39,7 @@ def small_scratch(monkeypatch):
     monkeypatch.setattr(lt, "bundled_weights_path", lambda uses_sar=True: "/nonexistent.pt")
 
 
+@pytest.mark.slow
 def test_from_scratch_loss_falls_and_report_is_written(tmp_path, monkeypatch):
     small_scratch(monkeypatch)
     messages = []
@@ -63,6 +64,7 @@ def test_from_scratch_loss_falls_and_report_is_written(tmp_path, monkeypatch):
     assert hist["format"] == "smts-cloudfill-weights"
 
 
+@pytest.mark.slow
 def test_from_scratch_takes_any_band_set(tmp_path, monkeypatch):
     from osgeo import gdal
     small_scratch(monkeypatch)
@@ -80,6 +82,7 @@ def test_from_scratch_takes_any_band_set(tmp_path, monkeypatch):
     assert len(out) == 2
 
 
+@pytest.mark.slow
 def test_fine_tune_same_seed_same_model(tmp_path, start_model):
     a = train_on_stacks(MSI, str(tmp_path / "a.pt"), SCL, SAR, init_model=start_model, epochs=3,
                         seed=7, device="cpu")
@@ -225,6 +228,7 @@ except CloudFillError as e:
 """
 
 
+@pytest.mark.slow
 def test_sigterm_stops_training_with_a_message_and_keeps_the_best_model(tmp_path, start_model):
     """Issue 19, item 11: Train killed by SIGTERM exited without a message (qgis_process runs
     it so too: tests/qgis/test_qgis_process_errors.py). It now stops as a cancel does: the best
@@ -233,13 +237,13 @@ def test_sigterm_stops_training_with_a_message_and_keeps_the_best_model(tmp_path
     import signal
     import subprocess
     import sys
-    from core_helpers import REPO_ROOT, SUBPROCESS_ENV
+    from core_helpers import REPO_ROOT, SUBPROCESS_ENV, readline_within
     out = str(tmp_path / "m.pt")
     proc = subprocess.Popen([sys.executable, "-c", SIGTERM_TRAINING, json.dumps(
         {"msi": MSI, "scl": SCL, "sar": SAR, "init": start_model, "out": out})],
         cwd=str(REPO_ROOT), stderr=subprocess.PIPE, text=True, env=SUBPROCESS_ENV)
     seen = []
-    for line in proc.stderr:
+    for line in iter(lambda: readline_within(proc, proc.stderr, 240), ""):
         seen.append(line)
         if line.startswith("step 2:"):
             proc.send_signal(signal.SIGTERM)

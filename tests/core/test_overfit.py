@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from smts_cloudfill_plugin.core.model import config
@@ -14,6 +15,7 @@ from smts_cloudfill_plugin.core.read.stack import Stack
 STEPS = 300
 
 
+@pytest.mark.slow
 def test_small_model_overfits_a_real_20x20_patch(sample):
     with Stack(sample["msi"], None, sample["sar"], bands=config.S2_BANDS) as stack:
         win = stack.read(30, 12, 20, 20, sar_indices=list(range(5)))

@@ -341,6 +341,7 @@ def test_a_season_is_filled_in_the_passes_its_cover_plans_with_the_same_bits_ski
                                       read_raster(every.mask_path))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where, fail_from, self_check",
                          [("fill", 3, False), ("fill", 1, False), ("check", 1, True)])
 def test_cuda_out_of_memory_falls_back_once_on_the_main_thread(tmp_path, monkeypatch, sample,
@@ -431,6 +432,7 @@ def test_cuda_out_of_memory_falls_back_once_on_the_main_thread(tmp_path, monkeyp
         np.testing.assert_array_equal(read_raster(got.path), read_raster(want.path))
 
 
+@pytest.mark.slow
 def test_cloud_buffer_0_fills_the_scl_as_it_is_and_0_1_masks_are_never_grown(tmp_path, sample,
                                                                              small_weights):
     """cloud_buffer=0 fills what Reconstruct filled before the buffer existed, bit for bit

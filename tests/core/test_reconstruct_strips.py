@@ -104,6 +104,7 @@ def full_weights(tmp_path_factory):
     return save_weights(str(tmp_path_factory.mktemp("w") / "smts.pt"), SmtsVit(smts_vit())).path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where, batch, block_windows, workers, strip_columns, overlap", [
     ("sample", 3, 24, 2, 2048, None),
     ("sample", 2, 1, 1, 2048, None),
@@ -138,6 +139,7 @@ def test_streamed_output_is_bit_exact(tmp_path, stacks, small_weights, where, ba
 DiskUsage = namedtuple("DiskUsage", "total used free")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("free_mb, needed", [(0.5, "before the scan"), (3.5, "after the scan")])
 def test_refuses_output_larger_than_free_space(tmp_path, monkeypatch, stacks, small_weights,
                                                free_mb, needed):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from core_helpers import sample_normalisation, sample_paths
+from core_helpers import sample_paths
+from small_model import sample_normalisation
 from smts_cloudfill_plugin.core.model import config
 from smts_cloudfill_plugin.core.training.baseline import interpolate_temporal
 from smts_cloudfill_plugin.core.read.dates import day_numbers
@@ -230,6 +231,7 @@ def test_self_check_takes_the_same_date_residual_where_the_date_is_off_the_line(
     assert "same-date residual" in found[0].verdict
 
 
+@pytest.mark.slow
 def test_reconstruct_with_the_check_writes_what_it_chose(tmp_path):
     """Through the product: the check's report names each date's choice, and the fill of the
     real cloudy date is never the untrained model's interpolation made worse on the check."""
@@ -309,6 +311,7 @@ def test_a_window_s_fill_does_not_depend_on_what_else_is_in_its_batch(weights):
     assert torch.equal(both[1], alone[0])
 
 
+@pytest.mark.slow
 def test_progress_moves_through_the_self_check_not_only_the_fill(tmp_path):
     """Issue 19, item 14: the self-check (most of a small run) reports progress too, steadily:
     before the fill starts, the bar is well past the scan, and it never goes back."""

@@ -8,7 +8,8 @@ import os
 import pytest
 import torch
 
-from core_helpers import list_files, save_small_model
+from core_helpers import list_files
+from small_model import save_small_model
 from smts_cloudfill_plugin.core.model import config
 from smts_cloudfill_plugin.core.errors import CloudFillError
 from smts_cloudfill_plugin.core.model.network import SmtsVit
@@ -146,6 +147,7 @@ def test_weights_for_more_dates_name_both(tmp_path, sample, changes, needed, giv
     assert list_files(tmp_path / "out") == []
 
 
+@pytest.mark.slow
 def test_fewer_model_dates_than_the_stack_is_fine(tmp_path, sample):
     """A 4-date model on the 6-date sample: each cloudy date gets a centred group of 4."""
     w = save_small_model(tmp_path / "four.pt", msi_dates=4, sar_dates=3)

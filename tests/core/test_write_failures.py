@@ -18,7 +18,8 @@ import sys
 
 import pytest
 
-from core_helpers import REPO_ROOT, SUBPROCESS_ENV, list_files, save_small_model
+from core_helpers import REPO_ROOT, SUBPROCESS_ENV, list_files
+from small_model import save_small_model
 from smts_cloudfill_plugin.core import __main__ as cli
 from smts_cloudfill_plugin.core.write import output_set
 
@@ -41,6 +42,7 @@ def _run_limited(args: list[str], max_bytes: int) -> subprocess.CompletedProcess
                           env={**SUBPROCESS_ENV, "PYTHONDONTWRITEBYTECODE": "1"})
 
 
+@pytest.mark.slow
 def test_a_failed_geotiff_write_is_named_and_leaves_nothing(sample, tmp_path, small_weights):
     """Was: a raw RuntimeError traceback (and GDAL's errors again when the file was dropped)."""
     out = tmp_path / "out"
@@ -74,6 +76,7 @@ class _FullDisk:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
+@pytest.mark.slow
 def test_a_full_disk_at_the_check_report_leaves_nothing(sample, tmp_path, small_weights,
                                                         monkeypatch, capsys):
     """Was: a traceback (exit 1) after the rasters had been put in place: not all or nothing."""
@@ -108,6 +111,7 @@ except CloudFillError as e:
 """
 
 
+@pytest.mark.slow
 def test_a_full_disk_at_the_training_checkpoint_is_named_and_leaves_no_part(sample, tmp_path):
     """Was: torch's "enforce fail" text and a 3 MB 'model.pt.ckpt.part' left behind. The
     small model's checkpoint (model, best model and optimiser state: about 2.2 MB) is larger

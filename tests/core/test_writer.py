@@ -130,7 +130,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import textwrap  # noqa: E402
 
-from core_helpers import REPO_ROOT, SUBPROCESS_ENV  # noqa: E402
+from core_helpers import REPO_ROOT, SUBPROCESS_ENV, readline_within  # noqa: E402
 from smts_cloudfill_plugin.core.write.folder_lock import (LOCK_NAME, clean_stale_parts,  # noqa: E402
                                                       folder_lock)
 
@@ -158,7 +158,9 @@ def start_child(tmp_path, code: str = CHILD, *args: str) -> subprocess.Popen:
     child = subprocess.Popen([sys.executable, "-c", code, src, str(tmp_path / "out"), *args],
                              cwd=REPO_ROOT, env=SUBPROCESS_ENV, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    assert child.stdout.readline().strip() == "ready", child.stderr.read()
+    if readline_within(child, child.stdout, 60).strip() != "ready":
+        child.kill()
+        pytest.fail(child.communicate(timeout=30)[1])
     return child
 
 
@@ -199,6 +201,7 @@ def test_sigterm_stops_like_a_cancel(tmp_path):
     assert list_files(tmp_path / "out") == [], "no part, no lock, no output"
 
 
+@pytest.mark.slow
 def test_cli_exits_143_on_sigterm_with_nothing_written(tmp_path):
     code = textwrap.dedent("""
         import sys, time
@@ -289,6 +292,7 @@ def test_a_rename_failing_midway_is_rolled_back(tmp_path, monkeypatch):
     assert (read_raster(old) == 3).all()
 
 
+@pytest.mark.slow
 def test_gdal_exception_mode_is_left_as_found(tmp_path):
     """Other plugins in the QGIS process keep GDAL's mode: ours is on only while we read/write."""
     code = textwrap.dedent("""

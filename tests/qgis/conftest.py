@@ -57,18 +57,3 @@ def provider(qgis_processing, qgis_iface):
         _PROVIDERS.append(SmtsProvider())
         registry.addProvider(_PROVIDERS[-1])
     return registry.providerById("smts_cloudfill")
-
-
-@pytest.fixture(scope="session")
-def small_weights(tmp_path_factory) -> str:
-    """An untrained small SMTS-ViT: fast, and enough to check the plumbing."""
-    import torch
-    from smts_cloudfill_plugin.core.model.config import Normalisation, smts_vit
-    from smts_cloudfill_plugin.core.model.network import SmtsVit
-    from smts_cloudfill_plugin.core.model.weights import save_weights
-    torch.manual_seed(0)
-    config = smts_vit(width=32, depth=1, heads=4, window=20, pos_grid=4)
-    norm = Normalisation((0.1,) * 10, (0.1,) * 10, (-12.0, -18.0), (4.0, 4.0))
-    path = str(tmp_path_factory.mktemp("w") / "small.pt")
-    save_weights(path, SmtsVit(config, norm))
-    return path

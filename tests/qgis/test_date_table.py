@@ -137,6 +137,7 @@ def test_a_wrong_first_row_does_not_mark_the_good_rows(table, tmp_path):
     assert len(table.refresh_checks()) == 1
 
 
+@pytest.mark.slow
 def test_reopening_ignores_our_own_outputs(table, tmp_path):
     """Item 12: `*_filled` and `*_filled_mask` layers of a run are neither dates nor masks."""
     from smts_cloudfill_plugin.gui.date_table import MASK, MSI

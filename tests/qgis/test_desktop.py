@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WALK = ROOT / "tests" / "desktop" / "walk.py"
 PLUGIN = "smts_cloudfill_plugin"
 
+pytestmark = pytest.mark.slow  # each test starts the QGIS desktop under Xvfb
+
 
 @pytest.fixture(scope="module")
 def profiles(tmp_path_factory) -> Path:

@@ -146,6 +146,7 @@ def test_zip_has_the_licence_and_a_real_contact(built_zip):
     assert not re.search(r"@(.*\.)?example\.(org|com|net)$|@localhost", email), email
 
 
+@pytest.mark.slow
 def test_install_and_package_share_one_file_list(built_zip, home):
     assert install_plugin.plugin_files is package_plugin.plugin_files
     path, _ = built_zip
@@ -158,6 +159,7 @@ def test_install_and_package_share_one_file_list(built_zip, home):
 
 
 # -- scripts/install_plugin.py -------------------------------------------------------------------
+@pytest.mark.slow
 def test_install_script_copies_plugin_keeps_torch_and_enables(home):
     log = home.joinpath("install.log").read_text()
     folder = deps.dependency_folder(str(profile_of(home)))
@@ -176,6 +178,7 @@ def test_install_script_copies_plugin_keeps_torch_and_enables(home):
         assert ini["PythonPlugins"][PLUGIN] == "true"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(SYSTEM_PYTHON), reason="no system Python")
 def test_dependency_folder_gives_torch_to_qgis_python(home):
     """QGIS's Python (Debian's, without torch) imports torch from the folder."""
@@ -214,6 +217,7 @@ def _plugin_manager_unzip():
     return lambda file, target: zipfile.ZipFile(file).extractall(target)
 
 
+@pytest.mark.slow
 @needs_qgis_process
 def test_zip_installs_and_qgis_process_finds_the_algorithm(built_zip, home):
     path, _ = built_zip
@@ -237,6 +241,7 @@ def test_zip_installs_and_qgis_process_finds_the_algorithm(built_zip, home):
     assert "MSI" in helped.stdout and "OUTPUT_FOLDER" in helped.stdout
 
 
+@pytest.mark.slow
 @needs_qgis_process
 def test_qgis_process_runs_reconstruct_with_the_bundled_model(home, tmp_path):
     """What a power user types after `make install`: bundled weights, exit 0, outputs written."""
@@ -328,6 +333,7 @@ def test_dialog_failure_keeps_log(dialog_factory):
     assert dlg.install_button.isEnabled() and dlg.folder not in sys.path
 
 
+@pytest.mark.slow
 def test_dialog_fails_when_torch_does_not_import(dialog_factory):
     dlg = dialog_factory("print('pip said yes')")  # exits 0 but installs nothing
     dlg.start_install()

@@ -97,6 +97,7 @@ def test_prepare_group_goes_below_the_parcels_with_each_cloud_mask_above_its_ima
     assert_mask_shows_on_its_image(mask, image, "cloud")
 
 
+@pytest.mark.slow
 def test_reconstruct_group_goes_below_the_parcels_with_each_filled_mask_above_its_image(
         provider, small_weights, tmp_path, qgis_new_project, qgis_iface):
     import processing

@@ -141,6 +141,7 @@ def test_bad_input_gives_a_clear_message_and_no_table(provider, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 @needs_qgis_process
 def test_qgis_process_runs_it(home, tmp_path):  # noqa: F811 (the fixture)
     layer = parcel_layer()

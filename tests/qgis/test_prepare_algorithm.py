@@ -155,6 +155,7 @@ def test_cancel_leaves_no_file(provider, products, tmp_path):
     assert not out.exists() or not [n for n in os.listdir(out) if n.endswith(".tif")]
 
 
+@pytest.mark.slow
 def test_prepared_stacks_go_through_reconstruct(provider, products, small_weights, tmp_path):
     """Two algorithm runs, no manual band stacking: products -> prepare -> reconstruct."""
     import processing
@@ -192,6 +193,7 @@ def qgis_home(tmp_path: Path) -> tuple[dict, Path]:
     return env, tmp_path
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(QGIS_PROCESS is None, reason="no qgis_process.bin")
 def test_qgis_process_prepares_and_refuses_l1c(products, tmp_path):
     env, _ = qgis_home(tmp_path / "qgis")
@@ -230,6 +232,7 @@ def test_reconstruct_device_by_name_or_index(provider, products, small_weights, 
     assert not ok and "auto, cpu, cuda" in message
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(QGIS_PROCESS is None, reason="no qgis_process.bin")
 def test_qgis_process_device_cpu_on_prepared_stacks(products, small_weights, tmp_path):
     """DEVICE=cpu in qgis_process, on the stacks the prepare algorithm wrote."""

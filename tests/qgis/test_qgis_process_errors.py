@@ -23,7 +23,7 @@ SAMPLE = ROOT / "resources" / "sample"
 sys.path.insert(0, str(ROOT / "tests"))
 import s2_products as fx  # noqa: E402
 
-pytestmark = needs_qgis_process
+pytestmark = [needs_qgis_process, pytest.mark.slow]  # each test starts qgis_process
 MSI = sorted(str(p) for p in (SAMPLE / "msi").glob("*.tif"))
 SCL = sorted(str(p) for p in (SAMPLE / "scl").glob("*.tif"))
 
@@ -124,7 +124,7 @@ def test_train_stopped_by_sigterm_says_so_and_keeps_the_best_model(home, tmp_pat
     while not os.path.exists(str(out) + ".ckpt") and proc.poll() is None \
             and time.monotonic() < deadline:
         time.sleep(0.5)   # the first checkpoint: training runs
-    assert proc.poll() is None, proc.communicate()
+    assert proc.poll() is None, proc.communicate(timeout=60)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=240)
     said = stdout + stderr

@@ -33,6 +33,7 @@ def test_provider_lists_the_algorithm_with_help(provider):
         assert p.help(), f"parameter {p.name()} has no help text"
 
 
+@pytest.mark.slow
 def test_run_on_sample_keeps_grid_and_clear_pixels(provider, small_weights, tmp_path):
     out = tmp_path / "out"
     result = run({"MSI": MSI, "MASKS": SCL, "SAR": SAR, "MODEL": small_weights,
@@ -65,6 +66,7 @@ def test_run_on_sample_keeps_grid_and_clear_pixels(provider, small_weights, tmp_
         assert (error[filled_mask] > 0).all() and (error[~filled_mask] == -9999).all()
 
 
+@pytest.mark.slow
 def test_run_and_load_results_adds_styled_layers_in_a_group(provider, small_weights, tmp_path,
                                                              qgis_new_project):
     import processing
@@ -96,6 +98,7 @@ def test_run_and_load_results_adds_styled_layers_in_a_group(provider, small_weig
         assert when.end().date().toString("yyyyMMdd") == day
 
 
+@pytest.mark.slow
 def test_ndvi_layers_of_the_filled_dates(provider, small_weights, tmp_path, qgis_new_project):
     """Issue 20, item 4: optional NDVI of each filled date, loaded in NDVI colours under it."""
     import processing
@@ -167,6 +170,7 @@ def test_cancel_leaves_no_file(provider, small_weights, tmp_path):
     assert not (tmp_path / "o").exists(), "no file, nor the folder the run made"
 
 
+@pytest.mark.slow
 def test_dates_parameter_overrides_file_names(provider, small_weights, tmp_path):
     """Files without dates in their names work once the dates are given."""
     renamed = []
@@ -181,6 +185,7 @@ def test_dates_parameter_overrides_file_names(provider, small_weights, tmp_path)
 
 
 # ----- issue 11: what the canvas shows after a run, table problems block Run, batch ----------
+@pytest.mark.slow
 def test_outputs_load_in_a_stable_order_with_the_looked_at_date_on_top(
         provider, small_weights, tmp_path, qgis_new_project, qgis_iface):
     """Item 11: the filled layer of the active date on top and ticked; the other filled date
@@ -244,6 +249,7 @@ def test_our_own_outputs_and_date_order_block_the_run(provider, tmp_path):
     assert not ok and "a result of an earlier run" in message
 
 
+@pytest.mark.slow
 def test_batch_dialog_value_a_semicolon_list_runs(provider, small_weights, tmp_path):
     """Item 13: the 3.22 batch dialog gives a multiple-layer cell as 'a;b;c'."""
     result = run({"MSI": ";".join(MSI), "MASKS": ";".join(SCL), "SAR": ";".join(SAR),
@@ -278,6 +284,7 @@ def test_two_runs_into_one_folder_the_second_is_refused(provider, small_weights,
     assert not out.exists(), "each run takes back the folder it made, left empty"
 
 
+@pytest.mark.slow
 def test_self_check_is_on_by_default_and_can_be_switched_off(provider, small_weights, tmp_path):
     """On: the log scores model vs interpolation per cloudy date and the report is written;
     off: the model alone, no report."""
@@ -365,6 +372,7 @@ def test_the_filled_area_is_the_grown_scl(provider, small_weights, tmp_path):
             np.testing.assert_array_equal(gdal.Open(path).ReadAsArray().astype(bool), want[t])
 
 
+@pytest.mark.slow
 def test_qgis_process_accepts_cloud_buffer(small_weights, tmp_path):
     import subprocess
     from smts_cloudfill_plugin.core.read.stack import Stack
@@ -430,6 +438,7 @@ def test_scl_classes_default_and_help_come_from_the_core_constant(provider):
                             "probability), 10 (thin cirrus) and 11 (snow), comma separated")
 
 
+@pytest.mark.slow
 def test_the_run_says_what_its_first_seconds_go_to(provider, small_weights, tmp_path):
     """Issue 19, item 14: before PyTorch loads, the progress is a percentage with a text, not a
     busy stripe; the self-check reports progress before the fill."""

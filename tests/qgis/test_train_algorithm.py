@@ -23,6 +23,7 @@ def test_train_algorithm_has_help_everywhere(provider):
         assert p.help(), p.name()
 
 
+@pytest.mark.slow
 def test_fine_tune_bundled_then_reconstruct_with_it(provider, tmp_path):
     import processing
     assert os.path.exists(bundled_weights_path(True)), "the bundled SMTS-ViT is part of the repo"
