@@ -145,6 +145,10 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
         # An HTML output: the Results Viewer lists it, and a click opens it.
         self.addOutput(QgsProcessingOutputHtml(self.CHECK_REPORT, self.tr("Self-check report")))
 
+    def index_rasters(self, parameters, context) -> tuple[str, ...]:
+        """The spectral index rasters the engine writes with the outputs (NDVI or none)."""
+        return ("NDVI",) if self.parameterAsBool(parameters, self.NDVI_LAYERS, context) else ()
+
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         if not torch_available():
             raise QgsProcessingException(missing_message())
@@ -181,29 +185,21 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
                 feedback=QgisFeedback(feedback),
                 cloud_buffer=self.parameterAsInt(parameters, self.CLOUD_BUFFER, context),
                 haze_check=self.parameterAsBool(parameters, self.HAZE_CHECK, context),
-                haze_k=self.parameterAsDouble(parameters, self.HAZE_K, context))
-            ndvi = {}
-            if self.parameterAsBool(parameters, self.NDVI_LAYERS, context):
-                from ..core.parcels.index_raster import write_index_raster
-                for r in results:
-                    try:
-                        ndvi[r.date_index] = write_index_raster(r.path, "NDVI",
-                                                                feedback=QgisFeedback(feedback))
-                    except CloudFillError as e:   # bands without names: said, not fatal
-                        feedback.reportError(self.tr("No NDVI layer for {path}: {error}")
-                                             .format(path=r.path, error=e), False)
+                haze_k=self.parameterAsDouble(parameters, self.HAZE_K, context),
+                index_rasters=self.index_rasters(parameters, context))
         except Cancelled as e:
             raise QgsProcessingException(str(e)) from None
         except CloudFillError as e:
             raise QgsProcessingException(str(e)) from None
         self._loads = [(r.path, r.mask_path, msi_layers[r.date_index].id(), r.date,
-                        ndvi.get(r.date_index))
+                        r.index_paths.get("NDVI"))
                        for r in sorted(results, key=lambda r: r.date_index)]
         report = os.path.join(folder, REPORT_NAME)
         return {self.OUTPUT_FOLDER: folder, self.FILLED: [r.path for r in results],
                 self.FILLED_MASKS: [r.mask_path for r in results],
                 self.FILLED_RMSE: [r.rmse_path for r in results if r.rmse_path],
-                self.FILLED_NDVI: list(ndvi.values()),
+                self.FILLED_NDVI: [r.index_paths["NDVI"] for r in results
+                                   if "NDVI" in r.index_paths],
                 self.CHECK_REPORT: report if results and os.path.exists(report) else None}
 
     def checkParameterValues(self, parameters, context):  # noqa: N802

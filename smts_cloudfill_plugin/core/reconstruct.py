@@ -17,7 +17,7 @@ import contextlib
 import datetime as dt
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -71,6 +71,7 @@ class FilledDate:
         date: the date's acquisition day (None when unknown).
         rmse_path: the filled pixels' expected error (:mod:`.choose.confidence`), or None
             (without the self-check, or a date it could not check).
+        index_paths: the spectral index rasters of the filled date, by index name.
     """
 
     date_index: int
@@ -82,11 +83,7 @@ class FilledDate:
     windows_run: int
     date: dt.date | None = None
     rmse_path: str | None = None
-
-
-def output_paths(msi_path: str, folder: str) -> tuple[str, str]:
-    """``<folder>/<input name>_filled.tif`` and ``..._filled_mask.tif``."""
-    return filled_paths(msi_path, folder)[:2]
+    index_paths: dict[str, str] = field(default_factory=dict)
 
 
 def output_paths(msi_path: str, folder: str) -> tuple[str, str]:
@@ -103,7 +100,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                 cloud_buffer: int = DEFAULT_CLOUD_BUFFER,
                 haze_check: bool = DEFAULT_HAZE_CHECK,
                 haze_k: float = DEFAULT_HAZE_K,
-                fill: FillSettings = FillSettings()) -> list[FilledDate]:
+                fill: FillSettings = FillSettings(),
+                index_rasters: tuple[str, ...] = ()) -> list[FilledDate]:
     """Fill every cloudy date of the stack; return what was written.
 
     Args:
@@ -129,13 +127,14 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
             blue - 0.5 red) than both their nearest clear observations before and after, by
             more than ``haze_k`` times the measured noise (:mod:`.read.haze`): haze the mask
             calls clear. The log says how many pixels it added per date.
+        index_rasters: indices (e.g. ``("NDVI",)``) written as ``<name>_filled_ndvi.tif``
+            with the outputs (a date without the bands an index needs: a warning).
         fill: how the fill pass streams the raster (threads, blocks, strips; the windows'
             overlap): :class:`.fill.settings.FillSettings`.
 
-    Every message of the run (warnings marked) and its summary also go to
-    ``<output_folder>/cloudfill_log.txt``, put in place with the rasters: all or nothing.
-    The engine takes the output folder's lock and GDAL's exception mode for the run; callers
-    do not.
+    The run's messages and summary also go to ``<output_folder>/cloudfill_log.txt``, put in
+    place with the rasters (all or nothing). The engine takes the folder's lock and GDAL's
+    exception mode; callers do not.
     """
     log = RunLog(feedback or Feedback())
     if batch_size < 1:
@@ -167,6 +166,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         with OutputSet() as outputs, compression_threads():
             results, checks, writers = _fill_groups(passes, groups, outputs, output_folder,
                                                     config, weights, fractions, self_check)
+            _index_rasters(outputs, results, writers, index_rasters, log)
             closing = _report(passes.stack, outputs, results, checks, writers, output_folder,
                               f"{config.variant} ({os.path.basename(weights)})", log)
         for line in closing:   # the summary last, where the log is read
@@ -273,6 +273,22 @@ def _date_writers(outputs: OutputSet, stack: Stack, t: int, folder: str, variant
     mask = outputs.add(RasterWriter(mask_path, stack.msi[t], band_count=1, dtype=np.uint8,
                                     descriptions=["filled"], nodata=None, metadata=meta))
     return image, mask
+
+
+def _index_rasters(outputs: OutputSet, results: list[FilledDate],
+                   writers: dict[int, tuple[RasterWriter, RasterWriter]],
+                   indices: tuple[str, ...], log: Feedback) -> None:
+    """Each filled date's ``indices`` rasters added to ``outputs`` (and to its result)."""
+    if not indices:
+        return
+    from .parcels.index_raster import add_index_raster
+    for r in results:
+        for index in indices:
+            try:
+                r.index_paths[index] = add_index_raster(outputs, writers[r.date_index][0],
+                                                        index, log)
+            except CloudFillError as e:   # bands without names: said, not fatal
+                log.warn(f"No {index} layer for {r.path}: {e}")
 
 
 def _report(stack: Stack, outputs: OutputSet, results: list[FilledDate],

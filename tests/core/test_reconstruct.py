@@ -468,7 +468,7 @@ def test_cli_cloud_buffer_reaches_reconstruct(monkeypatch, tmp_path, sample, arg
 def test_the_run_log_holds_every_message_and_the_summary_beside_the_outputs(tmp_path, sample):
     """cloudfill_log.txt: every message of the run, warnings marked (here: SAR given to a
     model without SAR), and last the summary the run ends with."""
-    from core_helpers import save_small_model
+    from small_model import save_small_model
     weights = save_small_model(tmp_path / "mts.pt", sar_dates=0)
     messages: list[str] = []
     out = tmp_path / "out"
@@ -505,3 +505,35 @@ def test_a_run_that_stops_leaves_no_log(tmp_path, sample, small_weights, monkeyp
                     sar=sample["sar"], weights=small_weights, device="cpu", feedback=feedback)
     assert any("windows run" in m for m in messages), "stopped after the fill"
     assert list_files(tmp_path / "out") == []
+
+
+def test_index_rasters_are_outputs_of_the_run(tmp_path, sample, small_weights, monkeypatch):
+    """NDVI of each filled date, written by the engine from the filled raster before it is put
+    in place (the same values as computed afterwards from the final file), and committed with
+    the other outputs: a run that fails after the fill leaves no NDVI behind either."""
+    from smts_cloudfill_plugin.core import reconstruct as rec
+    from smts_cloudfill_plugin.core.errors import CloudFillError
+    from smts_cloudfill_plugin.core.parcels.index_raster import write_index_raster
+    out = tmp_path / "out"
+    results = reconstruct(sample["msi"], str(out), masks=sample["scl"], sar=sample["sar"],
+                          weights=small_weights, device="cpu", index_rasters=("NDVI",))
+    assert results
+    for r in results:
+        ndvi = r.index_paths["NDVI"]
+        assert ndvi == r.path[:-4] + "_ndvi.tif"
+        again = write_index_raster(r.path, "NDVI", out=str(tmp_path / "again.tif"))
+        engine, after = gdal.Open(ndvi), gdal.Open(again)
+        np.testing.assert_array_equal(engine.ReadAsArray(), after.ReadAsArray())
+        assert engine.GetGeoTransform() == after.GetGeoTransform()
+        assert engine.GetRasterBand(1).GetDescription() == "NDVI"
+        assert engine.GetMetadataItem("SMTS_SOURCE") == os.path.basename(r.path)
+    assert not [p for p in list_files(out) if ".part" in p or p.startswith(".")]
+
+    def fail(*args, **kwargs):
+        raise CloudFillError("the report cannot be written")
+    monkeypatch.setattr(rec, "write_report", fail)
+    with pytest.raises(CloudFillError):
+        reconstruct(sample["msi"], str(tmp_path / "failed"), masks=sample["scl"],
+                    sar=sample["sar"], weights=small_weights, device="cpu",
+                    index_rasters=("NDVI",))
+    assert list_files(tmp_path / "failed") == []

@@ -141,7 +141,7 @@ def test_a_full_disk_at_saving_weights_is_named_and_leaves_no_part(tmp_path, mon
     from smts_cloudfill_plugin.core.errors import CloudFillError
     from smts_cloudfill_plugin.core.model.network import SmtsVit
     from smts_cloudfill_plugin.core.model.weights import save_weights
-    from core_helpers import small_config
+    from small_model import small_config
 
     def full(path, mode="r", *args, **kw):
         f = builtins.open(path, mode, *args, **kw)
