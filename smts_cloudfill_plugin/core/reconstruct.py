@@ -97,10 +97,8 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                 scl_classes: tuple[int, ...] = DEFAULT_SCL_MISSING,
                 msi_dates: list | None = None, sar_dates: list | None = None,
                 self_check: bool = True, feedback: Feedback | None = None,
-                cloud_buffer: int = DEFAULT_CLOUD_BUFFER,
-                haze_check: bool = DEFAULT_HAZE_CHECK,
-                haze_k: float = DEFAULT_HAZE_K,
-                fill: FillSettings = FillSettings(),
+                cloud_buffer: int = DEFAULT_CLOUD_BUFFER, haze_check: bool = DEFAULT_HAZE_CHECK,
+                haze_k: float = DEFAULT_HAZE_K, fill: FillSettings = FillSettings(),
                 index_rasters: tuple[str, ...] = ()) -> list[FilledDate]:
     """Fill every cloudy date of the stack; return what was written.
 
