@@ -46,7 +46,8 @@ from .workers import MemoryTrimmer
 from .write.confidence_raster import add_confidence_raster
 from .write.disk import check_disk_space
 from .write.folder_lock import check_writable, folder_lock
-from .write.names import CHECK_REPORT, RUN_LOG, filled_paths
+from .write.names import (CHECK_REPORT, MODEL_KEY, RUN_LOG, SOURCE_KEY, WEIGHTS_KEY,
+                          filled_paths)
 from .write.output_set import OutputSet, TextOutput
 from .write.raster import RasterWriter, compression_threads
 from .write.run_log import RunLog
@@ -265,8 +266,8 @@ def _date_writers(outputs: OutputSet, stack: Stack, t: int, folder: str, variant
                   weights: str) -> tuple[RasterWriter, RasterWriter]:
     """Date ``t``'s filled raster and filled-pixel mask, added to ``outputs``."""
     path, mask_path = output_paths(stack.msi[t].path, folder)
-    meta = {"SMTS_MODEL": variant, "SMTS_WEIGHTS": os.path.basename(weights),
-            "SMTS_SOURCE": stack.msi[t].name}
+    meta = {MODEL_KEY: variant, WEIGHTS_KEY: os.path.basename(weights),
+            SOURCE_KEY: stack.msi[t].name}
     image = outputs.add(RasterWriter(path, stack.msi[t], metadata=meta))
     mask = outputs.add(RasterWriter(mask_path, stack.msi[t], band_count=1, dtype=np.uint8,
                                     descriptions=["filled"], nodata=None, metadata=meta))

@@ -14,7 +14,7 @@ from qgis.PyQt.QtWidgets import QLabel
 
 from ..qgis_io.raster_layers import MSI, SAR
 from .date_table import DateTableWidget
-from .lifetime import alive as _alive
+from .lifetime import alive
 
 #: Pixels: the dialog the table opens in (the Processing dialog's default is too narrow for
 #: the layer names next to the help panel).
@@ -48,7 +48,7 @@ class StackTableWrapper(MultipleLayerWidgetWrapper):
         if self.role == "msi":
             table = DateTableWidget()
             table.fill_from_project()
-            table.changed.connect(self._push_dates)
+            table.changed.connect(self.push_dates)
             return table
         label = QLabel(tr("Chosen in the date table above."))
         label.setStyleSheet("color: palette(mid);")
@@ -65,7 +65,7 @@ class StackTableWrapper(MultipleLayerWidgetWrapper):
                 self.date_wrappers[name] = w
             elif name == "CLOUD_BUFFER":
                 self._follow_cloud_buffer(w)
-        self._push_dates()
+        self.push_dates()
         self._widen_dialog()
         QTimer.singleShot(0, self._widen_dialog)  # after the dialog restored its own geometry
 
@@ -77,7 +77,7 @@ class StackTableWrapper(MultipleLayerWidgetWrapper):
                 value = int(float(wrapper.parameterValue()))
             except (TypeError, ValueError, RuntimeError):
                 return
-            if _alive(self.widget):      # the signal may outlive a closed dialog's table
+            if alive(self.widget):      # the signal may outlive a closed dialog's table
                 self.widget.set_cloud_buffer(max(value, 0))
         update()
         signal = getattr(wrapper, "widgetValueHasChanged", None)
@@ -92,7 +92,7 @@ class StackTableWrapper(MultipleLayerWidgetWrapper):
         RuntimeError ("wrapped C/C++ object ... has been deleted"), which it does not, once the
         closed dialog has deleted it. The table's layer boxes follow the project themselves.
         """
-        if not self.standard and _alive(self.widget):
+        if not self.standard and alive(self.widget):
             super().refresh()
 
     def _widen_dialog(self) -> None:
@@ -105,14 +105,14 @@ class StackTableWrapper(MultipleLayerWidgetWrapper):
         except RuntimeError:  # the dialog was closed before the timer fired
             pass
 
-    def _push_dates(self) -> None:
+    def push_dates(self) -> None:
         """Copy the table's dates to the date parameters (skipped for parts already deleted)."""
-        if not _alive(self.widget):
+        if not alive(self.widget):
             return
         context = QgsProcessingContext()
         for name, kind in (("MSI_DATES", MSI), ("SAR_DATES", SAR)):
             w = self.date_wrappers.get(name)
-            if _alive(w):
+            if alive(w):
                 w.setParameterValue(self.widget.dates_text(kind), context)
 
     def setValue(self, value) -> None:  # noqa: N802

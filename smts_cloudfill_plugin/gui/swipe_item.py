@@ -40,7 +40,7 @@ from qgis.PyQt.QtGui import QColor, QImage
 
 from ..qgis_io.layer_sources import layer_file
 from ..qgis_io.raster_styles import clear_pixel_renderer
-from .lifetime import alive as _alive
+from .lifetime import alive
 from .slot_errors import log_exception
 from .swipe_painting import AFTER, BEFORE, SwipePainting
 from .swipe_source import find_source_layer, is_source_file, layer_date_text, source_file_name
@@ -101,12 +101,12 @@ class SwipeMapItem(SwipePainting, QgsMapCanvasItem):
 
     # ------------------------------------------------------------------ public API
     def after_layer(self) -> QgsMapLayer | None:
-        return self._layer if _alive(self._layer) else None
+        return self._layer if alive(self._layer) else None
 
     def set_after_layer(self, layer: QgsMapLayer | None) -> None:
         """The layer revealed left of the split; see the module for the "before"."""
         self._disconnect_layer()
-        self._layer = layer if _alive(layer) else None
+        self._layer = layer if alive(layer) else None
         self._source_name = None
         self._dates = {}
         if self._layer is not None:
@@ -121,14 +121,14 @@ class SwipeMapItem(SwipePainting, QgsMapCanvasItem):
 
     def set_before_layer(self, layer: QgsMapLayer | None, render: bool = True) -> None:
         """Compare against ``layer``; None: find it (the cloudy input, else the layer below)."""
-        self._chosen_before = layer if _alive(layer) else None
+        self._chosen_before = layer if alive(layer) else None
         if render:
             self._images = {}
             self.render()
 
     def before_layer(self) -> QgsMapLayer | None:
         """The layer drawn right of the split (None: the canvas itself)."""
-        return self._before if _alive(self._before) else None
+        return self._before if alive(self._before) else None
 
     def shared_renderer(self) -> QgsRasterRenderer | None:
         """The renderer both sides were last drawn with (None: each layer's own style)."""
@@ -143,13 +143,13 @@ class SwipeMapItem(SwipePainting, QgsMapCanvasItem):
         after = self.after_layer()
         if after is None:
             return None, False
-        if _alive(self._chosen_before) and self._chosen_before.id() != after.id():
+        if alive(self._chosen_before) and self._chosen_before.id() != after.id():
             return self._chosen_before, self._is_source(self._chosen_before)
         source = find_source_layer(after, self._source_name, self._canvas,
                                    after.project() or QgsProject.instance())
         if source is not None:
             return source, True
-        canvas_layers = [lyr for lyr in self._canvas.layers() if _alive(lyr)]
+        canvas_layers = [lyr for lyr in self._canvas.layers() if alive(lyr)]
         ids = [lyr.id() for lyr in canvas_layers]
         if after.id() in ids:
             for layer in canvas_layers[ids.index(after.id()) + 1:]:
@@ -194,7 +194,7 @@ class SwipeMapItem(SwipePainting, QgsMapCanvasItem):
         self.update()
 
     def is_rendering(self) -> bool:
-        return any(_alive(j) and j.isActive() for j in self._jobs.values())
+        return any(alive(j) and j.isActive() for j in self._jobs.values())
 
     def image(self, kind: str = AFTER) -> QImage:
         return self._images.get(kind, QImage())
@@ -226,10 +226,10 @@ class SwipeMapItem(SwipePainting, QgsMapCanvasItem):
         wanted = {AFTER: [drawn_after]}
         if before is not None:
             wanted[BEFORE] = [drawn_before or before]
-        elif any(_alive(lyr) and lyr.id() == layer.id() for lyr in self._canvas.layers()):
+        elif any(alive(lyr) and lyr.id() == layer.id() for lyr in self._canvas.layers()):
             # nothing to compare with: the canvas without the "after" layer
             wanted[BEFORE] = [lyr for lyr in self._canvas.layers()
-                              if _alive(lyr) and lyr.id() != layer.id()]
+                              if alive(lyr) and lyr.id() != layer.id()]
         self._pending = {}
         job_class = QgsMapRendererSequentialJob if self._synchronous else QgsMapRendererParallelJob
         for kind, layers in wanted.items():
@@ -327,9 +327,9 @@ class SwipeMapItem(SwipePainting, QgsMapCanvasItem):
             return
         self._connected = False
         signals = []
-        if _alive(self._project):
+        if alive(self._project):
             signals += [self._project.layersAdded, self._project.layersRemoved]
-        if _alive(self._canvas):
+        if alive(self._canvas):
             signals += [self._canvas.mapCanvasRefreshed, self._canvas.extentsChanged,
                         self._canvas.layersChanged]
         for signal in signals:
@@ -340,7 +340,7 @@ class SwipeMapItem(SwipePainting, QgsMapCanvasItem):
 
     def _set_before(self, layer: QgsMapLayer | None, is_source: bool) -> None:
         """Follow the comparison layer's repaints (its style); update the labels."""
-        old = self._before if _alive(self._before) else None
+        old = self._before if alive(self._before) else None
         if (old.id() if old else None) != (layer.id() if layer is not None else None):
             if old is not None:
                 try:
@@ -354,7 +354,7 @@ class SwipeMapItem(SwipePainting, QgsMapCanvasItem):
         self._update_labels()
 
     def _disconnect_layer(self) -> None:
-        if not _alive(self._layer):
+        if not alive(self._layer):
             return
         for signal, slot in ((self._layer.repaintRequested, self._request_slot),
                              (self._layer.willBeDeleted, self._layer_deleted_slot)):

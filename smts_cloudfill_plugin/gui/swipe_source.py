@@ -9,10 +9,10 @@ import os
 
 from qgis.core import QgsMapLayer, QgsProject, QgsRasterLayer
 
-from ..core.write.names import FILLED_SUFFIX
+from ..core.write.names import FILLED_SUFFIX, SOURCE_KEY
 from ..qgis_io.layer_sources import layer_file
 from ..qgis_io.raster_layers import file_metadata, layer_date
-from .lifetime import alive as _alive
+from .lifetime import alive
 
 
 def _stem(path: str) -> str:
@@ -35,7 +35,7 @@ def source_file_name(layer: QgsMapLayer) -> str | None:
     if not isinstance(layer, QgsRasterLayer):
         return None
     path = layer_file(layer)
-    source = file_metadata(path)[0].get("SMTS_SOURCE")
+    source = file_metadata(path)[0].get(SOURCE_KEY)
     if source:
         return os.path.basename(source)
     stem = os.path.splitext(os.path.basename(path))[0]
@@ -54,10 +54,10 @@ def find_source_layer(after: QgsMapLayer, source_name: str | None, canvas=None,
     if not source_name or after is None:
         return None
     project = project or QgsProject.instance()
-    drawn = {lyr.id() for lyr in canvas.layers()} if _alive(canvas) else set()
+    drawn = {lyr.id() for lyr in canvas.layers()} if alive(canvas) else set()
     found = []
     for layer in project.mapLayers().values():
-        if (not isinstance(layer, QgsRasterLayer) or not _alive(layer)
+        if (not isinstance(layer, QgsRasterLayer) or not alive(layer)
                 or layer.id() == after.id() or not layer.isValid()):
             continue
         if is_source_file(layer, source_name):

@@ -5,7 +5,7 @@ from qgis.core import QgsMapLayer, QgsRasterLayer
 from qgis.gui import QgsMapTool
 from qgis.PyQt.QtCore import Qt
 
-from .lifetime import alive as _alive
+from .lifetime import alive
 from .slot_errors import log_exception
 from .swipe_item import SwipeMapItem
 
@@ -33,7 +33,7 @@ class SwipeMapTool(QgsMapTool):
 
     # ------------------------------------------------------------------ layers
     def after_layer(self) -> QgsMapLayer | None:
-        if _alive(self._after):
+        if alive(self._after):
             return self._after
         current = self._canvas.currentLayer()
         return current if isinstance(current, QgsRasterLayer) else None

@@ -113,7 +113,7 @@ def profile_icon(size: int = 32) -> QIcon:
     return _drawn_icon(size, _draw_profile)
 
 
-def _message(plugin, text: str, level=Qgis.Info, duration: int = 6) -> None:
+def show_message(plugin, text: str, level=Qgis.Info, duration: int = 6) -> None:
     """A message bar line; ``plugin`` is the plugin or anything with its ``iface``."""
     try:
         plugin.iface.messageBar().pushMessage(MENU, text, level=level, duration=duration)
@@ -165,7 +165,7 @@ def open_algorithm_dialog(plugin, algorithm_id: str, parameters: dict | None = N
         dialog.raise_()
     except Exception as e:  # noqa: BLE001
         log_exception("open algorithm dialog")
-        _message(plugin, tr("Could not open the dialog of {algorithm}: {error}").format(
+        show_message(plugin, tr("Could not open the dialog of {algorithm}: {error}").format(
             algorithm=algorithm_id, error=e), Qgis.Critical)
 
 
@@ -215,7 +215,7 @@ def open_install_dialog(plugin, *_args) -> None:
     try:
         from .install_dialog import show_install_dialog
     except ImportError:
-        _message(plugin, tr("The PyTorch installer is not available in this version of the "
+        show_message(plugin, tr("The PyTorch installer is not available in this version of the "
                             "plugin."), Qgis.Warning)
         return
     show_install_dialog(plugin.iface.mainWindow())
@@ -232,7 +232,7 @@ def toggle_swipe(plugin, action: QAction, checked: bool) -> None:
     layer = plugin.iface.activeLayer()
     if not isinstance(layer, QgsRasterLayer):
         action.setChecked(False)
-        _message(plugin, tr("Select a raster layer (e.g. the filled result) in the Layers "
+        show_message(plugin, tr("Select a raster layer (e.g. the filled result) in the Layers "
                             "panel, then start the swipe: it is shown left of the divider, its "
                             "cloudy input (else the raster below it) on the right."),
                  Qgis.Warning)

@@ -15,7 +15,7 @@ from qgis.core import QgsRasterLayer
 from ..core.gdal_scope import gdal_exceptions
 from ..core.read.dates import date_from_file, parse_date
 from ..core.read.raster import canonical_band
-from ..core.write.names import OUTPUT_SUFFIXES
+from ..core.write.names import MODEL_KEY, OUTPUT_SUFFIXES
 from .layer_sources import layer_file
 
 MSI, SAR = "S2", "S1"
@@ -43,7 +43,7 @@ def is_our_output(layer: QgsRasterLayer) -> bool:
     stem = os.path.splitext(os.path.basename(layer_file(layer)))[0]
     if stem.endswith(OUTPUT_SUFFIXES) or layer.name().endswith(OUTPUT_SUFFIXES):
         return True
-    return "SMTS_MODEL" in _file_metadata(layer)[0]
+    return MODEL_KEY in _file_metadata(layer)[0]
 
 
 def layer_date(layer: QgsRasterLayer) -> dt.date | None:

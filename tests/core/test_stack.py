@@ -458,7 +458,7 @@ def test_opening_a_stack_again_reads_no_thumbnail(tmp_path, sample, monkeypatch)
            for p in sample["msi"]]
     sar = [copy_raster(p, tmp_path / os.path.basename(p)) for p in sample["sar"]]
     with Stack(msi, sample["scl"], sar) as first:
-        expected = (first.encodings, [m.is_scl for m in first.masks], first._sar_linear)
+        expected = (first.encodings, [m.is_scl for m in first.masks], first.sar_linear)
     reads: list[str] = []
     real_read, real_warped = RasterSource.read, SarSource.read_warped
     monkeypatch.setattr(RasterSource, "read", lambda self, *a, **k: reads.append(self.name)
@@ -466,5 +466,5 @@ def test_opening_a_stack_again_reads_no_thumbnail(tmp_path, sample, monkeypatch)
     monkeypatch.setattr(SarSource, "read_warped", lambda self, *a, **k: reads.append(self.name)
                         or real_warped(self, *a, **k))
     with Stack(msi, sample["scl"], sar) as again:
-        assert (again.encodings, [m.is_scl for m in again.masks], again._sar_linear) == expected
+        assert (again.encodings, [m.is_scl for m in again.masks], again.sar_linear) == expected
     assert reads == []

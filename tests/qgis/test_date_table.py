@@ -211,7 +211,7 @@ def test_closing_the_dialog_with_the_window_x_is_quiet(qgis_app, provider, qgis_
     browser = QgsBrowserGuiModel()
     monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser)
     messages, logged = [], []
-    monkeypatch.setattr(toolbar, "_message", lambda plugin, text, *a, **k: messages.append(text))
+    monkeypatch.setattr(toolbar, "show_message", lambda plugin, text, *a, **k: messages.append(text))
     monkeypatch.setattr(toolbar, "log_exception", lambda where: logged.append(where))
 
     class Plugin:
@@ -275,7 +275,7 @@ def test_project_layer_signals_after_the_dialog_is_deleted_are_quiet(qgis_app, p
     assert sip.isdeleted(table)
     for wrapper in ours:
         wrapper.refresh()  # raised RuntimeError before
-        wrapper._push_dates()
+        wrapper.push_dates()
     extra = QgsRasterLayer(layers["msi"][0].source(), "added after close")
     QgsProject.instance().addMapLayer(extra)
     QgsProject.instance().removeMapLayer(extra.id())

@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 import pytest
-from qgis.core import QgsPointXY, QgsProject, QgsVectorLayer
+from qgis.core import QgsPointXY, QgsProject
 from qgis.PyQt.QtGui import QColor
 
-from test_parcel_series_algorithm import ALG, MSI, PARCELS, filled_folder, parcel_layer
+from test_parcel_series_algorithm import ALG, MSI, filled_folder, parcel_layer
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..indices import INDICES
 from ..progress import Feedback
+from ..write.names import INDEX_KEY, SOURCE_KEY
 from ..write.output_set import OutputSet
 from ..write.raster import RasterWriter
 from .series import band_positions, index_stack
@@ -61,7 +62,7 @@ def add_index_raster(outputs: OutputSet, image: RasterWriter, index: str = "NDVI
 def _layout(source: str, index: str) -> dict:
     """An index raster's band, type, nodata and metadata (its source named by ``source``)."""
     return dict(band_count=1, dtype=np.float32, descriptions=[index], nodata=float("nan"),
-                metadata={"SMTS_INDEX": index, "SMTS_SOURCE": os.path.basename(source)})
+                metadata={INDEX_KEY: index, SOURCE_KEY: os.path.basename(source)})
 
 
 def _index_into(path: str, index: str, make_writer, feedback: Feedback,

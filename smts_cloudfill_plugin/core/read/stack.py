@@ -137,9 +137,9 @@ class Stack:
         self.encodings = [remembered("encoding", info.path,
                                      lambda: encodings.detect_encoding(info))
                           for info in self.msi]
-        self._sar_linear = [remembered("linear", sar.path,
-                                       lambda: detect_linear(sar, self.width, self.height))
-                            for sar in self.sar]
+        self.sar_linear = [remembered("linear", sar.path,
+                                      lambda: detect_linear(sar, self.width, self.height))
+                           for sar in self.sar]
         self.use_haze(self.haze_masks)
 
     def use_haze(self, paths: list[str | None] | None) -> None:
@@ -302,7 +302,7 @@ class Stack:
         raw = np.stack(each)  # one type that holds every date's values (see StackWindow)
         sar = None
         if self.sar and sar_indices is not None:
-            sar = np.stack([read_db(self.sar[i], self._sar_linear[i], x0, y0, w, h)
+            sar = np.stack([read_db(self.sar[i], self.sar_linear[i], x0, y0, w, h)
                             for i in sar_indices])
         return StackWindow(msi=msi, missing=missing, sar=sar, raw=raw, dates=dates)
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..choose import confidence
 from ..read.raster import RasterInfo
-from .names import filled_paths
+from .names import SOURCE_KEY, filled_paths
 from .output_set import OutputSet
 from .raster import RasterWriter
 
@@ -23,7 +23,7 @@ def add_confidence_raster(outputs: OutputSet, like: RasterInfo, mask: RasterWrit
     writer = outputs.add(RasterWriter(path, like, band_count=1, dtype=np.float32,
                                       descriptions=["expected RMS error (reflectance)"],
                                       nodata=confidence.NODATA,
-                                      metadata={"SMTS_SOURCE": like.name,
+                                      metadata={SOURCE_KEY: like.name,
                                                 **confidence.metadata(table, ratios)}))
     mask.flush()
     confidence.write_confidence(mask.ds, writer.ds, table, writer.tmp_path + ".distance.tif",

@@ -27,6 +27,13 @@ def filled_paths(msi_path: str, folder: str) -> FilledPaths:
     stem = os.path.splitext(os.path.basename(msi_path))[0]
     return FilledPaths(*(os.path.join(folder, f"{stem}{s}.tif") for s in FILLED_SUFFIXES))
 
+#: Metadata keys of the outputs: the input a file was made from, the model and weights that
+#: filled it, the index it holds (the dialogs read them back to pair outputs with inputs).
+SOURCE_KEY = "SMTS_SOURCE"
+MODEL_KEY = "SMTS_MODEL"
+WEIGHTS_KEY = "SMTS_WEIGHTS"
+INDEX_KEY = "SMTS_INDEX"
+
 #: The self-check's report, in the output folder.
 CHECK_REPORT = "cloudfill_check.html"
 #: The run's log (every message, warnings marked, and the summary), in the output folder.
