@@ -530,15 +530,16 @@ def parcel_series_run(bench: "BenchStacks", size: int = 2000, parcels: int = 100
 
 
 def dask_run(bench: "BenchStacks", weights: str, out: str, size: int = 512,
-             stacks: int = 4) -> float:
+             stacks: int = 4) -> tuple[float, float]:
     """Issue 21: ``stacks`` stacks of ``size`` px through ``core.batch``, here in turn (torch's
     threads on all cores) and on a dask LocalCluster of one single-threaded worker per core;
-    the cluster's px/s over the local run's (nan without Dask)."""
+    the cluster's px/s over the local run's (nan without Dask); and one fill of a stack on this
+    machine and with its blocks as tasks of the same cluster (its px/s ratio)."""
     try:
         import distributed
     except ImportError:
         print("\nDask: not installed (make setup installs it); LocalCluster figure skipped.")
-        return float("nan")
+        return float("nan"), float("nan")
     from smts_cloudfill_plugin.core.batch import StackJob, run_batch
     st = bench.stack(size, size)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -548,15 +549,28 @@ def dask_run(bench: "BenchStacks", weights: str, out: str, size: int = 512,
     start = time.perf_counter()
     assert all(o.ok for o in run_batch(jobs("local"), options))
     local = stacks * size * size / (time.perf_counter() - start)
+    from smts_cloudfill_plugin.core.fill.settings import FillSettings
+    from smts_cloudfill_plugin.core.reconstruct import reconstruct
+    start = time.perf_counter()
+    reconstruct(st["msi"], os.path.join(out, "fill_local"), masks=st["scl"], sar=st["sar"],
+                **options)
+    fill_local = size * size / (time.perf_counter() - start)
     with distributed.LocalCluster(n_workers=cores, threads_per_worker=1, processes=True,
                                   dashboard_address=None, silence_logs=50) as cluster:
         start = time.perf_counter()
         assert all(o.ok for o in run_batch(jobs("cluster"), options, cluster.scheduler_address))
         remote = stacks * size * size / (time.perf_counter() - start)
+        start = time.perf_counter()
+        reconstruct(st["msi"], os.path.join(out, "fill_cluster"), masks=st["scl"], sar=st["sar"],
+                    fill=FillSettings(scheduler=cluster.scheduler_address), **options)
+        fill_remote = size * size / (time.perf_counter() - start)
     print(f"\nDask: {stacks} stacks of {size} x {size} px: here in turn {local:,.0f} px/s, on a "
           f"LocalCluster of {cores} single-threaded workers {remote:,.0f} px/s "
           f"({remote / local:.2f}x; target at least 0.8x)")
-    return remote / local
+    print(f"Dask: one fill of {size} x {size} px, its blocks as tasks (reconstruct --scheduler): "
+          f"here {fill_local:,.0f} px/s, on the LocalCluster {fill_remote:,.0f} px/s "
+          f"({fill_remote / fill_local:.2f}x)")
+    return remote / local, fill_remote / fill_local
 
 
 def main() -> None:
@@ -660,7 +674,7 @@ def main() -> None:
             print("\nCUDA: no GPU visible to torch; GPU figures skipped.")
         skip = skip_runs(bench, args.skip_size, weights, tmp) if args.skip_size else float("nan")
         parcels_s = parcel_series_run(bench) if args.parcels else float("nan")
-        dask_ratio = dask_run(bench, weights, tmp) if args.dask else float("nan")
+        dask_ratio, dask_fill = dask_run(bench, weights, tmp) if args.dask else (float("nan"),) * 2
         if args.runtimes:
             import runtime_bench
             print("\nthe network's CPU runtimes (scripts/runtime_bench.py, steady state):")
@@ -671,7 +685,8 @@ def main() -> None:
               f"interp_px_per_s={interp[names[-1]]['px_s']:.0f} "
               f"rss_mb={','.join(f'{v:.0f}' for v in rss)} tile_min={tile_s / 60:.1f} "
               f"skip_ratio={skip:.2f} season_passes={before}->{after} "
-              f"parcel_series_s={parcels_s:.1f} dask_ratio={dask_ratio:.2f}")
+              f"parcel_series_s={parcels_s:.1f} dask_ratio={dask_ratio:.2f} "
+              f"dask_fill_ratio={dask_fill:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -32,6 +32,9 @@ def _reconstruct(args: argparse.Namespace) -> int:
     msi, masks = _sort_by_date(args.msi, args.masks)
     classes = parse_scl_classes(args.scl_classes) if args.scl_classes else None
     kw = {"scl_classes": classes} if classes else {}
+    if args.scheduler:
+        from .fill.settings import FillSettings
+        kw["fill"] = FillSettings(scheduler=args.scheduler)
     results = reconstruct(msi, args.out, masks=masks, sar=args.sar or None,
                           weights=args.weights, device=args.device,
                           batch_size=args.batch_size, self_check=not args.no_self_check,
@@ -103,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "way that did best on held-back clear pixels of this stack (interpolation, "
                         "+/- the date's own residual, + a weight of the model; report: "
                         "cloudfill_check.html)")
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a dask.distributed scheduler (tcp://host:8786): the fill's blocks are "
+                        "read and run as tasks on its workers, which must see the input and "
+                        "weights paths; the outputs are written here, the same bits")
     r.add_argument("--quiet", action="store_true", help="print only the written paths")
     r.set_defaults(run=_reconstruct)
     b = sub.add_parser("batch", help="fill many stacks listed in a JSON file, here or on a "

@@ -136,9 +136,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
     exception mode; callers do not.
     """
     log = RunLog(feedback or Feedback())
-    if batch_size < 1:
-        raise CloudFillError(f"The batch size is {batch_size}: a model call takes 1 window or "
-                             "more (8 by default; lower it only when the GPU runs out of memory).")
+    _check_options(batch_size, haze_check, fill)
     weights = weights or bundled_weights_path(uses_sar=bool(sar))
     model, info = load_model(weights, "cpu")  # read the weights file once
     config = info.config
@@ -158,7 +156,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         dev, groups = _plan_passes(stack, model, config, weights, device, targets,
                                    output_folder, log)
         passes = FillPass(stack, functools.partial(open_stack, haze_masks=haze), model, config,
-                          dev, batch_size, log, fill)
+                          dev, batch_size, log, fill, weights)
         if self_check:
             log.info("Self-check: model, same-date residual and temporal interpolation on "
                      "held-back clear pixels of each cloudy date:")
@@ -171,6 +169,17 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         for line in closing:   # the summary last, where the log is read
             log.feedback.info(line)
         return results
+
+
+def _check_options(batch_size: int, haze_check: bool, fill: FillSettings) -> None:
+    """Refuse options that cannot work together, before anything is read."""
+    if batch_size < 1:
+        raise CloudFillError(f"The batch size is {batch_size}: a model call takes 1 window or "
+                             "more (8 by default; lower it only when the GPU runs out of memory).")
+    if fill.scheduler and haze_check:
+        raise CloudFillError("The haze check keeps its masks in this process's memory, which a "
+                             "cluster's workers cannot read: fill without the haze check, or "
+                             "without a scheduler.")
 
 
 def _plan_passes(stack: Stack, model, config: ModelConfig, weights: str, device: str,

@@ -274,12 +274,7 @@ class SwipeMapItem(SwipePainting, QgsMapCanvasItem):
     def remove(self) -> None:
         """Stop rendering, disconnect and take the item off the canvas."""
         self._timer.stop()
-        for job in self._jobs.values():
-            _retire(job)
-        self._jobs = {}
-        self._images = {}
-        self._copies = {}
-        self._shared = None
+        self._drop_renders()
         self._disconnect_layer()
         self._layer = None
         self._set_before(None, False)
@@ -363,13 +358,17 @@ class SwipeMapItem(SwipePainting, QgsMapCanvasItem):
             except (TypeError, RuntimeError):
                 pass
 
-    def _layer_deleted(self, *_signal_args) -> None:
-        self._layer = None
+    def _drop_renders(self) -> None:
+        """Retire the render jobs and forget their images and the layers' copies."""
         for job in self._jobs.values():
             _retire(job)
         self._jobs = {}
         self._images = {}
         self._copies = {}
         self._shared = None
+
+    def _layer_deleted(self, *_signal_args) -> None:
+        self._layer = None
+        self._drop_renders()
         self._set_before(None, False)
         self.update()

@@ -99,29 +99,36 @@ def test_a_bad_stack_is_reported_and_the_others_are_filled(
     assert not (tmp_path / "out_bad").exists(), "a refused stack leaves no folder"
 
 
+def killer_of_a_busy_worker(client, prefix: str, killed: list[int]):
+    """A started thread that kills (SIGKILL) the first worker seen running a task whose key
+    starts with ``prefix`` (within 60 s), its pid added to ``killed``."""
+    import threading
+
+    def kill_when_running() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            busy = [w for w, keys in client.processing().items()
+                    if any(str(k).startswith(prefix) for k in keys)]
+            if busy:
+                pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_when_running)
+    killer.start()
+    return killer
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_run_costs_a_rerun_and_the_outputs_are_the_same(
         sample_module, small_weights, single_run, cluster, tmp_path):
     import distributed
     path = batch_file(str(tmp_path), sample_module, {"a": {}, "b": {}})
     client = distributed.Client(cluster.scheduler_address)
-    killed = []
-
-    def kill_when_running() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not killed:
-            busy = [w for w, keys in client.processing().items()
-                    if any(str(k).startswith("smts-stack-") for k in keys)]
-            if busy:
-                pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-                return
-            time.sleep(0.01)
-
-    import threading
-    killer = threading.Thread(target=kill_when_running)
-    killer.start()
+    killed: list[int] = []
+    killer = killer_of_a_busy_worker(client, "smts-stack-", killed)
     try:
         outcomes = run_batch(read_batch(path), {"weights": small_weights, "device": "cpu"},
                              cluster.scheduler_address)
@@ -159,3 +166,73 @@ def test_the_command_line(sample_module, small_weights, tmp_path):
     assert lines[0].startswith("ok\ta\t2 cloudy dates filled")
     assert lines[1].startswith("FAILED\tbroken\t") and "does not exist" in lines[1]
     assert "1 of 2 stacks not filled." in r.stderr and "Traceback" not in r.stderr
+
+
+# One fill's blocks as tasks of the cluster (reconstruct --scheduler): blocks of one window, so
+# that the sample's fill makes many tasks.
+ONE_WINDOW_BLOCKS = {"block_windows": 1, "strip_columns": 32}
+
+
+@pytest.mark.slow
+def test_one_fill_on_a_local_cluster_gives_the_bits_of_a_local_run(
+        sample_module, small_weights, single_run, cluster, tmp_path):
+    from smts_cloudfill_plugin.core.fill.settings import FillSettings
+    results = reconstruct(sample_module["msi"], str(tmp_path), masks=sample_module["scl"],
+                          sar=sample_module["sar"], weights=small_weights, device="cpu",
+                          fill=FillSettings(scheduler=cluster.scheduler_address,
+                                            **ONE_WINDOW_BLOCKS))
+    assert [r.date_index for r in results] == [1, 3]
+    assert sum(r.windows_run for r in results) > 8, "many blocks, each a task"
+    assert_same_outputs(tmp_path, single_run)
+
+
+@pytest.mark.slow
+def test_one_fill_with_a_worker_killed_mid_run_gives_the_same_bits(
+        sample_module, small_weights, single_run, cluster, tmp_path):
+    """A worker killed while it runs a block: Dask runs its blocks again elsewhere, and the
+    client still blends them in order: the same outputs."""
+    import distributed
+    from smts_cloudfill_plugin.core.fill.settings import FillSettings
+    client = distributed.Client(cluster.scheduler_address)
+    killed: list[int] = []
+    killer = killer_of_a_busy_worker(client, "smts-fill-", killed)
+    try:
+        reconstruct(sample_module["msi"], str(tmp_path), masks=sample_module["scl"],
+                    sar=sample_module["sar"], weights=small_weights, device="cpu",
+                    self_check=False, fill=FillSettings(scheduler=cluster.scheduler_address,
+                                                        **ONE_WINDOW_BLOCKS))
+    finally:
+        killer.join()
+        client.close()
+    assert killed, "a worker was killed while it ran a block"
+    local = tmp_path.parent / (tmp_path.name + "_local")
+    reconstruct(sample_module["msi"], str(local), masks=sample_module["scl"],
+                sar=sample_module["sar"], weights=small_weights, device="cpu", self_check=False)
+    assert_same_outputs(tmp_path, local)
+
+
+def test_one_fill_on_a_cluster_refuses_what_workers_cannot_read(sample_module, small_weights,
+                                                                tmp_path):
+    from smts_cloudfill_plugin.core.fill.settings import FillSettings
+    with pytest.raises(CloudFillError, match="haze check"):
+        reconstruct(sample_module["msi"], str(tmp_path / "o"), masks=sample_module["scl"],
+                    weights=small_weights, device="cpu", haze_check=True,
+                    fill=FillSettings(scheduler="tcp://127.0.0.1:1"))
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_reconstruct_on_the_command_line_with_a_scheduler(sample_module, small_weights,
+                                                          single_run, cluster, tmp_path):
+    r = run_cli("reconstruct", "--msi", *sample_module["msi"], "--masks", *sample_module["scl"],
+                "--sar", *sample_module["sar"], "--weights", small_weights, "--device", "cpu",
+                "--out", str(tmp_path), "--scheduler", cluster.scheduler_address, "--quiet",
+                timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert_same_outputs(tmp_path, single_run)
+    r = run_cli("reconstruct", "--msi", *sample_module["msi"], "--masks", *sample_module["scl"],
+                "--sar", *sample_module["sar"], "--weights", small_weights, "--device", "cpu",
+                "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1", "--quiet",
+                timeout=120)
+    assert r.returncode != 0 and "Cannot reach the Dask scheduler" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "o").exists()

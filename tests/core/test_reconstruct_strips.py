@@ -18,7 +18,7 @@ import torch
 
 from core_helpers import REPO_ROOT, list_files, read_raster, sample_paths
 from smts_cloudfill_plugin.core import reconstruct as rec
-from smts_cloudfill_plugin.core.fill import fill_pass
+from smts_cloudfill_plugin.core.fill import batches as fill_batches, fill_pass
 from smts_cloudfill_plugin.core.fill.settings import FillSettings
 from smts_cloudfill_plugin.core.model.config import smts_vit
 from smts_cloudfill_plugin.core.plan.date_groups import cover_dates, sar_for_group
@@ -218,10 +218,10 @@ def test_cancel_stops_before_the_next_block_and_leaves_no_file(tmp_path, monkeyp
             events.append(("read", stopped.is_set()))
         return real_read(self, *args, **kwargs)
 
-    real_scan, real_predict, real_read = rec.scan_missing, fill_pass.predict, Stack.read
+    real_scan, real_predict, real_read = rec.scan_missing, fill_batches.predict, Stack.read
     monkeypatch.setattr(fill_pass, "OrderedWorkers", Workers)
     monkeypatch.setattr(rec, "scan_missing", scan)
-    monkeypatch.setattr(fill_pass, "predict", predict)
+    monkeypatch.setattr(fill_batches, "predict", predict)
     monkeypatch.setattr(Stack, "read", read)
     out = tmp_path / "out"
     with pytest.raises(Cancelled):

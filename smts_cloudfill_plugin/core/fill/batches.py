@@ -60,6 +60,39 @@ def windows_to_run(missing: np.ndarray, x0: int, windows: list[Window]) -> list[
     return [bool(missing[:, :w.h, w.x0 - x0:w.x0 - x0 + w.w].any()) for w in windows]
 
 
+def run_block(stack: Stack, model, device: torch.device, group, plan: FillPlan | None,
+              size: int, batch_size: int, skip_clear: bool, block,
+              stopped=lambda: False) -> tuple | None:
+    """Read a block of windows and run, in batches, the windows that have something to fill
+    (all of them unless ``skip_clear``); the others get None. Return the written dates' stored
+    values and masks over the block, and the predictions (None when ``stopped()`` says so
+    between batches). A worker thread here, or a task on a Dask worker (:mod:`.cluster`).
+
+    The dates written are read first, alone: a block with no missing pixel on them (most of a
+    raster that is a little cloudy) needs neither the other dates nor SAR, and costs little
+    more than copying its input; the model's inputs (every date of the group, and SAR) are read
+    only across the windows that run. A CUDA out-of-memory error is left to the caller."""
+    w0, w1 = block.windows[0], block.windows[-1]
+    own = stack.read(w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h, None, group.written,
+                     reflectance=False)
+    to_run = windows_to_run(own.missing, w0.x0, block.windows) if skip_clear \
+        else [True] * len(block.windows)
+    run = [w for w, r in zip(block.windows, to_run) if r]
+    if not run:
+        return own.raw, own.missing, [None] * len(block.windows)
+    x0 = run[0].x0
+    data = stack.read(x0, w0.y0, max(w.x0 + w.w for w in run) - x0, w0.h, group.sar,
+                      group.dates)
+    found: dict[Window, np.ndarray] = {}
+    for start in range(0, len(run), batch_size):
+        if stopped():
+            return None
+        batch = run[start:start + batch_size]
+        pred = predict(model, device, model_batch(data, x0, batch, size), group.days, plan)
+        found.update(zip(batch, pred[:, group.keep].reshape(len(batch), -1, size, size)))
+    return own.raw, own.missing, [found.get(w) for w in block.windows]
+
+
 def compose_date(stack: Stack, t: int, raw: np.ndarray, missing: np.ndarray,
                  prediction: np.ndarray | None) -> np.ndarray:
     """Date ``t``'s output over a piece: its stored values ``raw`` (B, h, w) where clear, the

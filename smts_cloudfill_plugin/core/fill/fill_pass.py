@@ -23,7 +23,7 @@ from ..choose.date_check import DateCheck, describe_check
 from ..choose.self_check import CHECK_WINDOWS, check_group
 from ..model.config import ModelConfig
 from ..plan.strips import Block, column_strips, plan_blocks
-from ..plan.windows import Window, check_windows, default_overlap, plan_windows
+from ..plan.windows import check_windows, default_overlap, plan_windows
 from ..progress import Feedback
 from ..block_cache import gdal_cache_limit, working_set
 from ..fill_checks import check_spacing, warn_empty_sar
@@ -32,7 +32,8 @@ from ..read.stack import Stack
 from ..workers import MemoryTrimmer, OrderedWorkers, PerThread, available_cores
 from ..write.raster import MASK_FILLED, RasterWriter
 from ..write.strips import StripWriter
-from .batches import compose_date, model_batch, predict, windows_to_run
+from .batches import compose_date, model_batch, run_block
+from .cluster import BlockTask, cluster_results, new_key
 from .settings import FillSettings
 
 #: A worker's result for a block on which CUDA ran out of memory (:meth:`_GroupFill.work`).
@@ -102,8 +103,10 @@ class FillPass:
 
     def __init__(self, stack: Stack, open_stack: Callable[[], Stack], model,
                  config: ModelConfig, device: torch.device, batch_size: int,
-                 feedback: Feedback, settings: FillSettings = FillSettings()) -> None:
+                 feedback: Feedback, settings: FillSettings = FillSettings(),
+                 weights: str = "") -> None:
         self.stack, self.open_stack, self.model = stack, open_stack, model
+        self.weights = weights   # the model's file, for a cluster's workers
         self.device, self.batch_size, self.feedback = device, batch_size, feedback
         self.settings = settings
         self.size = config.window
@@ -265,43 +268,18 @@ class _GroupFill:
         return self.ran
 
     def work(self, block: Block):
-        """Read a block (each worker with its own opened stack) and run, in batches, the
-        windows that have something to fill; the others get None. Return the written dates'
-        stored values and masks over the block, and the predictions.
-
-        The dates written are read first, alone: a block with no missing pixel on them (most
-        of a raster that is a little cloudy) needs neither the other dates nor SAR, and costs
-        little more than copying its input; the model's inputs (every date of the group, and
-        SAR) are read only across the windows that run. When CUDA runs out of memory, return
-        :data:`_OUT_OF_MEMORY` and leave the model to the main thread."""
-        fill, group = self.fill, self.group
-        w0, w1 = block.windows[0], block.windows[-1]
-        mine = self.stacks.get()
-        own = mine.read(w0.x0, w0.y0, w1.x0 + w1.w - w0.x0, w0.h, None, group.written,
-                        reflectance=False)
-        to_run = windows_to_run(own.missing, w0.x0, block.windows) \
-            if fill.settings.skip_clear_windows else [True] * len(block.windows)
-        run = [w for w, r in zip(block.windows, to_run) if r]
-        if not run:
-            return own.raw, own.missing, [None] * len(block.windows)
-        x0 = run[0].x0
-        data = mine.read(x0, w0.y0, max(w.x0 + w.w for w in run) - x0, w0.h, group.sar,
-                         group.dates)
-        found: dict[Window, np.ndarray] = {}
-        size, batch_size = fill.size, fill.batch_size
+        """:func:`.batches.run_block` on a worker thread (each with its own opened stack);
+        when CUDA runs out of memory, return :data:`_OUT_OF_MEMORY` and leave the model to the
+        main thread."""
+        fill = self.fill
         try:
-            for start in range(0, len(run), batch_size):
-                if self.pool.stop.is_set():
-                    return None
-                batch = run[start:start + batch_size]
-                pred = predict(fill.model, fill.device, model_batch(data, x0, batch, size),
-                               group.days, self.plan)
-                found.update(zip(batch, pred[:, group.keep].reshape(len(batch), -1, size, size)))
+            return run_block(self.stacks.get(), fill.model, fill.device, self.group, self.plan,
+                             fill.size, fill.batch_size, fill.settings.skip_clear_windows, block,
+                             self.pool.stop.is_set)
         except torch.cuda.OutOfMemoryError:
             if fill.device.type != "cuda":
                 raise
             return _OUT_OF_MEMORY
-        return own.raw, own.missing, [found.get(w) for w in block.windows]
 
     def results(self):
         """(block, what :meth:`work` returned) in order, from a pool of workers on the fill's
@@ -309,6 +287,13 @@ class _GroupFill:
         after it are dropped), fall back to the CPU once and go on from that block with a new
         pool."""
         fill, blocks, done = self.fill, self.blocks, 0
+        if fill.settings.scheduler:
+            task = BlockTask(new_key(), fill.open_stack, fill.weights, fill.device.type,
+                             self.group, self.plan, fill.size, fill.batch_size,
+                             fill.settings.skip_clear_windows)
+            yield from cluster_results(fill.settings.scheduler, task, blocks,
+                                       fill.settings.blocks_ahead, fill.feedback.check)
+            return
         while done < len(blocks):
             with worker_threads(fill.device, fill.settings.workers) as workers, \
                     OrderedWorkers(self.work, blocks[done:], workers,

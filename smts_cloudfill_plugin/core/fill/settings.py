@@ -28,6 +28,8 @@ class FillSettings:
             default_overlap` of the model's window and patch).
         skip_clear_windows: run only the windows with a missing pixel on a date written
             (:func:`.batches.windows_to_run`); False runs every window, the same bits slower.
+        scheduler: a ``dask.distributed`` scheduler's address: the blocks are read and run as
+            tasks of that cluster (:mod:`.cluster`) instead of on this machine's threads.
     """
 
     block_windows: int = 24
@@ -38,3 +40,4 @@ class FillSettings:
     gdal_cache_share: float = 2
     overlap: int | None = None
     skip_clear_windows: bool = True
+    scheduler: str | None = None
