@@ -180,6 +180,9 @@ def _check_options(batch_size: int, haze_check: bool, fill: FillSettings) -> Non
         raise CloudFillError("The haze check keeps its masks in this process's memory, which a "
                              "cluster's workers cannot read: fill without the haze check, or "
                              "without a scheduler.")
+    if fill.scheduler:   # an unreachable cluster is said now, not after the checks
+        from .fill.cluster import connect
+        connect(fill.scheduler).close()
 
 
 def _plan_passes(stack: Stack, model, config: ModelConfig, weights: str, device: str,
