@@ -76,6 +76,11 @@ def test_products_become_the_sample_stacks_exactly(season, tmp_path):
     assert any("BOA_ADD_OFFSET -1000 removed" in m for m in said)
     assert gdal.Open(result.dates[-1].msi_path).GetMetadataItem("PROCESSING_BASELINE") == "04.00"
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".part") or n.startswith(".")]
+    # the run's log beside the stacks: every message, in order, then what was written
+    log = (tmp_path / "cloudfill_prepare_log.txt").read_text(encoding="utf-8").splitlines()
+    assert log[0].startswith(f"SMTS CloudFill Prepare into '{tmp_path}'")
+    assert log[2:-1] == said and log[-1] == f"Wrote {len(fx.SAMPLE_DATES)} Sentinel-2 and 0 " \
+        "Sentinel-1 dates."
 
 
 def fx_gt():

@@ -40,8 +40,10 @@ from ..progress import Feedback, SubFeedback
 from ..read.clouds import DEFAULT_CLOUD_BUFFER, DEFAULT_SCL_MISSING
 from ..read.encodings import DN_SCALE
 from ..write.folder_lock import folder_lock
+from ..write.names import PREPARE_LOG
 from ..write.output_set import OutputSet
 from ..write.raster import RasterWriter
+from ..write.run_log import RunLog
 from .cloud_mask import CloudPolygons, cloud_mask
 from .grid import Extent, Grid, covers, footprint, target_grid, warp_band
 from .products import NATIVE_RES, S2Product, find_products, open_product
@@ -110,8 +112,9 @@ def prepare_series(products: list[str], extent: Extent, out_folder: str, *,
                    cloud_polygons: CloudPolygons | None = None, resampling: str = "nearest",
                    same_day: str = "mosaic", feedback: Feedback | None = None) -> Prepared:
     """Write the per-date stacks of ``products`` (and ``sar``) for ``extent``; see the module
-    docstring. Raises :class:`CloudFillError` for unusable input, naming the file."""
-    feedback = feedback or Feedback()
+    docstring. Raises :class:`CloudFillError` for unusable input, naming the file. Every
+    message and the summary also go to ``cloudfill_prepare_log.txt``, with the outputs."""
+    feedback = RunLog(feedback or Feedback())
     if resampling not in RESAMPLINGS:
         raise CloudFillError(f"Resampling '{resampling}' is not one of {', '.join(RESAMPLINGS)}.")
     if same_day not in SAME_DAY:
@@ -174,6 +177,10 @@ def prepare_series(products: list[str], extent: Extent, out_folder: str, *,
                               "backscatter depends on the look direction, keep one direction "
                               "for one season if you can.")
             feedback.check()
+            feedback.add_to(outputs, os.path.join(out_folder, PREPARE_LOG),
+                            f"SMTS CloudFill Prepare into '{out_folder}'",
+                            [f"Wrote {len(results)} Sentinel-2 and {len(sar_results)} "
+                             "Sentinel-1 dates."])
         feedback.progress(1.0, "Done")
         return Prepared(grid, results, sar_results, skipped)
 

@@ -38,3 +38,5 @@ INDEX_KEY = "SMTS_INDEX"
 CHECK_REPORT = "cloudfill_check.html"
 #: The run's log (every message, warnings marked, and the summary), in the output folder.
 RUN_LOG = "cloudfill_log.txt"
+#: Prepare's log (every message, warnings marked, and what it wrote), in its output folder.
+PREPARE_LOG = "cloudfill_prepare_log.txt"
