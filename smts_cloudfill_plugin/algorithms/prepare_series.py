@@ -94,8 +94,9 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
         RESAMPLING: "How the 20 m bands (B05, B06, B07, B8A, B11, B12) are put on the 10 m grid. "
                     "The SCL is always resampled with nearest.",
         OUTPUT_FOLDER: "Folder for S2_<date>.tif (10 bands, reflectance x 10000), "
-                       "CLOUDS_<date>.tif (1 = to fill), SCL_<date>.tif and S1_<date>.tif. "
-                       "These load as a group sorted by date, ready for 'Reconstruct cloudy MSI'.",
+                       "CLOUDS_<date>.tif (1 = to fill), SCL_<date>.tif and S1_<date>.tif, with "
+                       "the run's messages in cloudfill_prepare_log.txt. The rasters load as a "
+                       "group sorted by date, ready for 'Reconstruct cloudy MSI'.",
     }
 
     HELP_VALUES = {"cloud_buffer": str(DEFAULT_CLOUD_BUFFER),
@@ -111,16 +112,17 @@ class PrepareSeriesAlgorithm(CloudFillAlgorithm):
         return super().flags() | QgsProcessingAlgorithm.FlagCanCancel
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return self.tr("Turns downloaded Sentinel-2 Level-2A products (SAFE zips or folders) and "
-                "Sentinel-1 exports into one stack per date on one 10 m grid clipped to your "
-                "area: 10 bands B02 ... B12 (20 m bands resampled), the scene classification, a "
-                "cloud mask with a buffer around the clouds and your own cloud polygons, and "
-                "Sentinel-1 VV/VH in dB. Products of one day are mosaicked (or the clearer "
-                "kept), products of another UTM zone reprojected, a product that does not "
-                "cover the area is skipped with a message. The results load as a group sorted "
-                "by date: open 'Reconstruct cloudy MSI' next, its date table fills itself from "
-                "them.\n\n"
-                "Contains modified Copernicus Sentinel data.")
+        return self.tr(
+            "Turns downloaded Sentinel-2 Level-2A products (SAFE zips or folders) and "
+            "Sentinel-1 exports into one stack per date on one 10 m grid clipped to your "
+            "area: 10 bands B02 ... B12 (20 m bands resampled), the scene classification, a "
+            "cloud mask with a buffer around the clouds and your own cloud polygons, and "
+            "Sentinel-1 VV/VH in dB. Products of one day are mosaicked (or the clearer "
+            "kept), products of another UTM zone reprojected, a product that does not "
+            "cover the area is skipped with a message. The results load as a group sorted "
+            "by date: open 'Reconstruct cloudy MSI' next, its date table fills itself from "
+            "them.\n\n"
+            "Contains modified Copernicus Sentinel data.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         folder_behaviour = getattr(QgsProcessingParameterFile, "Folder", 1)
