@@ -24,6 +24,7 @@ import torch
 from osgeo import gdal
 
 from .errors import CloudFillError
+from .fill.cluster import cluster_client
 from .fill.fill_pass import FillPass
 from .fill.settings import FillSettings
 from .gdal_scope import gdal_exceptions
@@ -145,7 +146,9 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
                                    msi_dates=msi_dates, sar_dates_given=sar_dates,
                                    cloud_buffer=cloud_buffer)
     haze_folder = f"/vsimem/smts_haze_{os.getpid()}_{id(log):x}"
-    with gdal_exceptions(), folder_lock(output_folder), _vsimem_folder(haze_folder), \
+    # The cluster is reached first: an unreachable one is said before anything is read.
+    with cluster_client(fill.scheduler) as client, gdal_exceptions(), \
+            folder_lock(output_folder), _vsimem_folder(haze_folder), \
             open_stack(haze_masks=None) as stack:
         fractions, haze = _look_at_inputs(stack, config, weights, bool(sar), output_folder,
                                           log, haze_folder if haze_check else None, haze_k)
@@ -156,7 +159,7 @@ def reconstruct(msi: list[str], output_folder: str, masks: list[str | None] | No
         dev, groups = _plan_passes(stack, model, config, weights, device, targets,
                                    output_folder, log)
         passes = FillPass(stack, functools.partial(open_stack, haze_masks=haze), model, config,
-                          dev, batch_size, log, fill, weights)
+                          dev, batch_size, log, fill, weights, client)
         if self_check:
             log.info("Self-check: model, same-date residual and temporal interpolation on "
                      "held-back clear pixels of each cloudy date:")
@@ -180,9 +183,6 @@ def _check_options(batch_size: int, haze_check: bool, fill: FillSettings) -> Non
         raise CloudFillError("The haze check keeps its masks in this process's memory, which a "
                              "cluster's workers cannot read: fill without the haze check, or "
                              "without a scheduler.")
-    if fill.scheduler:   # an unreachable cluster is said now, not after the checks
-        from .fill.cluster import connect
-        connect(fill.scheduler).close()
 
 
 def _plan_passes(stack: Stack, model, config: ModelConfig, weights: str, device: str,

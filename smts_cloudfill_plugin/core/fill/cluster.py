@@ -11,6 +11,7 @@ blocks in flight. Dask is imported only here, only when a scheduler is given.
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import uuid
 from dataclasses import dataclass
@@ -84,16 +85,29 @@ def connect(scheduler: str):
         raise CloudFillError(f"Cannot reach the Dask scheduler at '{scheduler}': {e}") from None
 
 
+@contextlib.contextmanager
+def cluster_client(scheduler: str | None) -> Iterator[object]:
+    """One client of the cluster at ``scheduler`` for a run (None without a scheduler),
+    closed at its end."""
+    if scheduler is None:
+        yield None
+        return
+    client = connect(scheduler)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def new_key() -> str:
     return f"smts-fill-{uuid.uuid4().hex}"
 
 
-def cluster_results(scheduler: str, task: BlockTask, blocks: list, ahead: int,
+def cluster_results(client, task: BlockTask, blocks: list, ahead: int,
                     check: Callable[[], None]) -> Iterator[tuple[object, tuple]]:
     """(block, what :func:`.batches.run_block` returned) in the blocks' order, each run as a
-    task on the cluster at ``scheduler``; ``ahead`` blocks in flight beyond one per worker
-    thread. ``check`` raises on a cancel: the blocks in flight are dropped."""
-    client = connect(scheduler)
+    task of ``client``'s cluster; ``ahead`` blocks in flight beyond one per worker thread.
+    ``check`` raises on a cancel: the blocks in flight are dropped."""
     from distributed import wait
     in_flight: collections.deque = collections.deque()
     try:
@@ -129,4 +143,3 @@ def cluster_results(scheduler: str, task: BlockTask, blocks: list, ahead: int,
             yield block, result
     finally:
         client.cancel([f for _, f in in_flight])
-        client.close()

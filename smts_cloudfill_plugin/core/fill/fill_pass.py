@@ -104,9 +104,10 @@ class FillPass:
     def __init__(self, stack: Stack, open_stack: Callable[[], Stack], model,
                  config: ModelConfig, device: torch.device, batch_size: int,
                  feedback: Feedback, settings: FillSettings = FillSettings(),
-                 weights: str = "") -> None:
+                 weights: str = "", client=None) -> None:
         self.stack, self.open_stack, self.model = stack, open_stack, model
-        self.weights = weights   # the model's file, for a cluster's workers
+        # With FillSettings.scheduler: the cluster's client, and the model's file its workers read.
+        self.weights, self.client = weights, client
         self.device, self.batch_size, self.feedback = device, batch_size, feedback
         self.settings = settings
         self.size = config.window
@@ -287,11 +288,11 @@ class _GroupFill:
         after it are dropped), fall back to the CPU once and go on from that block with a new
         pool."""
         fill, blocks, done = self.fill, self.blocks, 0
-        if fill.settings.scheduler:
+        if fill.client is not None:
             task = BlockTask(new_key(), fill.open_stack, fill.weights, fill.device.type,
                              self.group, self.plan, fill.size, fill.batch_size,
                              fill.settings.skip_clear_windows)
-            yield from cluster_results(fill.settings.scheduler, task, blocks,
+            yield from cluster_results(fill.client, task, blocks,
                                        fill.settings.blocks_ahead, fill.feedback.check)
             return
         while done < len(blocks):
