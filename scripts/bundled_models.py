@@ -80,6 +80,28 @@ def site_season(site: str) -> Season:
     return _SEASONS[site]
 
 
+def save_seasons(path: str) -> None:
+    """Both sites' seasons as one .npz (arrays and ISO dates): what training needs, for a
+    machine without GDAL or the shared data (the lent GPU, see scripts/gpu_train.sh)."""
+    arrays = {}
+    for site in (SITE_A, SITE_B):
+        s = site_season(site)
+        arrays.update({f"{site}/msi": s.msi, f"{site}/missing": s.missing, f"{site}/sar": s.sar,
+                       f"{site}/dates": np.array([str(d) for d in s.dates]),
+                       f"{site}/sar_dates": np.array([str(d) for d in s.sar_dates])})
+    np.savez_compressed(path, **arrays)
+
+
+def load_seasons(path: str) -> None:
+    """Fill the season cache from :func:`save_seasons`' file (no GDAL read)."""
+    with np.load(path) as z:
+        for site in (SITE_A, SITE_B):
+            dates = [D.fromisoformat(str(d)) for d in z[f"{site}/dates"]]
+            sar_dates = [D.fromisoformat(str(d)) for d in z[f"{site}/sar_dates"]]
+            _SEASONS[site] = Season(z[f"{site}/msi"], z[f"{site}/missing"], z[f"{site}/sar"],
+                                    dates, sar_dates, site)
+
+
 def slice_season(s: Season, start: dt.date | None, end: dt.date | None) -> Season:
     keep = [i for i, d in enumerate(s.dates) if (start is None or d >= start) and (end is None or d < end)]
     skeep = [i for i, d in enumerate(s.sar_dates)
@@ -106,9 +128,13 @@ def data_summary(config: cfg.ModelConfig) -> dict:
 
 
 def cmd_train(args) -> None:
+    if args.seasons:
+        load_seasons(args.seasons)
     ours = dict(cfg.OURS) if args.recipe == "ours" else {}
     if args.residual_scale is not None and ours:
         ours["residual_scale"] = args.residual_scale
+    if args.sar_dates is not None:
+        ours["sar_dates"] = args.sar_dates
     config = VARIANTS[args.variant](width=args.width, depth=args.depth, heads=args.heads, **ours)
     seasons, windows = split("train", config, args.variants)
     vseasons, vwindows = split("validation", config, args.val_variants)
@@ -126,13 +152,15 @@ def cmd_train(args) -> None:
                              scenarios=(WHOLE_DATE_MIX if args.whole_dates else None)
                              if args.recipe == "ours" else {"paper": 1.0},
                              standardised_mse=args.recipe == "ours",
-                             validation_whole_dates=args.whole_dates)
+                             validation_whole_dates=args.whole_dates,
+                             lr_by_time=args.lr_by_time)
     meta = {"training_data": {"source": "WorldCereal public training extractions, Flanders "
                               "(contains modified Copernicus Sentinel data 2017-2019)",
                               "split": {k: [f"{s} {a or 'start'}..{b or 'end'}" for s, a, b in v]
                                         for k, v in SPLIT.items()},
                               **data_summary(config)},
-            "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, CPU"}
+            "hardware": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else
+            f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, CPU"}
     if args.init:
         from smts_cloudfill_plugin.core.model.weights import read_weights_info
         before = read_weights_info(args.init)[0].extra
@@ -140,7 +168,7 @@ def cmd_train(args) -> None:
         meta["training_stages"] = [{k: t.get(k) for k in ("steps", "seconds", "lr", "best_step")}
                                    for t in earlier]
     res = train(model, all_seasons, windows, vwindows, settings, args.out, extra_metadata=meta,
-                feedback=PrintFeedback())
+                feedback=PrintFeedback(), device=args.device)
     print(f"done: {res.steps} steps in {res.seconds:.0f} s, best validation masked MSE "
           f"{res.best_val:.5f} at step {res.best_step}", flush=True)
 
@@ -649,6 +677,14 @@ def main() -> None:
                        help="the prior's same-date residual scale (px; 0: none): for a new "
                             "model, its config; with --init, a model on another scale is moved "
                             "onto this one (last layer zeroed)")
+        t.add_argument("--device", default="cpu", help="cpu, or cuda to train on the GPU")
+        t.add_argument("--seasons", default=None,
+                       help="the seasons from `dump-seasons` (no GDAL or shared data needed)")
+        t.add_argument("--sar-dates", type=int, default=None,
+                       help="SAR dates per input (5: the paper's, spread over the span; 6: one "
+                            "beside each MSI date)")
+        t.add_argument("--lr-by-time", action="store_true",
+                       help="decay the learning rate over --minutes when that ends first")
         t.add_argument("--val-variants", type=int, default=0,
                        help="rounds of random date sequences added to the validation windows "
                             "(more windows, a steadier choice of the best step)")
@@ -663,6 +699,8 @@ def main() -> None:
                     help="re-run only the demo's case (every method) into evaluation.json")
     ev.add_argument("--only", nargs="+", choices=list(MATRIX_MODELS),
                     help="re-run these methods only, keeping the other rows of evaluation.json")
+    ds = sub.add_parser("dump-seasons")
+    ds.add_argument("--out", required=True)
     ft = sub.add_parser("finetune")
     ft.add_argument("--minutes", type=float, default=8.0)
     sc = sub.add_parser("scratch20m")
@@ -674,6 +712,8 @@ def main() -> None:
     if args.cmd == "train":
         args.out = args.out or os.path.join(ROOT, "model_weights", WEIGHT_FILES[args.variant])
         cmd_train(args)
+    elif args.cmd == "dump-seasons":
+        save_seasons(args.out)
     elif args.cmd == "sweep":
         cmd_sweep(args)
     elif args.cmd == "finetune":

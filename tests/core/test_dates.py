@@ -89,6 +89,16 @@ def test_pick_sar_dates_nearest_to_even_times():
     assert pick_sar_dates([17], [0, 12, 18, 30], 1) == [2]
 
 
+def test_pick_sar_dates_one_beside_each_msi_date():
+    # As many SAR as MSI dates: each MSI date gets its nearest SAR date, not the even times
+    # (the sample's dates: 2019-04-01 ... 2019-05-16, SAR every 3 days).
+    msi = [0, 10, 20, 25, 40, 45]
+    sar = list(range(-2, 50, 3))
+    picked = pick_sar_dates(msi, sar, 6)
+    assert [sar[i] for i in picked] == [1, 10, 19, 25, 40, 46]
+    assert [sar[i] for i in pick_sar_dates(msi, sar, 5)] == [1, 10, 22, 34, 46]
+
+
 def test_pick_sar_dates_stays_distinct():
     # Both wanted times (10, 11) are nearest to SAR date 1 (day 10): the second takes the
     # next nearest, day 0 (11 days away) rather than day 30 (19 days away).

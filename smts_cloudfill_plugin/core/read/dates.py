@@ -82,15 +82,19 @@ def day_numbers(dates: Sequence[dt.date | None]) -> list[float] | None:
 def pick_sar_dates(msi_days: Sequence[float], sar_days: Sequence[float], count: int) -> list[int]:
     """Indices of ``count`` distinct SAR dates nearest to evenly spaced times over the MSI span.
 
-    With one SAR date per MSI date (S-ViT), it is the SAR date nearest to that MSI date.
+    With one SAR date per MSI date (S-ViT, or a model with as many SAR as MSI dates), each is
+    the SAR date nearest to its MSI date: the radar of that day sits beside its image.
     The indices come in date order (the order of the model's SAR channels), whatever the
     order of ``sar_days``.
     """
     if len(sar_days) < count:
         raise ValueError(f"{count} SAR dates are needed, {len(sar_days)} given")
     first, last = msi_days[0], msi_days[-1]
-    wanted = [first + (last - first) * i / max(count - 1, 1) for i in range(count)] \
-        if count > 1 else [(first + last) / 2]
+    if count == len(msi_days):
+        wanted = list(msi_days)
+    else:
+        wanted = [first + (last - first) * i / max(count - 1, 1) for i in range(count)] \
+            if count > 1 else [(first + last) / 2]
     chosen: list[int] = []
     for w in wanted:
         order = sorted(range(len(sar_days)), key=lambda i: (abs(sar_days[i] - w), i))

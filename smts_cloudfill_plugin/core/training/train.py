@@ -51,6 +51,8 @@ class TrainSettings:
         standardised_mse: take the loss's MSE on standardised bands (ours; see :mod:`losses`).
         validation_whole_dates: every other validation window has whole dates hidden instead
             of clouds (the best step must also fill overcast dates well).
+        lr_by_time: the cosine decay follows the elapsed share of ``max_minutes`` when that
+            comes first (a run sized by time on hardware of unknown speed still decays).
     """
 
     max_steps: int = 2000
@@ -67,6 +69,7 @@ class TrainSettings:
     scenarios: dict | None = None
     standardised_mse: bool = True
     validation_whole_dates: bool = False
+    lr_by_time: bool = False
 
 
 @dataclass
@@ -114,11 +117,15 @@ def masked_mse(model: SmtsVit, samples: list[Sample], device: torch.device,
     return total / max(count, 1.0)
 
 
-def _lr_at(step: int, settings: TrainSettings) -> float:
+def _lr_at(step: int, settings: TrainSettings, time_share: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to 5 % over the steps (or, with ``lr_by_time``, over
+    ``time_share``, the elapsed share of the time limit, when it is further on)."""
     warm = max(1, min(100, settings.max_steps // 10))
     if step < warm:
         return settings.lr * (step + 1) / warm
     progress = (step - warm) / max(1, settings.max_steps - warm)
+    if settings.lr_by_time:
+        progress = max(progress, time_share)
     return settings.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
@@ -171,7 +178,7 @@ def train(model: SmtsVit, seasons: list[Season], train_windows: list[DateWindow]
                 stopped_by = "time"
                 break
             feedback.check()
-            run.step(step)
+            run.step(step, (time.monotonic() - t0) / 60 / settings.max_minutes)
             step += 1
             result.steps, result.seconds = step, time.monotonic() - t0
             feedback.progress(step / settings.max_steps)
@@ -255,8 +262,9 @@ class _Training:
         self.feedback.info(f"Resumed from {checkpoint} at step {start_step}.")
         return start_step, elapsed0
 
-    def step(self, step: int) -> None:
-        """One optimiser step on a batch drawn for ``step`` (the same batch on a resume)."""
+    def step(self, step: int, time_share: float = 0.0) -> None:
+        """One optimiser step on a batch drawn for ``step`` (the same batch on a resume);
+        ``time_share``: the elapsed share of the time limit (see ``lr_by_time``)."""
         settings, model = self.settings, self.model
         rng = np.random.default_rng([settings.seed, step])
         batch = [random_sample(self.seasons, self.train_windows, self.size, rng,
@@ -264,7 +272,7 @@ class _Training:
                  for _ in range(settings.batch_size)]
         msi, missing, sar, weight, days = to_batch(batch, self.device)
         for g in self.opt.param_groups:
-            g["lr"] = _lr_at(step, settings)
+            g["lr"] = _lr_at(step, settings, time_share)
         loss = multiscale_loss(model(msi, missing, sar, days), msi, weight,
                                band_std=model.msi_std.flatten() if settings.standardised_mse
                                else None)
