@@ -135,6 +135,8 @@ def cmd_train(args) -> None:
         ours["residual_scale"] = args.residual_scale
     if args.sar_dates is not None:
         ours["sar_dates"] = args.sar_dates
+    if args.sar_input is not None:
+        ours["sar_input"] = args.sar_input
     config = VARIANTS[args.variant](width=args.width, depth=args.depth, heads=args.heads, **ours)
     seasons, windows = split("train", config, args.variants)
     vseasons, vwindows = split("validation", config, args.val_variants)
@@ -145,6 +147,11 @@ def cmd_train(args) -> None:
     model = make_model(config, seasons, args.seed, args.init)
     if args.residual_scale is not None and model.config.residual_scale != args.residual_scale:
         model = on_residual_prior(model, args.residual_scale)
+    if args.sar_input is not None and model.config.sar_input != args.sar_input:
+        # The same weights reading the SAR another way: fine-tuning adapts them.
+        moved = SmtsVit(model.config.replace(sar_input=args.sar_input), model.normalisation)
+        moved.load_state_dict(model.state_dict())
+        model = moved.train()
     config = model.config
     settings = TrainSettings(max_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch,
                              lr=args.lr, seed=args.seed, validate_every=args.validate_every,
@@ -683,6 +690,9 @@ def main() -> None:
         t.add_argument("--sar-dates", type=int, default=None,
                        help="SAR dates per input (5: the paper's, spread over the span; 6: one "
                             "beside each MSI date)")
+        t.add_argument("--sar-input", choices=["db", "change"], default=None,
+                       help="SAR as standardised dB, or as each pixel's change from its mean "
+                            "over the input's dates (with --init: the model is moved onto it)")
         t.add_argument("--lr-by-time", action="store_true",
                        help="decay the learning rate over --minutes when that ends first")
         t.add_argument("--val-variants", type=int, default=0,

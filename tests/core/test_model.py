@@ -86,6 +86,28 @@ def test_sar_changes_the_smts_vit_output():
         assert not torch.allclose(model(msi, missing, sar), model(msi, missing, sar + 3.0))
 
 
+def test_sar_as_change_ignores_each_pixels_level():
+    # "change": a pixel's backscatter shifted on every date alike (another orbit's incidence
+    # angle) gives the same fill; a change on one date does not. A date without SAR (NaN) is
+    # left out of the pixel's mean.
+    cfg = config.smts_vit(sar_input="change", **SMALL)
+    torch.manual_seed(1)
+    model = SmtsVit(cfg).eval()
+    msi, missing, sar = _inputs(cfg, 20, 20)
+    level = torch.randn(1, 1, 2, 20, 20) * 3
+    one_date = torch.zeros_like(sar)
+    one_date[:, 2] = 3.0
+    gap = sar.clone()
+    gap[:, 1, :, :5] = float("nan")
+    with torch.no_grad():
+        base = model(msi, missing, sar)
+        torch.testing.assert_close(model(msi, missing, sar + level), base, atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(model(msi, missing, sar + one_date), base)
+        assert torch.isfinite(model(msi, missing, gap)).all()
+    with pytest.raises(ValueError, match="sar_input"):
+        config.smts_vit(sar_input="linear")
+
+
 def test_normalisation_is_undone_on_the_output():
     cfg = config.mts_vit(**SMALL)
     norm = Normalisation(tuple(0.1 * (i + 1) for i in range(10)), (0.01,) * 10)

@@ -53,6 +53,10 @@ class ModelConfig:
         decoder_channels: feature channels per pixel of the ``"conv"`` decoder.
         pos_grid: side of the learned position-embedding grid, resized to the token grid.
         window: side in pixels of the windows the model was trained on; the window planner uses it.
+        sar_input: ``"db"`` feeds the standardised backscatter (the paper); ``"change"`` (ours,
+            issue 18) feeds each pixel's departure from its own mean over the input's SAR
+            dates: what changed that day, without the level that differs between orbits,
+            incidence angles and sites.
     """
 
     msi_bands: tuple[str, ...] = S2_BANDS
@@ -72,6 +76,7 @@ class ModelConfig:
     decoder_channels: int = 16
     pos_grid: int = 12
     window: int = 60
+    sar_input: str = "db"
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
@@ -83,6 +88,8 @@ class ModelConfig:
                              "and must not be negative")
         if self.decoder not in ("linear", "conv"):
             raise ValueError(f"decoder must be 'linear' or 'conv', not {self.decoder!r}")
+        if self.sar_input not in ("db", "change"):
+            raise ValueError(f"sar_input must be 'db' or 'change', not {self.sar_input!r}")
         if self.window % self.patch:
             raise ValueError(f"window {self.window} is not a multiple of patch {self.patch}")
         object.__setattr__(self, "msi_bands", tuple(self.msi_bands))

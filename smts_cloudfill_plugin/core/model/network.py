@@ -133,8 +133,10 @@ class SmtsVit(nn.Module):
         if self.config.uses_sar:
             if sar is None:
                 raise ValueError(f"{self.config.variant} needs SAR input")
-            s = torch.nan_to_num((sar - self.sar_mean) / self.sar_std)
-            parts.append(s.flatten(1, 2))
+            s = (sar - self.sar_mean) / self.sar_std
+            if self.config.sar_input == "change":
+                s = s - torch.nanmean(s, dim=1, keepdim=True)
+            parts.append(torch.nan_to_num(s).flatten(1, 2))
         return torch.cat(parts, dim=1)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
