@@ -192,6 +192,27 @@ def on_residual_prior(model: SmtsVit, scale: float) -> SmtsVit:
     return new.train()
 
 
+def cmd_soup(args) -> None:
+    """The average of two weights of one architecture, the second fine-tuned from the first
+    (a weight soup): issue 18's whole-date fine-tune keeps about half its gain on whole cloudy
+    dates and gives back most of what it lost on clouds (model_weights/EXPERIMENTS.md)."""
+    from smts_cloudfill_plugin.core.model.weights import save_weights
+    base, info_base = load_model(args.base)
+    tuned, info = load_model(args.tuned)
+    if base.config != tuned.config:
+        sys.exit("Error: the two weights have different architectures.")
+    a, sb, st = args.share, base.state_dict(), tuned.state_dict()
+    tuned.load_state_dict({k: (1 - a) * sb[k] + a * st[k] if st[k].is_floating_point() else st[k]
+                           for k in st})
+    extra = dict(info.extra)
+    extra["soup"] = {"base": os.path.basename(args.base),
+                     "base_training": info_base.extra.get("training", {}).get("steps"),
+                     "base_hardware": info_base.extra.get("hardware", ""),
+                     "fine_tuned": os.path.basename(args.tuned), "share_of_fine_tuned": a}
+    save_weights(args.out, tuned, extra)
+    print(f"wrote {args.out}: {1 - a:g} x {args.base} + {a:g} x {args.tuned}")
+
+
 def test_sets(config: cfg.ModelConfig):
     """The fixed held-out sets of the crop path (model alone on 60 px crops): synthetic clouds per
     count, and real cloud shapes; used by the width sweep."""
@@ -400,6 +421,20 @@ def demo_rows(result: dict) -> str:
     return "\n".join(pe.matrix_markdown({"rows": {"demo": result["rows"]["demo"]}}).splitlines()[2:])
 
 
+def soup_text(soup: dict | None) -> str:
+    """The card's words on a shipped weight soup (issue 18), or nothing."""
+    if not soup:
+        return ""
+    a = soup.get("share_of_fine_tuned", 0.5)
+    return (f"\n**Whole cloudy dates** (issue 18): the shipped weights are {1 - a:g} x those weights "
+            f"+ {a:g} x the same fine-tuned with whole dates hidden (a weight soup, `bundled_models.py "
+            "soup`): the fine-tune (`scripts/gpu_train.sh`, runs `ft_smts` / `ft_mts`: lr 3e-4, "
+            "batch 32, 6.5 min on a GPU, SCL snow counted as cloud) hid 1..3 whole dates in 30 % "
+            "of its samples and half its validation windows; alone it filled whole dates better "
+            "but clouds worse, the average keeps about half its whole-date gain and none of "
+            "that loss (model_weights/EXPERIMENTS.md).\n")
+
+
 def write_model_card(result: dict, table: str, targets: list[str]) -> None:
     infos = {}
     for label, (f, _) in MATRIX_MODELS.items():
@@ -420,6 +455,10 @@ def write_model_card(result: dict, table: str, targets: list[str]) -> None:
     smts = infos.get("SMTS-ViT", (None, None))[1]
     data = smts.extra.get("training_data", {}) if smts else {}
     hardware = smts.extra.get("hardware", "") if smts else ""
+    soup = smts.extra.get("soup") if smts else None
+    if soup:
+        hardware = (f"{soup.get('base_hardware') or 'CPU'} (the first three stages); {hardware} "
+                    "(the whole-date fine-tune)")
     sweep_path = os.path.join(ROOT, "model_weights", "width_sweep.md")
     sweep = open(sweep_path).read() if os.path.exists(sweep_path) else "(not run)"
     split_lines = "\n".join(f"- {k}: " + "; ".join(v) for k, v in data.get("split", {}).items())
@@ -461,7 +500,7 @@ measurement:
    1/4 as in the paper, but the MSE on standardised bands (on reflectance, MSE ~ 0.003 next to
    SAM ~ 0.15 rad: the paper's sum is almost all SAM, which is blind to brightness).
 The step-0 model (the prior) is a candidate of the best-step choice on validation.
-
+{soup_text(soup)}
 **In the product**, reconstruct's self-check (`core/choose/self_check.py`) then hides clear pixels of each
 cloudy date of the user's own scene (synthetic clouds on up to 12 windows, two independent draws)
 and fills them with every candidate `interpolation + residual(s) + w x (model - its prior)`:
@@ -490,8 +529,8 @@ Hardware: {hardware}.
 Real Sentinel-2 L2A (10 bands at 10 m; 20 m bands nearest-upsampled) and Sentinel-1 GRD ascending
 (VV, VH in dB, bilinear onto the 10 m grid) over two Flanders cropland sites, from the WorldCereal
 project's public training extractions. Windows of 6 Sentinel-2 dates 10 +- 5 days apart and 5
-Sentinel-1 dates within 6 days of their span; really cloudy pixels (SCL 0, 3, 8, 9, 10; the plugin and the
-evaluation also count 11, snow, as cloudy since the weights were trained) are left out of the loss, so partly cloudy windows count (windows need 30 % clear pixels on average).
+Sentinel-1 dates within 6 days of their span; really cloudy pixels (SCL 0, 3, 8, 9, 10, and 11, snow, in the
+whole-date fine-tune; the plugin and the evaluation count 11 as cloudy too) are left out of the loss, so partly cloudy windows count (windows need 30 % clear pixels on average).
 
 {split_lines}
 
@@ -709,6 +748,11 @@ def main() -> None:
                     help="re-run only the demo's case (every method) into evaluation.json")
     ev.add_argument("--only", nargs="+", choices=list(MATRIX_MODELS),
                     help="re-run these methods only, keeping the other rows of evaluation.json")
+    so = sub.add_parser("soup", help="average two weights (the second fine-tuned from the first)")
+    so.add_argument("base")
+    so.add_argument("tuned")
+    so.add_argument("--share", type=float, default=0.5, help="the fine-tuned weights' share")
+    so.add_argument("--out", required=True)
     ds = sub.add_parser("dump-seasons")
     ds.add_argument("--out", required=True)
     ft = sub.add_parser("finetune")
@@ -722,6 +766,8 @@ def main() -> None:
     if args.cmd == "train":
         args.out = args.out or os.path.join(ROOT, "model_weights", WEIGHT_FILES[args.variant])
         cmd_train(args)
+    elif args.cmd == "soup":
+        cmd_soup(args)
     elif args.cmd == "dump-seasons":
         save_seasons(args.out)
     elif args.cmd == "sweep":

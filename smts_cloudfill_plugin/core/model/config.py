@@ -14,8 +14,9 @@ S1_BANDS: tuple[str, ...] = ("VV", "VH")
 #: What SAR is worth to the bundled models, measured (model card, scripts/sar_information.py;
 #: issue 18): said in the SAR parameter's help and in the log of a run with SAR.
 SAR_FINDING = ("on two Flanders sites, Sentinel-1's change at a date explains only 2 to 8 % of "
-               "what temporal interpolation misses there, so do not expect SAR to rescue a "
-               "wholly cloudy date; the self-check decides how much of the model to use.")
+               "what temporal interpolation misses there, and SMTS-ViT fills a wholly cloudy "
+               "date within 2 % of MTS-ViT (no SAR), however it was trained: do not expect SAR "
+               "to rescue such a date; the self-check decides how much of the model to use.")
 
 
 @dataclass(frozen=True)
