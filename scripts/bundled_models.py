@@ -149,9 +149,7 @@ def cmd_train(args) -> None:
         model = on_residual_prior(model, args.residual_scale)
     if args.sar_input is not None and model.config.sar_input != args.sar_input:
         # The same weights reading the SAR another way: fine-tuning adapts them.
-        moved = SmtsVit(model.config.replace(sar_input=args.sar_input), model.normalisation)
-        moved.load_state_dict(model.state_dict())
-        model = moved.train()
+        model = with_config(model, sar_input=args.sar_input)
     config = model.config
     settings = TrainSettings(max_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch,
                              lr=args.lr, seed=args.seed, validate_every=args.validate_every,
@@ -180,12 +178,18 @@ def cmd_train(args) -> None:
           f"{res.best_val:.5f} at step {res.best_step}", flush=True)
 
 
+def with_config(model: SmtsVit, **changes) -> SmtsVit:
+    """The same weights in a model whose config differs by ``changes`` (same shapes), training."""
+    new = SmtsVit(model.config.replace(**changes), model.normalisation)
+    new.load_state_dict(model.state_dict())
+    return new.train()
+
+
 def on_residual_prior(model: SmtsVit, scale: float) -> SmtsVit:
     """The same network on the temporal prior corrected by the same-date residual (``scale``
     px), its last layer zeroed again: training starts from that corrected interpolation, the
     floor, and the best-step choice can only keep or improve on it."""
-    new = SmtsVit(model.config.replace(residual_scale=scale), model.normalisation)
-    new.load_state_dict(model.state_dict())
+    new = with_config(model, residual_scale=scale)
     last = new.head if new.config.decoder == "linear" else new.refine[-1]
     torch.nn.init.zeros_(last.weight)
     torch.nn.init.zeros_(last.bias)

@@ -31,7 +31,7 @@ train() {  # name, then the arguments of `bundled_models.py train`
     --batch 32 --threads 2 --whole-dates --variants 8 --val-variants 8 --lr-by-time \
     --steps 100000 --validate-every 200 "$@" >>"$out/$name.log" 2>&1
 }
-total=$(python3 -c "print($m1 + $m2)")
+total=$($py -c "print($m1 + $m2)")
 scratch() {  # name, variant, seed, extra arguments
   local name=$1 variant=$2 seed=$3; shift 3
   train "$name" --variant "$variant" --seed "$seed" --residual-scale 0 --lr 1e-3 \
