@@ -16,10 +16,11 @@ from smts_cloudfill_plugin.core.read.dates import day_numbers
 from smts_cloudfill_plugin.core.model.network import SmtsVit
 from smts_cloudfill_plugin.core.plan.windows import default_overlap
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
-from smts_cloudfill_plugin.core.choose.date_check import BASIS_NONE, BASIS_WHOLE, describe_check
+from smts_cloudfill_plugin.core.choose.date_check import (BASIS_EACH, BASIS_NONE, BASIS_WHOLE,
+                                                          describe_check)
 from smts_cloudfill_plugin.core.choose.self_check import check_group
 from smts_cloudfill_plugin.core.read.stack import Stack
-from smts_cloudfill_plugin.core.choose.candidates import BRIGHTNESS, FULL, TONE
+from smts_cloudfill_plugin.core.choose.candidates import BRIGHTNESS, FULL, SMOOTH, TONE
 from smts_cloudfill_plugin.core.model.weights import save_weights
 
 SMALL = {"width": 32, "depth": 1, "heads": 4, "window": 20, "pos_grid": 4}
@@ -169,11 +170,12 @@ def test_a_whole_cloudy_date_is_chosen_for_by_hiding_whole_clear_dates(offset, w
     found = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [2],
                         [f"d{i}" for i in range(6)], [str(i) for i in range(6)])
     whole = found[0]
-    assert whole.basis == f"{BASIS_WHOLE}: d3, d4, d0"   # inner first, then the nearest
+    # Inner first, then the nearest; a lone date inside the group: each hidden date decides too.
+    assert whole.basis == f"{BASIS_WHOLE}: d3, d4, d0; {BASIS_EACH}"
     assert whole.pixels == 3 * 2 * 20 * 20          # three dates hidden whole, both windows
     # The model's brightness only: even a perfect model's is not the whole truth, so a high
     # weight, not necessarily 1; a wrong model's (0.2 too bright) none.
-    assert whole.kind == BRIGHTNESS
+    assert whole.kind == SMOOTH
     assert whole.weight >= 0.5 if weight == 1.0 else whole.weight == 0.0
     assert (whole.model_mse < whole.interp_mse) == (weight == 1.0)
     assert whole.scale == 0.0   # no same-date residual without clear pixels of that date
@@ -373,7 +375,7 @@ def test_whole_dates_in_a_row_are_checked_on_one_date_gaps_and_say_so():
                         [f"d{i}" for i in range(8)], [str(i) for i in range(8)])
     assert all(c.basis.startswith(f"{BASIS_RUN.format(n=3)}; {BASIS_WHOLE}") for c in found[:3])
     assert found[3].basis.startswith(BASIS_WHOLE)
-    assert all(c.kind == BRIGHTNESS and c.weight >= 0.5 for c in found)   # a perfect model's brightness
+    assert all(c.kind == SMOOTH and c.weight >= 0.5 for c in found)   # a perfect model's brightness
     assert "brightness only" in found[0].why and "'s brightness" in describe_check(found[0])
 
 
@@ -529,3 +531,75 @@ def test_a_tone_fill_keeps_interpolation_s_spectral_angle_at_every_weight_and_sc
             assert torch.allclose(angle(tone), angle(interp), atol=2e-4)
             assert not torch.allclose(angle(full), angle(interp), atol=2e-3)
             assert not torch.allclose(tone, interp, atol=1e-4)      # residual and model moved it
+
+
+def test_smoothed_brightness_keeps_the_angle_and_field_factors_and_adds_no_texture():
+    """Whole cloudy dates take the model's brightness smoothed along interpolation's image
+    (a guided filter): the spectral angle stays interpolation's, a factor constant over a field
+    stays what it is up to the field's edge, and per-pixel noise in the factor is smoothed away
+    (the raw factor's texture cost SSIM on the fully clear windows)."""
+    from smts_cloudfill_plugin.core.choose.candidates import smooth_brightness
+    from smts_cloudfill_plugin.core.metrics import spectral_angle
+    rng = np.random.default_rng(11)
+    spectrum = torch.from_numpy(0.05 + rng.random((10, 1, 1), dtype=np.float32) * 0.3)
+    base = spectrum.repeat(1, 16, 16)[None].clone()             # (1, C, 16, 16): two fields
+    base[..., 8:] *= 2.0
+    factor = torch.full((1, 1, 16, 16), 0.2)
+    factor[..., 8:] = -0.1                                       # one field brighter, one darker
+    noise = torch.from_numpy(rng.normal(0, 0.05, (1, 1, 16, 16)).astype(np.float32))
+    change = base * (factor + noise)
+    fill = base + smooth_brightness(base, change)
+    truth = torch.from_numpy(rng.random((1, 10, 16, 16), dtype=np.float32) + 0.1)
+    assert torch.allclose(spectral_angle(fill, truth, dim=1), spectral_angle(base, truth, dim=1),
+                          atol=1e-5)
+    got = (fill / base - 1)[:, :1]                               # the factor applied per pixel
+    assert (got - factor).abs().mean() < 0.25 * noise.abs().mean()       # the noise mostly gone
+    edge = (got - factor)[..., 7:9]                              # both sides of the fields' edge
+    assert edge.abs().mean() < 0.5 * noise.abs().mean()                  # the edge kept, not blurred
+    flat = base + smooth_brightness(base, base * 0.2)            # a constant factor: kept exactly
+    assert torch.allclose(flat, base * 1.2, atol=1e-5)
+
+
+def test_a_candidate_must_hold_on_each_hidden_date_when_asked():
+    """best(each=...): the pooled figures favour the model, one hidden date alone loses 5 % on
+    it; within a 1 % slack that refuses the model, within 10 % it does not."""
+    from smts_cloudfill_plugin.core.choose.candidate_errors import whole_errors
+    parts = [whole_errors() for _ in range(3)]
+    for e, ratio in zip(parts, (0.8, 0.8, 1.05)):
+        e.n[:] = 100
+        e.sums[:] = 1.0
+        e.sums[:, :, :, :, -1] = ratio                           # weight 1: the model's brightness
+    pooled = whole_errors().merged(parts)
+    assert pooled.best()[2] == len(pooled.sums[0, 0, 0, 0]) - 1
+    assert pooled.best(parts, 0.01) == (0, 0, 0)
+    assert pooled.best(parts, 0.1)[2] == len(pooled.sums[0, 0, 0, 0]) - 1
+
+
+@pytest.mark.parametrize("cloudy,slack,model_taken", [(2, None, False), (2, 10.0, True),
+                                                      (5, None, True)])
+def test_a_lone_inner_whole_date_is_refused_a_model_one_hidden_date_says_is_wrong(
+        cloudy, slack, model_taken, monkeypatch):
+    """A model right on every date but one (date 4, 5 % too bright): the hidden dates' pooled
+    figures still favour it (as a slack of 10 shows). For a lone whole date inside the group
+    (2), whose hidden dates include date 4, each hidden date must hold, so interpolation fills
+    it; at the group's end (5) the pooled figures decide and the model's brightness is taken."""
+    from smts_cloudfill_plugin.core.choose import candidate_errors
+    if slack is not None:
+        monkeypatch.setattr(candidate_errors, "EACH_SLACK", slack)
+    rng = np.random.default_rng(1)
+    base = rng.random((1, 1, 10, 20, 20), dtype=np.float32) * 0.3
+    trend = np.linspace(0, 0.3, 6, dtype=np.float32)[None, :, None, None, None] ** 2
+    msi = base + trend + 0.01 * rng.random((1, 6, 10, 20, 20), dtype=np.float32)
+    msi = np.concatenate([msi, msi[:, :, :, ::-1]])
+    missing = np.zeros((2, 6, 20, 20), bool)
+    missing[:, cloudy] = True
+    wrong = torch.ones(1, 6, 1, 1, 1)
+    wrong[:, 4] = 1.05
+    model = _Oracle(torch.from_numpy(msi) * wrong, 0.0)
+    found = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [cloudy],
+                        [f"d{i}" for i in range(6)], [str(i) for i in range(6)])[0]
+    assert "d4" in found.basis
+    assert (BASIS_EACH in found.basis) == (cloudy == 2)
+    assert (found.weight > 0) == model_taken
+    if cloudy == 2:
+        assert "each hidden date" in found.why

@@ -12,7 +12,7 @@ import torch
 from ..indices import INDICES
 from ..metrics import spectral_angle, ssim_to
 from . import confidence
-from .candidates import BRIGHTNESS, FULL, TONE, candidate_fill
+from .candidates import BRIGHTNESS, FULL, SMOOTH, TONE, candidate_fill
 
 #: Weights tried between interpolation (0) and the model (1).
 WEIGHTS = tuple(np.linspace(0.0, 1.0, 11))
@@ -25,8 +25,13 @@ KINDS = (FULL, BRIGHTNESS, TONE)
 #: The kinds offered on whole cloudy dates (chosen by the lowest worst ratio over the hidden
 #: whole dates). The model's full spectra beside its brightness gained MSE and SAM on the
 #: matrix's whole-date rows but lost SAM and SSIM on its fully clear windows
-#: (model_weights/EXPERIMENTS.md, session 5): brightness only.
-WHOLE_KINDS = (BRIGHTNESS,)
+#: (model_weights/EXPERIMENTS.md, session 5): brightness only, smoothed along interpolation's
+#: image (SMOOTH), which at every weight scored the same MSE as the raw per-pixel factor
+#: (BRIGHTNESS) and a better SSIM (session 7).
+WHOLE_KINDS = (SMOOTH,)
+#: A lone whole date inside its group takes a candidate only if it is at most this much worse
+#: than interpolation (ratio 1 + EACH_SLACK, MSE and SSIM, every draw) on each date hidden whole.
+EACH_SLACK = 0.01
 #: Independent draws of held-back pixels; a weight must beat interpolation on each.
 DRAWS = 2
 
@@ -41,8 +46,8 @@ class CandidateErrors:
 
     METRICS = 3
     ALL = (0, 1, 2)
-    #: MSE and SSIM: on whole dates only brightness is offered, whose spectral angle is
-    #: interpolation's by construction (every candidate ties on it).
+    #: MSE and SSIM: on whole dates only brightness is offered (SMOOTH), whose spectral angle
+    #: is interpolation's by construction (every candidate ties on it).
     MSE_SSIM = (0, 2)
 
     def __init__(self, judged: tuple[int, ...] = ALL, kinds: tuple[int, ...] | None = None,
@@ -98,7 +103,7 @@ class CandidateErrors:
                 mse = ((fills - truth) ** 2).mean(2)
                 dissim = 1 - ssim(fills)
                 sam = angle(fills).tolist() if kind == FULL else \
-                    [base_angle if kind == BRIGHTNESS else interp_angle] * len(WEIGHTS)
+                    [base_angle if kind in (BRIGHTNESS, SMOOTH) else interp_angle] * len(WEIGHTS)
                 # Weight 0 is base itself: the same number as the ties above (a sum over a
                 # larger tensor can differ in the last bit, and a tie must not read as a loss).
                 sam = [base_angle if float(w) == 0.0 and kind != TONE else v
@@ -192,7 +197,8 @@ class CandidateErrors:
         d, m = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
         return float(ratio[d, m]), f"{self.METRIC_NAMES[m]}, {self.labels[d]}"
 
-    def best(self) -> tuple[int, int, int]:
+    def best(self, each: list["CandidateErrors"] | None = None, slack: float = 0.0
+             ) -> tuple[int, int, int]:
         """The chosen candidate. Only candidates never worse than interpolation on any judged
         metric (MSE, SAM, 1 - SSIM) of any independent draw are taken (a candidate must win on
         every draw, which keeps chance wins on a few pixels out); interpolation scores 1 on
@@ -200,10 +206,15 @@ class CandidateErrors:
         whole dates (brightness candidates), the lowest worst ratio to interpolation over
         metrics and draws: taking the lowest MSE there too cost SSIM on the whole-date
         scenarios (+0.0057 -> +0.0047 on one inner date) and on the fully clear windows
-        (-0.0016 .. -0.0038). On a tie, interpolation."""
+        (-0.0016 .. -0.0038). On a tie, interpolation. With ``each`` (the scores of the hidden
+        dates one by one), a candidate must also be at most ``slack`` worse than interpolation
+        (ratio 1 + slack) on each of them."""
         if not (self.n > 0).any():
             return 0, 0, 0                                     # nothing scored: interpolation
         worst = self._ratios().max(axis=(0, 1))                # (kinds, scales, weights)
+        for other in each or []:
+            if other.pixels:
+                worst = np.where(other._ratios().max(axis=(0, 1)) <= 1 + slack, worst, np.inf)
         if self.lowest_mse:
             # Held-back pixels of the date (or its group): among the candidates never worse,
             # the lowest MSE. The lowest worst ratio (below) was bound by the metric that gains
@@ -218,9 +229,9 @@ class CandidateErrors:
 
 
 def judged_metrics(kinds: tuple[int, ...]) -> tuple[int, ...]:
-    """MSE and SSIM when only brightness is offered (its angle is interpolation's: every
-    candidate ties on SAM), all three metrics otherwise."""
-    return CandidateErrors.MSE_SSIM if tuple(kinds) == (BRIGHTNESS,) else CandidateErrors.ALL
+    """MSE and SSIM when only brightness is offered (BRIGHTNESS or SMOOTH: its angle is
+    interpolation's, every candidate ties on SAM), all three metrics otherwise."""
+    return CandidateErrors.MSE_SSIM if set(kinds) <= {BRIGHTNESS, SMOOTH} else CandidateErrors.ALL
 
 
 def whole_errors(indices: dict[str, tuple[int, ...]] | None = None) -> CandidateErrors:

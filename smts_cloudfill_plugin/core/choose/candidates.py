@@ -80,7 +80,39 @@ def brightness_only(interp: torch.Tensor, change: torch.Tensor, dim: int = 2) ->
 
 
 #: The kinds of candidate: how the model's change (and the residual) enter the fill.
-FULL, BRIGHTNESS, TONE = 0, 1, 2
+FULL, BRIGHTNESS, TONE, SMOOTH = 0, 1, 2, 3
+
+#: SMOOTH's guided filter: box radius (pixels) and regularisation (reflectance squared).
+GUIDE_RADIUS = 2
+GUIDE_EPS = 1e-4
+
+
+def _box(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Mean over a (2r+1)^2 box of the last two dims (the image's edges: the pixels inside)."""
+    shape = x.shape
+    flat = x.reshape(-1, 1, *shape[-2:])
+    out = torch.nn.functional.avg_pool2d(flat, 2 * r + 1, stride=1, padding=r,
+                                         count_include_pad=False)
+    return out.reshape(shape)
+
+
+def guided(p: torch.Tensor, guide: torch.Tensor, r: int = GUIDE_RADIUS,
+           eps: float = GUIDE_EPS) -> torch.Tensor:
+    """``p`` smoothed as a locally linear function of ``guide`` (He et al.'s guided filter):
+    it keeps the guide's edges and adds none of its own."""
+    mi, mp = _box(guide, r), _box(p, r)
+    a = (_box(guide * p, r) - mi * mp) / (_box(guide * guide, r) - mi * mi + eps)
+    b = mp - a * mi
+    return _box(a, r) * guide + _box(b, r)
+
+
+def smooth_brightness(base: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
+    """:func:`brightness_only` with its factor guided-filtered by base's brightness (bands on
+    dim -3): the model's brightness as a locally linear function of base's image."""
+    along = (change * base).sum(-3, keepdim=True) / \
+        (base * base).sum(-3, keepdim=True).clamp_min(1e-12)
+    factor = guided(along, base.mean(-3, keepdim=True))
+    return base * factor.clamp_min(-0.999)
 
 
 def candidate_fill(interp: torch.Tensor, correction: torch.Tensor, change: torch.Tensor,
@@ -94,6 +126,8 @@ def candidate_fill(interp: torch.Tensor, correction: torch.Tensor, change: torch
         return base + weight * change
     if kind == BRIGHTNESS:
         return base + weight * brightness_only(base, change, dim=-3)
+    if kind == SMOOTH:
+        return base + weight * smooth_brightness(base, change)
     return interp + brightness_only(interp, correction + weight * change, dim=-3)
 
 

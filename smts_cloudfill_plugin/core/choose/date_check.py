@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .candidates import BRIGHTNESS, FULL, TONE
+from .candidate_errors import EACH_SLACK
+from .candidates import BRIGHTNESS, FULL, SMOOTH, TONE
 
 #: How a date's choice was made (``DateCheck.basis``).
 BASIS_OWN = "this date"
@@ -14,6 +15,7 @@ BASIS_POOLED = "pooled over the group's dates"
 BASIS_WHOLE = "whole dates hidden in turn"
 BASIS_NONE = "nothing to check: interpolation"
 BASIS_RUN = "one of {n} whole dates in a row"
+BASIS_EACH = "a lone date inside the group: held on each hidden date"
 
 
 @dataclass
@@ -31,8 +33,8 @@ class DateCheck:
     weight: float
     basis: str  # one of the BASIS_* texts (for whole dates, with the hidden dates named)
     scale: float = 0.0
-    #: How the model's change enters the fill (candidates.FULL, BRIGHTNESS or TONE): BRIGHTNESS
-    #: always on whole cloudy dates, the check's choice on other dates.
+    #: How the model's change enters the fill (candidates.FULL, BRIGHTNESS, TONE or SMOOTH):
+    #: SMOOTH always on whole cloudy dates, the check's choice on other dates.
     kind: int = FULL
     chosen_mse: float = float("nan")
     chosen_sam: float = float("nan")
@@ -61,6 +63,8 @@ class DateCheck:
         metrics = "MSE and SSIM" if whole else "MSE, SAM and SSIM"
         rule = ("the lowest worst ratio to interpolation" if whole else
                 "the lowest MSE of the fills never worse than interpolation")
+        if BASIS_EACH in self.basis:
+            rule += f" that also holds on each hidden date (within {EACH_SLACK:.0%})"
         text = (f"Scored {where}, in two independent draws, on {metrics}; the fill "
                 f"chosen has {rule} (its worst ratio {self.chosen_worst[0]:.3f},"
                 f" {self.chosen_worst[1]}).")
@@ -70,7 +74,12 @@ class DateCheck:
             better = self.model_mse <= self.chosen_mse and self.model_sam <= self.chosen_sam
             text += (", although its mean MSE and SAM were lower: a choice must hold on every "
                      "metric of every draw." if better else ".")
-        if self.kind == BRIGHTNESS and self.weight > 0.001:
+        if self.kind == SMOOTH and self.weight > 0.001:
+            text += (" The model's change is taken as brightness only, smoothed along "
+                     "interpolation's image (it adds no texture of its own): interpolation's "
+                     "spectrum scaled, so the spectral angle is interpolation's, as on every "
+                     "whole cloudy date.")
+        elif self.kind == BRIGHTNESS and self.weight > 0.001:
             text += (" The model's change is taken as brightness only: the spectrum of "
                      "interpolation (with the same-date residual, if any), scaled, so the "
                      "spectral angle is that fill's" +
@@ -89,8 +98,8 @@ class DateCheck:
             used = "interpolation"
         else:
             used = f"blend {self.weight:.0%} model"
-        if self.kind == BRIGHTNESS and self.weight > 0.001:
-            used += "'s brightness"
+        if self.kind in (BRIGHTNESS, SMOOTH) and self.weight > 0.001:
+            used += "'s brightness" + (", smoothed" if self.kind == SMOOTH else "")
         if self.scale > 0:
             used += f" + same-date residual ({self.scale:g} px)"
         if self.kind == TONE and (self.weight > 0.001 or self.scale > 0):

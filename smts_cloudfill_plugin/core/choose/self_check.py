@@ -25,10 +25,12 @@ A date that is wholly (or almost wholly) cloudy has no clear pixels to hold back
 small clouds say does not tell how a whole missing date is best filled. For those dates the
 check hides, in turn, whole clear dates of the same group (:data:`LOO_DONORS` of them, nearest
 first: leave one date out), fills them every candidate way and chooses from those figures,
-pooled over the hidden dates. On such dates the model's change is taken as brightness only
-(:func:`.candidates.brightness_only`): its spectra lost to interpolation's on SAM there, its
-brightness won on MSE. With nothing at all to check, a date is filled by interpolation: never
-by the model unchecked.
+pooled over the hidden dates; a lone whole date inside the group (where interpolation spans a
+short gap and is hard to beat) takes a weight only if it also holds on each hidden date. On such
+dates the model's change is taken as brightness only, smoothed along interpolation's image
+(:func:`.candidates.smooth_brightness`): its spectra lost to interpolation's on SAM there, its
+brightness won on MSE, and the smoothing keeps it from adding texture (SSIM). With nothing at
+all to check, a date is filled by interpolation: never by the model unchecked.
 """
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ from . import confidence
 from . import candidate_errors as grid  # its WEIGHTS, SCALES, DRAWS: one set, patched in one place
 from .candidate_errors import CandidateErrors, whole_errors
 from .candidates import interpolation_and_model, own_scale
-from .date_check import BASIS_NONE, BASIS_OWN, BASIS_POOLED, BASIS_RUN, BASIS_WHOLE, DateCheck
+from .date_check import (BASIS_EACH, BASIS_NONE, BASIS_OWN, BASIS_POOLED, BASIS_RUN,
+                         BASIS_WHOLE, DateCheck)
 
 #: Windows the check runs on (spread over the raster); each is run once per cloudy date.
 CHECK_WINDOWS = 12
@@ -207,13 +210,20 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple],
         if e.pixels < MIN_PIXELS:
             e, basis = (by_whole, whole_basis) if k in whole and by_whole.pixels >= MIN_PIXELS \
                 else (pooled, BASIS_POOLED)
-        in_a_row = whole_run(whole, k)
+        in_a_row, each = whole_run(whole, k), []
         if e is by_whole and in_a_row > 1:
             # Inside a longer gap, one-date gaps are the only like case a group of 6 dates
             # holds; the model's spectra lost there on SAM (+1.2 %), its brightness does not
             # change the angle and won on MSE (three in a row: -8 %).
             basis = f"{BASIS_RUN.format(n=in_a_row)}; {basis}"
-        out.append(_date_check(names[k], dates[k], e, basis, alone))
+        elif e is by_whole and 0 < k < all_missing.shape[1] - 1:
+            # A lone whole date inside the group: interpolation spans a short gap between clear
+            # neighbours, the model gains little there and the pooled figures of other dates
+            # chose weights that lost SSIM on the fully clear windows; a weight must hold on
+            # each hidden date (model_weights/EXPERIMENTS.md, session 7).
+            each = [hidden_whole[d] for d in donors]
+            basis = f"{basis}; {BASIS_EACH}"
+        out.append(_date_check(names[k], dates[k], e, basis, alone, each))
     return out
 
 
@@ -272,13 +282,15 @@ def _hide_whole(run: _Run, donors: list[int], hidden_whole: dict[int, CandidateE
                      (run.runs + len(run.batches)))
 
 
-def _date_check(name: str, date: str, e: CandidateErrors, basis: str, alone: int) -> DateCheck:
-    """The choice for one date from its scores ``e`` (``alone``: the model alone's scale)."""
+def _date_check(name: str, date: str, e: CandidateErrors, basis: str, alone: int,
+                each: list[CandidateErrors] | None = None) -> DateCheck:
+    """The choice for one date from its scores ``e`` (``alone``: the model alone's scale; a
+    candidate must also hold within :data:`.candidate_errors.EACH_SLACK` on each of ``each``)."""
     if e.pixels == 0:
         # Nothing to hold back anywhere: interpolation, the fill that needs no check.
         return DateCheck(name, date, 0, float("nan"), float("nan"), float("nan"), float("nan"),
                          0.0, BASIS_NONE)
-    c = e.best()
+    c = e.best(each or [], grid.EACH_SLACK)
     interp, model_alone = (0, 0, 0), e.candidate(alone, len(grid.WEIGHTS) - 1)
     return DateCheck(name, date, e.pixels, e.mean(0, interp), e.mean(0, model_alone),
                      e.mean(1, interp), e.mean(1, model_alone), float(grid.WEIGHTS[c[2]]),
