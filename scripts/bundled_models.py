@@ -516,9 +516,11 @@ interpolation on MSE, SAM or SSIM in either draw; where no date of a group gives
 the model is not run. A wholly cloudy date has no clear pixel to hold back: up to 3 mostly clear
 dates of its group (those in the same place, an end or inside, first) are hidden whole in turn
 and filled with interpolation + w x the model's brightness (its change along interpolation's
-spectrum: the spectral angle stays interpolation's), w chosen on those dates pooled, never worse
-than interpolation on MSE or SSIM in either draw; with nothing to check, the date is filled by
-interpolation. The log and `cloudfill_check.html` in the output folder
+spectrum, the per-pixel factor smoothed along interpolation's image by a guided filter: the
+spectral angle stays interpolation's and no texture is added), w chosen on those dates pooled,
+never worse than interpolation on MSE or SSIM in either draw; a lone whole date inside its
+group also needs w to hold within 1 % on each hidden date; with nothing to check, the date is
+filled by interpolation. The log and `cloudfill_check.html` in the output folder
 show the figures. The row "interp. + same-date residual" is that check with the model's weight
 held at 0 (the residual whole or as brightness): the classical fill, no network.
 

@@ -50,7 +50,8 @@ class ReconstructMsiAlgorithm(StackAlgorithm):
                     "what it is added to), or the residual and the model both as brightness on "
                     "interpolation's spectrum (its spectral angle). Each date is filled with the "
                     "candidate of lowest MSE among those never worse than interpolation on MSE, SAM or SSIM. A wholly "
-                    "cloudy date is checked by hiding whole clear dates instead. The figures go "
+                    "cloudy date is checked by hiding whole clear dates instead (the model's "
+                    "brightness only, smoothed along interpolation's image). The figures go "
                     "to the log and to cloudfill_check.html in the output folder. Off: the "
                     "model alone.",
         HAZE_CHECK: "Add to each date's cloud mask the clear pixels that are far brighter than "

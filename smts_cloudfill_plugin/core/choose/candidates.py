@@ -20,9 +20,14 @@ The model's change enters a fill one of three ways, the candidate's *kind*:
   Where the residual cuts MSE by three quarters but costs a few per cent of SAM in one draw
   (which the check's floor refuses), this keeps most of the gain: the matrix's 1 date 20 -86.0
   -> -89.0 % MSE vs interpolation, its fully clear windows -51 -> -74 %
-  (model_weights/EXPERIMENTS.md).
+  (model_weights/EXPERIMENTS.md);
+- :data:`SMOOTH`: BRIGHTNESS with its per-pixel factor smoothed along base's image by a guided
+  filter (:func:`smooth_brightness`), so the model's brightness adds no texture of its own. The
+  only kind on whole cloudy dates: at every weight it scored the MSE of the raw factor and a
+  better SSIM on the whole-date scenarios (one whole date at a window's end, weight 1: +0.0133
+  against +0.0067 SSIM over interpolation; model_weights/EXPERIMENTS.md, session 7).
 
-On other dates than whole cloudy ones the check offers all three.
+On other dates than whole cloudy ones the check offers FULL, BRIGHTNESS and TONE.
 """
 from __future__ import annotations
 
@@ -74,9 +79,13 @@ def brightness_only(interp: torch.Tensor, change: torch.Tensor, dim: int = 2) ->
     ``interp``, it scales interp's spectrum by the factor that brings it closest to ``interp +
     change`` (least squares, at least a thousandth: never a zero or negative spectrum), so the
     spectral angle stays interp's, at any weight in [0, 1]."""
-    along = (change * interp).sum(dim, keepdim=True) / \
-        (interp * interp).sum(dim, keepdim=True).clamp_min(1e-12)
-    return interp * along.clamp_min(-0.999)
+    return interp * _brightness_factor(interp, change, dim).clamp_min(-0.999)
+
+
+def _brightness_factor(base: torch.Tensor, change: torch.Tensor, dim: int) -> torch.Tensor:
+    """Per pixel, the least-squares factor f with base * f closest to ``change``."""
+    return (change * base).sum(dim, keepdim=True) / \
+        (base * base).sum(dim, keepdim=True).clamp_min(1e-12)
 
 
 #: The kinds of candidate: how the model's change (and the residual) enter the fill.
@@ -98,8 +107,9 @@ def _box(x: torch.Tensor, r: int) -> torch.Tensor:
 
 def guided(p: torch.Tensor, guide: torch.Tensor, r: int = GUIDE_RADIUS,
            eps: float = GUIDE_EPS) -> torch.Tensor:
-    """``p`` smoothed as a locally linear function of ``guide`` (He et al.'s guided filter):
-    it keeps the guide's edges and adds none of its own."""
+    """``p`` smoothed as a locally linear function of ``guide`` (He, Sun and Tang's guided
+    filter, a few box means; written here rather than taken from OpenCV's ximgproc, which the
+    plugin does not depend on): it keeps the guide's edges and adds none of its own."""
     mi, mp = _box(guide, r), _box(p, r)
     a = (_box(guide * p, r) - mi * mp) / (_box(guide * guide, r) - mi * mi + eps)
     b = mp - a * mi
@@ -109,9 +119,7 @@ def guided(p: torch.Tensor, guide: torch.Tensor, r: int = GUIDE_RADIUS,
 def smooth_brightness(base: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
     """:func:`brightness_only` with its factor guided-filtered by base's brightness (bands on
     dim -3): the model's brightness as a locally linear function of base's image."""
-    along = (change * base).sum(-3, keepdim=True) / \
-        (base * base).sum(-3, keepdim=True).clamp_min(1e-12)
-    factor = guided(along, base.mean(-3, keepdim=True))
+    factor = guided(_brightness_factor(base, change, -3), base.mean(-3, keepdim=True))
     return base * factor.clamp_min(-0.999)
 
 
