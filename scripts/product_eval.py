@@ -226,6 +226,20 @@ def _fill_all(pools: list[dict], truth, real, hidden, days, msi, sar, models, wo
             p.setdefault(m, Pool()).add(pred, sample)
 
 
+def window_cases(wi: int, season, idx: list[int], seeds, scenarios):
+    """Each (seed, scenario) case of date window ``wi`` (season indices ``idx``): yields seed,
+    scenario, truth (T, C, H, W), real mask, the scenario's hidden pixels (not real clouds) and
+    the dates' day offsets. The same clouds for every method and harness."""
+    truth, real = season.msi[idx], season.missing[idx]
+    dates = [season.dates[i] for i in idx]
+    days = np.array([(d - dates[0]).days for d in dates], float)
+    for seed in seeds:
+        for name in scenarios:
+            rng = np.random.default_rng([seed, wi, SCENARIOS.index(name)])
+            hidden = scenario_hidden(name, season.missing, len(idx), rng, real) & ~real
+            yield seed, name, truth, real, hidden, days
+
+
 def _window_job(args) -> dict:
     """All scenarios and seeds of one date window, in a worker process; a fully clear window's
     scores also go to the ``clear windows: <scenario>`` rows."""
@@ -235,17 +249,11 @@ def _window_job(args) -> dict:
     work = tempfile.mkdtemp(prefix="smts_eval_")
     rows: dict[str, dict[str, Pool]] = {}
     try:
-        truth, real = season.msi[idx], season.missing[idx]
-        dates = [season.dates[i] for i in idx]
-        days = np.array([(d - dates[0]).days for d in dates], float)
-        for seed in seeds:
-            for name in scenarios:
-                rng = np.random.default_rng([seed, wi, SCENARIOS.index(name)])
-                hidden = scenario_hidden(name, season.missing, len(idx), rng, real) & ~real
-                pools = [rows.setdefault(name, {})]
-                if real.mean() <= CLEAR:
-                    pools.append(rows.setdefault(f"clear windows: {name}", {}))
-                _fill_all(pools, truth, real, hidden, days, msi, sar, models, work)
+        for _, name, truth, real, hidden, days in window_cases(wi, season, idx, seeds, scenarios):
+            pools = [rows.setdefault(name, {})]
+            if real.mean() <= CLEAR:
+                pools.append(rows.setdefault(f"clear windows: {name}", {}))
+            _fill_all(pools, truth, real, hidden, days, msi, sar, models, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows

@@ -57,36 +57,30 @@ def _window_job(args) -> list[dict]:
     work = tempfile.mkdtemp(prefix="smts_rules_")
     out = []
     try:
-        truth, real = season.msi[idx], season.missing[idx]
-        dates = [season.dates[i] for i in idx]
-        days = np.array([(d - dates[0]).days for d in dates], float)
-        for seed in seeds:
-            for name in scenarios:
-                rng = np.random.default_rng([seed, wi, pe.SCENARIOS.index(name)])
-                hidden = pe.scenario_hidden(name, season.missing, len(idx), rng, real) & ~real
-                sample = Sample(truth, real, hidden, None, days)
-                if not sample.scored.any():
-                    continue
-                missing = real | hidden
+        for seed, name, truth, real, hidden, days in pe.window_cases(wi, season, idx, seeds,
+                                                                      scenarios):
+            sample = Sample(truth, real, hidden, None, days)
+            if not sample.scored.any():
+                continue
+            missing = real | hidden
 
-                def score(pred):
-                    s = ScoreSums()
-                    s.add(np.where(np.isnan(pred), truth, pred), sample)
-                    return s.sums.tolist()
-                rec = {"window": wi, "seed": seed, "scenario": name,
-                       "clear": bool(real.mean() <= pe.CLEAR),
-                       "hidden": [int(t) for t in np.flatnonzero(hidden.any((1, 2)))],
-                       "interp": score(interpolate_temporal(truth, missing, days)
-                                       .astype(np.float32))}
-                _DONORS.clear()
-                rec["default"] = score(pe.product_fill(msi, missing, sar, weights, work, True))
-                rec["donors"] = _DONORS[0] if _DONORS else {}
-                rec["forced"] = []
-                for w in grid.WEIGHTS:
-                    with pe.fixed_weight(float(w)):
-                        rec["forced"].append(score(pe.product_fill(msi, missing, sar, weights,
-                                                                   work, True)))
-                out.append(rec)
+            def score(pred):
+                s = ScoreSums()
+                s.add(np.where(np.isnan(pred), truth, pred), sample)
+                return s.sums.tolist()
+            rec = {"window": wi, "seed": seed, "scenario": name,
+                   "clear": bool(real.mean() <= pe.CLEAR),
+                   "hidden": [int(t) for t in np.flatnonzero(hidden.any((1, 2)))],
+                   "interp": score(interpolate_temporal(truth, missing, days).astype(np.float32))}
+            _DONORS.clear()
+            rec["default"] = score(pe.product_fill(msi, missing, sar, weights, work, True))
+            rec["donors"] = _DONORS[0] if _DONORS else {}
+            rec["forced"] = []
+            for w in grid.WEIGHTS:
+                with pe.fixed_weight(float(w)):
+                    rec["forced"].append(score(pe.product_fill(msi, missing, sar, weights, work,
+                                                               True)))
+            out.append(rec)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
