@@ -64,7 +64,7 @@ class DateCheck:
         rule = ("the lowest worst ratio to interpolation" if whole else
                 "the lowest MSE of the fills never worse than interpolation")
         if BASIS_EACH in self.basis:
-            rule += f" that also holds on each hidden date (within {EACH_SLACK:.0%})"
+            rule += f" that also holds on each hidden date (within {100 * EACH_SLACK:g} %)"
         text = (f"Scored {where}, in two independent draws, on {metrics}; the fill "
                 f"chosen has {rule} (its worst ratio {self.chosen_worst[0]:.3f},"
                 f" {self.chosen_worst[1]}).")
