@@ -29,9 +29,10 @@ KINDS = (FULL, BRIGHTNESS, TONE)
 #: image (SMOOTH), which at every weight scored the same MSE as the raw per-pixel factor
 #: (BRIGHTNESS) and a better SSIM (session 7).
 WHOLE_KINDS = (SMOOTH,)
-#: A lone whole date inside its group takes a candidate only if it is at most this much worse
-#: than interpolation (ratio 1 + EACH_SLACK, MSE and SSIM, every draw) on each date hidden whole.
-EACH_SLACK = 0.01
+#: A lone whole date inside its group keeps the pooled choice only if its gain over
+#: interpolation (1 - its worst ratio) exceeds AGREEMENT x the spread (standard deviation) of the
+#: hidden dates' own SSIM ratios at it: the dates agree on more than they disagree.
+AGREEMENT = 1.0
 #: Independent draws of held-back pixels; a weight must beat interpolation on each.
 DRAWS = 2
 
@@ -197,8 +198,7 @@ class CandidateErrors:
         d, m = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
         return float(ratio[d, m]), f"{self.METRIC_NAMES[m]}, {self.labels[d]}"
 
-    def best(self, each: list["CandidateErrors"] | None = None, slack: float = 0.0
-             ) -> tuple[int, int, int]:
+    def best(self, each: list["CandidateErrors"] | None = None) -> tuple[int, int, int]:
         """The chosen candidate. Only candidates never worse than interpolation on any judged
         metric (MSE, SAM, 1 - SSIM) of any independent draw are taken (a candidate must win on
         every draw, which keeps chance wins on a few pixels out); interpolation scores 1 on
@@ -207,14 +207,23 @@ class CandidateErrors:
         metrics and draws: taking the lowest MSE there too cost SSIM on the whole-date
         scenarios (+0.0057 -> +0.0047 on one inner date) and on the fully clear windows
         (-0.0016 .. -0.0038). On a tie, interpolation. With ``each`` (the scores of the hidden
-        dates one by one), a candidate must also be at most ``slack`` worse than interpolation
-        (ratio 1 + slack) on each of them."""
+        dates one by one), the choice must also gain more than they disagree
+        (:meth:`agreed`), or interpolation it is."""
+        c = self._chosen()
+        return c if not each or self.agreed(c, each) else (0, 0, 0)
+
+    def agreed(self, candidate: tuple[int, int, int], each: list["CandidateErrors"]) -> bool:
+        """Whether ``candidate``'s gain over interpolation here (1 - its worst ratio) exceeds
+        AGREEMENT x the standard deviation of its SSIM ratio on each of ``each`` (the hidden
+        dates one by one, their draws pooled)."""
+        ratios = [e.sums[:, 2][(slice(None), *candidate)].sum() /
+                  max(e.sums[:, 2, 0, 0, 0].sum(), 1e-20) for e in each if e.pixels]
+        return 1.0 - self.worst(candidate)[0] > AGREEMENT * float(np.std(ratios))
+
+    def _chosen(self) -> tuple[int, int, int]:
         if not (self.n > 0).any():
             return 0, 0, 0                                     # nothing scored: interpolation
         worst = self._ratios().max(axis=(0, 1))                # (kinds, scales, weights)
-        for other in each or []:
-            if other.pixels:
-                worst = np.where(other._ratios().max(axis=(0, 1)) <= 1 + slack, worst, np.inf)
         if self.lowest_mse:
             # Held-back pixels of the date (or its group): among the candidates never worse,
             # the lowest MSE. The lowest worst ratio (below) was bound by the metric that gains

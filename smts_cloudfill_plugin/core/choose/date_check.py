@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .candidate_errors import EACH_SLACK
 from .candidates import BRIGHTNESS, FULL, SMOOTH, TONE
 
 #: How a date's choice was made (``DateCheck.basis``).
@@ -15,7 +14,7 @@ BASIS_POOLED = "pooled over the group's dates"
 BASIS_WHOLE = "whole dates hidden in turn"
 BASIS_NONE = "nothing to check: interpolation"
 BASIS_RUN = "one of {n} whole dates in a row"
-BASIS_EACH = "a lone date inside the group: held on each hidden date"
+BASIS_EACH = "a lone date inside the group: its gain must exceed the hidden dates' disagreement"
 
 
 @dataclass
@@ -64,7 +63,8 @@ class DateCheck:
         rule = ("the lowest worst ratio to interpolation" if whole else
                 "the lowest MSE of the fills never worse than interpolation")
         if BASIS_EACH in self.basis:
-            rule += f" that also holds on each hidden date (within {100 * EACH_SLACK:g} %)"
+            rule += (", kept only where its gain exceeds the spread of the hidden dates' own SSIM "
+                     "ratios")
         text = (f"Scored {where}, in two independent draws, on {metrics}; the fill "
                 f"chosen has {rule} (its worst ratio {self.chosen_worst[0]:.3f},"
                 f" {self.chosen_worst[1]}).")

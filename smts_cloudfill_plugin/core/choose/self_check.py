@@ -26,7 +26,8 @@ small clouds say does not tell how a whole missing date is best filled. For thos
 check hides, in turn, whole clear dates of the same group (:data:`LOO_DONORS` of them, nearest
 first: leave one date out), fills them every candidate way and chooses from those figures,
 pooled over the hidden dates; a lone whole date inside the group (where interpolation spans a
-short gap and is hard to beat) takes a weight only if it also holds on each hidden date. On such
+short gap and is hard to beat) keeps that choice only where its gain exceeds the hidden dates'
+disagreement (:meth:`.candidate_errors.CandidateErrors.agreed`). On such
 dates the model's change is taken as brightness only, smoothed along interpolation's image
 (:func:`.candidates.smooth_brightness`): its spectra lost to interpolation's on SAM there, its
 brightness won on MSE, and the smoothing keeps it from adding texture (SSIM). With nothing at
@@ -217,10 +218,10 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple],
             # change the angle and won on MSE (three in a row: -8 %).
             basis = f"{BASIS_RUN.format(n=in_a_row)}; {basis}"
         elif e is by_whole and 0 < k < all_missing.shape[1] - 1:
-            # A lone whole date inside the group: interpolation spans a short gap between clear
-            # neighbours, the model gains little there and the pooled figures of other dates
-            # chose weights that lost SSIM on the fully clear windows; a weight must hold on
-            # each hidden date (model_weights/EXPERIMENTS.md, session 7).
+            # A lone whole date inside the group: between clear neighbours the model gains
+            # little, and the pooled figures of other dates chose weights that lost to
+            # interpolation on the fully clear windows; the choice stands only where its gain
+            # exceeds the hidden dates' disagreement (model_weights/EXPERIMENTS.md, session 7).
             each = [hidden_whole[d] for d in donors]
             basis = f"{basis}; {BASIS_EACH}"
         out.append(_date_check(names[k], dates[k], e, basis, alone, each))
@@ -284,13 +285,13 @@ def _hide_whole(run: _Run, donors: list[int], hidden_whole: dict[int, CandidateE
 
 def _date_check(name: str, date: str, e: CandidateErrors, basis: str, alone: int,
                 each: list[CandidateErrors] | None = None) -> DateCheck:
-    """The choice for one date from its scores ``e`` (``alone``: the model alone's scale; a
-    candidate must also hold within :data:`.candidate_errors.EACH_SLACK` on each of ``each``)."""
+    """The choice for one date from its scores ``e`` (``alone``: the model alone's scale; with
+    ``each``, the hidden dates one by one, the choice must gain more than they disagree)."""
     if e.pixels == 0:
         # Nothing to hold back anywhere: interpolation, the fill that needs no check.
         return DateCheck(name, date, 0, float("nan"), float("nan"), float("nan"), float("nan"),
                          0.0, BASIS_NONE)
-    c = e.best(each or [], grid.EACH_SLACK)
+    c = e.best(each)
     interp, model_alone = (0, 0, 0), e.candidate(alone, len(grid.WEIGHTS) - 1)
     return DateCheck(name, date, e.pixels, e.mean(0, interp), e.mean(0, model_alone),
                      e.mean(1, interp), e.mean(1, model_alone), float(grid.WEIGHTS[c[2]]),
