@@ -286,8 +286,10 @@ def _mean(rows: dict, prefix: str, method: str, q: str) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-#: Relative difference to interpolation that is a tie, not a loss (float32 against float64).
-FLOOR_TOLERANCE = 1e-5
+#: Relative difference to interpolation that is a tie, not a loss (float32 against float64):
+#: the product's own interpolation (the classical row on whole dates, weight 0 by construction)
+#: scored 1.15e-5 above the float64 baseline's MSE on the clear windows' whole 1 inner.
+FLOOR_TOLERANCE = 2e-5
 
 
 def target_lines(result: dict) -> list[str]:
@@ -296,7 +298,7 @@ def target_lines(result: dict) -> list[str]:
     out = []
     for m in ("SMTS-ViT", "MTS-ViT"):
         # FLOOR_TOLERANCE: the product interpolates in float32, the baseline in float64; a fill
-        # that is interpolation differs from it by ~1e-6 (a tie).
+        # that is interpolation differs from it by 1e-6 to 1.2e-5 (a tie).
         bad = [f"{n} ({q} {100 * (r[m][q] / r['interpolation'][q] - 1):+.2f} %)"
                for n, r in rows.items() if m in r for q in ("mse", "sam", "ssim")
                if (r[m][q] < r["interpolation"][q] - FLOOR_TOLERANCE if q == "ssim"
@@ -519,8 +521,8 @@ and filled with interpolation + w x the model's brightness (its change along int
 spectrum, the per-pixel factor smoothed along interpolation's image by a guided filter: the
 spectral angle stays interpolation's and no texture is added), w chosen on those dates pooled,
 never worse than interpolation on MSE or SSIM in either draw; a lone whole date inside its
-group also needs w to hold within 1 % on each hidden date; with nothing to check, the date is
-filled by interpolation. The log and `cloudfill_check.html` in the output folder
+group keeps that w only if its gain exceeds the spread of the hidden dates' own SSIM ratios; with
+nothing to check, the date is filled by interpolation. The log and `cloudfill_check.html` in the output folder
 show the figures. The row "interp. + same-date residual" is that check with the model's weight
 held at 0 (the residual whole or as brightness): the classical fill, no network.
 
