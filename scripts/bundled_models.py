@@ -193,7 +193,7 @@ def on_residual_prior(model: SmtsVit, scale: float) -> SmtsVit:
     last = new.head if new.config.decoder == "linear" else new.refine[-1]
     torch.nn.init.zeros_(last.weight)
     torch.nn.init.zeros_(last.bias)
-    return new.train()
+    return new
 
 
 def cmd_soup(args) -> None:

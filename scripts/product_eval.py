@@ -226,6 +226,16 @@ def _fill_all(pools: list[dict], truth, real, hidden, days, msi, sar, models, wo
             p.setdefault(m, Pool()).add(pred, sample)
 
 
+def window_inputs(season, windows, msi_paths: dict, sar_paths: list):
+    """Per date window: its index, the season, its season indices, its per-date MSI paths and
+    the SAR paths near its span (what every window job starts from)."""
+    for wi, w in enumerate(windows):
+        idx = list(w.msi)
+        dates = [season.dates[i] for i in idx]
+        yield (wi, season, idx, [msi_paths[d] for d in dates],
+               _sar_near(sar_paths, dates[0], dates[-1]))
+
+
 def window_cases(wi: int, season, idx: list[int], seeds, scenarios):
     """Each (seed, scenario) case of date window ``wi`` (season indices ``idx``): yields seed,
     scenario, truth (T, C, H, W), real mask, the scenario's hidden pixels (not real clouds) and
@@ -284,12 +294,8 @@ def evaluate_matrix(season, windows, msi_paths: dict, sar_paths: list, models: d
     scenarios = list(scenarios or SCENARIOS)
     import multiprocessing as mp
     t0 = time.monotonic()
-    jobs = []
-    for wi, w in enumerate(windows):
-        idx = list(w.msi)
-        dates = [season.dates[i] for i in idx]
-        jobs.append((wi, season, idx, [msi_paths[d] for d in dates],
-                     _sar_near(sar_paths, dates[0], dates[-1]), models, tuple(seeds), scenarios))
+    jobs = [(*inputs, models, tuple(seeds), scenarios)
+            for inputs in window_inputs(season, windows, msi_paths, sar_paths)]
     rows: dict[str, dict[str, Pool]] = {}
 
     def merge(part: dict) -> None:

@@ -97,13 +97,8 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     season, windows, msi_paths, sar_paths = bm.matrix_inputs()
-    jobs = []
-    for wi, w in enumerate(windows):
-        idx = list(w.msi)
-        dates = [season.dates[i] for i in idx]
-        jobs.append((wi, season, idx, [msi_paths[d] for d in dates],
-                     pe._sar_near(sar_paths, dates[0], dates[-1]), args.weights,
-                     tuple(args.seeds), args.scenarios, args.whole_kinds))
+    jobs = [(*inputs, args.weights, tuple(args.seeds), args.scenarios, args.whole_kinds)
+            for inputs in pe.window_inputs(season, windows, msi_paths, sar_paths)]
     import multiprocessing as mp
     t0 = time.monotonic()
     records = []

@@ -16,7 +16,7 @@ from smts_cloudfill_plugin.core.read.dates import day_numbers
 from smts_cloudfill_plugin.core.model.network import SmtsVit
 from smts_cloudfill_plugin.core.plan.windows import default_overlap
 from smts_cloudfill_plugin.core.reconstruct import output_paths, reconstruct
-from smts_cloudfill_plugin.core.choose.date_check import (BASIS_EACH, BASIS_NONE, BASIS_WHOLE,
+from smts_cloudfill_plugin.core.choose.date_check import (BASIS_AGREED, BASIS_NONE, BASIS_WHOLE,
                                                           describe_check)
 from smts_cloudfill_plugin.core.choose.self_check import check_group
 from smts_cloudfill_plugin.core.read.stack import Stack
@@ -171,7 +171,7 @@ def test_a_whole_cloudy_date_is_chosen_for_by_hiding_whole_clear_dates(offset, w
                         [f"d{i}" for i in range(6)], [str(i) for i in range(6)])
     whole = found[0]
     # Inner first, then the nearest; a lone date inside the group: each hidden date decides too.
-    assert whole.basis == f"{BASIS_WHOLE}: d3, d4, d0; {BASIS_EACH}"
+    assert whole.basis == f"{BASIS_WHOLE}: d3, d4, d0; {BASIS_AGREED}"
     assert whole.pixels == 3 * 2 * 20 * 20          # three dates hidden whole, both windows
     # The model's brightness only: even a perfect model's is not the whole truth, so a high
     # weight, not necessarily 1; a wrong model's (0.2 too bright) none.
@@ -608,7 +608,7 @@ def test_a_lone_inner_whole_date_is_refused_a_model_one_hidden_date_says_is_wron
     found = check_group(model, torch.device("cpu"), [(msi, missing, None)], None, [cloudy],
                         [f"d{i}" for i in range(6)], [str(i) for i in range(6)])[0]
     assert "d4" in found.basis
-    assert (BASIS_EACH in found.basis) == (cloudy == 2)
+    assert (BASIS_AGREED in found.basis) == (cloudy == 2)
     assert (found.weight > 0) == model_taken
     if cloudy == 2:
         assert "hidden dates' own SSIM ratios" in found.why

@@ -50,6 +50,7 @@ class CandidateErrors:
     #: MSE and SSIM: on whole dates only brightness is offered (SMOOTH), whose spectral angle
     #: is interpolation's by construction (every candidate ties on it).
     MSE_SSIM = (0, 2)
+    SSIM = 2
 
     def __init__(self, judged: tuple[int, ...] = ALL, kinds: tuple[int, ...] | None = None,
                  lowest_mse: bool = True, indices: dict[str, tuple[int, ...]] | None = None
@@ -216,8 +217,8 @@ class CandidateErrors:
         """Whether ``candidate``'s gain over interpolation here (1 - its worst ratio) exceeds
         AGREEMENT x the standard deviation of its SSIM ratio on each of ``each`` (the hidden
         dates one by one, their draws pooled)."""
-        ratios = [e.sums[:, 2][(slice(None), *candidate)].sum() /
-                  max(e.sums[:, 2, 0, 0, 0].sum(), 1e-20) for e in each if e.pixels]
+        ratios = [e.sums[:, self.SSIM][(slice(None), *candidate)].sum() /
+                  max(e.sums[:, self.SSIM, 0, 0, 0].sum(), 1e-20) for e in each if e.pixels]
         return 1.0 - self.worst(candidate)[0] > AGREEMENT * float(np.std(ratios))
 
     def _chosen(self) -> tuple[int, int, int]:

@@ -14,7 +14,7 @@ BASIS_POOLED = "pooled over the group's dates"
 BASIS_WHOLE = "whole dates hidden in turn"
 BASIS_NONE = "nothing to check: interpolation"
 BASIS_RUN = "one of {n} whole dates in a row"
-BASIS_EACH = "a lone date inside the group: its gain must exceed the hidden dates' disagreement"
+BASIS_AGREED = "a lone date inside the group: its gain must exceed the hidden dates' disagreement"
 
 
 @dataclass
@@ -62,7 +62,7 @@ class DateCheck:
         metrics = "MSE and SSIM" if whole else "MSE, SAM and SSIM"
         rule = ("the lowest worst ratio to interpolation" if whole else
                 "the lowest MSE of the fills never worse than interpolation")
-        if BASIS_EACH in self.basis:
+        if BASIS_AGREED in self.basis:
             rule += (", kept only where its gain exceeds the spread of the hidden dates' own SSIM "
                      "ratios")
         text = (f"Scored {where}, in two independent draws, on {metrics}; the fill "

@@ -50,7 +50,7 @@ from . import confidence
 from . import candidate_errors as grid  # its WEIGHTS, SCALES, DRAWS: one set, patched in one place
 from .candidate_errors import CandidateErrors, whole_errors
 from .candidates import interpolation_and_model, own_scale
-from .date_check import (BASIS_EACH, BASIS_NONE, BASIS_OWN, BASIS_POOLED, BASIS_RUN,
+from .date_check import (BASIS_AGREED, BASIS_NONE, BASIS_OWN, BASIS_POOLED, BASIS_RUN,
                          BASIS_WHOLE, DateCheck)
 
 #: Windows the check runs on (spread over the raster); each is run once per cloudy date.
@@ -223,7 +223,7 @@ def check_group(model: SmtsVit, device: torch.device, batches: list[tuple],
             # interpolation on the fully clear windows; the choice stands only where its gain
             # exceeds the hidden dates' disagreement (model_weights/EXPERIMENTS.md, session 7).
             each = [hidden_whole[d] for d in donors]
-            basis = f"{basis}; {BASIS_EACH}"
+            basis = f"{basis}; {BASIS_AGREED}"
         out.append(_date_check(names[k], dates[k], e, basis, alone, each))
     return out
 
